@@ -1,0 +1,107 @@
+"""The embedded ledger: prepaid accounts in the iVOMS store, the default billing connector (DESIGN §6).
+
+Balances and expiry dates live in ``ledger_account``; every credit leaves a
+``ledger_entry`` keyed by its idempotency key, so a repeated credit answers
+what the first did.  ``lookup`` of an unknown key writes a ``void`` entry, so
+a credit still in flight for that key can never apply afterwards: reconciliation
+may then release the voucher safely.
+"""
+from __future__ import annotations
+
+from sqlalchemy import and_, bindparam, case, select, update
+from zope.interface import implementer
+
+from core.billing import CreditOutcome, IBillingPort
+from core.results import ResultCode as R
+from core.schema import ledger_account as acc, ledger_entry as ent
+from core.timeutil import DAY_MS, now_ms
+
+_ENTRY = select(ent.c.outcome, ent.c.result_code, ent.c.balance_after, ent.c.expires_after) \
+    .where(ent.c.idempotency_key == bindparam("key"))
+
+# Validity: the account stays valid at least `days` from now; a later
+# expiry is kept (the usual refill rule; validity does not accumulate).
+_CREDIT = update(acc).where(and_(acc.c.msisdn == bindparam("msisdn"),
+                                 acc.c.currency == bindparam("currency"))).values(
+    balance=acc.c.balance + bindparam("amount"),
+    expires_at=case((acc.c.expires_at > bindparam("until"), acc.c.expires_at),
+                    else_=bindparam("until")),
+    updated_at=bindparam("now"),
+).returning(acc.c.balance, acc.c.expires_at)
+
+_ACCOUNT = select(acc.c.currency).where(acc.c.msisdn == bindparam("msisdn"))
+_GET = select(acc.c.balance, acc.c.currency, acc.c.expires_at).where(acc.c.msisdn == bindparam("msisdn"))
+
+
+def _outcome(row) -> CreditOutcome:
+    outcome, code, balance, expires = row
+    if outcome == "credited":
+        return CreditOutcome(True, R.SUCCESS, balance, expires)
+    return CreditOutcome(False, R(code), detail="ledger: %s" % outcome)
+
+
+def credit_unit(tx, msisdn, amount, currency, validity_days, key, now, auto_create):
+    """Credit ``msisdn`` once for ``key`` (a unit of work); return a L{CreditOutcome}."""
+    row = tx.execute(_ENTRY, {"key": key}).first()
+    if row is not None:
+        return _outcome(row)
+    until = now + validity_days * DAY_MS
+    got = tx.execute(_CREDIT, {"msisdn": msisdn, "currency": currency, "amount": amount,
+                               "until": until, "now": now}).first()
+    outcome, code, balance, expires = "credited", R.SUCCESS, None, None
+    if got is not None:
+        balance, expires = got
+    else:
+        existing = tx.execute(_ACCOUNT, {"msisdn": msisdn}).first()
+        if existing is not None:
+            outcome, code = "rejected", R.BILLING_REJECTED      # currency mismatch
+        elif not auto_create:
+            outcome, code = "rejected", R.SUBSCRIBER_UNKNOWN
+        else:
+            balance, expires = amount, until
+            tx.insert(acc, {"msisdn": msisdn, "balance": amount, "currency": currency,
+                            "expires_at": until, "created_at": now, "updated_at": now})
+    tx.insert(ent, {"idempotency_key": key, "msisdn": msisdn, "amount": amount,
+                    "currency": currency, "validity_days": validity_days, "outcome": outcome,
+                    "result_code": int(code), "balance_after": balance, "expires_after": expires,
+                    "at": now})
+    return _outcome((outcome, code, balance, expires))
+
+
+def lookup_unit(tx, key, now):
+    """The outcome for ``key``, or None after voiding it (a unit of work)."""
+    row = tx.execute(_ENTRY, {"key": key}).first()
+    if row is not None:
+        out = _outcome(row)
+        return None if (not out.credited and row[0] == "void") else out
+    tx.insert(ent, {"idempotency_key": key, "msisdn": "", "amount": 0, "currency": "XXX",
+                    "validity_days": 0, "outcome": "void", "result_code": int(R.BILLING_UNAVAILABLE),
+                    "balance_after": None, "expires_after": None, "at": now})
+    return None
+
+
+def account_unit(tx, msisdn):
+    """(balance, currency, expires_at) of ``msisdn``, or None."""
+    row = tx.execute(_GET, {"msisdn": msisdn}).first()
+    return tuple(row) if row is not None else None
+
+
+@implementer(IBillingPort)
+class EmbeddedLedger:
+    """Billing port backed by the iVOMS store."""
+
+    def __init__(self, runner, *, clock, auto_create: bool = True):
+        self.runner = runner
+        self.clock = clock
+        self.auto_create = auto_create
+
+    def credit(self, account, amount, currency, validity_days, idempotency_key):
+        return self.runner.submit(credit_unit, account, amount, currency, validity_days,
+                                  idempotency_key, now_ms(self.clock), self.auto_create)
+
+    def lookup(self, idempotency_key):
+        return self.runner.submit(lookup_unit, idempotency_key, now_ms(self.clock))
+
+    def account(self, msisdn):
+        """Deferred (balance, currency, expires_at) or None."""
+        return self.runner.submit(account_unit, msisdn)

@@ -1,0 +1,157 @@
+"""ActivationService: the one entry point every channel calls (DESIGN §4).
+
+Normalise, check bars, reserve, credit through the billing port under a
+timeout, then commit or release.  It never raises to a channel: every
+outcome, expected or not, is an :class:`ActivationResult`.
+"""
+from __future__ import annotations
+
+import uuid
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from core import saga
+from core.billing import BillingUnavailable
+from core.normalise import MsisdnRules, normalise_hrn
+from core.requests import ActivationRequest, ActivationResult, Channel
+from core.results import ResultCode as R
+from core.timeutil import now_ms
+
+CHANNELS = frozenset(c.value for c in Channel)
+
+
+class ActivationService:
+    """Consumes vouchers exactly once and credits accounts through billing."""
+
+    log = Logger()
+
+    def __init__(self, runner, billing, cipher, *, clock, msisdn_rules: MsisdnRules,
+                 hrn_lengths, fraud_settings, billing_timeout: float = 10.0,
+                 allow_beneficiary: bool = True, node: str = "node1", loyalty=None):
+        """
+        @param runner: a L{core.units.UnitRunner} for the store.
+        @param billing: an L{core.billing.IBillingPort}.
+        @param cipher: a L{core.crypto.VoucherCipher} (for the blind index).
+        @param clock: an C{IReactorTime}; all times and timeouts use it.
+        @param hrn_lengths: HRN lengths of the configured voucher types.
+        @param loyalty: optional object with C{after_success(reservation, msisdn, now)}
+            returning a unit hook, and C{grant(rewards)} (loyalty plans).
+        """
+        self.runner = runner
+        self.billing = billing
+        self.cipher = cipher
+        self.clock = clock
+        self.rules = msisdn_rules
+        self.hrn_lengths = frozenset(hrn_lengths)
+        self.fraud_settings = fraud_settings
+        self.billing_timeout = billing_timeout
+        self.allow_beneficiary = allow_beneficiary
+        self.node = node
+        self.loyalty = loyalty
+        self.in_flight = 0
+
+    def activate(self, req: ActivationRequest) -> defer.Deferred:
+        """Run one activation.
+
+        @return: a Deferred that always fires with an L{ActivationResult}.
+        """
+        d = defer.maybeDeferred(self._activate, req)
+        d.addErrback(self._unexpected, req)
+        return d
+
+    def _unexpected(self, failure, req):
+        self.log.failure("activation failed unexpectedly ({request})", failure, request=req)
+        return ActivationResult(R.SYSTEM_ERROR)
+
+    def _activate(self, req: ActivationRequest):
+        channel = str(getattr(req.channel, "value", req.channel))
+        if channel not in CHANNELS:
+            raise ValueError("unknown channel %r" % (channel,))
+        msisdn = self.rules.normalise(req.msisdn)
+        if msisdn is None:
+            return ActivationResult(R.INVALID_MSISDN)
+        account = msisdn
+        if req.beneficiary:
+            account = self.rules.normalise(req.beneficiary) if self.allow_beneficiary else None
+            if account is None:
+                return ActivationResult(R.INVALID_MSISDN, msisdn=msisdn)
+        hrn = normalise_hrn(req.hrn, self.hrn_lengths)
+        if hrn is None:
+            return ActivationResult(R.INVALID_HRN, msisdn=msisdn)
+        attempt = saga.Attempt(
+            txn_id=uuid.uuid4().hex, msisdn=msisdn, account=account,
+            blind_index=self.cipher.blind_index(hrn), channel=channel,
+            channel_ref=req.channel_ref, operator_user=req.operator_user, source=req.source,
+            now=now_ms(self.clock))
+        self.in_flight += 1
+        d = self.runner.submit(saga.reserve, attempt, self.fraud_settings)
+        d.addCallback(self._reserved, attempt)
+        d.addBoth(self._done)
+        return d
+
+    def _done(self, result):
+        self.in_flight -= 1
+        return result
+
+    def _reserved(self, outcome, a: saga.Attempt):
+        if isinstance(outcome, saga.Refusal):
+            return ActivationResult(outcome.code, txn_id=a.txn_id, msisdn=a.msisdn,
+                                    account=a.account, serial=outcome.serial,
+                                    unbar_at=outcome.unbar_at)
+        r: saga.Reservation = outcome
+        started = self.clock.seconds()
+        d = defer.maybeDeferred(self.billing.credit, a.account, r.amount, r.currency,
+                                r.validity_days, r.txn_id)
+        d.addTimeout(self.billing_timeout, self.clock)
+        d.addCallbacks(self._credited, self._not_credited,
+                       callbackArgs=(a, r, started), errbackArgs=(a, r, started))
+        return d
+
+    def _billing_ms(self, started) -> int:
+        return int((self.clock.seconds() - started) * 1000)
+
+    def _result(self, code, a, r, **kw) -> ActivationResult:
+        return ActivationResult(code, txn_id=a.txn_id, msisdn=a.msisdn, account=a.account,
+                                serial=r.serial, amount=r.amount, currency=r.currency,
+                                validity_days=r.validity_days, **kw)
+
+    def _credited(self, outcome, a, r, started):
+        ms = self._billing_ms(started)
+        now = now_ms(self.clock)
+        actor = "%s:%s" % (a.channel, a.msisdn)
+        if not outcome.credited:
+            d = self.runner.submit(saga.release, a.txn_id, r.serial, outcome.code, now, ms,
+                                   outcome.detail or "billing refused", actor)
+            d.addCallback(lambda _: self._result(outcome.code, a, r))
+            return d
+        after = self.loyalty.after_success(r, a, now) if self.loyalty is not None else None
+        detail = {"balance": outcome.balance, "new_expiry": outcome.new_expiry}
+        d = self.runner.submit(saga.commit_success, a.txn_id, r.serial, a.msisdn, now, ms,
+                               detail, self.fraud_settings.reset_on_success, actor, after)
+
+        def committed(changed_and_rewards):
+            changed, rewards = changed_and_rewards
+            if rewards and self.loyalty is not None:
+                self.loyalty.grant(rewards)
+            return self._result(R.SUCCESS, a, r, new_expiry=outcome.new_expiry,
+                                balance=outcome.balance, rewards=tuple(rewards or ()))
+        d.addCallback(committed)
+        return d
+
+    def _not_credited(self, failure, a, r, started):
+        exc = failure.value
+        if isinstance(exc, BillingUnavailable) and not exc.sent:
+            # Billing never saw the request: release now, nothing was consumed.
+            d = self.runner.submit(saga.release, a.txn_id, r.serial, R.BILLING_UNAVAILABLE,
+                                   now_ms(self.clock), self._billing_ms(started),
+                                   "billing not reached: %s" % exc, "%s:%s" % (a.channel, a.msisdn))
+            d.addCallback(lambda _: self._result(R.BILLING_UNAVAILABLE, a, r))
+            return d
+        if not isinstance(exc, (BillingUnavailable, defer.TimeoutError, defer.CancelledError)):
+            self.log.failure("billing connector failed; transaction {txn_id} left for reconciliation",
+                             failure, txn_id=a.txn_id)
+        else:
+            self.log.warn("billing outcome unknown for transaction {txn_id} ({why}); "
+                          "left for reconciliation", txn_id=a.txn_id, why=type(exc).__name__)
+        return self._result(R.BILLING_UNAVAILABLE, a, r)

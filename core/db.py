@@ -1,0 +1,313 @@
+"""The store's engine and units of work: SQLAlchemy-compiled SQL run on DB-API connections.
+
+One *unit of work* is a plain function ``fn(tx, *args)`` that runs a few
+statements on a :class:`Tx`; it commits as a whole or not at all.  Statements
+are written once with SQLAlchemy Core (portable between SQLite and
+PostgreSQL), compiled once per dialect, and executed on the DB-API cursor, so
+the hot path pays neither ORM nor per-call compilation cost.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+from sqlalchemy import create_engine, event, insert
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+
+
+class StoreError(Exception):
+    """The database could not be reached or used; the message says why."""
+
+
+def make_engine(url: str, *, pool_size: int = 8, busy_timeout_ms: int = 30000) -> Engine:
+    """Create an engine for ``url`` with the durability settings iVOMS relies on.
+
+    SQLite gets WAL, ``synchronous=FULL``, foreign keys and a busy timeout,
+    and runs in autocommit mode so that units of work issue their own
+    ``BEGIN IMMEDIATE`` / ``SAVEPOINT`` / ``COMMIT``.
+
+    @raise StoreError: the URL is malformed or names an unknown driver.
+    """
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, pool_size=pool_size, max_overflow=4,
+                                   connect_args={"check_same_thread": False})
+
+            @event.listens_for(engine, "connect")
+            def _sqlite_connect(dbapi_conn, _record):
+                dbapi_conn.isolation_level = None
+                cur = dbapi_conn.cursor()
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=FULL")
+                cur.execute("PRAGMA foreign_keys=ON")
+                cur.execute("PRAGMA busy_timeout=%d" % busy_timeout_ms)
+                cur.close()
+
+            @event.listens_for(engine, "begin")
+            def _sqlite_begin(conn):
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            engine = create_engine(url, pool_size=pool_size, max_overflow=4,
+                                   pool_pre_ping=True)
+    except (ArgumentError, SQLAlchemyError, ImportError) as e:
+        raise StoreError("cannot use database URL %r: %s" % (_redact(url), e)) from e
+    return engine
+
+
+def _redact(url: str) -> str:
+    """Return ``url`` with any password replaced, for messages."""
+    from sqlalchemy.engine import make_url
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<malformed URL>"
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A statement compiled for one dialect: SQL text plus how to order parameters."""
+
+    sql: str
+    positional: tuple | None
+    defaults: dict
+
+
+class Result:
+    """Rows (tuples) a statement returned, and the rows it changed."""
+
+    __slots__ = ("rows", "rowcount")
+
+    def __init__(self, rows, rowcount):
+        self.rows = rows
+        self.rowcount = rowcount
+
+    def first(self):
+        """The first row, or None."""
+        return self.rows[0] if self.rows else None
+
+    def scalar(self):
+        """The first column of the first row, or None."""
+        return self.rows[0][0] if self.rows else None
+
+
+class Tx:
+    """One DB-API connection inside a unit of work; statements run on its cursor."""
+
+    def __init__(self, store: "Store", dbapi_conn):
+        self.store = store
+        self.conn = dbapi_conn
+        self.cur = dbapi_conn.cursor()
+        self.is_sqlite = store.is_sqlite
+
+    def execute(self, stmt, params=None) -> Result:
+        """Run a Core statement (compiled once and cached) with ``params``."""
+        c = self.store.compiled(stmt)
+        return self._run(c, params or {})
+
+    def insert(self, table, row: dict) -> Result:
+        """Insert ``row`` (a dict of column values) into ``table``."""
+        c = self.store.compiled_insert(table, tuple(row))
+        return self._run(c, row)
+
+    def insert_ignore(self, table, row: dict) -> int:
+        """Insert ``row`` unless its primary key exists (``ON CONFLICT DO NOTHING``,
+        which SQLite and PostgreSQL both speak); return 1 if inserted, else 0."""
+        k = ("ignore", table, tuple(row))
+        c = self.store._cache.get(k)
+        if c is None:
+            if self.is_sqlite:
+                from sqlalchemy.dialects.sqlite import insert as dialect_insert
+            else:
+                from sqlalchemy.dialects.postgresql import insert as dialect_insert
+            c = self.store._compile(dialect_insert(table).on_conflict_do_nothing(),
+                                    column_keys=list(row))
+            self.store._cache[k] = c
+        return self._run(c, row).rowcount
+
+    def insert_many(self, table, rows: list[dict]) -> None:
+        """Insert many rows with the same keys using ``executemany``."""
+        if not rows:
+            return
+        c = self.store.compiled_insert(table, tuple(rows[0]))
+        if c.positional is not None:
+            order = c.positional
+            self.cur.executemany(c.sql, [tuple(r[n] for n in order) for r in rows])
+        else:
+            self.cur.executemany(c.sql, rows)
+
+    def _run(self, c: Compiled, params) -> Result:
+        if c.defaults:
+            params = {**c.defaults, **params}
+        if c.positional is not None:
+            args = tuple(params[n] for n in c.positional)
+        else:
+            args = params
+        cur = self.cur
+        cur.execute(c.sql, args)
+        if cur.description is not None:
+            rows = cur.fetchall()
+            return Result(rows, len(rows))
+        return Result([], cur.rowcount)
+
+    def execute_raw(self, sql: str, args=()) -> Result:
+        """Run literal SQL (DDL, PRAGMA, SAVEPOINT) with driver parameters."""
+        cur = self.cur
+        cur.execute(sql, args)
+        if cur.description is not None:
+            rows = cur.fetchall()
+            return Result(rows, len(rows))
+        return Result([], cur.rowcount)
+
+    # Transaction control: explicit, so group commit can wrap units in savepoints.
+    def begin(self) -> None:
+        """Start a write transaction (SQLite takes the write lock at once)."""
+        if self.is_sqlite:
+            self.cur.execute("BEGIN IMMEDIATE")
+
+    def begin_read(self) -> None:
+        """Start a read transaction (a consistent snapshot)."""
+        if self.is_sqlite:
+            self.cur.execute("BEGIN")
+
+    def commit(self) -> None:
+        """Commit the transaction."""
+        if self.is_sqlite:
+            self.cur.execute("COMMIT")
+        else:
+            self.conn.commit()
+
+    def rollback(self) -> None:
+        """Roll the transaction back; never raises for an already-closed one."""
+        try:
+            if self.is_sqlite:
+                if self.conn.in_transaction:
+                    self.cur.execute("ROLLBACK")
+            else:
+                self.conn.rollback()
+        except DBAPIError:
+            pass
+        except Exception:  # the DB-API's own error classes
+            pass
+
+    def savepoint(self, name: str) -> None:
+        self.cur.execute("SAVEPOINT " + name)
+
+    def release(self, name: str) -> None:
+        self.cur.execute("RELEASE SAVEPOINT " + name)
+
+    def rollback_to(self, name: str) -> None:
+        self.cur.execute("ROLLBACK TO SAVEPOINT " + name)
+        self.cur.execute("RELEASE SAVEPOINT " + name)
+
+    def close(self) -> None:
+        try:
+            self.cur.close()
+        finally:
+            self.conn.close()
+
+
+class Store:
+    """The database: an engine, a cache of compiled statements, and connections.
+
+    Thread-safe; each unit of work gets its own :class:`Tx`.
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 8):
+        self.url = url
+        self.engine = make_engine(url, pool_size=pool_size)
+        self.dialect = self.engine.dialect
+        self.is_sqlite = self.dialect.name == "sqlite"
+        self._cache: dict = {}
+        self._lock = threading.Lock()
+
+    # -- compilation ------------------------------------------------------
+    def compiled(self, stmt) -> Compiled:
+        """Compile ``stmt`` for this dialect once; later calls hit the cache."""
+        c = self._cache.get(stmt)
+        if c is None:
+            c = self._compile(stmt)
+            with self._lock:
+                if len(self._cache) > 4096:   # ad-hoc statements: keep the cache bounded
+                    self._cache.clear()
+                self._cache[stmt] = c
+        return c
+
+    def compiled_insert(self, table, keys: tuple) -> Compiled:
+        """Compile an INSERT of exactly ``keys`` into ``table``, cached."""
+        k = (table, keys)
+        c = self._cache.get(k)
+        if c is None:
+            c = self._compile(insert(table), column_keys=list(keys))
+            with self._lock:
+                self._cache[k] = c
+        return c
+
+    def _compile(self, stmt, column_keys=None) -> Compiled:
+        comp = stmt.compile(dialect=self.dialect, column_keys=column_keys,
+                            compile_kwargs={"render_postcompile": True})
+        defaults = {}
+        for name, bind in comp.binds.items():
+            if bind.value is not None or not bind.required:
+                if not callable(bind.value):
+                    defaults[name] = bind.value
+        if comp.positiontup is not None:
+            positional = tuple(comp.positiontup)
+        else:
+            positional = None
+        if column_keys is not None:
+            defaults = {}
+        return Compiled(str(comp), positional, defaults)
+
+    # -- connections ------------------------------------------------------
+    def tx(self) -> Tx:
+        """A new :class:`Tx` on a pooled connection; the caller closes it.
+
+        @raise StoreError: the database cannot be reached.
+        """
+        try:
+            return Tx(self, self.engine.raw_connection())
+        except (DBAPIError, SQLAlchemyError, OSError) as e:
+            raise StoreError("cannot connect to database %s: %s"
+                             % (_redact(self.url), _first_line(e))) from e
+
+    def run_sync(self, fn, *args, read_only: bool = False):
+        """Run the unit of work ``fn(tx, *args)`` on the calling thread.
+
+        Commits when ``fn`` returns, rolls back when it raises.
+
+        @return: what ``fn`` returned.
+        """
+        tx = self.tx()
+        try:
+            if read_only:
+                tx.begin_read()
+            else:
+                tx.begin()
+            result = fn(tx, *args)
+            tx.commit()
+            return result
+        except BaseException:
+            tx.rollback()
+            raise
+        finally:
+            tx.close()
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(getattr(e, "orig", None) or e)
+    return text.strip().splitlines()[0] if text.strip() else type(e).__name__
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file path of a SQLite URL, or None for other databases/memory."""
+    from sqlalchemy.engine import make_url
+    u = make_url(url)
+    if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
+        return None
+    return os.path.abspath(u.database)

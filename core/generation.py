@@ -1,0 +1,283 @@
+"""Batch generation: serials, random HRNs, encryption, chunked atomic-per-batch writes (DESIGN §3).
+
+A batch is written in chunks, each its own commit, so memory stays flat and
+a running node's writer is never held for long.  Vouchers of a batch are
+``generated`` (never usable) until the batch is ``ready``, and only vouchers
+of a ready batch can be made available; a generation that fails or is
+killed leaves a ``failed`` batch whose vouchers are deleted (at once, or by
+:func:`recover_interrupted` on the next start).
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+from sqlalchemy import and_, bindparam, delete, select, update
+
+from core.crypto import VoucherCipher, random_hrns
+from core.schema import batch, counter, voucher, voucher_type
+from core.timeutil import now_ms as _now_ms
+
+COLUMNS = ("serial", "batch_id", "state", "expires_at", "key_id", "hrn_ct", "blind_index", "exported")
+STALE_MS = 10 * 60 * 1000
+
+
+class GenerationError(Exception):
+    """A generation request is invalid or could not complete; nothing usable was left."""
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """What a finished generation produced."""
+
+    batch_id: int
+    first_serial: int
+    last_serial: int
+    count: int
+
+
+def owner_tag() -> str:
+    """``host:pid`` of this process, recorded on the batches it generates."""
+    return "%s:%d" % (socket.gethostname(), os.getpid())
+
+
+# -- rows -----------------------------------------------------------------
+def make_rows(cipher: VoucherCipher, first_serial: int, count: int, length: int,
+              batch_id: int, expires_at: int) -> list[tuple]:
+    """Rows (in COLUMNS order) for ``count`` vouchers from ``first_serial``."""
+    hrns = random_hrns(count, length)
+    enc, bi, kid = cipher.encrypt, cipher.blind_index, cipher.active_key_id
+    state = "generated"
+    return [(s, batch_id, state, expires_at, kid, enc(s, h), bi(h), 0)
+            for s, h in zip(range(first_serial, first_serial + count), hrns)]
+
+
+_worker_cipher: VoucherCipher | None = None
+
+
+def _worker_init(ring) -> None:
+    global _worker_cipher
+    _worker_cipher = VoucherCipher(ring)
+
+
+def _worker_rows(first_serial, count, length, batch_id, expires_at):
+    return make_rows(_worker_cipher, first_serial, count, length, batch_id, expires_at)
+
+
+# -- units of work ----------------------------------------------------------
+_ALLOC = update(counter).where(counter.c.name == "serial") \
+    .values(value=counter.c.value + bindparam("n")).returning(counter.c.value)
+
+
+def allocate_serials(tx, n: int, serial_start: int) -> int:
+    """Reserve ``n`` consecutive serials; return the first.  Unique across nodes."""
+    row = tx.execute(_ALLOC, {"n": n}).first()
+    if row is None:
+        tx.insert(counter, {"name": "serial", "value": serial_start - 1 + n})
+        return serial_start
+    return row[0] - n + 1
+
+
+def _upsert_type(tx, vt, now: int) -> None:
+    values = {"name": vt.name, "face_value": vt.face_value, "currency": vt.currency,
+              "validity_days": vt.validity_days, "account_validity_days": vt.account_validity_days,
+              "hrn_length": vt.hrn_length, "loyalty": json.dumps(vt.loyalty, sort_keys=True),
+              "updated_at": now}
+    n = tx.execute(update(voucher_type).where(voucher_type.c.code == vt.code).values(**values)).rowcount
+    if n == 0:
+        tx.insert(voucher_type, {"code": vt.code, **values})
+
+
+def _start_batch(tx, vt, count, expires_at, requested_by, key_id, serial_start, now):
+    _upsert_type(tx, vt, now)
+    first = allocate_serials(tx, count, serial_start)
+    tx.insert(batch, {
+        "type_code": vt.code, "count": count, "first_serial": first,
+        "last_serial": first + count - 1, "expires_at": expires_at,
+        "face_value": vt.face_value, "currency": vt.currency,
+        "account_validity_days": vt.account_validity_days,
+        "loyalty": json.dumps(vt.loyalty, sort_keys=True), "hrn_length": vt.hrn_length,
+        "key_id": key_id, "state": "generating", "requested_by": requested_by,
+        "owner": owner_tag(), "heartbeat_at": now, "created_at": now, "generated": 0,
+    })
+    batch_id = tx.execute(select(batch.c.id).where(batch.c.first_serial == first)).scalar()
+    return batch_id, first
+
+
+def _insert_chunk(tx, rows, batch_id, done, now) -> None:
+    if tx.is_sqlite:
+        tx.cur.executemany("INSERT INTO voucher (%s) VALUES (%s)"
+                           % (", ".join(COLUMNS), ", ".join("?" * len(COLUMNS))), rows)
+    else:
+        with tx.cur.copy("COPY voucher (%s) FROM STDIN" % ", ".join(COLUMNS)) as cp:
+            for r in rows:
+                cp.write_row(r)
+    tx.execute(update(batch).where(batch.c.id == batch_id)
+               .values(generated=done, heartbeat_at=now))
+
+
+def _existing_indexes(tx, indexes) -> set:
+    found = set()
+    for i in range(0, len(indexes), 500):
+        part = indexes[i:i + 500]
+        found.update(r[0] for r in tx.execute(
+            select(voucher.c.blind_index).where(voucher.c.blind_index.in_(part))).rows)
+    return {bytes(b) for b in found}
+
+
+def _dedupe(tx, cipher, rows, length) -> list[tuple]:
+    """Replace rows whose HRN collides with a stored voucher or another row."""
+    while True:
+        taken = _existing_indexes(tx, [r[6] for r in rows])
+        seen: set = set()
+        bad = []
+        for i, r in enumerate(rows):
+            if r[6] in taken or r[6] in seen:
+                bad.append(i)
+            seen.add(r[6])
+        if not bad:
+            return rows
+        for i in bad:
+            s, b, st, exp, _, _, _, ex = rows[i]
+            fresh = make_rows(cipher, s, 1, length, b, exp)[0]
+            rows[i] = fresh
+
+
+def _finish(tx, batch_id, now) -> int:
+    return tx.execute(update(batch).where(and_(batch.c.id == batch_id, batch.c.state == "generating"))
+                      .values(state="ready", finished_at=now, heartbeat_at=now)).rowcount
+
+
+def fail_batch(tx, batch_id: int, message: str, now: int) -> int:
+    """Mark ``batch_id`` failed and delete its vouchers; return how many were deleted."""
+    tx.execute(update(batch).where(batch.c.id == batch_id)
+               .values(state="failed", finished_at=now, message=message[:1000]))
+    return tx.execute(delete(voucher).where(and_(voucher.c.batch_id == batch_id,
+                                                 voucher.c.state == "generated"))).rowcount
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover_interrupted(tx, now: int) -> list[int]:
+    """Fail every ``generating`` batch whose generator is gone.
+
+    A generator is gone when it ran on this host and its process no longer
+    exists, or when its heartbeat is older than ten minutes.
+
+    @return: the ids of the batches marked failed.
+    """
+    host = socket.gethostname()
+    failed = []
+    for bid, owner, hb in tx.execute(select(batch.c.id, batch.c.owner, batch.c.heartbeat_at)
+                                     .where(batch.c.state == "generating")).rows:
+        h, _, pid = owner.rpartition(":")
+        gone = (h == host and pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid))) \
+            or now - hb > STALE_MS
+        if gone:
+            fail_batch(tx, bid, "generation interrupted (generator %s is gone)" % owner, now)
+            failed.append(bid)
+    return failed
+
+
+# -- driver -----------------------------------------------------------------
+def generate(store, cipher: VoucherCipher, vt, count: int, expires_at: int, *,
+             requested_by: str, serial_start: int, chunk_size: int = 20000,
+             workers: int = 0, progress=None, clock=None) -> BatchInfo:
+    """Generate ``count`` vouchers of type ``vt`` into ``store`` (blocking).
+
+    @param progress: called with (done, count) after every chunk.
+    @param workers: extra processes encrypting the next chunk while this one
+        is written (0 encrypts inline).
+    @return: the batch id and serial range.
+    @raise GenerationError: the batch failed; it is marked ``failed`` and
+        none of its vouchers remain.
+    """
+    if count <= 0:
+        raise GenerationError("count must be at least 1, got %d" % count)
+    now = _now_ms(clock)
+    if expires_at <= now:
+        raise GenerationError("the expiry date is in the past")
+    batch_id, first = store.run_sync(_start_batch, vt, count, expires_at, requested_by,
+                                     cipher.active_key_id, serial_start, now)
+    pool = None
+    try:
+        starts = list(range(first, first + count, chunk_size))
+        sizes = [min(chunk_size, first + count - s) for s in starts]
+        if workers > 0 and len(starts) > 1:
+            import multiprocessing
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=_worker_init, initargs=(cipher.ring,))
+            futures = [pool.submit(_worker_rows, s, n, vt.hrn_length, batch_id, expires_at)
+                       for s, n in zip(starts[:workers + 1], sizes[:workers + 1])]
+            nxt = len(futures)
+
+            def chunks():
+                nonlocal nxt
+                for i in range(len(starts)):
+                    rows = futures[i].result()
+                    futures[i] = None
+                    if nxt < len(starts):
+                        futures.append(pool.submit(_worker_rows, starts[nxt], sizes[nxt],
+                                                   vt.hrn_length, batch_id, expires_at))
+                        nxt += 1
+                    yield rows
+        else:
+            def chunks():
+                for s, n in zip(starts, sizes):
+                    yield make_rows(cipher, s, n, vt.hrn_length, batch_id, expires_at)
+        done = 0
+        tx = store.tx()
+        try:
+            for rows in chunks():
+                done += len(rows)
+                t = _now_ms(clock)
+                try:
+                    tx.begin()
+                    _insert_chunk(tx, rows, batch_id, done, t)
+                    tx.commit()
+                except Exception as e:
+                    tx.rollback()
+                    if not _is_unique_violation(e):
+                        raise
+                    tx.begin()
+                    rows = _dedupe(tx, cipher, rows, vt.hrn_length)
+                    _insert_chunk(tx, rows, batch_id, done, t)
+                    tx.commit()
+                if progress is not None:
+                    progress(done, count)
+        finally:
+            tx.close()
+        if store.run_sync(_finish, batch_id, _now_ms(clock)) != 1:
+            raise GenerationError("batch %d was marked failed while it was generating" % batch_id)
+    except BaseException as e:
+        try:
+            store.run_sync(fail_batch, batch_id, "generation failed: %s" % (str(e) or type(e).__name__),
+                           _now_ms(clock))
+        except Exception:
+            pass  # recover_interrupted will finish the job
+        if isinstance(e, GenerationError):
+            raise
+        if isinstance(e, Exception):
+            raise GenerationError("batch %d failed: %s" % (batch_id, e)) from e
+        raise
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+    return BatchInfo(batch_id, first, first + count - 1, count)
+
+
+def _is_unique_violation(e: Exception) -> bool:
+    name = type(e).__name__
+    text = str(e).lower()
+    return name in ("IntegrityError", "UniqueViolation") or "unique" in text

@@ -1,0 +1,64 @@
+"""Schema migrations with Alembic (``ivoms db upgrade``; ``ivoms init`` runs it)."""
+from __future__ import annotations
+
+import os
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from core.db import StoreError, _first_line
+
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations")
+
+
+def alembic_config() -> AlembicConfig:
+    """An Alembic config pointing at iVOMS's migration scripts."""
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", HERE)
+    return cfg
+
+
+def upgrade(store, revision: str = "head") -> str:
+    """Bring the database of ``store`` to ``revision``.
+
+    @return: the revision now current.
+    @raise StoreError: the database cannot be reached or migrated.
+    """
+    cfg = alembic_config()
+    try:
+        with store.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+        return current(store)
+    except (DBAPIError, OperationalError) as e:
+        raise StoreError("cannot migrate the database: %s" % _first_line(e)) from e
+
+
+def current(store) -> str | None:
+    """The revision the database is at, or None for an empty database."""
+    try:
+        with store.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    except (DBAPIError, OperationalError) as e:
+        raise StoreError("cannot read the database: %s" % _first_line(e)) from e
+
+
+def head() -> str:
+    """The newest revision the code knows."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def require_current(store) -> None:
+    """Fail unless the database is migrated to the code's head revision.
+
+    @raise StoreError: not initialised, or at another revision.
+    """
+    rev = current(store)
+    if rev is None:
+        raise StoreError("the database is empty; run 'ivoms init' (or 'ivoms db upgrade') first")
+    if rev != head():
+        raise StoreError("the database is at revision %s but this iVOMS needs %s; "
+                         "run 'ivoms db upgrade'" % (rev, head()))

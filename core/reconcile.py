@@ -1,0 +1,102 @@
+"""Reconciliation of reservations whose billing outcome is unknown (DESIGN §4 step 6).
+
+For every transaction pending longer than the configured age, billing is
+asked by idempotency key: credited → the voucher becomes ``used``; no
+record (which a connector only answers when the credit can no longer
+apply) or refused → the voucher is released.  Unanswered lookups are left
+for the next run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from core import saga
+from core.results import ResultCode as R
+from core.timeutil import now_ms
+
+
+@dataclass
+class ReconcileReport:
+    """What one reconciliation run did."""
+
+    examined: int = 0
+    committed: int = 0
+    released: int = 0
+    left: int = 0
+
+
+class Reconciler:
+    """Concludes pending activations by asking billing."""
+
+    log = Logger()
+
+    def __init__(self, runner, billing, *, clock, older_than_seconds: float,
+                 lookup_timeout: float = 10.0, batch: int = 500):
+        self.runner = runner
+        self.billing = billing
+        self.clock = clock
+        self.older_than = older_than_seconds
+        self.lookup_timeout = lookup_timeout
+        self.batch = batch
+        self._running = None
+
+    def run(self, older_than_seconds: float | None = None) -> defer.Deferred:
+        """Reconcile once; concurrent calls share the run in progress.
+
+        @return: a Deferred firing with a L{ReconcileReport}.
+        """
+        if self._running is None:
+            age = self.older_than if older_than_seconds is None else older_than_seconds
+            self._running = defer.ensureDeferred(self._run(age))
+
+            def clear(result):
+                self._running = None
+                return result
+            self._running.addBoth(clear)
+        d = defer.Deferred()
+        self._running.addBoth(lambda r: (d.callback(r), r)[1])
+        return d
+
+    async def _run(self, age: float) -> ReconcileReport:
+        report = ReconcileReport()
+        cutoff = now_ms(self.clock) - int(age * 1000)
+        seen = set()
+        while True:
+            rows = await self.runner.submit(saga.pending_older_than, cutoff, self.batch)
+            rows = [r for r in rows if r[0] not in seen]
+            if not rows:
+                break
+            for txn_id, serial, account, msisdn, amount, currency, days, kind in rows:
+                seen.add(txn_id)
+                report.examined += 1
+                try:
+                    d = defer.maybeDeferred(self.billing.lookup, txn_id)
+                    d.addTimeout(self.lookup_timeout, self.clock)
+                    outcome = await d
+                except Exception as e:
+                    self.log.warn("reconciliation: billing lookup for {txn_id} failed ({why}); "
+                                  "left pending", txn_id=txn_id, why=type(e).__name__)
+                    report.left += 1
+                    continue
+                now = now_ms(self.clock)
+                if outcome is not None and outcome.credited:
+                    changed, _ = await self.runner.submit(
+                        saga.commit_success, txn_id, serial, msisdn, now, None,
+                        {"reconciled": True, "balance": outcome.balance,
+                         "new_expiry": outcome.new_expiry}, False, "reconcile")
+                    report.committed += int(changed)
+                else:
+                    code = outcome.code if outcome is not None else R.BILLING_UNAVAILABLE
+                    why = "reconciled: not credited" if outcome is None else "reconciled: refused"
+                    changed = await self.runner.submit(saga.release, txn_id, serial, code, now,
+                                                       None, why, "reconcile")
+                    report.released += int(changed)
+        if report.examined:
+            self.log.info("reconciliation: {examined} examined, {committed} committed, "
+                          "{released} released, {left} left pending",
+                          examined=report.examined, committed=report.committed,
+                          released=report.released, left=report.left)
+        return report

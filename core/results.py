@@ -1,0 +1,55 @@
+"""The one result-code table every channel answers from (DESIGN §4).
+
+Codes below 150 mean what the same numbers mean in Ericsson UCIP, so
+operators' support staff can read them; 150 and up are iVOMS's own.
+"""
+import enum
+
+
+class ResultCode(enum.IntEnum):
+    """Outcome of an activation, shared by every channel."""
+
+    SUCCESS = 0
+    SYSTEM_ERROR = 100
+    SUBSCRIBER_UNKNOWN = 102
+    SUBSCRIBER_BARRED = 103
+    VOUCHER_ALREADY_USED_BY_YOU = 107
+    VOUCHER_USED_BY_OTHER = 108
+    VOUCHER_NOT_AVAILABLE = 109
+    VOUCHER_EXPIRED = 110
+    VOUCHER_BLOCKED = 111
+    VOUCHER_PENDING = 113
+    BILLING_REJECTED = 115
+    INVALID_HRN = 119
+    INVALID_MSISDN = 150
+    BILLING_UNAVAILABLE = 151
+
+
+#: Results that count as a failed attempt for fraud control: they are what a
+#: subscriber guessing HRNs produces.  Used-by-you, pending, billing and
+#: system outcomes are not the subscriber's doing and are not counted.
+FRAUD_COUNTED = frozenset({
+    ResultCode.INVALID_HRN,
+    ResultCode.VOUCHER_USED_BY_OTHER,
+    ResultCode.VOUCHER_NOT_AVAILABLE,
+    ResultCode.VOUCHER_EXPIRED,
+    ResultCode.VOUCHER_BLOCKED,
+})
+
+#: Default English texts; channels localise from their own templates.
+DEFAULT_TEXT = {
+    ResultCode.SUCCESS: "Your account was credited.",
+    ResultCode.SYSTEM_ERROR: "System error, please try again later.",
+    ResultCode.SUBSCRIBER_UNKNOWN: "Unknown subscriber.",
+    ResultCode.SUBSCRIBER_BARRED: "Too many failed attempts; recharge is barred for now.",
+    ResultCode.VOUCHER_ALREADY_USED_BY_YOU: "You have already used this voucher.",
+    ResultCode.VOUCHER_USED_BY_OTHER: "This voucher has already been used.",
+    ResultCode.VOUCHER_NOT_AVAILABLE: "This voucher is not yet available.",
+    ResultCode.VOUCHER_EXPIRED: "This voucher has expired.",
+    ResultCode.VOUCHER_BLOCKED: "This voucher is blocked.",
+    ResultCode.VOUCHER_PENDING: "This voucher is being processed, please wait.",
+    ResultCode.BILLING_REJECTED: "The recharge was not accepted.",
+    ResultCode.INVALID_HRN: "Invalid voucher number.",
+    ResultCode.INVALID_MSISDN: "Invalid phone number.",
+    ResultCode.BILLING_UNAVAILABLE: "Recharge service temporarily unavailable, please try again later.",
+}

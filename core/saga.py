@@ -1,0 +1,216 @@
+"""The activation saga's units of work: reserve, commit, release (DESIGN §4 steps 3-6).
+
+Each function is one unit of work run by a :class:`core.units.UnitRunner`.
+The reservation is one conditional ``UPDATE ... RETURNING``; the final
+steps are conditional on the voucher still being reserved for this very
+transaction and the transaction still pending, so a late answer and
+reconciliation can never both apply.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import and_, bindparam, select, update
+
+from core import fraud
+from core.results import FRAUD_COUNTED, ResultCode as R
+from core.schema import batch, txn, voucher, voucher_history
+from core.states import VoucherState as S
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A voucher reserved for one pending transaction."""
+
+    txn_id: str
+    serial: int
+    batch_id: int
+    amount: int
+    currency: str
+    validity_days: int
+    type_code: str
+    loyalty: str
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why no voucher was reserved."""
+
+    code: R
+    serial: int | None = None
+    unbar_at: int | None = None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """Everything the reserve unit needs, decided on the reactor thread."""
+
+    txn_id: str
+    msisdn: str
+    account: str
+    blind_index: bytes
+    channel: str
+    channel_ref: str | None
+    operator_user: str | None
+    source: str | None
+    now: int
+
+
+_RESERVE = update(voucher).where(and_(
+    voucher.c.blind_index == bindparam("bi"),
+    voucher.c.state == S.AVAILABLE.value,
+    voucher.c.expires_at > bindparam("now"),
+)).values(state=S.RESERVED.value, txn_id=bindparam("txn_id"), used_by=bindparam("msisdn"),
+          used_at=bindparam("now")).returning(voucher.c.serial, voucher.c.batch_id)
+
+_WHY = select(voucher.c.serial, voucher.c.state, voucher.c.used_by, voucher.c.expires_at) \
+    .where(voucher.c.blind_index == bindparam("bi"))
+
+_BATCH_TERMS = select(batch.c.face_value, batch.c.currency, batch.c.account_validity_days,
+                      batch.c.type_code, batch.c.loyalty).where(batch.c.id == bindparam("id"))
+
+_HISTORY_COLS = ("serial", "at", "actor", "from_state", "to_state", "reason")
+
+# Batch terms never change once a batch exists: cache them per process.
+_terms_cache: dict = {}
+
+
+def batch_terms(tx, batch_id: int) -> tuple:
+    """(face_value, currency, account_validity_days, type_code, loyalty) of a batch."""
+    t = _terms_cache.get(batch_id)
+    if t is None:
+        t = tuple(tx.execute(_BATCH_TERMS, {"id": batch_id}).first())
+        _terms_cache[batch_id] = t
+    return t
+
+
+def _history(tx, serial, at, actor, frm, to, reason=None) -> None:
+    tx.insert(voucher_history, {"serial": serial, "at": at, "actor": actor, "from_state": frm,
+                                "to_state": to, "reason": reason})
+
+
+def _txn_row(a: Attempt, state: str, code: int, **extra) -> dict:
+    row = {"id": a.txn_id, "kind": "activation", "msisdn": a.msisdn, "account": a.account,
+           "channel": a.channel, "channel_ref": a.channel_ref, "operator_user": a.operator_user,
+           "source": a.source, "state": state, "result_code": int(code), "started_at": a.now,
+           "serial": None, "amount": None, "currency": None, "validity_days": None,
+           "reserved_at": None, "finished_at": None}
+    row.update(extra)
+    return row
+
+
+def reserve(tx, a: Attempt, fraud_settings):
+    """Bar check, reservation and the transaction row, in one unit of work.
+
+    @return: a L{Reservation} (voucher now ``reserved``, transaction
+        ``pending``) or a L{Refusal} (a ``failed`` transaction row written and
+        the failure counted when it is one fraud control counts).
+    """
+    subject = fraud.msisdn_subject(a.msisdn)
+    until = fraud.barred_until(tx, subject, a.now)
+    if until is not None:
+        tx.insert(txn, _txn_row(a, "failed", R.SUBSCRIBER_BARRED, finished_at=a.now))
+        return Refusal(R.SUBSCRIBER_BARRED, unbar_at=until)
+    row = tx.execute(_RESERVE, {"bi": a.blind_index, "now": a.now, "txn_id": a.txn_id,
+                                "msisdn": a.msisdn}).first()
+    if row is not None:
+        serial, batch_id = row
+        value, currency, days, type_code, loyalty = batch_terms(tx, batch_id)
+        tx.insert(txn, _txn_row(a, "pending", R.BILLING_UNAVAILABLE, serial=serial, amount=value,
+                                currency=currency, validity_days=days, reserved_at=a.now))
+        _history(tx, serial, a.now, a.channel + ":" + a.msisdn, S.AVAILABLE.value, S.RESERVED.value,
+                 a.txn_id)
+        return Reservation(a.txn_id, serial, batch_id, value, currency, days, type_code, loyalty)
+    code, serial = _why(tx, a)
+    unbar = None
+    if code in FRAUD_COUNTED:
+        unbar = fraud.record_failure(tx, subject, a.now, fraud_settings)
+        if a.source:
+            fraud.record_failure(tx, fraud.source_subject(a.channel, a.source), a.now,
+                                 fraud_settings, bars=False)
+    tx.insert(txn, _txn_row(a, "failed", code, serial=serial, finished_at=a.now))
+    return Refusal(code, serial, unbar_at=unbar)
+
+
+def _why(tx, a: Attempt) -> tuple[R, int | None]:
+    """The precise reason the reservation found no available voucher."""
+    row = tx.execute(_WHY, {"bi": a.blind_index}).first()
+    if row is None:
+        return R.INVALID_HRN, None
+    serial, state, used_by, expires_at = row
+    if state == S.USED.value:
+        return (R.VOUCHER_ALREADY_USED_BY_YOU if used_by == a.msisdn else R.VOUCHER_USED_BY_OTHER), serial
+    if state == S.RESERVED.value:
+        return R.VOUCHER_PENDING, serial
+    if state == S.BLOCKED.value:
+        return R.VOUCHER_BLOCKED, serial
+    if state == S.EXPIRED.value or expires_at <= a.now:
+        return R.VOUCHER_EXPIRED, serial
+    if state == S.GENERATED.value:
+        return R.VOUCHER_NOT_AVAILABLE, serial
+    return R.SYSTEM_ERROR, serial
+
+
+_USE = update(voucher).where(and_(voucher.c.serial == bindparam("serial"),
+                                  voucher.c.state == S.RESERVED.value,
+                                  voucher.c.txn_id == bindparam("txn_id"))) \
+    .values(state=S.USED.value, used_at=bindparam("now"))
+
+_RELEASE = update(voucher).where(and_(voucher.c.serial == bindparam("serial"),
+                                      voucher.c.state == S.RESERVED.value,
+                                      voucher.c.txn_id == bindparam("txn_id"))) \
+    .values(state=S.AVAILABLE.value, txn_id=None, used_by=None, used_at=None)
+
+_CLOSE = update(txn).where(and_(txn.c.id == bindparam("txn_id"), txn.c.state == "pending")) \
+    .values(state=bindparam("state"), result_code=bindparam("code"), finished_at=bindparam("now"),
+            billing_ms=bindparam("billing_ms"), detail=bindparam("detail"))
+
+
+def commit_success(tx, txn_id: str, serial: int, msisdn: str, now: int, billing_ms: int | None,
+                   detail: dict | None, reset_fraud: bool, actor: str, after=None):
+    """Billing credited: the voucher becomes ``used`` and the transaction ``success``.
+
+    @param after: optional ``after(tx)`` run in the same unit when this call
+        made the change (loyalty counters); its return value is returned.
+    @return: (changed, after's value); changed is False when the transaction
+        was no longer pending (someone else already concluded it).
+    """
+    n = tx.execute(_CLOSE, {"txn_id": txn_id, "state": "success", "code": int(R.SUCCESS),
+                            "now": now, "billing_ms": billing_ms,
+                            "detail": json.dumps(detail) if detail else None}).rowcount
+    if n != 1:
+        return False, None
+    tx.execute(_USE, {"serial": serial, "txn_id": txn_id, "now": now})
+    _history(tx, serial, now, actor, S.RESERVED.value, S.USED.value, txn_id)
+    if reset_fraud:
+        fraud.reset(tx, fraud.msisdn_subject(msisdn))
+    return True, (after(tx) if after is not None else None)
+
+
+def release(tx, txn_id: str, serial: int, code: R, now: int, billing_ms: int | None,
+            detail: str | None, actor: str) -> bool:
+    """Billing definitely did not credit: the voucher is ``available`` again and
+    the transaction ``failed`` with ``code``.
+
+    @return: False when the transaction was no longer pending.
+    """
+    n = tx.execute(_CLOSE, {"txn_id": txn_id, "state": "failed", "code": int(code), "now": now,
+                            "billing_ms": billing_ms, "detail": detail}).rowcount
+    if n != 1:
+        return False
+    tx.execute(_RELEASE, {"serial": serial, "txn_id": txn_id})
+    _history(tx, serial, now, actor, S.RESERVED.value, S.AVAILABLE.value, "%s: %s" % (txn_id, detail or code.name))
+    return True
+
+
+_PENDING = select(txn.c.id, txn.c.serial, txn.c.account, txn.c.msisdn, txn.c.amount,
+                  txn.c.currency, txn.c.validity_days, txn.c.kind) \
+    .where(and_(txn.c.state == "pending", txn.c.kind == "activation",
+                txn.c.started_at < bindparam("cutoff"))) \
+    .order_by(txn.c.started_at).limit(bindparam("limit"))
+
+
+def pending_older_than(tx, cutoff: int, limit: int = 500) -> list[tuple]:
+    """Pending transactions started before ``cutoff`` (oldest first)."""
+    return tx.execute(_PENDING, {"cutoff": cutoff, "limit": limit}).rows

@@ -1,0 +1,161 @@
+"""Units of work off the reactor, with group commit (DESIGN §1, issue: throughput).
+
+A :class:`UnitRunner` owns worker threads, each with its own connection.  A
+worker takes every unit waiting in the queue (up to ``max_batch``), runs each
+inside its own SAVEPOINT of one transaction and commits once: a unit that
+raises is rolled back alone, the others commit together.  A unit's Deferred
+fires only after that COMMIT returned, so what a caller is told is durable.
+SQLite gets one worker (a single writer); PostgreSQL several.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+_STOP = object()
+
+
+class UnitRunner:
+    """Run ``fn(tx, *args)`` units on worker threads and answer on the reactor."""
+
+    log = Logger()
+
+    def __init__(self, store, reactor, *, workers: int = 1, max_batch: int = 512,
+                 read_only: bool = False, name: str = "ivoms-db"):
+        """
+        @param store: the L{core.db.Store}.
+        @param reactor: provides C{callFromThread}.
+        @param workers: worker threads (1 for a SQLite writer).
+        @param max_batch: most units sharing one commit.
+        @param read_only: run units in read transactions (no group commit needed,
+            but the batching works the same).
+        """
+        self.store = store
+        self.reactor = reactor
+        self.workers = workers
+        self.max_batch = max_batch
+        self.read_only = read_only
+        self.name = name
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._stopped: list = []
+        self.batches = 0
+        self.units = 0
+
+    def start(self) -> None:
+        """Start the worker threads (idempotent)."""
+        if self._threads:
+            return
+        for i in range(self.workers):
+            t = threading.Thread(target=self._work, name="%s-%d" % (self.name, i), daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> defer.Deferred:
+        """Finish queued units, stop the workers; the Deferred fires when they are gone."""
+        threads, self._threads = self._threads, []
+        if not threads:
+            return defer.succeed(None)
+        done = [defer.Deferred() for _ in threads]
+        self._stopped = list(done)
+        for _ in threads:
+            self._queue.put(_STOP)
+        return defer.gatherResults(done)
+
+    def _worker_exited(self) -> None:
+        if self._stopped:
+            self._stopped.pop().callback(None)
+
+    def submit(self, fn, *args) -> defer.Deferred:
+        """Queue the unit ``fn(tx, *args)``.
+
+        @return: a Deferred firing with what ``fn`` returned once its
+            transaction committed, or failing with what it raised (then nothing
+            of it was committed).
+        """
+        d = defer.Deferred()
+        self._queue.put((fn, args, d))
+        return d
+
+    # -- worker side --------------------------------------------------------
+    def _work(self) -> None:
+        q = self._queue
+        tx = None
+        while True:
+            item = q.get()
+            if item is _STOP:
+                break
+            batch = [item]
+            stop_after = False
+            while len(batch) < self.max_batch:
+                try:
+                    nxt = q.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stop_after = True
+                    break
+                batch.append(nxt)
+            try:
+                if tx is None:
+                    tx = self.store.tx()
+                results = self._run_batch(tx, batch)
+            except Exception:
+                f = Failure()
+                results = [(d, False, f) for _, _, d in batch]
+                if tx is not None:
+                    try:
+                        tx.close()
+                    except Exception:
+                        pass
+                    tx = None
+            self.reactor.callFromThread(_deliver, results)
+            if stop_after:
+                break
+        if tx is not None:
+            tx.close()
+        self.reactor.callFromThread(self._worker_exited)
+
+    def _run_batch(self, tx, batch) -> list:
+        """Run ``batch`` in one transaction; return (deferred, ok, value) triples."""
+        results = []
+        single = len(batch) == 1
+        (tx.begin_read if self.read_only else tx.begin)()
+        try:
+            for fn, args, d in batch:
+                if single:
+                    try:
+                        results.append((d, True, fn(tx, *args)))
+                    except BaseException:
+                        f = Failure()
+                        tx.rollback()
+                        return [(d, False, f)]
+                    continue
+                tx.savepoint("u")
+                try:
+                    value = fn(tx, *args)
+                except BaseException:
+                    results.append((d, False, Failure()))
+                    tx.rollback_to("u")
+                else:
+                    tx.release("u")
+                    results.append((d, True, value))
+            tx.commit()
+        except BaseException:
+            tx.rollback()
+            raise
+        self.batches += 1
+        self.units += len(batch)
+        return results
+
+
+def _deliver(results) -> None:
+    for d, ok, value in results:
+        if ok:
+            d.callback(value)
+        else:
+            d.errback(value)

@@ -1,0 +1,464 @@
+"""The ``ivoms`` sub-commands; each takes parsed arguments and returns an exit status."""
+from __future__ import annotations
+
+import sys
+
+from gateway.cli import CliError, config_of, confirm, parse_date, whoami
+
+
+def register(sub) -> None:
+    """Add every sub-command to the argparse ``sub`` parsers."""
+    s = sub.add_parser("init", help="create keys (if missing), migrate the database, create the admin user")
+    s.add_argument("--admin-user", default="admin")
+    s.add_argument("--admin-password", help="default: a generated password, printed once")
+    s.set_defaults(func=cmd_init)
+
+    k = sub.add_parser("keys", help="manage the key file").add_subparsers(metavar="ACTION")
+    k.add_parser("init", help="create the key file").set_defaults(func=cmd_keys_init)
+    k.add_parser("rotate", help="add a new active data key").set_defaults(func=cmd_keys_rotate)
+    k.add_parser("show", help="list key ids (never key material)").set_defaults(func=cmd_keys_show)
+
+    d = sub.add_parser("db", help="database schema").add_subparsers(metavar="ACTION")
+    d.add_parser("upgrade", help="migrate to the newest schema").set_defaults(func=cmd_db_upgrade)
+    d.add_parser("current", help="show the schema revision").set_defaults(func=cmd_db_current)
+
+    g = sub.add_parser("generate", help="generate a batch of vouchers")
+    g.add_argument("--type", required=True, dest="type_code")
+    g.add_argument("--count", required=True, type=int)
+    g.add_argument("--expires", help="last valid day, YYYY-MM-DD (default: the type's validity)")
+    g.add_argument("--by", default=None, help="requesting user recorded on the batch")
+    g.set_defaults(func=cmd_generate)
+
+    b = sub.add_parser("batches", help="list batches")
+    b.add_argument("--limit", type=int, default=20)
+    b.set_defaults(func=cmd_batches)
+
+    v = sub.add_parser("vouchers", help="inspect and change vouchers").add_subparsers(metavar="ACTION")
+    vs = v.add_parser("show", help="state, type, batch, expiry and history (never the HRN)")
+    vs.add_argument("serial", type=int)
+    vs.set_defaults(func=cmd_vouchers_show)
+    vr = v.add_parser("reveal", help="print the HRN (audited)")
+    vr.add_argument("serial", type=int)
+    vr.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    vr.set_defaults(func=cmd_vouchers_reveal)
+    vt = v.add_parser("set-state", help="change state through the conditional transitions")
+    vt.add_argument("state", choices=["available", "blocked", "expired", "generated", "unblock"])
+    vt.add_argument("serial", type=int, nargs="?")
+    vt.add_argument("--range", help="FIRST-LAST serial range")
+    vt.add_argument("--batch", type=int)
+    vt.add_argument("--reason")
+    vt.set_defaults(func=cmd_vouchers_set_state)
+
+    a = sub.add_parser("activate", help="activate a voucher for a subscriber")
+    a.add_argument("--msisdn", required=True)
+    a.add_argument("--hrn", required=True, help="the HRN, or - to read it from standard input")
+    a.add_argument("--channel", default="cli")
+    a.add_argument("--beneficiary")
+    a.add_argument("--operator", default=None, help="customer-care agent acting for the subscriber")
+    a.set_defaults(func=cmd_activate)
+
+    t = sub.add_parser("transactions", help="query transactions")
+    grp = t.add_mutually_exclusive_group(required=True)
+    grp.add_argument("--msisdn")
+    grp.add_argument("--serial", type=int)
+    t.add_argument("--limit", type=int, default=50)
+    t.set_defaults(func=cmd_transactions)
+
+    r = sub.add_parser("reconcile", help="conclude pending activations with billing now")
+    r.add_argument("--older-than", type=float, default=None, help="seconds (default: configured)")
+    r.set_defaults(func=cmd_reconcile)
+
+    f = sub.add_parser("fraud", help="failure counters and bars").add_subparsers(metavar="ACTION")
+    fl = f.add_parser("list", help="counters per MSISDN and per source")
+    fl.add_argument("--prefix", default="")
+    fl.set_defaults(func=cmd_fraud_list)
+    fu = f.add_parser("unbar", help="lift the bar of an MSISDN")
+    fu.add_argument("msisdn")
+    fu.set_defaults(func=cmd_fraud_unbar)
+
+    run = sub.add_parser("run", help="start the node (all configured listeners and jobs)")
+    run.add_argument("--log-format", choices=["text", "json"], default=None)
+    run.set_defaults(func=cmd_run)
+
+
+# -- helpers -----------------------------------------------------------------
+def _node(args, *, keys=True, reactor=None):
+    from gateway.node import Node
+    node = Node(config_of(args), reactor)
+    node.check_schema()
+    if keys:
+        node.cipher
+    return node
+
+
+def _now():
+    from core.timeutil import now_ms
+    return now_ms()
+
+
+class _Progress:
+    """A progress bar on a terminal; silent otherwise."""
+
+    def __init__(self, stream=sys.stderr):
+        self.stream = stream
+        self.tty = stream.isatty()
+
+    def __call__(self, done, total):
+        if not self.tty:
+            return
+        width = 40
+        filled = width * done // total
+        self.stream.write("\r[%s%s] %3d%% %d/%d" % ("#" * filled, " " * (width - filled),
+                                                   100 * done // total, done, total))
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+# -- commands -----------------------------------------------------------------
+def cmd_init(args):
+    import os
+
+    from core import keys, migrate
+    from core.db import Store
+    from core.schema import counter
+    from core.users import add_user, count_users, generate_password, hash_password
+
+    cfg = config_of(args)
+    if not os.path.exists(cfg.keys.file):
+        keys.init(cfg.keys.file)
+        print("created key file %s (mode 0600) - back it up: without it no voucher can be read"
+              % cfg.keys.file)
+    else:
+        keys.load(cfg.keys.file)
+    path = _sqlite_dir(cfg.database.url)
+    if path:
+        os.makedirs(path, exist_ok=True)
+    store = Store(cfg.database.url)
+    rev = migrate.upgrade(store)
+    print("database at schema revision %s" % rev)
+
+    def seed(tx):
+        from sqlalchemy import select
+        if tx.execute(select(counter.c.value).where(counter.c.name == "serial")).first() is None:
+            tx.insert(counter, {"name": "serial", "value": cfg.generation.serial_start - 1})
+        if count_users(tx) == 0:
+            password = args.admin_password or generate_password()
+            add_user(tx, args.admin_user, "administrator", hash_password(password), _now())
+            return password
+        return None
+    password = store.run_sync(seed)
+    if password is not None:
+        if args.admin_password:
+            print("created administrator %r" % args.admin_user)
+        else:
+            print("created administrator %r with password: %s" % (args.admin_user, password))
+            print("(shown only this once)")
+    store.dispose()
+    return 0
+
+
+def _sqlite_dir(url):
+    import os
+
+    from core.db import sqlite_path
+    p = sqlite_path(url)
+    return os.path.dirname(p) if p else None
+
+
+def cmd_keys_init(args):
+    from core import keys
+    cfg = config_of(args)
+    ring = keys.init(cfg.keys.file)
+    print("created key file %s with data key %s and index key %s"
+          % (ring.path, ring.active, ring.index_key_id))
+
+
+def cmd_keys_rotate(args):
+    from core import keys
+    ring = keys.rotate(config_of(args).keys.file)
+    print("new active data key %s (keys: %s); existing vouchers stay readable"
+          % (ring.active, ", ".join(sorted(ring.data_keys))))
+
+
+def cmd_keys_show(args):
+    from core import keys
+    ring = keys.load(config_of(args).keys.file)
+    print("key file: %s" % ring.path)
+    print("data keys: %s (active: %s)" % (", ".join(sorted(ring.data_keys)), ring.active))
+    print("index key: %s" % ring.index_key_id)
+
+
+def cmd_db_upgrade(args):
+    import os
+
+    from core import migrate
+    from core.db import Store
+    cfg = config_of(args)
+    path = _sqlite_dir(cfg.database.url)
+    if path:
+        os.makedirs(path, exist_ok=True)
+    print("database at schema revision %s" % migrate.upgrade(Store(cfg.database.url)))
+
+
+def cmd_db_current(args):
+    from core import migrate
+    from core.db import Store
+    cfg = config_of(args)
+    rev = migrate.current(Store(cfg.database.url))
+    print("current: %s, code head: %s" % (rev or "(empty)", migrate.head()))
+
+
+def cmd_generate(args):
+    import datetime as dt
+
+    from core.generation import generate, recover_interrupted
+    from core.timeutil import end_of_day_ms, fmt_day
+    cfg = config_of(args)
+    vt = cfg.voucher_type(args.type_code)
+    if args.count <= 0:
+        raise CliError("--count must be at least 1")
+    if args.count > cfg.generation.max_count:
+        raise CliError("--count %d is above generation.max_count (%d)"
+                       % (args.count, cfg.generation.max_count))
+    if args.expires:
+        day = parse_date(args.expires)
+        if day < dt.date.today():
+            raise CliError("--expires %s is in the past" % args.expires)
+    else:
+        day = dt.date.today() + dt.timedelta(days=vt.validity_days)
+    node = _node(args)
+    node.store.run_sync(recover_interrupted, _now())
+    info = generate(node.store, node.cipher, vt, args.count, end_of_day_ms(day),
+                    requested_by=args.by or whoami(), serial_start=cfg.generation.serial_start,
+                    chunk_size=cfg.generation.chunk_size, workers=cfg.generation.workers,
+                    progress=_Progress())
+    print("batch %d: %d vouchers of %s, serials %d-%d, expiring %s, state generated"
+          % (info.batch_id, info.count, vt.code, info.first_serial, info.last_serial,
+             fmt_day(end_of_day_ms(day))))
+
+
+def cmd_batches(args):
+    from sqlalchemy import select
+
+    from core.schema import batch
+    from core.timeutil import fmt_day, fmt_ms
+    node = _node(args, keys=False)
+    rows = node.store.run_sync(lambda tx: tx.execute(
+        select(batch.c.id, batch.c.type_code, batch.c.count, batch.c.first_serial,
+               batch.c.last_serial, batch.c.state, batch.c.expires_at, batch.c.created_at,
+               batch.c.requested_by).order_by(batch.c.id.desc()).limit(args.limit)).rows,
+        read_only=True)
+    print("%5s %-8s %10s %-23s %-10s %-10s %-20s %s" % ("id", "type", "count", "serials", "state",
+                                                      "expires", "created", "by"))
+    for r in rows:
+        print("%5d %-8s %10d %-23s %-10s %-10s %-20s %s" % (
+            r[0], r[1], r[2], "%d-%d" % (r[3], r[4]), r[5], fmt_day(r[6]), fmt_ms(r[7]), r[8]))
+
+
+def cmd_vouchers_show(args):
+    from core.timeutil import fmt_day, fmt_ms
+    from core.vouchers import get_voucher
+    node = _node(args, keys=False)
+    v = node.store.run_sync(get_voucher, args.serial, read_only=True)
+    if v is None:
+        raise CliError("no voucher with serial %d" % args.serial)
+    b = v["batch"]
+    print("serial:    %d" % v["serial"])
+    print("state:     %s%s" % (v["state"], " (%s; was %s)" % (v["reason"], v["prev_state"])
+                               if v["state"] == "blocked" else ""))
+    print("type:      %s (%d.%02d %s, %d days of account validity)" % (
+        b["type_code"], b["face_value"] // 100, b["face_value"] % 100, b["currency"],
+        b["account_validity_days"]))
+    print("batch:     %d (%s)" % (b["id"], b["state"]))
+    print("expires:   %s (end of day, UTC)" % fmt_day(v["expires_at"]))
+    print("HRN:       ************ (key %s; 'ivoms vouchers reveal' to show)" % v["key_id"])
+    if v["used_by"]:
+        print("used by:   %s at %s (transaction %s)" % (v["used_by"], fmt_ms(v["used_at"]), v["txn_id"]))
+    print("history:")
+    for h in v["history"]:
+        print("  %s  %-10s -> %-10s by %s%s" % (fmt_ms(h["at"]), h["from_state"] or "-",
+                                               h["to_state"], h["actor"],
+                                               "  (%s)" % h["reason"] if h["reason"] else ""))
+
+
+def cmd_vouchers_reveal(args):
+    from core.audit import audit
+    from core.vouchers import get_voucher
+    node = _node(args)
+    v = node.store.run_sync(get_voucher, args.serial, read_only=True)
+    if v is None:
+        raise CliError("no voucher with serial %d" % args.serial)
+    if not args.yes and not confirm("Reveal the HRN of voucher %d? This is audited." % args.serial):
+        raise CliError("not confirmed (use --yes when not on a terminal)")
+    hrn = node.cipher.decrypt(v["serial"], v["key_id"], bytes(v["hrn_ct"]))
+    node.store.run_sync(lambda tx: audit(tx, at=_now(), actor=whoami(), action="voucher.reveal",
+                                         target=str(args.serial), origin="cli"))
+    print(hrn)
+
+
+def cmd_vouchers_set_state(args):
+    from core.audit import audit
+    from core.vouchers import Selection, set_state
+    given = [x for x in (args.serial, args.range, args.batch) if x is not None]
+    if len(given) != 1:
+        raise CliError("give exactly one of SERIAL, --range FIRST-LAST or --batch ID")
+    if args.batch is not None:
+        sel = Selection.of_batch(args.batch)
+    elif args.range is not None:
+        try:
+            first, last = (int(x) for x in args.range.split("-", 1))
+        except ValueError:
+            raise CliError("--range must be FIRST-LAST, e.g. 1000000000-1000000999")
+        sel = Selection.range(first, last)
+    else:
+        sel = Selection.serial(args.serial)
+    if args.state == "blocked" and not args.reason:
+        raise CliError("blocking needs --reason (e.g. stolen, damaged, suspect)")
+    node = _node(args, keys=False)
+    actor = whoami()
+
+    def unit(tx):
+        now = _now()
+        res = set_state(tx, sel, args.state, actor=actor, reason=args.reason, now=now)
+        audit(tx, at=now, actor=actor, action="voucher.set_state", target=sel.describe(),
+              origin="cli", detail={"state": args.state, "reason": args.reason,
+                                    "changed": res.changed, "skipped": res.skipped})
+        return res
+    res = node.store.run_sync(unit)
+    print("%s: %d changed, %d skipped (state did not allow it)"
+          % (sel.describe(), res.changed, res.skipped))
+
+
+def _with_reactor(args, fn):
+    """Run ``fn(node)`` (which may return a Deferred) under a running reactor; return its result."""
+    from twisted.internet import defer, reactor
+
+    from gateway.node import Node
+    node = Node(config_of(args), reactor)
+    node.check_schema()
+    node.cipher
+    out = {}
+
+    def go():
+        node.runner.start()
+        d = defer.maybeDeferred(fn, node)
+        d.addCallbacks(lambda r: out.__setitem__("value", r),
+                       lambda f: out.__setitem__("failure", f))
+        d.addBoth(lambda _: node.runner.stop())
+        d.addBoth(lambda _: reactor.stop())
+    reactor.callWhenRunning(go)
+    reactor.run()
+    if "failure" in out:
+        out["failure"].raiseException()
+    return out.get("value")
+
+
+def cmd_activate(args):
+    from core.requests import ActivationRequest
+    from core.timeutil import fmt_ms
+    hrn = sys.stdin.readline().strip() if args.hrn == "-" else args.hrn
+    req = ActivationRequest(msisdn=args.msisdn, hrn=hrn, channel=args.channel,
+                            operator_user=args.operator, beneficiary=args.beneficiary,
+                            source="cli")
+    res = _with_reactor(args, lambda node: node.activation.activate(req))
+    print("result:  %d %s - %s" % (res.code, res.name, res.text))
+    if res.txn_id:
+        print("transaction: %s" % res.txn_id)
+    if res.amount is not None and res.ok:
+        print("credited: %d.%02d %s to %s, %d days validity" % (
+            res.amount // 100, res.amount % 100, res.currency, res.account, res.validity_days))
+    if res.unbar_at:
+        print("barred until: %s" % fmt_ms(res.unbar_at))
+    return 0 if res.ok else 3
+
+
+def cmd_transactions(args):
+    from sqlalchemy import select
+
+    from core.schema import txn
+    from core.timeutil import fmt_ms
+    from core.results import ResultCode
+    node = _node(args, keys=False)
+    q = select(txn.c.id, txn.c.started_at, txn.c.channel, txn.c.msisdn, txn.c.account,
+               txn.c.serial, txn.c.state, txn.c.result_code, txn.c.amount, txn.c.currency,
+               txn.c.kind)
+    if args.msisdn:
+        from core.normalise import MsisdnRules
+        m = MsisdnRules.from_settings(node.config.msisdn).normalise(args.msisdn) or args.msisdn
+        q = q.where((txn.c.msisdn == m) | (txn.c.account == m))
+    else:
+        q = q.where(txn.c.serial == args.serial)
+    q = q.order_by(txn.c.started_at.desc()).limit(args.limit)
+    rows = node.store.run_sync(lambda tx: tx.execute(q).rows, read_only=True)
+    print("%-20s %-32s %-13s %-13s %-13s %-11s %-8s %s" % (
+        "time", "transaction", "channel", "msisdn", "account", "serial", "state", "result"))
+    for r in rows:
+        amount = "" if r[8] is None else " %d.%02d %s" % (r[8] // 100, r[8] % 100, r[9])
+        print("%-20s %-32s %-13s %-13s %-13s %-11s %-8s %d %s%s" % (
+            fmt_ms(r[1]), r[0], r[2] if r[10] == "activation" else r[10], r[3] or "-", r[4] or "-",
+            r[5] or "-", r[6], r[7], ResultCode(r[7]).name, amount))
+    if not rows:
+        print("(no transactions)")
+
+
+def cmd_reconcile(args):
+    rep = _with_reactor(args, lambda node: node.reconciler.run(args.older_than))
+    print("examined %d, committed %d, released %d, left pending %d"
+          % (rep.examined, rep.committed, rep.released, rep.left))
+
+
+def cmd_fraud_list(args):
+    from core.fraud import list_counters
+    from core.timeutil import fmt_ms
+    node = _node(args, keys=False)
+    rows = node.store.run_sync(list_counters, args.prefix, read_only=True)
+    now = _now()
+    for r in rows:
+        barred = " barred until %s" % fmt_ms(r["barred_until"]) if r["barred_until"] > now else ""
+        print("%-40s %5d failures since %s%s" % (r["subject"], r["failures"],
+                                                fmt_ms(r["window_start"]), barred))
+    if not rows:
+        print("(no counters)")
+
+
+def cmd_fraud_unbar(args):
+    from core.audit import audit
+    from core.fraud import msisdn_subject, reset
+    from core.normalise import MsisdnRules
+    node = _node(args, keys=False)
+    m = MsisdnRules.from_settings(node.config.msisdn).normalise(args.msisdn)
+    if m is None:
+        raise CliError("%r is not a valid MSISDN" % args.msisdn)
+
+    def unit(tx):
+        reset(tx, msisdn_subject(m))
+        audit(tx, at=_now(), actor=whoami(), action="fraud.unbar", target=m, origin="cli")
+    node.store.run_sync(unit)
+    print("%s unbarred" % m)
+
+
+def cmd_run(args):
+    from twisted.internet import reactor
+
+    from gateway.logs import start_logging
+    from gateway.service import make_service
+    cfg = config_of(args)
+    top = make_service(cfg, reactor)
+    top.node.check_schema()
+    top.node.cipher
+    start_logging(cfg.logging, args.log_format)
+    failed = []
+
+    def start():
+        try:
+            top.startService()
+        except Exception as e:
+            failed.append(e)
+            reactor.stop()
+    reactor.callWhenRunning(start)
+    reactor.addSystemEventTrigger("before", "shutdown", top.stopService)
+    reactor.run()
+    if failed:
+        raise CliError("cannot start: %s" % failed[0])
+    return 0

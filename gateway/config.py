@@ -1,0 +1,232 @@
+"""The iVOMS configuration: ``conf/ivoms.toml`` and the admin-edited files beside it.
+
+Loaded once, validated whole, and handed to every part as typed settings.
+Relative paths resolve against the folder of the file they appear in, so a
+copied ``conf/`` folder is a self-contained instance.
+"""
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+
+from gateway.settings import (
+    ConfigError, build, digits, non_negative, one_of, positive, setting,
+)
+
+__all__ = ["ConfigError", "Config", "load_config", "VoucherType", "DEFAULT_CONFIG"]
+
+DEFAULT_CONFIG = os.environ.get("IVOMS_CONFIG", "conf/ivoms.toml")
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    name: str = "node1"
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    url: str = "sqlite:///var/ivoms.db"
+    pool_size: int = setting(8, check=positive)
+    writer_threads: int = setting(0, check=non_negative)   # 0: 1 for SQLite, pool_size for others
+    group_commit_max: int = setting(512, check=positive)
+
+
+@dataclass(frozen=True)
+class KeysSettings:
+    file: str = setting("var/keys.json", path=True)
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    format: str = setting("text", check=one_of("text", "json"))
+    level: str = setting("info", check=one_of("debug", "info", "warn", "error"))
+    file: str = setting("-", path=True)
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    max_count: int = setting(10_000_000, check=positive)
+    chunk_size: int = setting(20_000, check=positive)
+    serial_start: int = setting(1_000_000_000, check=positive)
+    workers: int = setting(1, check=non_negative)
+
+
+@dataclass(frozen=True)
+class MsisdnSettings:
+    country_code: str = setting("381", check=digits)
+    national_prefix: str = "0"
+    international_prefixes: list[str] = setting(factory=lambda: ["00", "+"])
+    lengths: list[int] = setting(factory=lambda: [11, 12])
+
+
+@dataclass(frozen=True)
+class FraudTier:
+    failures: int = setting(check=positive)
+    bar_seconds: int = setting(check=positive)
+
+
+def _tiers_ascending(tiers):
+    f = [t.failures for t in tiers]
+    if f != sorted(set(f)):
+        return "tiers must have strictly increasing 'failures'"
+    return None
+
+
+@dataclass(frozen=True)
+class FraudSettings:
+    window_seconds: int = setting(86400, check=positive)
+    reset_on_success: bool = True
+    tiers: list[FraudTier] = setting(
+        factory=lambda: [FraudTier(5, 900), FraudTier(10, 3600), FraudTier(15, 86400)],
+        check=_tiers_ascending)
+
+
+@dataclass(frozen=True)
+class ActivationSettings:
+    billing_timeout: float = setting(10.0, check=positive)
+    allow_beneficiary: bool = True
+    reconcile_after_seconds: int = setting(120, check=positive)
+    reconcile_interval_seconds: int = setting(60, check=positive)
+
+
+@dataclass(frozen=True)
+class LedgerSettings:
+    auto_create: bool = True
+    currency: str = "EUR"
+
+
+@dataclass(frozen=True)
+class BillingSettings:
+    connector: str = setting("ledger", check=one_of("ledger"))
+    ledger: LedgerSettings = setting(factory=LedgerSettings)
+
+
+def _currency(v):
+    return None if re.fullmatch(r"[A-Z]{3}", v) else "must be an ISO 4217 code such as 'EUR'"
+
+
+def _hrn_length(v):
+    return None if 8 <= v <= 20 else "must be between 8 and 20"
+
+
+@dataclass(frozen=True)
+class VoucherType:
+    """A voucher type as the administrator defines it (DESIGN §3)."""
+
+    code: str
+    name: str
+    face_value: int = setting(check=non_negative)               # minor units
+    currency: str = setting(check=_currency)
+    validity_days: int = setting(365, check=positive)           # unused voucher shelf life
+    account_validity_days: int = setting(0, check=non_negative)  # granted to the account
+    hrn_length: int = setting(14, check=_hrn_length)
+    loyalty: dict[str, int] = setting(factory=dict)             # plan id -> weight
+
+
+@dataclass(frozen=True)
+class VoucherTypesFile:
+    voucher_type: list[VoucherType] = setting(factory=list)
+
+
+@dataclass(frozen=True)
+class IvomsFile:
+    """The tables of ``ivoms.toml``."""
+
+    voucher_types: str = setting("voucher-types.toml", path=True)
+    node: NodeSettings = setting(factory=NodeSettings)
+    database: DatabaseSettings = setting(factory=DatabaseSettings)
+    keys: KeysSettings = setting(factory=KeysSettings)
+    logging: LoggingSettings = setting(factory=LoggingSettings)
+    generation: GenerationSettings = setting(factory=GenerationSettings)
+    msisdn: MsisdnSettings = setting(factory=MsisdnSettings)
+    fraud: FraudSettings = setting(factory=FraudSettings)
+    activation: ActivationSettings = setting(factory=ActivationSettings)
+    billing: BillingSettings = setting(factory=BillingSettings)
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration."""
+
+    path: str
+    base_dir: str
+    main: IvomsFile
+    voucher_types: dict = field(default_factory=dict)   # code -> VoucherType
+
+    def __getattr__(self, name):
+        # config.database, config.msisdn ... read through to the main file
+        return getattr(self.__dict__["main"], name)
+
+    @property
+    def database_url(self) -> str:
+        return self.main.database.url
+
+    def voucher_type(self, code: str) -> VoucherType:
+        """The type ``code``.
+
+        @raise ConfigError: no such type is configured.
+        """
+        try:
+            return self.voucher_types[code]
+        except KeyError:
+            raise ConfigError("unknown voucher type %r (configured: %s)"
+                              % (code, ", ".join(sorted(self.voucher_types)) or "none"))
+
+
+def _read_toml(path: str) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError("%s: file not found" % path)
+    except OSError as e:
+        raise ConfigError("%s: cannot read: %s" % (path, e.strerror))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError("%s: not valid TOML: %s" % (path, e))
+
+
+def resolve_database_url(url: str, base_dir: str) -> str:
+    """Make a relative SQLite file path absolute against ``base_dir``."""
+    m = re.match(r"^(sqlite(?:\+\w+)?:///)(.*)$", url)
+    if m and m.group(2) and m.group(2) != ":memory:" and not m.group(2).startswith("/"):
+        path = os.path.normpath(os.path.join(base_dir, m.group(2)))
+        return m.group(1) + path
+    return url
+
+
+def load_config(path: str | None = None) -> Config:
+    """Load, resolve and validate the configuration at ``path``.
+
+    @raise ConfigError: anything wrong, naming the file and the key.
+    """
+    path = os.path.abspath(path or DEFAULT_CONFIG)
+    base = os.path.dirname(path)
+    main = build(IvomsFile, _read_toml(path), file=path, key="", base_dir=base)
+    url = resolve_database_url(main.database.url, base)
+    if url != main.database.url:
+        from dataclasses import replace
+        main = replace(main, database=replace(main.database, url=url))
+    types_path = main.voucher_types
+    types_file = build(VoucherTypesFile, _read_toml(types_path), file=types_path, key="",
+                       base_dir=os.path.dirname(types_path))
+    types = {}
+    for i, t in enumerate(types_file.voucher_type):
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,32}", t.code):
+            raise ConfigError("%s: voucher_type[%d].code: must be 1-32 letters, digits, '-' or '_'"
+                              % (types_path, i))
+        if t.code in types:
+            raise ConfigError("%s: voucher_type[%d].code: duplicate code %r" % (types_path, i, t.code))
+        types[t.code] = t
+    cfg = Config(path, base, main, types)
+    _check_cross(cfg)
+    return cfg
+
+
+def _check_cross(cfg: Config) -> None:
+    m = cfg.main.msisdn
+    for n in m.lengths:
+        if not len(m.country_code) < n <= 15:
+            raise ConfigError("%s: msisdn.lengths: %d is not a valid E.164 length for country code %s"
+                              % (cfg.path, n, m.country_code))

@@ -1,0 +1,69 @@
+"""What one iVOMS node is made of, built from the config: store, keys, runners, core services."""
+from __future__ import annotations
+
+from functools import cached_property
+
+from core import keys as keyfile
+from core import migrate
+from core.activation import ActivationService
+from core.crypto import VoucherCipher
+from core.db import Store
+from core.normalise import MsisdnRules
+from core.reconcile import Reconciler
+from core.units import UnitRunner
+
+
+class Node:
+    """Lazily built parts of a node; the CLI and the service tree share it."""
+
+    def __init__(self, config, reactor=None):
+        self.config = config
+        self.reactor = reactor
+
+    @cached_property
+    def store(self) -> Store:
+        db = self.config.database
+        return Store(db.url, pool_size=db.pool_size)
+
+    @cached_property
+    def keyring(self):
+        return keyfile.load(self.config.keys.file)
+
+    @cached_property
+    def cipher(self) -> VoucherCipher:
+        return VoucherCipher(self.keyring)
+
+    def check_schema(self) -> None:
+        """@raise StoreError: the database is unreachable or not migrated."""
+        migrate.require_current(self.store)
+
+    @cached_property
+    def runner(self) -> UnitRunner:
+        db = self.config.database
+        workers = db.writer_threads or (1 if self.store.is_sqlite else db.pool_size)
+        return UnitRunner(self.store, self.reactor, workers=workers, max_batch=db.group_commit_max)
+
+    @cached_property
+    def billing(self):
+        b = self.config.billing
+        if b.connector == "ledger":
+            from billing.ledger import EmbeddedLedger
+            return EmbeddedLedger(self.runner, clock=self.reactor, auto_create=b.ledger.auto_create)
+        raise ValueError("unknown billing connector %r" % b.connector)
+
+    @cached_property
+    def activation(self) -> ActivationService:
+        a = self.config.activation
+        return ActivationService(
+            self.runner, self.billing, self.cipher, clock=self.reactor,
+            msisdn_rules=MsisdnRules.from_settings(self.config.msisdn),
+            hrn_lengths={t.hrn_length for t in self.config.voucher_types.values()},
+            fraud_settings=self.config.fraud, billing_timeout=a.billing_timeout,
+            allow_beneficiary=a.allow_beneficiary, node=self.config.node.name)
+
+    @cached_property
+    def reconciler(self) -> Reconciler:
+        a = self.config.activation
+        return Reconciler(self.runner, self.billing, clock=self.reactor,
+                          older_than_seconds=a.reconcile_after_seconds,
+                          lookup_timeout=a.billing_timeout)

@@ -1,0 +1,147 @@
+"""Typed settings built from TOML tables: unknown keys rejected, errors naming file and key.
+
+A settings class is a frozen dataclass; a field's type says what the TOML
+value must be (``int``, ``float``, ``str``, ``bool``, ``list[...]``,
+``dict[str, ...]`` or another settings class).  ``field(metadata=...)``
+adds ``check`` (a function returning an error text or None) and ``path``
+(a filesystem path resolved against the config file's folder).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import typing
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; the message names the file and the key."""
+
+
+def setting(default=dataclasses.MISSING, *, check=None, path=False, factory=None):
+    """Declare a settings field with an optional ``check`` and ``path`` flag."""
+    meta = {"check": check, "path": path}
+    if factory is not None:
+        return dataclasses.field(default_factory=factory, metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def build(cls, data, *, file: str, key: str, base_dir: str):
+    """Build the settings class ``cls`` from the TOML table ``data``.
+
+    @param key: the dotted key of ``data`` in the file, for messages.
+    @param base_dir: folder that relative paths resolve against.
+    @raise ConfigError: an unknown or missing key, a wrong type, or a
+        failed check, named as ``file: key: problem``.
+    """
+    where = key or "(top level)"
+    if not isinstance(data, dict):
+        raise ConfigError("%s: %s: must be a table" % (file, where))
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError("%s: %s: unknown key %r (allowed: %s)"
+                          % (file, _join(key, unknown[0]), unknown[0], ", ".join(sorted(fields))))
+    values = {}
+    for name, f in fields.items():
+        full = _join(key, name)
+        if name in data:
+            value = _convert(hints[name], data[name], file=file, key=full, base_dir=base_dir)
+            if f.metadata.get("path"):
+                value = resolve_path(value, base_dir)
+        elif f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
+            value = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            if f.metadata.get("path") and isinstance(value, str):
+                value = resolve_path(value, base_dir)
+        else:
+            raise ConfigError("%s: %s: missing (required)" % (file, full))
+        check = f.metadata.get("check")
+        if check is not None:
+            problem = check(value)
+            if problem:
+                raise ConfigError("%s: %s: %s" % (file, full, problem))
+        values[name] = value
+    try:
+        return cls(**values)
+    except ValueError as e:   # cross-field checks in __post_init__
+        raise ConfigError("%s: %s: %s" % (file, where, e)) from e
+
+
+def _join(key: str, name: str) -> str:
+    return "%s.%s" % (key, name) if key else name
+
+
+def resolve_path(value: str, base_dir: str) -> str:
+    """``value`` as an absolute path, relative ones against ``base_dir``; '-' is kept."""
+    if value == "-" or value == "":
+        return value
+    value = os.path.expanduser(value)
+    return value if os.path.isabs(value) else os.path.normpath(os.path.join(base_dir, value))
+
+
+def _convert(tp, value, *, file, key, base_dir):
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or origin is getattr(__import__("types"), "UnionType", None):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _convert(args[0], value, file=file, key=key, base_dir=base_dir)
+    if dataclasses.is_dataclass(tp):
+        return build(tp, value, file=file, key=key, base_dir=base_dir)
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError("%s: %s: must be a list" % (file, key))
+        return [_convert(item, v, file=file, key="%s[%d]" % (key, i), base_dir=base_dir)
+                for i, v in enumerate(value)]
+    if origin is dict:
+        _, item = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError("%s: %s: must be a table" % (file, key))
+        return {k: _convert(item, v, file=file, key=_join(key, k), base_dir=base_dir)
+                for k, v in value.items()}
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError("%s: %s: must be a number, got %r" % (file, key, value))
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError("%s: %s: must be an integer, got %r" % (file, key, value))
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError("%s: %s: must be true or false, got %r" % (file, key, value))
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError("%s: %s: must be a string, got %r" % (file, key, value))
+        return value
+    if tp is typing.Any:
+        return value
+    raise ConfigError("%s: %s: unsupported setting type %r" % (file, key, tp))
+
+
+# -- reusable checks -------------------------------------------------------
+def positive(v):
+    return None if v > 0 else "must be greater than 0"
+
+
+def non_negative(v):
+    return None if v >= 0 else "must not be negative"
+
+
+def one_of(*choices):
+    def check(v):
+        return None if v in choices else "must be one of %s, got %r" % (", ".join(map(repr, choices)), v)
+    return check
+
+
+def digits(v):
+    return None if isinstance(v, str) and v.isdigit() else "must be a string of digits"
+
+
+def endpoint(v):
+    """A Twisted server endpoint string such as ``tcp:2775:interface=127.0.0.1``."""
+    if not isinstance(v, str) or ":" not in v:
+        return "must be an endpoint string such as 'tcp:8080:interface=127.0.0.1'"
+    return None

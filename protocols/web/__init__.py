@@ -1,0 +1,1 @@
+"""iVOMS web package."""
