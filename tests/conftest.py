@@ -1,0 +1,72 @@
+"""Shared fixtures: throw-away iVOMS instances on SQLite and on PostgreSQL."""
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+
+import pytest
+
+PG_ADMIN_URL = os.environ.get("IVOMS_TEST_PG_URL",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+IN_CI = os.environ.get("CI", "").lower() == "true"
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _pg_admin(sql: str) -> None:
+    from sqlalchemy import create_engine, text
+    eng = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with eng.connect() as c:
+            c.execute(text(sql))
+    finally:
+        eng.dispose()
+
+
+def _pg_available() -> str | None:
+    try:
+        _pg_admin("SELECT 1")
+        return None
+    except Exception as e:  # noqa: BLE001 - any failure means "not reachable"
+        return str(e).splitlines()[0]
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """The PostgreSQL admin URL; in CI an unreachable server fails the test."""
+    problem = _pg_available()
+    if problem:
+        if IN_CI:
+            pytest.fail("PostgreSQL is required in CI but unreachable: %s" % problem)
+        pytest.skip("PostgreSQL unreachable at %s: %s" % (PG_ADMIN_URL, problem))
+    return PG_ADMIN_URL
+
+
+@pytest.fixture
+def pg_url(pg_server):
+    """URL of a fresh, empty PostgreSQL database, dropped afterwards."""
+    name = "ivoms_t_" + uuid.uuid4().hex[:10]
+    _pg_admin("CREATE DATABASE " + name)
+    yield pg_server.rsplit("/", 1)[0] + "/" + name
+    _pg_admin("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path):
+    return "sqlite:///" + str(tmp_path / "ivoms.db")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """Each store test runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        return "sqlite:///" + str(tmp_path / "ivoms.db")
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def conf_dir(tmp_path):
+    """A copy of the shipped conf/ folder (self-contained instance)."""
+    d = tmp_path / "conf"
+    shutil.copytree(os.path.join(REPO, "conf"), d, ignore=shutil.ignore_patterns("var"))
+    return d
