@@ -2,7 +2,7 @@
 
 Balances and expiry dates live in ``ledger_account``; every credit leaves a
 ``ledger_entry`` keyed by its idempotency key, so a repeated credit answers
-what the first did.  ``lookup`` of an unknown key writes a ``void`` entry, so
+what the first did (without the balance, which has moved on since).  ``lookup`` of an unknown key writes a ``void`` entry, so
 a credit still in flight for that key can never apply afterwards: reconciliation
 may then release the voucher safely.
 """
@@ -40,32 +40,39 @@ def _outcome(row) -> CreditOutcome:
     return CreditOutcome(False, R(code), detail="ledger: %s" % outcome)
 
 
+_SET_OUTCOME = update(ent).where(ent.c.idempotency_key == bindparam("key")).values(
+    outcome=bindparam("outcome"), result_code=bindparam("code"),
+    balance_after=bindparam("balance"), expires_after=bindparam("expires"))
+
+
 def credit_unit(tx, msisdn, amount, currency, validity_days, key, now, auto_create):
-    """Credit ``msisdn`` once for ``key`` (a unit of work); return a L{CreditOutcome}."""
-    row = tx.execute(_ENTRY, {"key": key}).first()
-    if row is not None:
-        return _outcome(row)
+    """Credit ``msisdn`` once for ``key`` (a unit of work); return a L{CreditOutcome}.
+
+    The entry is claimed first (``INSERT ... ON CONFLICT DO NOTHING`` on the
+    key), so a repeated or voided key is detected before any money moves.
+    """
+    claimed = tx.insert_ignore(ent, {
+        "idempotency_key": key, "msisdn": msisdn, "amount": amount, "currency": currency,
+        "validity_days": validity_days, "outcome": "credited", "result_code": int(R.SUCCESS),
+        "at": now})
+    if not claimed:
+        return _outcome(tx.execute(_ENTRY, {"key": key}).first())
     until = now + validity_days * DAY_MS
     got = tx.execute(_CREDIT, {"msisdn": msisdn, "currency": currency, "amount": amount,
                                "until": until, "now": now}).first()
-    outcome, code, balance, expires = "credited", R.SUCCESS, None, None
     if got is not None:
-        balance, expires = got
+        return CreditOutcome(True, R.SUCCESS, got[0], got[1])
+    if tx.execute(_ACCOUNT, {"msisdn": msisdn}).first() is not None:
+        outcome, code = "rejected", R.BILLING_REJECTED      # account in another currency
+    elif not auto_create:
+        outcome, code = "rejected", R.SUBSCRIBER_UNKNOWN
     else:
-        existing = tx.execute(_ACCOUNT, {"msisdn": msisdn}).first()
-        if existing is not None:
-            outcome, code = "rejected", R.BILLING_REJECTED      # currency mismatch
-        elif not auto_create:
-            outcome, code = "rejected", R.SUBSCRIBER_UNKNOWN
-        else:
-            balance, expires = amount, until
-            tx.insert(acc, {"msisdn": msisdn, "balance": amount, "currency": currency,
-                            "expires_at": until, "created_at": now, "updated_at": now})
-    tx.insert(ent, {"idempotency_key": key, "msisdn": msisdn, "amount": amount,
-                    "currency": currency, "validity_days": validity_days, "outcome": outcome,
-                    "result_code": int(code), "balance_after": balance, "expires_after": expires,
-                    "at": now})
-    return _outcome((outcome, code, balance, expires))
+        tx.insert(acc, {"msisdn": msisdn, "balance": amount, "currency": currency,
+                        "expires_at": until, "created_at": now, "updated_at": now})
+        return CreditOutcome(True, R.SUCCESS, amount, until)
+    tx.execute(_SET_OUTCOME, {"key": key, "outcome": outcome, "code": int(code),
+                              "balance": None, "expires": None})
+    return _outcome((outcome, code, None, None))
 
 
 def lookup_unit(tx, key, now):

@@ -128,7 +128,8 @@ class ActivationService:
         after = self.loyalty.after_success(r, a, now) if self.loyalty is not None else None
         detail = {"balance": outcome.balance, "new_expiry": outcome.new_expiry}
         d = self.runner.submit(saga.commit_success, a.txn_id, r.serial, a.msisdn, now, ms,
-                               detail, self.fraud_settings.reset_on_success, actor, after)
+                               detail, self.fraud_settings.reset_on_success and r.has_failures,
+                               actor, after)
 
         def committed(changed_and_rewards):
             changed, rewards = changed_and_rewards

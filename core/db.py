@@ -272,8 +272,8 @@ class Store:
             raise StoreError("cannot connect to database %s: %s"
                              % (_redact(self.url), _first_line(e))) from e
 
-    def run_sync(self, fn, *args, read_only: bool = False):
-        """Run the unit of work ``fn(tx, *args)`` on the calling thread.
+    def run_sync(self, fn, *args, read_only: bool = False, **kwargs):
+        """Run the unit of work ``fn(tx, *args, **kwargs)`` on the calling thread.
 
         Commits when ``fn`` returns, rolls back when it raises.
 
@@ -285,7 +285,7 @@ class Store:
                 tx.begin_read()
             else:
                 tx.begin()
-            result = fn(tx, *args)
+            result = fn(tx, *args, **kwargs)
             tx.commit()
             return result
         except BaseException:

@@ -34,12 +34,17 @@ def source_subject(channel: str, source: str) -> str:
     return "source:%s:%s" % (channel, source)
 
 
+def status(tx, subject: str, now: int) -> tuple[bool, int | None]:
+    """(whether ``subject`` has a counter, the epoch ms its bar ends or None)."""
+    row = tx.execute(_BARRED, {"subject": subject}).first()
+    if row is None:
+        return False, None
+    return True, (row[0] if row[0] > now else None)
+
+
 def barred_until(tx, subject: str, now: int) -> int | None:
     """The epoch ms until which ``subject`` is barred, or None when it is not."""
-    row = tx.execute(_BARRED, {"subject": subject}).first()
-    if row is not None and row[0] > now:
-        return row[0]
-    return None
+    return status(tx, subject, now)[1]
 
 
 def record_failure(tx, subject: str, now: int, settings, *, bars: bool = True) -> int | None:

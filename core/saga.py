@@ -31,6 +31,7 @@ class Reservation:
     validity_days: int
     type_code: str
     loyalty: str
+    has_failures: bool = False     # a fraud counter exists for the MSISDN
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ def reserve(tx, a: Attempt, fraud_settings):
         the failure counted when it is one fraud control counts).
     """
     subject = fraud.msisdn_subject(a.msisdn)
-    until = fraud.barred_until(tx, subject, a.now)
+    counted, until = fraud.status(tx, subject, a.now)
     if until is not None:
         tx.insert(txn, _txn_row(a, "failed", R.SUBSCRIBER_BARRED, finished_at=a.now))
         return Refusal(R.SUBSCRIBER_BARRED, unbar_at=until)
@@ -121,7 +122,8 @@ def reserve(tx, a: Attempt, fraud_settings):
                                 currency=currency, validity_days=days, reserved_at=a.now))
         _history(tx, serial, a.now, a.channel + ":" + a.msisdn, S.AVAILABLE.value, S.RESERVED.value,
                  a.txn_id)
-        return Reservation(a.txn_id, serial, batch_id, value, currency, days, type_code, loyalty)
+        return Reservation(a.txn_id, serial, batch_id, value, currency, days, type_code, loyalty,
+                           counted)
     code, serial = _why(tx, a)
     unbar = None
     if code in FRAUD_COUNTED:

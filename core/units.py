@@ -1,9 +1,9 @@
 """Units of work off the reactor, with group commit (DESIGN §1, issue: throughput).
 
 A :class:`UnitRunner` owns worker threads, each with its own connection.  A
-worker takes every unit waiting in the queue (up to ``max_batch``), runs each
-inside its own SAVEPOINT of one transaction and commits once: a unit that
-raises is rolled back alone, the others commit together.  A unit's Deferred
+worker takes every unit waiting in the queue (up to ``max_batch``), runs them
+in one transaction and commits once; a unit that raises is rolled back alone
+(the batch is re-run with a SAVEPOINT per unit), the others commit together.  A unit's Deferred
 fires only after that COMMIT returned, so what a caller is told is durable.
 SQLite gets one worker (a single writer); PostgreSQL several.
 """
@@ -121,29 +121,43 @@ class UnitRunner:
         self.reactor.callFromThread(self._worker_exited)
 
     def _run_batch(self, tx, batch) -> list:
-        """Run ``batch`` in one transaction; return (deferred, ok, value) triples."""
-        results = []
-        single = len(batch) == 1
-        (tx.begin_read if self.read_only else tx.begin)()
+        """Run ``batch`` in one transaction; return (deferred, ok, value) triples.
+
+        Units run back to back without savepoints (the common case, where
+        none raises).  If one raises, the whole transaction is rolled back and
+        the batch is run again with every unit in its own SAVEPOINT, so only
+        the failing unit is lost.  Units are functions of their arguments and
+        the database, so running one again after a rollback is safe.
+        """
+        begin = tx.begin_read if self.read_only else tx.begin
+        begin()
         try:
-            for fn, args, d in batch:
-                if single:
+            results = [(d, True, fn(tx, *args)) for fn, args, d in batch]
+        except BaseException:
+            if len(batch) == 1:
+                f = Failure()
+                tx.rollback()
+                return [(batch[0][2], False, f)]
+            tx.rollback()
+            results = None
+        if results is None:
+            results = []
+            begin()
+            try:
+                for fn, args, d in batch:
+                    tx.savepoint("u")
                     try:
-                        results.append((d, True, fn(tx, *args)))
+                        value = fn(tx, *args)
                     except BaseException:
-                        f = Failure()
-                        tx.rollback()
-                        return [(d, False, f)]
-                    continue
-                tx.savepoint("u")
-                try:
-                    value = fn(tx, *args)
-                except BaseException:
-                    results.append((d, False, Failure()))
-                    tx.rollback_to("u")
-                else:
-                    tx.release("u")
-                    results.append((d, True, value))
+                        results.append((d, False, Failure()))
+                        tx.rollback_to("u")
+                    else:
+                        tx.release("u")
+                        results.append((d, True, value))
+            except BaseException:
+                tx.rollback()
+                raise
+        try:
             tx.commit()
         except BaseException:
             tx.rollback()

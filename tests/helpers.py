@@ -96,3 +96,61 @@ class FakeBilling:
         if idempotency_key in self.credits:
             return defer.succeed(CreditOutcome(True, ResultCode.SUCCESS))
         return defer.succeed(None)
+
+
+class FraudSettings:
+    """Fraud settings for tests: 3 failures bar 60 s, 6 bar 600 s, window 1 h."""
+
+    def __init__(self, tiers=((3, 60), (6, 600)), window_seconds=3600, reset_on_success=True):
+        from gateway.config import FraudTier
+        self.tiers = [FraudTier(f, b) for f, b in tiers]
+        self.window_seconds = window_seconds
+        self.reset_on_success = reset_on_success
+
+
+def build_service(store, cipher, *, reactor, clock=None, billing=None, auto_create=True,
+                  billing_timeout=5.0, fraud=None, workers=None, allow_beneficiary=True):
+    """(runner, service, ledger): a started UnitRunner, an ActivationService and the
+    embedded ledger (also used as billing unless ``billing`` is given)."""
+    from billing.ledger import EmbeddedLedger
+    from core.activation import ActivationService
+    from core.normalise import MsisdnRules
+    from core.units import UnitRunner
+    clock = clock or reactor
+    runner = UnitRunner(store, reactor, workers=workers or (1 if store.is_sqlite else 4))
+    runner.start()
+    ledger = EmbeddedLedger(runner, clock=clock, auto_create=auto_create)
+    service = ActivationService(
+        runner, billing or ledger, cipher, clock=clock,
+        msisdn_rules=MsisdnRules("381", "0", ["00", "+"], [11, 12]), hrn_lengths={14},
+        fraud_settings=fraud or FraudSettings(), billing_timeout=billing_timeout,
+        allow_beneficiary=allow_beneficiary)
+    return runner, service, ledger
+
+
+def voucher_row(store, serial):
+    """(state, used_by, txn_id) of a voucher."""
+    from sqlalchemy import select
+
+    from core.schema import voucher
+    return store.run_sync(lambda tx: tx.execute(
+        select(voucher.c.state, voucher.c.used_by, voucher.c.txn_id)
+        .where(voucher.c.serial == serial)).first())
+
+
+def credited_entries(store):
+    """Ledger entries that credited money: [(key, msisdn, amount)]."""
+    from sqlalchemy import select
+
+    from core.schema import ledger_entry as e
+    return store.run_sync(lambda tx: tx.execute(
+        select(e.c.idempotency_key, e.c.msisdn, e.c.amount).where(e.c.outcome == "credited")).rows)
+
+
+def txn_rows(store):
+    """All transaction rows as dicts, oldest first."""
+    from sqlalchemy import select
+
+    from core.schema import txn
+    return store.run_sync(lambda tx: [dict(zip(txn.c.keys(), r)) for r in tx.execute(
+        select(txn).order_by(txn.c.started_at)).rows])

@@ -1,0 +1,215 @@
+"""Benchmark: activations through ActivationService + embedded ledger against a raw sqlite3 loop.
+
+Pre-generates vouchers, runs C concurrent activations through the real
+ActivationService (group-committed units of work on SQLite, synchronous=FULL),
+prints activations/s and p50/p99 latency, then runs in the same process a raw
+stdlib sqlite3 loop of the same statements with the same durability and the
+same commit grouping (the mean number of units per commit observed in the
+service run), and prints the ratio.
+
+    python bench/activate.py [--vouchers 100000] [--activations 20000] [--concurrency 64]
+                             [--filler 0] [--backend sqlite|postgresql]
+
+``--filler N`` first adds N extra stored vouchers (random blind indexes,
+realistic rows) so the rate can be compared between a small and a large store.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.common import Instance, peak_rss_mb, percentile  # noqa: E402
+
+
+class _Type:
+    code, name, face_value, currency = "B10", "Bench 10", 1000, "EUR"
+    validity_days, account_validity_days, hrn_length, loyalty = 365, 30, 14, {}
+
+
+class _Fraud:
+    window_seconds = 86400
+    reset_on_success = True
+    tiers = ()
+
+
+def prepare(inst, count, filler):
+    from sqlalchemy import select
+
+    from core.generation import COLUMNS, _start_batch, generate
+    from core.schema import voucher
+    from core.vouchers import Selection, set_state
+    now = int(time.time() * 1000)
+    if filler:
+        batch_id, first = inst.store.run_sync(_start_batch, _Type, filler, now + 10 ** 10, "bench",
+                                              "d1", 5_000_000_000, now)
+        tx = inst.store.tx()
+        try:
+            for lo in range(0, filler, 50_000):
+                n = min(50_000, filler - lo)
+                rows = [(first + lo + i, batch_id, "used", now + 10 ** 10, "d1", os.urandom(42),
+                         os.urandom(32), 0) for i in range(n)]
+                tx.begin()
+                if tx.is_sqlite:
+                    tx.cur.executemany("INSERT INTO voucher (%s) VALUES (%s)"
+                                       % (", ".join(COLUMNS), ", ".join("?" * len(COLUMNS))), rows)
+                else:
+                    with tx.cur.copy("COPY voucher (%s) FROM STDIN" % ", ".join(COLUMNS)) as cp:
+                        for r in rows:
+                            cp.write_row(r)
+                tx.commit()
+        finally:
+            tx.close()
+    info = generate(inst.store, inst.cipher, _Type, count, now + 86400_000 * 30, requested_by="bench",
+                    serial_start=1_000_000_000, chunk_size=20_000, workers=0)
+    inst.store.run_sync(set_state, Selection.of_batch(info.batch_id), "available", actor="bench",
+                        reason=None, now=now)
+    rows = inst.store.run_sync(lambda tx: tx.execute(
+        select(voucher.c.serial, voucher.c.key_id, voucher.c.hrn_ct)
+        .where(voucher.c.batch_id == info.batch_id)).rows)
+    return [inst.cipher.decrypt(s, k, bytes(ct)) for s, k, ct in rows]
+
+
+def run_service(inst, hrns, n, concurrency):
+    """Drive the real service on the real reactor; return (elapsed, latencies, units/commit)."""
+    from twisted.internet import defer, reactor
+
+    from billing.ledger import EmbeddedLedger
+    from core.activation import ActivationService
+    from core.normalise import MsisdnRules
+    from core.requests import ActivationRequest
+    from core.units import UnitRunner
+
+    workers = 1 if inst.store.is_sqlite else 8
+    runner = UnitRunner(inst.store, reactor, workers=workers)
+    service = ActivationService(
+        runner, EmbeddedLedger(runner, clock=reactor), inst.cipher, clock=reactor,
+        msisdn_rules=MsisdnRules("381", "0", ["00", "+"], [11, 12]), hrn_lengths={14},
+        fraud_settings=_Fraud())
+    lat: list[float] = []
+    codes: dict = {}
+    it = iter(range(n))
+    out = {}
+
+    async def worker():
+        for i in it:
+            t0 = time.perf_counter()
+            req = ActivationRequest(msisdn="38164%07d" % (i % 50_000), hrn=hrns[i], channel="cli")
+            res = await service.activate(req)
+            lat.append(time.perf_counter() - t0)
+            codes[int(res.code)] = codes.get(int(res.code), 0) + 1
+
+    async def main():
+        runner.start()
+        t0 = time.perf_counter()
+        await defer.gatherResults([defer.ensureDeferred(worker()) for _ in range(concurrency)])
+        out["elapsed"] = time.perf_counter() - t0
+        await runner.stop()
+
+    def go():
+        d = defer.ensureDeferred(main())
+        d.addErrback(lambda f: (f.printTraceback(), out.setdefault("error", f)))
+        d.addBoth(lambda _: reactor.stop())
+    reactor.callWhenRunning(go)
+    reactor.run(installSignalHandlers=False)
+    if "error" in out:
+        raise SystemExit(1)
+    return out["elapsed"], sorted(lat), runner.units / max(1, runner.batches), codes
+
+
+def run_raw(path, hrns, cipher, group):
+    """The same statements as the saga + ledger, stdlib sqlite3, same durability and grouping."""
+    import sqlite3
+    import uuid
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute("PRAGMA foreign_keys=ON")
+    now = int(time.time() * 1000)
+    terms = db.execute("SELECT face_value, currency, account_validity_days FROM batch "
+                       "ORDER BY id DESC LIMIT 1").fetchone()
+    bis = [cipher.blind_index(h) for h in hrns]
+    n = len(hrns)
+    t0 = time.perf_counter()
+    for lo in range(0, n, group):
+        items = []
+        db.execute("BEGIN IMMEDIATE")
+        for i in range(lo, min(n, lo + group)):
+            msisdn, txn_id = "38165%07d" % (i % 50_000), uuid.uuid4().hex
+            db.execute("SELECT barred_until FROM fraud_counter WHERE subject = ?", ("msisdn:" + msisdn,))
+            serial, _ = db.execute(
+                "UPDATE voucher SET state='reserved', txn_id=?, used_by=?, used_at=? WHERE blind_index=? "
+                "AND state='available' AND expires_at > ? RETURNING serial, batch_id",
+                (txn_id, msisdn, now, bis[i], now)).fetchone()
+            db.execute("INSERT INTO txn (id, kind, msisdn, account, channel, state, result_code, "
+                       "started_at, serial, amount, currency, validity_days, reserved_at) "
+                       "VALUES (?, 'activation', ?, ?, 'cli', 'pending', 151, ?, ?, ?, ?, ?, ?)",
+                       (txn_id, msisdn, msisdn, now, serial, terms[0], terms[1], terms[2], now))
+            db.execute("INSERT INTO voucher_history (serial, at, actor, from_state, to_state, reason) "
+                       "VALUES (?, ?, ?, 'available', 'reserved', ?)", (serial, now, "cli:" + msisdn, txn_id))
+            items.append((msisdn, txn_id, serial))
+        db.execute("COMMIT")
+        db.execute("BEGIN IMMEDIATE")
+        for msisdn, txn_id, serial in items:
+            db.execute("INSERT INTO ledger_entry (idempotency_key, msisdn, amount, currency, "
+                       "validity_days, outcome, result_code, at) VALUES (?, ?, ?, ?, ?, 'credited', 0, ?) "
+                       "ON CONFLICT DO NOTHING", (txn_id, msisdn, terms[0], terms[1], terms[2], now))
+            row = db.execute("UPDATE ledger_account SET balance = balance + ?, expires_at = CASE WHEN "
+                             "expires_at > ? THEN expires_at ELSE ? END, updated_at = ? WHERE msisdn = ? "
+                             "AND currency = ? RETURNING balance, expires_at",
+                             (terms[0], now, now, now, msisdn, terms[1])).fetchone()
+            if row is None:
+                db.execute("SELECT currency FROM ledger_account WHERE msisdn = ?", (msisdn,))
+                db.execute("INSERT INTO ledger_account VALUES (?, ?, ?, ?, ?, ?)",
+                           (msisdn, terms[0], terms[1], now, now, now))
+        db.execute("COMMIT")
+        db.execute("BEGIN IMMEDIATE")
+        for msisdn, txn_id, serial in items:
+            db.execute("UPDATE txn SET state='success', result_code=0, finished_at=?, billing_ms=?, "
+                       "detail=? WHERE id=? AND state='pending'", (now, 1, "{}", txn_id))
+            db.execute("UPDATE voucher SET state='used', used_at=? WHERE serial=? AND state='reserved' "
+                       "AND txn_id=?", (now, serial, txn_id))
+            db.execute("INSERT INTO voucher_history (serial, at, actor, from_state, to_state, reason) "
+                       "VALUES (?, ?, ?, 'reserved', 'used', ?)", (serial, now, "cli:" + msisdn, txn_id))
+        db.execute("COMMIT")
+    elapsed = time.perf_counter() - t0
+    db.close()
+    return elapsed
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--vouchers", type=int, default=100_000)
+    ap.add_argument("--activations", type=int, default=20_000)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--filler", type=int, default=0)
+    ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
+    ap.add_argument("--no-baseline", action="store_true")
+    a = ap.parse_args()
+    n = min(a.activations, a.vouchers // 2)
+    inst = Instance(a.backend)
+    try:
+        hrns = prepare(inst, a.vouchers, a.filler)
+        elapsed, lat, per_commit, codes = run_service(inst, hrns[:n], n, a.concurrency)
+        rate = n / elapsed
+        print("backend:              %s" % a.backend)
+        print("stored vouchers:      %d (+%d filler)" % (a.vouchers, a.filler))
+        print("activations:          %d, concurrency %d, results %s" % (n, a.concurrency, codes))
+        print("ivoms activations/s:  %.0f" % rate)
+        print("latency p50/p99:      %.1f / %.1f ms" % (percentile(lat, 50) * 1000, percentile(lat, 99) * 1000))
+        print("units per commit:     %.1f" % per_commit)
+        print("peak RSS:             %.0f MB" % peak_rss_mb())
+        if a.backend == "sqlite" and not a.no_baseline:
+            group = max(1, round(per_commit / 1.0))
+            raw = run_raw(inst.url.split("///", 1)[1], hrns[n:2 * n], inst.cipher, group)
+            print("raw sqlite3 loop:     %.0f activations/s (same statements, group of %d)" % (n / raw, group))
+            print("ratio:                %.2f (ivoms / raw)" % (rate / (n / raw)))
+    finally:
+        inst.close()
+
+
+if __name__ == "__main__":
+    main()
