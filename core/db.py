@@ -252,6 +252,12 @@ class Store:
             if bind.value is not None or not bind.required:
                 if not callable(bind.value):
                     defaults[name] = bind.value
+        if any(getattr(b, "expanding", False) for b in comp.binds.values()):
+            # a literal IN list is rendered as name_1, name_2 ... binds that
+            # comp.binds does not hold; take their values from the compiler
+            for name, value in comp.construct_params().items():
+                if name not in comp.binds:
+                    defaults[name] = value
         if comp.positiontup is not None:
             positional = tuple(comp.positiontup)
         else:

@@ -81,7 +81,7 @@ def load(path: str) -> KeyRing:
         raise KeyFileError("key file %s is corrupt: data_keys missing" % path)
     keys = {str(k): _b64key(v, path, "data_keys.%s" % k) for k, v in data.items()}
     active = doc.get("active")
-    if active not in keys:
+    if not isinstance(active, str) or active not in keys:
         raise KeyFileError("key file %s is corrupt: active key %r is not in data_keys" % (path, active))
     idx = doc.get("index_key")
     if not isinstance(idx, dict) or "id" not in idx or "key" not in idx:

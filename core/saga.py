@@ -156,12 +156,12 @@ def _why(tx, a: Attempt) -> tuple[R, int | None]:
 
 _USE = update(voucher).where(and_(voucher.c.serial == bindparam("serial"),
                                   voucher.c.state == S.RESERVED.value,
-                                  voucher.c.txn_id == bindparam("txn_id"))) \
+                                  voucher.c.txn_id == bindparam("tid"))) \
     .values(state=S.USED.value, used_at=bindparam("now"))
 
 _RELEASE = update(voucher).where(and_(voucher.c.serial == bindparam("serial"),
                                       voucher.c.state == S.RESERVED.value,
-                                      voucher.c.txn_id == bindparam("txn_id"))) \
+                                      voucher.c.txn_id == bindparam("tid"))) \
     .values(state=S.AVAILABLE.value, txn_id=None, used_by=None, used_at=None)
 
 _CLOSE = update(txn).where(and_(txn.c.id == bindparam("txn_id"), txn.c.state == "pending")) \
@@ -183,7 +183,7 @@ def commit_success(tx, txn_id: str, serial: int, msisdn: str, now: int, billing_
                             "detail": json.dumps(detail) if detail else None}).rowcount
     if n != 1:
         return False, None
-    tx.execute(_USE, {"serial": serial, "txn_id": txn_id, "now": now})
+    tx.execute(_USE, {"serial": serial, "tid": txn_id, "now": now})
     _history(tx, serial, now, actor, S.RESERVED.value, S.USED.value, txn_id)
     if reset_fraud:
         fraud.reset(tx, fraud.msisdn_subject(msisdn))
@@ -201,7 +201,7 @@ def release(tx, txn_id: str, serial: int, code: R, now: int, billing_ms: int | N
                             "billing_ms": billing_ms, "detail": detail}).rowcount
     if n != 1:
         return False
-    tx.execute(_RELEASE, {"serial": serial, "txn_id": txn_id})
+    tx.execute(_RELEASE, {"serial": serial, "tid": txn_id})
     _history(tx, serial, now, actor, S.RESERVED.value, S.AVAILABLE.value, "%s: %s" % (txn_id, detail or code.name))
     return True
 

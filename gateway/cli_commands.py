@@ -11,6 +11,8 @@ def register(sub) -> None:
     s = sub.add_parser("init", help="create keys (if missing), migrate the database, create the admin user")
     s.add_argument("--admin-user", default="admin")
     s.add_argument("--admin-password", help="default: a generated password, printed once")
+    s.add_argument("--demo", action="store_true",
+                   help="on an empty store, also generate 100 available vouchers of each type")
     s.set_defaults(func=cmd_init)
 
     k = sub.add_parser("keys", help="manage the key file").add_subparsers(metavar="ACTION")
@@ -154,8 +156,37 @@ def cmd_init(args):
         else:
             print("created administrator %r with password: %s" % (args.admin_user, password))
             print("(shown only this once)")
+    if args.demo:
+        _demo_stock(cfg, store)
     store.dispose()
     return 0
+
+
+def _demo_stock(cfg, store):
+    """Generate and enable 100 vouchers per configured type when no batch exists yet."""
+    import datetime as dt
+
+    from sqlalchemy import func, select
+
+    from core import keys
+    from core.crypto import VoucherCipher
+    from core.generation import generate
+    from core.schema import batch
+    from core.timeutil import end_of_day_ms
+    from core.vouchers import Selection, set_state
+    if store.run_sync(lambda tx: tx.execute(select(func.count()).select_from(batch)).scalar()):
+        return
+    cipher = VoucherCipher(keys.load(cfg.keys.file))
+    for vt in cfg.voucher_types.values():
+        day = dt.date.today() + dt.timedelta(days=vt.validity_days)
+        info = generate(store, cipher, vt, 100, end_of_day_ms(day), requested_by="demo",
+                        serial_start=cfg.generation.serial_start, chunk_size=100)
+        store.run_sync(set_state, Selection.of_batch(info.batch_id), "available", actor="demo",
+                       reason="demo stock", now=_now())
+        print("demo stock: batch %d, 100 available %s vouchers, serials %d-%d"
+              % (info.batch_id, vt.code, info.first_serial, info.last_serial))
+    print("try: ivoms --config %s vouchers reveal %d --yes   (then 'ivoms activate')"
+          % (cfg.path, info.first_serial))
 
 
 def _sqlite_dir(url):

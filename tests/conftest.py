@@ -70,3 +70,10 @@ def conf_dir(tmp_path):
     d = tmp_path / "conf"
     shutil.copytree(os.path.join(REPO, "conf"), d, ignore=shutil.ignore_patterns("var"))
     return d
+
+
+@pytest.fixture
+def reactor():
+    """The global reactor pytest-twisted runs (for threads calling back into it)."""
+    from twisted.internet import reactor as r
+    return r

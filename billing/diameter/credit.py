@@ -200,7 +200,7 @@ def _check_msisdn(msisdn: str) -> str:
 
 def build_ccr(local: LocalIdentity, settings: CreditSettings,
               request: CreditRequest, *, hop_by_hop: int = 0,
-              end_to_end: int = 0) -> bytes:
+              end_to_end: int = 0, session_host: str | None = None) -> bytes:
     """Credit-Control-Request EVENT_REQUEST for one credit (RFC 4006 §6.4).
 
     Header: command 272, flags R+P, Application-Id 4.  AVPs in CCF order:
@@ -210,6 +210,9 @@ def build_ccr(local: LocalIdentity, settings: CreditSettings,
     Subscription-Id {END_USER_E164, msisdn}, Requested-Service-Unit
     {CC-Money {Unit-Value {Value-Digits, Exponent}, Currency-Code}},
     Requested-Action, then the validity AVPs when `validity_days` is set.
+    `session_host` (default: our Origin-Host) is the DiameterIdentity the
+    Session-Id starts with; nodes sharing one store set the same value so
+    any node can re-send another node's credit with the same Session-Id.
 
     Raises:
         DiameterEncodeError: any value out of range or malformed.
@@ -221,7 +224,8 @@ def build_ccr(local: LocalIdentity, settings: CreditSettings,
             f"currency code {request.currency_code!r} is not ISO 4217 numeric")
     u32, i32 = _avps.unsigned32, _avps.integer32
     out = [_avps.utf8_string(AVP_SESSION_ID,
-                             session_id_for(local.origin_host, request.key))]
+                             session_id_for(session_host or local.origin_host,
+                                            request.key))]
     out += local.origin_avps()
     out += [_avps.identity(AVP_DESTINATION_REALM, settings.destination_realm),
             u32(AVP_AUTH_APPLICATION_ID, APP_CREDIT_CONTROL),
@@ -331,12 +335,14 @@ def read_credit_request(msg: DecodedMessage,
 
 def build_cca(request: DecodedMessage, local: LocalIdentity,
               result_code: int | None, *,
-              experimental: tuple[int, int] | None = None) -> bytes:
+              experimental: tuple[int, int] | None = None,
+              body: tuple[Avp, ...] = ()) -> bytes:
     """Credit-Control-Answer to `request` (RFC 4006 §3.2), Session-Id copied.
 
     Echoes Auth-Application-Id 4, CC-Request-Type and CC-Request-Number.
     `experimental` is (vendor id, code) for an Experimental-Result; with
     `result_code` None only the Experimental-Result is sent (as 3GPP does).
+    `body` holds extra AVPs appended after them (e.g. a balance report).
 
     Raises:
         DiameterEncodeError: neither result given, or a value out of range.
@@ -345,6 +351,7 @@ def build_cca(request: DecodedMessage, local: LocalIdentity,
     if result_code is None and experimental is None:
         raise DiameterEncodeError(
             "a CCA needs a Result-Code or an Experimental-Result")
+    extra = list(body)
     body = [_avps.unsigned32(AVP_AUTH_APPLICATION_ID, APP_CREDIT_CONTROL)]
     req_type = request.get_integer32(AVP_CC_REQUEST_TYPE)
     req_number = request.get_unsigned32(AVP_CC_REQUEST_NUMBER)
@@ -356,5 +363,6 @@ def build_cca(request: DecodedMessage, local: LocalIdentity,
         body.append(_avps.grouped(AVP_EXPERIMENTAL_RESULT, [
             _avps.unsigned32(AVP_VENDOR_ID, experimental[0]),
             _avps.unsigned32(AVP_EXPERIMENTAL_RESULT_CODE, experimental[1])]))
+    body += extra
     return build_answer(request.header, local, result_code,
                         session_id=request.session_id, body=body)

@@ -61,3 +61,36 @@ class DiameterFramingError(DiameterDecodeError):
     """The TCP byte stream is broken (bad version or length): close it."""
 
     connection_survives = False
+
+
+class DiameterTransportError(DiameterError):
+    """A request got no answer from the transport.
+
+    Attributes:
+        sent: False only when the request certainly never left this node
+            (no open peer, queue full, stopped before sending); True when a
+            peer may have received it, so its outcome is unknown.
+    """
+
+    def __init__(self, reason: str, *, sent: bool):
+        super().__init__(reason)
+        self.reason = reason
+        self.sent = sent
+
+
+class NoPeerAvailable(DiameterTransportError):
+    """No open peer could take the request; it was never sent."""
+
+    def __init__(self, reason: str = "no open Diameter peer"):
+        super().__init__(reason, sent=False)
+
+
+class RequestTimedOut(DiameterTransportError):
+    """No answer within the request timeout (sent unless `sent` says not)."""
+
+
+class PeerLost(DiameterTransportError):
+    """The connection carrying the request failed and no other peer took it."""
+
+    def __init__(self, reason: str = "Diameter peer connection lost"):
+        super().__init__(reason, sent=True)

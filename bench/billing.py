@@ -1,0 +1,138 @@
+"""Benchmark: end-to-end activations with Diameter billing to the simulator in another process.
+
+Pre-generates vouchers in a fresh SQLite store, starts ``python -m
+billing.sim`` on 127.0.0.1 (its own process), and runs C concurrent
+activations through the real ActivationService whose billing port is
+DiameterBilling (CCR EVENT_REQUEST per activation over one TCP peer
+connection).  Prints activations/s, activation p50/p99 and CCR p50/p99
+(credit call to CCA, measured in the gateway process).
+
+    python bench/billing.py [--vouchers 20000] [--activations 20000]
+                            [--concurrency 128] [--window 512] [--latency 0]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.activate import _Fraud, prepare  # noqa: E402
+from bench.common import Instance, peak_rss_mb, percentile  # noqa: E402
+
+
+class TimedBilling:
+    """Wraps a billing port and records each credit's duration."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.ccr: list[float] = []
+
+    def credit(self, *args):
+        t0 = time.perf_counter()
+        d = self.inner.credit(*args)
+
+        def done(r):
+            self.ccr.append(time.perf_counter() - t0)
+            return r
+        return d.addBoth(done)
+
+    def lookup(self, key):
+        return self.inner.lookup(key)
+
+
+def run(inst, hrns, n, concurrency, port, window):
+    from twisted.internet import defer, reactor
+
+    from billing.diameter.client import DiameterClient
+    from billing.diameter.config import from_mapping
+    from billing.diameter.connector import DiameterBilling
+    from core.activation import ActivationService
+    from core.normalise import MsisdnRules
+    from core.requests import ActivationRequest
+    from core.units import UnitRunner
+
+    local, credit, ts, _ = from_mapping({
+        "origin_host": "ivoms.bench.localdomain", "origin_realm": "localdomain",
+        "peers": [{"host": "127.0.0.1", "port": port}], "window": window,
+        "validity_avps": [{"vendor_id": 32473, "code": 1}], "request_timeout": 10.0})
+    client = DiameterClient(local, ts, reactor=reactor)
+    billing = TimedBilling(DiameterBilling(client, local, credit, clock=reactor))
+    runner = UnitRunner(inst.store, reactor, workers=1)
+    service = ActivationService(
+        runner, billing, inst.cipher, clock=reactor,
+        msisdn_rules=MsisdnRules("381", "0", ["00", "+"], [11, 12]), hrn_lengths={14},
+        fraud_settings=_Fraud(), billing_timeout=15.0)
+    lat: list[float] = []
+    codes: dict = {}
+    it = iter(range(n))
+    out = {}
+
+    async def worker():
+        for i in it:
+            t0 = time.perf_counter()
+            req = ActivationRequest(msisdn="38164%07d" % (i % 50_000), hrn=hrns[i], channel="cli")
+            res = await service.activate(req)
+            lat.append(time.perf_counter() - t0)
+            codes[int(res.code)] = codes.get(int(res.code), 0) + 1
+
+    async def main():
+        runner.start()
+        client.startService()
+        if not await client.when_open(10):
+            raise RuntimeError("simulator peer did not open")
+        t0 = time.perf_counter()
+        await defer.gatherResults([defer.ensureDeferred(worker()) for _ in range(concurrency)])
+        out["elapsed"] = time.perf_counter() - t0
+        await client.stopService()
+        await runner.stop()
+
+    def go():
+        d = defer.ensureDeferred(main())
+        d.addErrback(lambda f: (f.printTraceback(), out.setdefault("error", f)))
+        d.addBoth(lambda _: reactor.stop())
+    reactor.callWhenRunning(go)
+    reactor.run(installSignalHandlers=False)
+    if "error" in out:
+        raise SystemExit(1)
+    return out["elapsed"], sorted(lat), sorted(billing.ccr), codes, client.stats
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--vouchers", type=int, default=20_000)
+    p.add_argument("--activations", type=int, default=20_000)
+    p.add_argument("--concurrency", type=int, default=128)
+    p.add_argument("--window", type=int, default=512)
+    p.add_argument("--latency", type=float, default=0.0, help="simulator answer latency (s)")
+    a = p.parse_args(argv)
+    n = min(a.activations, a.vouchers)
+    from billing.sim.process import SimProcess
+    inst = Instance("sqlite")
+    sim = None
+    try:
+        print("preparing %d vouchers ..." % a.vouchers, flush=True)
+        hrns = prepare(inst, a.vouchers, 0)
+        sim = SimProcess.spawn("--latency", str(a.latency))
+        elapsed, lat, ccr, codes, stats = run(inst, hrns, n, a.concurrency,
+                                              sim.diameter_port, a.window)
+    finally:
+        if sim is not None:
+            sim.stop()
+        inst.close()
+    ms = lambda v: v * 1000  # noqa: E731
+    print("activations: %d in %.2f s = %.0f activations/s (concurrency %d, SQLite, "
+          "Diameter to billing-sim in another process)" % (n, elapsed, n / elapsed, a.concurrency))
+    print("activation latency: p50 %.1f ms  p99 %.1f ms" % (ms(percentile(lat, 50)),
+                                                             ms(percentile(lat, 99))))
+    print("CCR round trip:     p50 %.1f ms  p99 %.1f ms  (%d CCRs)" % (
+        ms(percentile(ccr, 50)), ms(percentile(ccr, 99)), len(ccr)))
+    print("result codes: %s" % dict(sorted(codes.items())))
+    print("client stats: %s" % dict(stats))
+    print("peak RSS: %.0f MB" % peak_rss_mb())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,99 @@
+"""`CaiBilling`: the billing port over the CAI line protocol.
+
+credit = the `credit` template (SET ... REF,{key};): success codes ->
+credited (BALANCE/EXPIRY read when present); unknown-subscriber codes ->
+102; refusal codes -> 115; anything else, a timeout, a lost connection or
+a malformed answer -> BillingUnavailable(sent=True); no logged-in
+connection -> BillingUnavailable(sent=False).
+
+lookup = the `lookup` template (GET:RECHARGE:REF,{key};): STATUS,CREDITED
+-> credited; STATUS,REFUSED -> its code; a not-found code -> None when
+`not_found_is_final` (the IN closed the reference, see `codec`), else
+BillingUnavailable (left pending).
+"""
+from __future__ import annotations
+
+from twisted.internet import defer
+from zope.interface import implementer
+
+from billing.cai.codec import CaiSyntaxError, parse_time
+from billing.cai.config import CaiSettings
+from billing.cai.protocol import CaiError
+from core.billing import BillingUnavailable, CreditOutcome, IBillingPort
+from core.results import ResultCode
+
+
+@implementer(IBillingPort)
+class CaiBilling:
+    def __init__(self, pool, settings: CaiSettings):
+        self.pool = pool
+        self.settings = settings
+
+    def credit(self, account, amount, currency, validity_days, idempotency_key):
+        try:
+            line = self.settings.templates.render(
+                "credit", msisdn=account, amount=int(amount), currency=currency,
+                days=int(validity_days or 0), key=idempotency_key)
+        except (CaiSyntaxError, ValueError) as e:
+            return defer.fail(BillingUnavailable("CAI: %s" % e, sent=False))
+        d = defer.ensureDeferred(self.pool.run(line))
+        d.addCallbacks(self._credited, self._failed)
+        return d
+
+    def lookup(self, idempotency_key):
+        try:
+            line = self.settings.templates.render("lookup", key=idempotency_key)
+        except CaiSyntaxError as e:
+            return defer.fail(BillingUnavailable("CAI: %s" % e))
+        d = defer.ensureDeferred(self.pool.run(line))
+        d.addCallbacks(self._looked_up, self._failed, errbackArgs=(True,))
+        return d
+
+    def _outcome(self, code: int, resp) -> CreditOutcome:
+        c = self.settings.codes
+        if code in c.success:
+            expiry = resp.get("EXPIRY")
+            balance = resp.get("BALANCE")
+            try:
+                return CreditOutcome(
+                    True, ResultCode.SUCCESS,
+                    int(balance) if balance and balance.lstrip("-").isdigit() else None,
+                    parse_time(expiry) if expiry else None, detail="CAI %d" % code)
+            except CaiSyntaxError:
+                return CreditOutcome(True, ResultCode.SUCCESS, detail="CAI %d" % code)
+        if code in c.unknown_subscriber:
+            return CreditOutcome(False, ResultCode.SUBSCRIBER_UNKNOWN, detail="CAI %d" % code)
+        if code in c.refused:
+            return CreditOutcome(False, ResultCode.BILLING_REJECTED, detail="CAI %d" % code)
+        raise BillingUnavailable("CAI: code %d gives no definite outcome" % code)
+
+    def _credited(self, resp):
+        return self._outcome(resp.code, resp)
+
+    def _looked_up(self, resp):
+        c = self.settings.codes
+        if resp.code in c.not_found:
+            if c.not_found_is_final:
+                return None
+            raise BillingUnavailable("CAI: recharge not found (not final)")
+        if resp.code not in c.success:
+            raise BillingUnavailable("CAI lookup: code %d" % resp.code)
+        status = resp.get("STATUS")
+        if status == "CREDITED":
+            return self._outcome(resp.code, resp)
+        if status == "REFUSED":
+            try:
+                code = int(resp.get("CODE") or "")
+            except ValueError:
+                raise BillingUnavailable("CAI lookup: REFUSED without CODE") from None
+            out = self._outcome(code, resp)
+            if out.credited:
+                raise BillingUnavailable("CAI lookup: contradictory answer")
+            return out
+        raise BillingUnavailable("CAI lookup: unknown STATUS %r" % status)
+
+    def _failed(self, failure, lookup=False):
+        exc = failure.value
+        if isinstance(exc, CaiError):
+            raise BillingUnavailable("CAI: %s" % exc, sent=exc.sent or lookup)
+        return failure

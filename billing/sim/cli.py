@@ -1,0 +1,99 @@
+"""``ivoms billing-sim``: run the billing simulator until interrupted.
+
+`add_arguments` declares the options on an argparse parser;
+`billing_sim_command(args, config=None)` runs it.  Options override the
+``[billing_sim]`` table of the configuration when one is given.  On
+start it prints one line ``billing-sim ready diameter=<port> cai=<port>``
+(tests and benchmarks wait for it) and runs until SIGINT/SIGTERM.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+from billing.sim.server import SimSettings
+
+_FLOATS = ("latency", "reject_rate", "drop_rate", "slow_rate", "slow_seconds",
+           "malformed_rate", "busy_rate")
+
+
+def add_arguments(p) -> None:
+    """Add the simulator's options to argparse parser `p`."""
+    p.add_argument("--diameter", help="Diameter listen endpoint "
+                   "(default tcp:3868:interface=127.0.0.1)")
+    p.add_argument("--cai", help="CAI listen endpoint, e.g. "
+                   "tcp:3869:interface=127.0.0.1 (default: off)")
+    p.add_argument("--accounts", help="CSV seed file: msisdn,balance_minor,"
+                   "currency[,expires YYYY-MM-DD]")
+    p.add_argument("--no-auto-create", dest="auto_create", action="store_false",
+                   default=None, help="answer unknown MSISDNs with 5030/1002")
+    p.add_argument("--origin-host")
+    p.add_argument("--origin-realm")
+    p.add_argument("--cai-user")
+    p.add_argument("--cai-password")
+    p.add_argument("--seed", type=int, help="random seed of the faults")
+    for name in _FLOATS:
+        p.add_argument("--" + name.replace("_", "-"), type=float,
+                       dest=name, help="fault / delay setting (see docs)")
+    p.add_argument("--stats-interval", type=float, default=0.0,
+                   help="print counters every N seconds (0: never)")
+
+
+def settings_from(args, base: SimSettings | None = None) -> SimSettings:
+    """`base` (or the defaults) overridden by the options given in `args`."""
+    base = base or SimSettings()
+    changes = {}
+    for f in dataclasses.fields(SimSettings):
+        value = getattr(args, f.name, None)
+        if value is not None:
+            changes[f.name] = value
+    return dataclasses.replace(base, **changes)
+
+
+def billing_sim_command(args, config=None) -> int:
+    """Run the simulator; returns the exit status (0 after a clean stop).
+
+    Args:
+        args: parsed options (see `add_arguments`).
+        config: optional object with a ``billing_sim`` attribute holding
+            the ``[billing_sim]`` table as a `SimSettings`-like object.
+    """
+    from twisted.internet import defer, reactor, task
+    from twisted.logger import globalLogBeginner, textFileLogObserver
+
+    base = None
+    if config is not None and getattr(config, "billing_sim", None) is not None:
+        table = config.billing_sim
+        base = SimSettings(**{f.name: getattr(table, f.name)
+                              for f in dataclasses.fields(SimSettings)
+                              if hasattr(table, f.name)})
+    settings = settings_from(args, base)
+    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)],
+                                     redirectStandardIO=False)
+    from billing.sim.server import start
+    status = {"code": 0}
+
+    async def main():
+        try:
+            sim = await start(settings, reactor)
+        except Exception as e:  # bad settings or cannot listen
+            print("billing-sim: error: %s" % (e,), file=sys.stderr)
+            status["code"] = 1
+            reactor.stop()
+            return
+        dport = sim.diameter_port.getHost().port
+        cport = sim.cai_port.getHost().port if sim.cai_port else 0
+        print("billing-sim ready diameter=%d cai=%d" % (dport, cport),
+              flush=True)
+        interval = getattr(args, "stats_interval", 0.0) or 0.0
+        if interval > 0:
+            def show():
+                print("billing-sim stats %s accounts=%d applied=%d" % (
+                    dataclasses.asdict(sim.diameter.stats),
+                    len(sim.ledger.accounts), sim.ledger.applied), flush=True)
+            task.LoopingCall(show).start(interval, now=False)
+        reactor.addSystemEventTrigger("before", "shutdown", sim.stop)
+
+    reactor.callWhenRunning(lambda: defer.ensureDeferred(main()))
+    reactor.run()
+    return status["code"]

@@ -1,0 +1,122 @@
+"""The simulator's prepaid accounts: balances and expiry dates in memory.
+
+Every credit is recorded by its reference (the idempotency key), so a
+repeated credit answers what the first did; `void` closes a reference
+that was never used so it can never apply later (what the CAI lookup
+relies on).  Accounts may be seeded from a CSV file:
+``msisdn,balance_minor,currency[,expires YYYY-MM-DD]`` ('#' comments).
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+
+DAY_MS = 86_400_000
+
+
+@dataclasses.dataclass
+class Account:
+    msisdn: str
+    balance: int          # minor units
+    currency: str         # ISO 4217 alpha
+    expires_at: int       # epoch ms
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """What became of one reference: status 'credited', 'unknown'
+    (no such subscriber), 'refused' or 'void'."""
+
+    status: str
+    balance: int | None = None
+    expires_at: int | None = None
+
+    @property
+    def credited(self) -> bool:
+        return self.status == "credited"
+
+
+class SimLedger:
+    """In-memory accounts; `clock` is an IReactorTime."""
+
+    def __init__(self, clock, *, auto_create: bool = True,
+                 currency: str = "EUR"):
+        self.clock = clock
+        self.auto_create = auto_create
+        self.currency = currency
+        self.accounts: dict[str, Account] = {}
+        self.records: dict[str, Record] = {}
+        self.applied = 0
+
+    def now_ms(self) -> int:
+        return int(self.clock.seconds() * 1000)
+
+    def add_account(self, msisdn: str, balance: int = 0, currency: str | None = None,
+                    expires_at: int | None = None) -> Account:
+        acc = Account(msisdn, balance, currency or self.currency,
+                      expires_at if expires_at is not None else self.now_ms())
+        self.accounts[msisdn] = acc
+        return acc
+
+    def load(self, path: str) -> int:
+        """Seed accounts from a CSV file; returns how many were read.
+
+        Raises:
+            ValueError: a line is malformed (naming the line).
+        """
+        n = 0
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                line = line.strip()
+                if not line or line.startswith("#"):
+                    continue
+                parts = [p.strip() for p in line.split(",")]
+                try:
+                    msisdn, balance, currency = parts[0], int(parts[1]), parts[2]
+                    expires = None
+                    if len(parts) > 3 and parts[3]:
+                        day = datetime.date.fromisoformat(parts[3])
+                        expires = int(datetime.datetime(
+                            day.year, day.month, day.day,
+                            tzinfo=datetime.timezone.utc).timestamp() * 1000) + DAY_MS
+                    if not msisdn.isdigit():
+                        raise ValueError("MSISDN must be digits")
+                except (IndexError, ValueError) as e:
+                    raise ValueError("%s:%d: %s" % (path, lineno, e)) from None
+                self.add_account(msisdn, balance, currency, expires)
+                n += 1
+        return n
+
+    def get(self, key: str) -> Record | None:
+        return self.records.get(key)
+
+    def record(self, key: str, status: str) -> Record:
+        """Record a refusal decided elsewhere (an injected fault)."""
+        return self.records.setdefault(key, Record(status))
+
+    def void(self, key: str) -> Record:
+        """Close an unused reference: a later credit with it is refused."""
+        return self.records.setdefault(key, Record("void"))
+
+    def credit(self, key: str, msisdn: str, amount: int, currency: str,
+               validity_days: int = 0, until: int | None = None
+               ) -> tuple[Record, bool]:
+        """Credit once per `key`; returns (record, duplicate)."""
+        old = self.records.get(key)
+        if old is not None:
+            return old, True
+        acc = self.accounts.get(msisdn)
+        now = self.now_ms()
+        if acc is None:
+            if not self.auto_create:
+                return self.record(key, "unknown"), False
+            acc = self.add_account(msisdn, 0, currency, now)
+        if acc.currency != currency:
+            return self.record(key, "refused"), False
+        acc.balance += amount
+        target = until if until is not None else now + validity_days * DAY_MS
+        acc.expires_at = max(acc.expires_at, target)
+        self.applied += 1
+        rec = Record("credited", acc.balance, acc.expires_at)
+        self.records[key] = rec
+        return rec, False

@@ -1,0 +1,87 @@
+"""A separate process running its own ActivationService, for crash and multi-process tests.
+
+    python -m tests.integration.activation_worker URL KEYFILE MODE HRN [N]
+
+MODE ``race``: N concurrent activations of HRN from distinct MSISDNs; prints
+the result codes, one per line.  MODE ``crash:<step>``: one activation that
+kills this process with SIGKILL at <step> (before-reserve-commit,
+after-reserve, after-credit, before-final-commit).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+
+def _die():
+    sys.stdout.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def main(argv):
+    url, keyfile, mode, hrn = argv[:4]
+    n = int(argv[4]) if len(argv) > 4 else 1
+    from twisted.internet import defer, reactor
+
+    from core import keys, saga
+    from core.crypto import VoucherCipher
+    from core.db import Store
+    from core.requests import ActivationRequest
+    from tests.helpers import FraudSettings, build_service
+
+    store = Store(url)
+    cipher = VoucherCipher(keys.load(keyfile))
+    runner, svc, ledger = build_service(store, cipher, reactor=reactor,
+                                        fraud=FraudSettings(tiers=((10_000, 1),)))
+    step = mode.split(":", 1)[1] if mode.startswith("crash:") else None
+    if step == "before-reserve-commit":
+        real = saga.reserve
+
+        def reserve_then_die(tx, *a):
+            real(tx, *a)
+            _die()
+        saga.reserve = reserve_then_die
+    elif step == "after-reserve":
+        ledger_credit = ledger.credit
+
+        def credit(*a):
+            _die()
+            return ledger_credit(*a)
+        svc.billing = type("B", (), {"credit": staticmethod(credit), "lookup": ledger.lookup})()
+    elif step == "after-credit":
+        ledger_credit = ledger.credit
+
+        def credit(*a):
+            return ledger_credit(*a).addCallback(lambda r: _die())
+        svc.billing = type("B", (), {"credit": staticmethod(credit), "lookup": ledger.lookup})()
+    elif step == "before-final-commit":
+        real_commit = saga.commit_success
+
+        def commit_then_die(tx, *a):
+            real_commit(tx, *a)
+            _die()
+        saga.commit_success = commit_then_die
+
+    async def run():
+        if mode == "race":
+            results = await defer.gatherResults([
+                svc.activate(ActivationRequest(msisdn="3816500%05d" % (os.getpid() % 1000 * 100 + i),
+                                               hrn=hrn, channel="sms")) for i in range(n)])
+            for r in results:
+                print(int(r.code))
+        else:
+            r = await svc.activate(ActivationRequest(msisdn="381641234567", hrn=hrn, channel="sms"))
+            print("survived", int(r.code))
+        await runner.stop()
+
+    def go():
+        d = defer.ensureDeferred(run())
+        d.addErrback(lambda f: (f.printTraceback(), None))
+        d.addBoth(lambda _: reactor.stop())
+    reactor.callWhenRunning(go)
+    reactor.run(installSignalHandlers=False)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
