@@ -40,7 +40,7 @@ class TimedBilling:
         return d.addBoth(done)
 
     def lookup(self, key):
-        return self.inner.lookup(key)
+        return self.inner.lookup(key, **kw)
 
 
 def run(inst, hrns, n, concurrency, port, window):

@@ -106,7 +106,8 @@ class EmbeddedLedger:
         return self.runner.submit(credit_unit, account, amount, currency, validity_days,
                                   idempotency_key, now_ms(self.clock), self.auto_create)
 
-    def lookup(self, idempotency_key):
+    def lookup(self, idempotency_key, account=None, amount=None, currency=None,
+               validity_days=None):
         return self.runner.submit(lookup_unit, idempotency_key, now_ms(self.clock))
 
     def account(self, msisdn):

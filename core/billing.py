@@ -54,8 +54,12 @@ class IBillingPort(Interface):
             L{BillingUnavailable} when the outcome is not known.
         """
 
-    def lookup(idempotency_key):
+    def lookup(idempotency_key, account=None, amount=None, currency=None, validity_days=None):
         """Tell what became of the credit with ``idempotency_key``.
+
+        The other arguments repeat what the credit asked for (the pending
+        transaction row holds them); connectors whose query is a replay of the
+        original request (Diameter) need them, others ignore them.
 
         @return: a Deferred firing with the L{CreditOutcome} of that credit, or
             None when billing has no record of it; a connector answers None

@@ -73,7 +73,9 @@ class Reconciler:
                 seen.add(txn_id)
                 report.examined += 1
                 try:
-                    d = defer.maybeDeferred(self.billing.lookup, txn_id)
+                    d = defer.maybeDeferred(self.billing.lookup, txn_id, account=account,
+                                            amount=amount, currency=currency,
+                                            validity_days=days)
                     d.addTimeout(self.lookup_timeout, self.clock)
                     outcome = await d
                 except Exception as e:

@@ -78,6 +78,11 @@ def register(sub) -> None:
     fu.add_argument("msisdn")
     fu.set_defaults(func=cmd_fraud_unbar)
 
+    bs = sub.add_parser("billing-sim", help="run the billing simulator (Diameter server, CAI)")
+    from billing.sim.cli import add_arguments
+    add_arguments(bs)
+    bs.set_defaults(func=cmd_billing_sim)
+
     run = sub.add_parser("run", help="start the node (all configured listeners and jobs)")
     run.add_argument("--log-format", choices=["text", "json"], default=None)
     run.set_defaults(func=cmd_run)
@@ -373,9 +378,14 @@ def _with_reactor(args, fn):
 
     def go():
         node.runner.start()
+        node.billing
+        if node.billing_service is not None:
+            node.billing_service.startService()
         d = defer.maybeDeferred(fn, node)
         d.addCallbacks(lambda r: out.__setitem__("value", r),
                        lambda f: out.__setitem__("failure", f))
+        if node.billing_service is not None:
+            d.addBoth(lambda _: node.billing_service.stopService())
         d.addBoth(lambda _: node.runner.stop())
         d.addBoth(lambda _: reactor.stop())
     reactor.callWhenRunning(go)
@@ -493,3 +503,11 @@ def cmd_run(args):
     if failed:
         raise CliError("cannot start: %s" % failed[0])
     return 0
+
+
+def cmd_billing_sim(args):
+    import os
+
+    from billing.sim.cli import billing_sim_command
+    cfg = config_of(args) if os.path.exists(args.config) else None
+    return billing_sim_command(args, cfg)

@@ -11,6 +11,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 
+from gateway.config_billing import BillingSimSettings, CaiSettingsTable, DiameterSettings
 from gateway.settings import (
     ConfigError, build, digits, non_negative, one_of, positive, setting,
 )
@@ -99,8 +100,10 @@ class LedgerSettings:
 
 @dataclass(frozen=True)
 class BillingSettings:
-    connector: str = setting("ledger", check=one_of("ledger"))
+    connector: str = setting("ledger", check=one_of("ledger", "diameter", "cai"))
     ledger: LedgerSettings = setting(factory=LedgerSettings)
+    diameter: DiameterSettings = setting(factory=DiameterSettings)
+    cai: CaiSettingsTable = setting(factory=CaiSettingsTable)
 
 
 def _currency(v):
@@ -144,6 +147,7 @@ class IvomsFile:
     fraud: FraudSettings = setting(factory=FraudSettings)
     activation: ActivationSettings = setting(factory=ActivationSettings)
     billing: BillingSettings = setting(factory=BillingSettings)
+    billing_sim: BillingSimSettings = setting(factory=BillingSimSettings)
 
 
 @dataclass(frozen=True)
@@ -225,6 +229,18 @@ def load_config(path: str | None = None) -> Config:
 
 
 def _check_cross(cfg: Config) -> None:
+    b = cfg.main.billing
+    timeout = {"diameter": b.diameter.request_timeout, "cai": b.cai.command_timeout}.get(b.connector)
+    if timeout is not None and timeout >= cfg.main.activation.billing_timeout:
+        raise ConfigError("%s: billing.%s: its request timeout (%.1f s) must be below "
+                          "activation.billing_timeout (%.1f s)"
+                          % (cfg.path, b.connector, timeout, cfg.main.activation.billing_timeout))
+    if b.connector == "diameter":
+        from billing.diameter.config import from_mapping
+        try:
+            from_mapping(b.diameter)
+        except ValueError as e:
+            raise ConfigError("%s: billing.diameter: %s" % (cfg.path, e))
     m = cfg.main.msisdn
     for n in m.lengths:
         if not len(m.country_code) < n <= 15:

@@ -19,6 +19,7 @@ class Node:
     def __init__(self, config, reactor=None):
         self.config = config
         self.reactor = reactor
+        self.billing_service = None   # the connector's long-lived client, when it has one
 
     @cached_property
     def store(self) -> Store:
@@ -49,6 +50,31 @@ class Node:
         if b.connector == "ledger":
             from billing.ledger import EmbeddedLedger
             return EmbeddedLedger(self.runner, clock=self.reactor, auto_create=b.ledger.auto_create)
+        if b.connector == "diameter":
+            from billing.currency import Currencies
+            from billing.diameter.client import DiameterClient
+            from billing.diameter.config import from_mapping
+            from billing.diameter.connector import DiameterBilling
+            local, credit, transport, extra = from_mapping(b.diameter)
+            self.billing_service = DiameterClient(local, transport, reactor=self.reactor)
+            return DiameterBilling(self.billing_service, local, credit, clock=self.reactor,
+                                   session_host=extra["session_host"],
+                                   currencies=Currencies(extra["currencies"]))
+        if b.connector == "cai":
+            from billing.cai.codec import CaiTemplates
+            from billing.cai.config import CaiCodes, CaiSettings
+            from billing.cai.connector import CaiBilling
+            from billing.cai.pool import CaiPool
+            c = b.cai
+            s = CaiSettings(c.host, c.port, c.user, c.password, c.pool_size, c.command_timeout,
+                            c.login_timeout, c.queue_limit, c.reconnect_initial, c.reconnect_max,
+                            CaiTemplates(c.login_template, c.logout_template, c.credit_template,
+                                         c.lookup_template),
+                            CaiCodes(tuple(c.success_codes), tuple(c.unknown_subscriber_codes),
+                                     tuple(c.refused_codes), tuple(c.not_logged_in_codes),
+                                     tuple(c.not_found_codes), c.not_found_is_final))
+            self.billing_service = CaiPool(s, reactor=self.reactor)
+            return CaiBilling(self.billing_service, s)
         raise ValueError("unknown billing connector %r" % b.connector)
 
     @cached_property

@@ -75,5 +75,8 @@ def make_service(config, reactor) -> service.MultiService:
     top = service.MultiService()
     top.node = node
     StoreService(node).setServiceParent(top)
+    node.billing                                  # builds the connector's client, if any
+    if node.billing_service is not None:
+        node.billing_service.setServiceParent(top)
     ReconcileService(node).setServiceParent(top)
     return top

@@ -90,7 +90,7 @@ class FakeBilling:
             return defer.Deferred()
         raise AssertionError(self.mode)
 
-    def lookup(self, idempotency_key):
+    def lookup(self, idempotency_key, **credit):
         if self.lookup_answer == "error":
             return defer.fail(BillingUnavailable("still down"))
         if idempotency_key in self.credits:

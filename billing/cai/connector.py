@@ -40,7 +40,8 @@ class CaiBilling:
         d.addCallbacks(self._credited, self._failed)
         return d
 
-    def lookup(self, idempotency_key):
+    def lookup(self, idempotency_key, account=None, amount=None, currency=None,
+               validity_days=None):
         try:
             line = self.settings.templates.render("lookup", key=idempotency_key)
         except CaiSyntaxError as e:

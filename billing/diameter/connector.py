@@ -100,13 +100,17 @@ class DiameterBilling:
         self._remember(req)
         return self._send(data, req)
 
-    def lookup(self, idempotency_key) -> defer.Deferred:
-        """Re-send the remembered CCR with the T flag (module doc).
+    def lookup(self, idempotency_key, account=None, amount=None, currency=None,
+               validity_days=None) -> defer.Deferred:
+        """Re-send the CCR with the T flag (module doc).
 
-        Fails with BillingUnavailable when this process does not hold the
-        request's parameters (use `lookup_credit`) or billing does not
+        The request is the one remembered in this process or, after a
+        restart, rebuilt from the credit's parameters.  Fails with
+        BillingUnavailable when neither is at hand or billing does not
         answer definitely.  Never answers None.
         """
+        if account is not None:
+            return self.lookup_credit(idempotency_key, account, amount, currency, validity_days)
         req = self._book.get(idempotency_key)
         if req is None:
             return defer.fail(BillingUnavailable(

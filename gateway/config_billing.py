@@ -1,0 +1,103 @@
+"""Typed settings of the external billing connectors and the billing simulator (DESIGN §6)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.settings import endpoint, non_negative, one_of, positive, setting
+
+
+@dataclass(frozen=True)
+class DiameterPeer:
+    host: str = "127.0.0.1"
+    port: int = setting(3868, check=positive)
+    priority: int = setting(0, check=non_negative)
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class DiameterValidityAvp:
+    vendor_id: int = setting(32473, check=non_negative)
+    code: int = setting(1, check=positive)
+    type: str = setting("Unsigned32", check=one_of("Unsigned32", "Integer32", "Time"))
+    mandatory: bool = False
+
+
+@dataclass(frozen=True)
+class DiameterSettings:
+    origin_host: str = "ivoms.localdomain"
+    origin_realm: str = "localdomain"
+    host_ip_addresses: list[str] = setting(factory=lambda: ["127.0.0.1"])
+    session_host: str = ""
+    destination_realm: str = "localdomain"
+    destination_host: str = ""
+    service_context_id: str = "32274@3gpp.org"
+    requested_action: int = 1
+    exponent: int | None = None
+    validity_avps: list[DiameterValidityAvp] = setting(
+        factory=lambda: [DiameterValidityAvp()])
+    currencies: dict[str, list[int]] = setting(factory=dict)
+    peers: list[DiameterPeer] = setting(factory=lambda: [DiameterPeer()])
+    watchdog_interval: float = setting(30.0, check=positive)
+    watchdog_jitter: float = setting(2.0, check=non_negative)
+    request_timeout: float = setting(5.0, check=positive)
+    window: int = setting(256, check=positive)
+    queue_limit: int = setting(10000, check=non_negative)
+    cea_timeout: float = setting(10.0, check=positive)
+    dpa_timeout: float = setting(2.0, check=positive)
+    drain_timeout: float = setting(5.0, check=non_negative)
+    reconnect_initial: float = setting(1.0, check=positive)
+    reconnect_max: float = setting(30.0, check=positive)
+    reconnect_factor: float = setting(1.5, check=positive)
+    failover: bool = True
+
+
+@dataclass(frozen=True)
+class CaiSettingsTable:
+    host: str = "127.0.0.1"
+    port: int = setting(3869, check=positive)
+    user: str = "ivoms"
+    password: str = "ivoms"
+    pool_size: int = setting(4, check=positive)
+    command_timeout: float = setting(5.0, check=positive)
+    login_timeout: float = setting(5.0, check=positive)
+    queue_limit: int = setting(1000, check=non_negative)
+    reconnect_initial: float = setting(1.0, check=positive)
+    reconnect_max: float = setting(30.0, check=positive)
+    login_template: str = "LOGIN:{user}:{password};"
+    logout_template: str = "LOGOUT;"
+    credit_template: str = ("SET:SUBSCRIBER:{msisdn}:RECHARGE,AMOUNT,{amount},CURRENCY,{currency},"
+                            "VALIDITY,{days},REF,{key};")
+    lookup_template: str = "GET:RECHARGE:REF,{key};"
+    success_codes: list[int] = setting(factory=lambda: [0])
+    unknown_subscriber_codes: list[int] = setting(factory=lambda: [1002])
+    refused_codes: list[int] = setting(factory=lambda: [1003])
+    not_logged_in_codes: list[int] = setting(factory=lambda: [1008])
+    not_found_codes: list[int] = setting(factory=lambda: [1010])
+    not_found_is_final: bool = True
+
+
+def _rate(v):
+    return None if 0.0 <= v <= 1.0 else "must be between 0 and 1"
+
+
+@dataclass(frozen=True)
+class BillingSimSettings:
+    """``[billing_sim]``: the standalone simulator ``ivoms billing-sim``."""
+
+    diameter: str = setting("tcp:3868:interface=127.0.0.1", check=endpoint)
+    cai: str = ""
+    origin_host: str = "ocs.sim.localdomain"
+    origin_realm: str = "localdomain"
+    accounts: str = setting("", path=True)
+    auto_create: bool = True
+    currency: str = "EUR"
+    cai_user: str = "ivoms"
+    cai_password: str = "ivoms"
+    latency: float = setting(0.0, check=non_negative)
+    reject_rate: float = setting(0.0, check=_rate)
+    drop_rate: float = setting(0.0, check=_rate)
+    slow_rate: float = setting(0.0, check=_rate)
+    slow_seconds: float = setting(5.0, check=non_negative)
+    malformed_rate: float = setting(0.0, check=_rate)
+    busy_rate: float = setting(0.0, check=_rate)
+    seed: int | None = None
