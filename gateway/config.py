@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from gateway.config_billing import BillingSimSettings, CaiSettingsTable, DiameterSettings
 from gateway.settings import (
-    ConfigError, build, digits, non_negative, one_of, positive, setting,
+    ConfigError, build, digits, endpoint, non_negative, one_of, positive, setting,
 )
 
 __all__ = ["ConfigError", "Config", "load_config", "VoucherType", "DEFAULT_CONFIG"]
@@ -93,6 +93,14 @@ class ActivationSettings:
 
 
 @dataclass(frozen=True)
+class HttpSettings:
+    """``[http]``: the listener shared by the HTTP channels (USSD, IVR, SOAP, Web/WAP)."""
+
+    enabled: bool = True
+    listen: str = setting("tcp:8080:interface=127.0.0.1", check=endpoint)
+
+
+@dataclass(frozen=True)
 class LedgerSettings:
     auto_create: bool = True
     currency: str = "EUR"
@@ -148,6 +156,7 @@ class IvomsFile:
     activation: ActivationSettings = setting(factory=ActivationSettings)
     billing: BillingSettings = setting(factory=BillingSettings)
     billing_sim: BillingSimSettings = setting(factory=BillingSimSettings)
+    http: HttpSettings = setting(factory=HttpSettings)
 
 
 @dataclass(frozen=True)

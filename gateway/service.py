@@ -79,4 +79,11 @@ def make_service(config, reactor) -> service.MultiService:
     if node.billing_service is not None:
         node.billing_service.setServiceParent(top)
     ReconcileService(node).setServiceParent(top)
+    if config.http.enabled:
+        from twisted.application import strports
+
+        from gateway.http import make_site
+        http = strports.service(config.http.listen, make_site(node))
+        http.setName("http")
+        http.setServiceParent(top)
     return top

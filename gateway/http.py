@@ -1,0 +1,86 @@
+"""The HTTP channels' listener: one twisted.web Site whose children are the channels.
+
+Each HTTP channel package provides ``make_resource(node)`` in its
+``resource.py`` returning a twisted.web resource (or None when disabled);
+it is mounted under the channel's path (``/ussd``, ``/ivr``, ``/soap``,
+``/web``, ``/wap``).  ``GET /health`` answers the node's readiness.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+
+from twisted.web import resource, server
+
+#: (path segment, module providing make_resource(node))
+CHANNELS = (
+    (b"ussd", "protocols.ussd.resource"),
+    (b"ivr", "protocols.ivr.resource"),
+    (b"soap", "protocols.soap.resource"),
+    (b"web", "protocols.web.resource"),
+)
+
+
+class Health(resource.Resource):
+    """``GET /health``: 200 and a small JSON status while the node runs."""
+
+    isLeaf = True
+
+    def __init__(self, node):
+        super().__init__()
+        self.node = node
+
+    def render_GET(self, request):
+        request.setHeader(b"content-type", b"application/json")
+        body = {"status": "ok", "node": self.node.config.node.name,
+                "in_flight": self.node.activation.in_flight}
+        return json.dumps(body).encode()
+
+
+class Root(resource.Resource):
+    """``/``: a plain index of the mounted channels."""
+
+    def __init__(self):
+        super().__init__()
+        self.mounted = []
+
+    def render_GET(self, request):
+        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+        return ("iVOMS channels: %s\n" % ", ".join("/" + m for m in self.mounted)).encode()
+
+    def getChild(self, path, request):
+        if path == b"":
+            return self
+        return resource.NoResource("No such channel.")
+
+
+def access_log_line(timestamp, request) -> str:
+    """A combined-log-style line WITHOUT the query string: an HRN or MSISDN
+    sent as a query parameter must never reach the access log."""
+    path = request.uri.split(b"?", 1)[0].decode("ascii", "replace")
+    client = request.getClientAddress()
+    host = getattr(client, "host", "-")
+    return '"%s" - - %s "%s %s %s" %d %s' % (
+        host, timestamp, request.method.decode("ascii", "replace"), path,
+        request.clientproto.decode("ascii", "replace"), request.code,
+        request.sentLength or "-")
+
+
+def make_site(node) -> server.Site:
+    """The Site serving every enabled HTTP channel of ``node``."""
+    root = Root()
+    root.putChild(b"health", Health(node))
+    for segment, module in CHANNELS:
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name == module:
+                continue          # channel not built into this release
+            raise
+        res = mod.make_resource(node)
+        if res is not None:
+            root.putChild(segment, res)
+            root.mounted.append(segment.decode())
+    site = server.Site(root, logFormatter=access_log_line)
+    site.displayTracebacks = False
+    return site
