@@ -35,7 +35,7 @@ class ActivationService:
         @param cipher: a L{core.crypto.VoucherCipher} (for the blind index).
         @param clock: an C{IReactorTime}; all times and timeouts use it.
         @param hrn_lengths: HRN lengths of the configured voucher types.
-        @param loyalty: optional object with C{after_success(reservation, msisdn, now)}
+        @param loyalty: optional object with C{after_success(reservation, attempt, now)}
             returning a unit hook, and C{grant(rewards)} (loyalty plans).
         """
         self.runner = runner

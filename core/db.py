@@ -274,7 +274,8 @@ class Store:
         """
         try:
             return Tx(self, self.engine.raw_connection())
-        except (DBAPIError, SQLAlchemyError, OSError) as e:
+        except (DBAPIError, SQLAlchemyError, OSError, self.dialect.loaded_dbapi.Error) as e:
+            # raw_connection() lets the driver's own connect error through unwrapped
             raise StoreError("cannot connect to database %s: %s"
                              % (_redact(self.url), _first_line(e))) from e
 

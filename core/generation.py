@@ -55,16 +55,40 @@ def make_rows(cipher: VoucherCipher, first_serial: int, count: int, length: int,
             for s, h in zip(range(first_serial, first_serial + count), hrns)]
 
 
+def copy_text(rows) -> bytes:
+    """``rows`` in PostgreSQL COPY text format (bytea as hex), ready to stream."""
+    return "".join(["%d\t%d\t%s\t%d\t%s\t\\\\x%s\t\\\\x%s\t%d\n" % (
+        r[0], r[1], r[2], r[3], r[4], r[5].hex(), r[6].hex(), r[7]) for r in rows]).encode("ascii")
+
+
+def make_chunk(cipher, first_serial, count, length, batch_id, expires_at, as_copy: bool):
+    """A chunk of rows: tuples for executemany, or COPY text when ``as_copy``."""
+    rows = make_rows(cipher, first_serial, count, length, batch_id, expires_at)
+    return copy_text(rows) if as_copy else rows
+
+
 _worker_cipher: VoucherCipher | None = None
 
 
-def _worker_init(ring) -> None:
+def _worker_init(ring, parent_pid: int | None = None) -> None:
     global _worker_cipher
     _worker_cipher = VoucherCipher(ring)
+    if parent_pid is not None:
+        import threading
+        threading.Thread(target=_exit_with_parent, args=(parent_pid,), daemon=True).start()
 
 
-def _worker_rows(first_serial, count, length, batch_id, expires_at):
-    return make_rows(_worker_cipher, first_serial, count, length, batch_id, expires_at)
+def _exit_with_parent(parent_pid: int) -> None:
+    """End this worker once its generator is gone (a killed parent would
+    otherwise leave it blocked on the call queue forever)."""
+    import time
+    while os.getppid() == parent_pid:
+        time.sleep(0.5)
+    os._exit(1)
+
+
+def _worker_chunk(first_serial, count, length, batch_id, expires_at, as_copy):
+    return make_chunk(_worker_cipher, first_serial, count, length, batch_id, expires_at, as_copy)
 
 
 # -- units of work ----------------------------------------------------------
@@ -108,13 +132,18 @@ def _start_batch(tx, vt, count, expires_at, requested_by, key_id, serial_start, 
 
 
 def _insert_chunk(tx, rows, batch_id, done, now) -> None:
+    """Write one chunk: executemany on SQLite, COPY on PostgreSQL (rows as
+    tuples, or already in COPY text form)."""
     if tx.is_sqlite:
         tx.cur.executemany("INSERT INTO voucher (%s) VALUES (%s)"
                            % (", ".join(COLUMNS), ", ".join("?" * len(COLUMNS))), rows)
     else:
         with tx.cur.copy("COPY voucher (%s) FROM STDIN" % ", ".join(COLUMNS)) as cp:
-            for r in rows:
-                cp.write_row(r)
+            if isinstance(rows, bytes):
+                cp.write(rows)
+            else:
+                for r in rows:
+                    cp.write_row(r)
     tx.execute(update(batch).where(batch.c.id == batch_id)
                .values(generated=done, heartbeat_at=now))
 
@@ -155,7 +184,8 @@ def fail_batch(tx, batch_id: int, message: str, now: int) -> int:
     """Mark ``batch_id`` failed and delete its vouchers; return how many were deleted."""
     tx.execute(update(batch).where(batch.c.id == batch_id)
                .values(state="failed", finished_at=now, message=message[:1000]))
-    return tx.execute(delete(voucher).where(and_(voucher.c.batch_id == batch_id,
+    from core.vouchers import in_batch
+    return tx.execute(delete(voucher).where(and_(in_batch(batch_id),
                                                  voucher.c.state == "generated"))).rowcount
 
 
@@ -212,13 +242,14 @@ def generate(store, cipher: VoucherCipher, vt, count: int, expires_at: int, *,
                                      cipher.active_key_id, serial_start, now)
     pool = None
     try:
+        as_copy = not store.is_sqlite
         starts = list(range(first, first + count, chunk_size))
         sizes = [min(chunk_size, first + count - s) for s in starts]
         if workers > 0 and len(starts) > 1:
             import multiprocessing
             pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=_worker_init, initargs=(cipher.ring,))
-            futures = [pool.submit(_worker_rows, s, n, vt.hrn_length, batch_id, expires_at)
+                                       initializer=_worker_init, initargs=(cipher.ring, os.getpid()))
+            futures = [pool.submit(_worker_chunk, s, n, vt.hrn_length, batch_id, expires_at, as_copy)
                        for s, n in zip(starts[:workers + 1], sizes[:workers + 1])]
             nxt = len(futures)
 
@@ -228,19 +259,19 @@ def generate(store, cipher: VoucherCipher, vt, count: int, expires_at: int, *,
                     rows = futures[i].result()
                     futures[i] = None
                     if nxt < len(starts):
-                        futures.append(pool.submit(_worker_rows, starts[nxt], sizes[nxt],
-                                                   vt.hrn_length, batch_id, expires_at))
+                        futures.append(pool.submit(_worker_chunk, starts[nxt], sizes[nxt],
+                                                   vt.hrn_length, batch_id, expires_at, as_copy))
                         nxt += 1
                     yield rows
         else:
             def chunks():
                 for s, n in zip(starts, sizes):
-                    yield make_rows(cipher, s, n, vt.hrn_length, batch_id, expires_at)
+                    yield make_chunk(cipher, s, n, vt.hrn_length, batch_id, expires_at, as_copy)
         done = 0
         tx = store.tx()
         try:
-            for rows in chunks():
-                done += len(rows)
+            for start, size, rows in zip(starts, sizes, chunks()):
+                done += size
                 t = _now_ms(clock)
                 try:
                     tx.begin()
@@ -251,6 +282,8 @@ def generate(store, cipher: VoucherCipher, vt, count: int, expires_at: int, *,
                     if not _is_unique_violation(e):
                         raise
                     tx.begin()
+                    if isinstance(rows, bytes):    # COPY text: draw the chunk again
+                        rows = make_rows(cipher, start, size, vt.hrn_length, batch_id, expires_at)
                     rows = _dedupe(tx, cipher, rows, vt.hrn_length)
                     _insert_chunk(tx, rows, batch_id, done, t)
                     tx.commit()
@@ -271,6 +304,9 @@ def generate(store, cipher: VoucherCipher, vt, count: int, expires_at: int, *,
         if isinstance(e, Exception):
             raise GenerationError("batch %d failed: %s" % (batch_id, e)) from e
         raise
+        if pool is not None:
+            pool.shutdown(wait=True)
+            pool = None
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)

@@ -5,6 +5,11 @@ asked by idempotency key: credited → the voucher becomes ``used``; no
 record (which a connector only answers when the credit can no longer
 apply) or refused → the voucher is released.  Unanswered lookups are left
 for the next run.
+
+A pending loyalty reward (kind ``loyalty``) has no voucher: its credit is
+repeated with its own idempotency key, which billing answers without
+crediting twice, and only its transaction row is concluded.  An activation
+committed here counts toward loyalty plans like one committed on the spot.
 """
 from __future__ import annotations
 
@@ -26,6 +31,8 @@ class ReconcileReport:
     committed: int = 0
     released: int = 0
     left: int = 0
+    rewards_credited: int = 0
+    rewards_failed: int = 0
 
 
 class Reconciler:
@@ -34,8 +41,12 @@ class Reconciler:
     log = Logger()
 
     def __init__(self, runner, billing, *, clock, older_than_seconds: float,
-                 lookup_timeout: float = 10.0, batch: int = 500):
+                 lookup_timeout: float = 10.0, batch: int = 500, loyalty=None):
+        """
+        @param loyalty: the L{core.loyalty.service.LoyaltyService}, or None.
+        """
         self.runner = runner
+        self.loyalty = loyalty
         self.billing = billing
         self.clock = clock
         self.older_than = older_than_seconds
@@ -72,6 +83,9 @@ class Reconciler:
             for txn_id, serial, account, msisdn, amount, currency, days, kind in rows:
                 seen.add(txn_id)
                 report.examined += 1
+                if kind == "loyalty":
+                    await self._reward(report, txn_id, account, amount, currency, days)
+                    continue
                 try:
                     d = defer.maybeDeferred(self.billing.lookup, txn_id, account=account,
                                             amount=amount, currency=currency,
@@ -85,11 +99,15 @@ class Reconciler:
                     continue
                 now = now_ms(self.clock)
                 if outcome is not None and outcome.credited:
-                    changed, _ = await self.runner.submit(
+                    after = (self.loyalty.after_reconciled(txn_id, serial, account, now)
+                             if self.loyalty is not None else None)
+                    changed, granted = await self.runner.submit(
                         saga.commit_success, txn_id, serial, msisdn, now, None,
                         {"reconciled": True, "balance": outcome.balance,
-                         "new_expiry": outcome.new_expiry}, False, "reconcile")
+                         "new_expiry": outcome.new_expiry}, False, "reconcile", after)
                     report.committed += int(changed)
+                    if granted:
+                        self.loyalty.grant(granted)
                 else:
                     code = outcome.code if outcome is not None else R.BILLING_UNAVAILABLE
                     why = "reconciled: not credited" if outcome is None else "reconciled: refused"
@@ -98,7 +116,21 @@ class Reconciler:
                     report.released += int(changed)
         if report.examined:
             self.log.info("reconciliation: {examined} examined, {committed} committed, "
-                          "{released} released, {left} left pending",
+                          "{released} released, {left} left pending; loyalty rewards "
+                          "{rewards_credited} credited, {rewards_failed} refused",
                           examined=report.examined, committed=report.committed,
-                          released=report.released, left=report.left)
+                          released=report.released, left=report.left,
+                          rewards_credited=report.rewards_credited,
+                          rewards_failed=report.rewards_failed)
         return report
+
+    async def _reward(self, report, txn_id, account, amount, currency, days) -> None:
+        from core.loyalty import rewards
+        got = await rewards.credit(self.billing, self.runner, self.clock, self.lookup_timeout,
+                                   txn_id, account, amount, currency, days, reconciled=True)
+        if got == "success":
+            report.rewards_credited += 1
+        elif got == "failed":
+            report.rewards_failed += 1
+        else:
+            report.left += 1

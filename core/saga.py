@@ -208,11 +208,12 @@ def release(tx, txn_id: str, serial: int, code: R, now: int, billing_ms: int | N
 
 _PENDING = select(txn.c.id, txn.c.serial, txn.c.account, txn.c.msisdn, txn.c.amount,
                   txn.c.currency, txn.c.validity_days, txn.c.kind) \
-    .where(and_(txn.c.state == "pending", txn.c.kind == "activation",
+    .where(and_(txn.c.state == "pending", txn.c.kind.in_(("activation", "loyalty")),
                 txn.c.started_at < bindparam("cutoff"))) \
     .order_by(txn.c.started_at).limit(bindparam("limit"))
 
 
 def pending_older_than(tx, cutoff: int, limit: int = 500) -> list[tuple]:
-    """Pending transactions started before ``cutoff`` (oldest first)."""
+    """Pending transactions started before ``cutoff`` (oldest first): activations
+    and loyalty rewards (``kind`` tells them apart; a reward has no serial)."""
     return tx.execute(_PENDING, {"cutoff": cutoff, "limit": limit}).rows

@@ -79,10 +79,11 @@ voucher = Table(
     Column("used_at", BigInteger),
     Column("txn_id", String(32)),
     Column("exported", SmallInteger, nullable=False, default=0),
+    # Few indexes keep generation and activation fast: a batch is a serial
+    # range (see core.vouchers.in_batch), and who used a voucher is found
+    # through txn.msisdn.
     Index(None, "blind_index", unique=True),
-    Index(None, "batch_id", "state"),
     Index(None, "state", "expires_at"),
-    Index(None, "used_by"),
 )
 
 voucher_history = Table(

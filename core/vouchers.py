@@ -46,7 +46,7 @@ class Selection:
     def where(self):
         """The SQL condition selecting these vouchers."""
         if self.batch_id is not None:
-            return voucher.c.batch_id == self.batch_id
+            return in_batch(self.batch_id)
         return voucher.c.serial.between(self.first, self.last)
 
     def describe(self) -> str:
@@ -55,6 +55,17 @@ class Selection:
         if self.first == self.last:
             return "serial %d" % self.first
         return "serials %d-%d" % (self.first, self.last)
+
+
+def in_batch(batch_id: int):
+    """Condition for the vouchers of ``batch_id``: its serial range (a primary-key
+    range scan; there is no index on ``voucher.batch_id``)."""
+    b = batch.alias("b")
+    return and_(
+        voucher.c.serial.between(
+            select(b.c.first_serial).where(b.c.id == batch_id).scalar_subquery(),
+            select(b.c.last_serial).where(b.c.id == batch_id).scalar_subquery()),
+        voucher.c.batch_id == batch_id)
 
 
 @dataclass(frozen=True)

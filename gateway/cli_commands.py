@@ -106,9 +106,9 @@ def _now():
 class _Progress:
     """A progress bar on a terminal; silent otherwise."""
 
-    def __init__(self, stream=sys.stderr):
-        self.stream = stream
-        self.tty = stream.isatty()
+    def __init__(self, stream=None):
+        self.stream = stream if stream is not None else sys.stderr   # the current one, not import time's
+        self.tty = self.stream.isatty()
 
     def __call__(self, done, total):
         if not self.tty:

@@ -11,6 +11,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 
+from admin.config import AdminSettings
 from gateway.config_billing import BillingSimSettings, CaiSettingsTable, DiameterSettings
 from gateway.settings import (
     ConfigError, build, digits, endpoint, non_negative, one_of, positive, setting,
@@ -157,6 +158,7 @@ class IvomsFile:
     billing: BillingSettings = setting(factory=BillingSettings)
     billing_sim: BillingSimSettings = setting(factory=BillingSimSettings)
     http: HttpSettings = setting(factory=HttpSettings)
+    admin: AdminSettings = setting(factory=AdminSettings)
 
 
 @dataclass(frozen=True)

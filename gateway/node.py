@@ -16,9 +16,15 @@ from core.units import UnitRunner
 class Node:
     """Lazily built parts of a node; the CLI and the service tree share it."""
 
-    def __init__(self, config, reactor=None):
+    def __init__(self, config, reactor=None, clock=None):
+        """
+        @param reactor: runs network I/O and receives worker-thread callbacks.
+        @param clock: the C{IReactorTime} for every timestamp, timeout and
+            schedule (default: C{reactor}; tests pass a C{task.Clock}).
+        """
         self.config = config
         self.reactor = reactor
+        self.clock = clock if clock is not None else reactor
         self.billing_service = None   # the connector's long-lived client, when it has one
 
     @cached_property
@@ -49,7 +55,7 @@ class Node:
         b = self.config.billing
         if b.connector == "ledger":
             from billing.ledger import EmbeddedLedger
-            return EmbeddedLedger(self.runner, clock=self.reactor, auto_create=b.ledger.auto_create)
+            return EmbeddedLedger(self.runner, clock=self.clock, auto_create=b.ledger.auto_create)
         if b.connector == "diameter":
             from billing.currency import Currencies
             from billing.diameter.client import DiameterClient
@@ -57,7 +63,7 @@ class Node:
             from billing.diameter.connector import DiameterBilling
             local, credit, transport, extra = from_mapping(b.diameter)
             self.billing_service = DiameterClient(local, transport, reactor=self.reactor)
-            return DiameterBilling(self.billing_service, local, credit, clock=self.reactor,
+            return DiameterBilling(self.billing_service, local, credit, clock=self.clock,
                                    session_host=extra["session_host"],
                                    currencies=Currencies(extra["currencies"]))
         if b.connector == "cai":
@@ -81,7 +87,7 @@ class Node:
     def activation(self) -> ActivationService:
         a = self.config.activation
         return ActivationService(
-            self.runner, self.billing, self.cipher, clock=self.reactor,
+            self.runner, self.billing, self.cipher, clock=self.clock,
             msisdn_rules=MsisdnRules.from_settings(self.config.msisdn),
             hrn_lengths={t.hrn_length for t in self.config.voucher_types.values()},
             fraud_settings=self.config.fraud, billing_timeout=a.billing_timeout,
@@ -90,6 +96,6 @@ class Node:
     @cached_property
     def reconciler(self) -> Reconciler:
         a = self.config.activation
-        return Reconciler(self.runner, self.billing, clock=self.reactor,
+        return Reconciler(self.runner, self.billing, clock=self.clock,
                           older_than_seconds=a.reconcile_after_seconds,
                           lookup_timeout=a.billing_timeout)

@@ -23,7 +23,7 @@ class StoreService(service.Service):
         node = self.node
         node.check_schema()
         node.cipher          # load the key file now: fail at start, not on first use
-        failed = node.store.run_sync(recover_interrupted, now_ms(node.reactor))
+        failed = node.store.run_sync(recover_interrupted, now_ms(node.clock))
         for bid in failed:
             self.log.warn("batch {batch_id} was interrupted while generating; marked failed",
                           batch_id=bid)
@@ -53,7 +53,7 @@ class ReconcileService(service.Service):
     def startService(self):
         super().startService()
         self._loop = task.LoopingCall(self._tick)
-        self._loop.clock = self.node.reactor
+        self._loop.clock = self.node.clock
         self._loop.start(self.node.config.activation.reconcile_interval_seconds, now=True)
 
     def _tick(self):
@@ -69,9 +69,12 @@ class ReconcileService(service.Service):
         return self._last if self._last is not None and not self._last.called else defer.succeed(None)
 
 
-def make_service(config, reactor) -> service.MultiService:
-    """Build the whole service tree of one node from ``config``."""
-    node = Node(config, reactor)
+def make_service(config, reactor, clock=None) -> service.MultiService:
+    """Build the whole service tree of one node from ``config``.
+
+    @param clock: time source for schedules and timestamps (default: reactor).
+    """
+    node = Node(config, reactor, clock)
     top = service.MultiService()
     top.node = node
     StoreService(node).setServiceParent(top)

@@ -243,19 +243,15 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('serial', name=op.f('pk_voucher'))
     )
     with op.batch_alter_table('voucher', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_voucher_batch_id_state'), ['batch_id', 'state'], unique=False)
         batch_op.create_index(batch_op.f('ix_voucher_blind_index'), ['blind_index'], unique=True)
         batch_op.create_index(batch_op.f('ix_voucher_state_expires_at'), ['state', 'expires_at'], unique=False)
-        batch_op.create_index(batch_op.f('ix_voucher_used_by'), ['used_by'], unique=False)
 
 
 
 def downgrade() -> None:
     with op.batch_alter_table('voucher', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_voucher_used_by'))
         batch_op.drop_index(batch_op.f('ix_voucher_state_expires_at'))
         batch_op.drop_index(batch_op.f('ix_voucher_blind_index'))
-        batch_op.drop_index(batch_op.f('ix_voucher_batch_id_state'))
 
     op.drop_table('voucher')
     op.drop_table('export')

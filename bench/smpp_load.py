@@ -1,0 +1,313 @@
+"""Benchmark: end-to-end SMS activations through the SMPP server-mode listener.
+
+A load generator (a separate process, our own codec on a bare Twisted
+client) binds B transceivers to the listener and keeps W MOs in flight on
+each (default 4 x 10): it sends ``RECHARGE <hrn>`` as submit_sm, and the
+next one on a slot only when that slot's reply (deliver_sm) arrived.  The
+listener runs the real core (ActivationService, embedded ledger, a fresh
+SQLite store).  In the same run, the core alone (ActivationService.activate
+with the same B x W concurrency, same store shape) gives the reference
+rate.  Prints activations/s, p50/p99 from MO sent to MT reply received, the
+core-only rate and the ratio.
+
+    python bench/smpp_load.py [--count N] [--binds B] [--window W]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.common import Instance, percentile  # noqa: E402
+
+SHORT_CODE = "1555"
+
+
+class _Type:
+    code, name, face_value, currency = "B10", "Bench 10", 1000, "EUR"
+    validity_days, account_validity_days, hrn_length, loyalty = 365, 30, 14, {}
+
+
+def msisdn(bind: int, slot: int) -> str:
+    return "38164%03d%04d" % (bind, slot)
+
+
+# -- the server side ------------------------------------------------------------
+
+def make_vouchers(inst, count: int) -> list[str]:
+    """Generate ``count`` available vouchers; return their HRNs."""
+    from sqlalchemy import select
+
+    from core.generation import generate
+    from core.schema import voucher
+    from core.vouchers import Selection, set_state
+    now = int(time.time() * 1000)
+    info = generate(inst.store, inst.cipher, _Type, count, now + 86400_000 * 365,
+                    requested_by="bench", serial_start=1_000_000_000 + count * 3,
+                    chunk_size=20000)
+    inst.store.run_sync(set_state, Selection.of_batch(info.batch_id), "available",
+                        actor="bench", reason=None, now=now)
+    rows = inst.store.run_sync(lambda tx: tx.execute(
+        select(voucher.c.serial, voucher.c.key_id, voucher.c.hrn_ct)
+        .where(voucher.c.batch_id == info.batch_id)).rows)
+    return [inst.cipher.decrypt(s, k, bytes(ct)) for s, k, ct in rows]
+
+
+def build_core(inst, reactor):
+    from billing.ledger import EmbeddedLedger
+    from core.activation import ActivationService
+    from core.normalise import MsisdnRules
+    from core.units import UnitRunner
+    from gateway.config import FraudSettings
+    runner = UnitRunner(inst.store, reactor, workers=1, max_batch=512)
+    runner.start()
+    ledger = EmbeddedLedger(runner, clock=reactor)
+    service = ActivationService(
+        runner, ledger, inst.cipher, clock=reactor,
+        msisdn_rules=MsisdnRules("381", "0", ["00", "+"], [11, 12]), hrn_lengths={14},
+        fraud_settings=FraudSettings(), billing_timeout=30.0)
+    return runner, service
+
+
+def core_only(reactor, service, hrns: list[str], binds: int, window: int):
+    """Run the activations straight on the service, binds x window at once."""
+    from twisted.internet import defer
+
+    from core.requests import ActivationRequest
+    slots = binds * window
+    queues = [hrns[i::slots] for i in range(slots)]
+    latencies, codes = [], {}
+
+    @defer.inlineCallbacks
+    def worker(i):
+        number = msisdn(i // window, i % window)
+        for hrn in queues[i]:
+            t0 = time.perf_counter()
+            result = yield service.activate(ActivationRequest(number, hrn, "sms",
+                                                              channel_ref="bench"))
+            latencies.append(time.perf_counter() - t0)
+            codes[result.name] = codes.get(result.name, 0) + 1
+
+    t0 = time.perf_counter()
+    done = defer.gatherResults([worker(i) for i in range(slots)])
+    return t0, done, latencies, codes
+
+
+def run(args) -> None:
+    from twisted.internet import defer, reactor
+
+    from protocols.smpp.config import (
+        AccountSettings, ServerSettings, SessionSettings, SmppSettings)
+    from protocols.smpp.service import make_smpp_service
+
+    core_inst, smpp_inst = Instance("sqlite"), Instance("sqlite")
+    print("generating 2 x %d vouchers ..." % (args.count,), flush=True)
+    core_hrns = make_vouchers(core_inst, args.count)
+    smpp_hrns = make_vouchers(smpp_inst, args.count)
+    out = {}
+
+    @defer.inlineCallbacks
+    def main():
+        try:
+            # 1. core only
+            runner, service = build_core(core_inst, reactor)
+            t0, done, lat, codes = core_only(reactor, service, core_hrns, args.binds, args.window)
+            yield done
+            dt = time.perf_counter() - t0
+            yield runner.stop()
+            lat.sort()
+            out["core"] = dict(rate=len(lat) / dt, p50=percentile(lat, 50), p99=percentile(lat, 99),
+                               codes=codes, seconds=dt)
+            # 2. through SMPP
+            runner, service = build_core(smpp_inst, reactor)
+            settings = SmppSettings(
+                server=ServerSettings(enabled=True, endpoint="tcp:0:interface=127.0.0.1",
+                                      accounts=[AccountSettings(system_id="bench",
+                                                                password="bench",
+                                                                max_binds=args.binds)]),
+                session=SessionSettings(window=max(10, args.window)))
+            smpp = make_smpp_service(settings, service, reactor, hrn_lengths=[14])
+            smpp.startService()
+            port = yield smpp.server.when_listening()
+            with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+                f.write("\n".join(smpp_hrns))
+                hrn_file = f.name
+            proc = yield _generator(reactor, port.getHost().port, hrn_file, args)
+            os.unlink(hrn_file)
+            out["smpp"] = proc
+            out["smpp"]["channel"] = dict(smpp.channel.counters)
+            yield smpp.stopService()
+            yield runner.stop()
+        finally:
+            reactor.stop()
+
+    reactor.callWhenRunning(main)
+    reactor.run()
+    core_inst.close()
+    smpp_inst.close()
+    report(out, args)
+
+
+def _generator(reactor, port: int, hrn_file: str, args):
+    """Run the load generator process; a Deferred firing with its JSON result."""
+    from twisted.internet import threads
+    cmd = [sys.executable, os.path.abspath(__file__), "--generator", "--port", str(port),
+           "--hrn-file", hrn_file, "--binds", str(args.binds), "--window", str(args.window),
+           "--timeout", str(args.timeout - 5)]
+
+    def go():
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+        if done.stderr:
+            sys.stderr.write(done.stderr[-4000:])
+        if done.returncode != 0:
+            raise RuntimeError("generator failed: %s" % (done.stderr[-2000:],))
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    return threads.deferToThread(go)
+
+
+def report(out, args) -> None:
+    core, smpp = out.get("core"), out.get("smpp")
+    print("SMPP load: %d activations each, %d binds x window %d, SQLite, embedded ledger"
+          % (args.count, args.binds, args.window))
+    if core:
+        print("  core only : %8.0f activations/s   p50 %6.1f ms  p99 %6.1f ms   %s"
+              % (core["rate"], core["p50"] * 1000, core["p99"] * 1000, core["codes"]))
+    if smpp:
+        print("  via SMPP  : %8.0f activations/s   p50 %6.1f ms  p99 %6.1f ms   (MO sent -> "
+              "MT reply received; %d replies, %d errors)"
+              % (smpp["rate"], smpp["p50"] * 1000, smpp["p99"] * 1000, smpp["replies"],
+                 smpp["errors"]))
+        print("  reply texts: %s" % (smpp["texts"],))
+    if core and smpp:
+        print("  ratio SMPP / core: %.2f   (target >= 2500/s and >= 0.6)"
+              % (smpp["rate"] / core["rate"],))
+
+
+# -- the load generator (child process) --------------------------------------------
+
+def generator(args) -> None:
+    from twisted.internet import reactor
+    from twisted.internet.protocol import ClientFactory, Protocol
+
+    from protocols.smpp.codec import (
+        BindTransceiver, DeliverSm, DeliverSmResp, EnquireLink, EnquireLinkResp,
+        SubmitSm, SubmitSmResp, decode_pdu, encode_pdu, split_frames)
+
+    with open(args.hrn_file) as f:
+        hrns = f.read().split()
+    slots = args.binds * args.window
+    queues = [hrns[i::slots] for i in range(slots)]
+    latencies: list[float] = []
+    texts: dict[str, int] = {}
+    state = {"errors": 0, "open": slots, "t0": None, "bound": 0}
+
+    class Load(Protocol):
+        def __init__(self, bind: int) -> None:
+            self.bind = bind
+            self.buf = b""
+            self.seq = 1
+            self.sent_at: dict[str, float] = {}
+            self.next_index = {}
+
+        def connectionMade(self):
+            self.transport.setTcpNoDelay(True)
+            self.write(BindTransceiver(system_id="bench", password="bench"))
+
+        def write(self, pdu):
+            self.seq += 1
+            self.transport.write(encode_pdu(dataclasses.replace(pdu, sequence_number=self.seq)))
+
+        def send(self, slot: int):
+            i = slot + self.bind * args.window
+            queue = queues[i]
+            k = self.next_index.get(slot, 0)
+            if k >= len(queue):
+                state["open"] -= 1
+                if state["open"] == 0:
+                    state["t1"] = time.perf_counter()
+                    reactor.stop()
+                return
+            self.next_index[slot] = k + 1
+            number = msisdn(self.bind, slot)
+            self.sent_at[number] = time.perf_counter()
+            self.write(SubmitSm(source_addr=number, source_addr_ton=1, source_addr_npi=1,
+                                destination_addr=SHORT_CODE,
+                                short_message=b"RECHARGE " + queue[k].encode()))
+
+        def dataReceived(self, data):
+            frames, self.buf = split_frames(self.buf + data)
+            for frame in frames:
+                pdu = decode_pdu(frame)
+                kind = type(pdu)
+                if kind is DeliverSm:
+                    self.transport.write(encode_pdu(DeliverSmResp(
+                        sequence_number=pdu.sequence_number)))
+                    number = pdu.destination_addr
+                    latencies.append(time.perf_counter() - self.sent_at.pop(number))
+                    key = pdu.short_message[:24].decode("latin-1")
+                    texts[key] = texts.get(key, 0) + 1
+                    self.send(int(number[-4:]))
+                elif kind is SubmitSmResp:
+                    if pdu.command_status:
+                        state["errors"] += 1
+                elif kind is EnquireLink:
+                    self.transport.write(encode_pdu(EnquireLinkResp(
+                        sequence_number=pdu.sequence_number)))
+                elif pdu.command_id == 0x80000009:          # bind_transceiver_resp
+                    assert pdu.command_status == 0, pdu
+                    state["bound"] += 1
+                    if state["bound"] == args.binds:
+                        state["t0"] = time.perf_counter()
+                        for p in protocols:
+                            for slot in range(args.window):
+                                p.send(slot)
+
+    protocols = []
+
+    class F(ClientFactory):
+        def __init__(self, bind):
+            self.bind = bind
+
+        def buildProtocol(self, addr):
+            p = Load(self.bind)
+            protocols.append(p)
+            return p
+
+    from twisted.logger import globalLogBeginner, textFileLogObserver
+    globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)], redirectStandardIO=False)
+    for b in range(args.binds):
+        reactor.connectTCP("127.0.0.1", args.port, F(b))
+    reactor.callLater(args.timeout - 5, reactor.stop)
+    reactor.run()
+    lat = sorted(latencies)
+    dt = state.get("t1", time.perf_counter()) - (state["t0"] or time.perf_counter())
+    print(json.dumps(dict(rate=len(lat) / dt if dt > 0 else 0.0, p50=percentile(lat, 50),
+                          p99=percentile(lat, 99), replies=len(lat), errors=state["errors"],
+                          seconds=dt, texts=texts)))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--count", type=int, default=20000, help="activations per phase")
+    ap.add_argument("--binds", type=int, default=4)
+    ap.add_argument("--window", type=int, default=10)
+    ap.add_argument("--timeout", type=float, default=600.0)
+    ap.add_argument("--generator", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--hrn-file", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.generator:
+        generator(args)
+    else:
+        run(args)
+
+
+if __name__ == "__main__":
+    main()

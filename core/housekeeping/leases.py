@@ -1,0 +1,88 @@
+"""Job leases in the database: one run of a job at a time across every node (DESIGN §8).
+
+A lease is the ``job_lease`` row of a job: who holds it and until when.
+Taking it is one conditional UPDATE (or, the first time, an INSERT that
+loses quietly to a concurrent one), so on one PostgreSQL database shared by
+several nodes exactly one node wins; the holder renews it while the job
+runs and, at the end, sets its expiry to the end time instead of deleting
+the row.  That end time also stops a second node from running the *same
+scheduled firing* again after the first one finished: a scheduled run
+takes the lease only if the last run ended before its fire time.
+
+Times are the nodes' clocks in epoch ms; keep the nodes' clocks in sync
+(NTP) to well within the lease time.  Every function is a unit of work
+(``fn(tx, ...)``).
+"""
+from __future__ import annotations
+
+import os
+
+from sqlalchemy import and_, bindparam, or_, select, update
+
+from core.schema import job_lease
+
+_TAKE = update(job_lease).where(and_(
+    job_lease.c.job == bindparam("job"),
+    job_lease.c.expires_at <= bindparam("now"),
+    job_lease.c.expires_at < bindparam("slot"),
+)).values(holder=bindparam("holder"), expires_at=bindparam("until"))
+
+_RENEW = update(job_lease).where(and_(
+    job_lease.c.job == bindparam("job"), job_lease.c.holder == bindparam("holder"),
+    or_(job_lease.c.expires_at > bindparam("now"), job_lease.c.expires_at == bindparam("prev")),
+)).values(expires_at=bindparam("until"))
+
+_RELEASE = update(job_lease).where(and_(
+    job_lease.c.job == bindparam("job"), job_lease.c.holder == bindparam("holder"),
+)).values(expires_at=bindparam("now"))
+
+_GET = select(job_lease.c.holder, job_lease.c.expires_at).where(job_lease.c.job == bindparam("job"))
+
+
+def new_holder(node: str) -> str:
+    """A holder name unique to one run: ``<node>:<random hex>``."""
+    return "%s:%s" % (node, os.urandom(4).hex())
+
+
+def acquire(tx, job: str, holder: str, now: int, ttl_ms: int, slot: int | None = None) -> bool:
+    """Take the lease of ``job`` for ``holder`` until ``now + ttl_ms``.
+
+    @param slot: the fire time (epoch ms) of a scheduled run: the lease is
+        taken only if the last run ended before it, so one firing runs once
+        however many nodes fire it.  None (runs on demand): ``now``.
+    @return: True if ``holder`` now holds the lease; False if another run
+        holds it, or (scheduled) a run of this firing already ended.
+    """
+    slot = now if slot is None else min(slot, now)
+    params = {"job": job, "holder": holder, "now": now, "slot": slot + 1, "until": now + ttl_ms}
+    if tx.execute(_TAKE, params).rowcount == 1:
+        return True
+    # no row yet (the job never ran): the first INSERT wins, a concurrent one does nothing
+    return tx.insert_ignore(job_lease, {"job": job, "holder": holder,
+                                        "expires_at": now + ttl_ms}) == 1
+
+
+def renew(tx, job: str, holder: str, now: int, ttl_ms: int, prev: int = -1) -> bool:
+    """Extend ``holder``'s lease of ``job`` to ``now + ttl_ms``.
+
+    @param prev: the expiry this holder last set; a lease that passed it is
+        still renewed if nobody took it over meanwhile.
+    @return: False when the lease is no longer ``holder``'s (it expired and
+        another run took it): the job must stop.
+    """
+    return tx.execute(_RENEW, {"job": job, "holder": holder, "now": now, "prev": prev,
+                               "until": now + ttl_ms}).rowcount == 1
+
+
+def release(tx, job: str, holder: str, now: int) -> bool:
+    """End ``holder``'s lease of ``job`` at ``now`` (kept as the last run's end time).
+
+    @return: False when ``holder`` no longer held it.
+    """
+    return tx.execute(_RELEASE, {"job": job, "holder": holder, "now": now}).rowcount == 1
+
+
+def current(tx, job: str) -> tuple[str, int] | None:
+    """(holder, expires_at) of ``job``'s lease row, or None when it never ran."""
+    row = tx.execute(_GET, {"job": job}).first()
+    return (row[0], row[1]) if row is not None else None

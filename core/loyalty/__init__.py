@@ -1,0 +1,1 @@
+"""Loyalty plans: per-subscriber recharge counters, tiers and rewards (DESIGN §7)."""
