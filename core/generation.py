@@ -293,6 +293,9 @@ def generate(store, cipher: VoucherCipher, vt, count: int, expires_at: int, *,
             tx.close()
         if store.run_sync(_finish, batch_id, _now_ms(clock)) != 1:
             raise GenerationError("batch %d was marked failed while it was generating" % batch_id)
+        if pool is not None:
+            pool.shutdown(wait=True)
+            pool = None
     except BaseException as e:
         try:
             store.run_sync(fail_batch, batch_id, "generation failed: %s" % (str(e) or type(e).__name__),
@@ -304,9 +307,6 @@ def generate(store, cipher: VoucherCipher, vt, count: int, expires_at: int, *,
         if isinstance(e, Exception):
             raise GenerationError("batch %d failed: %s" % (batch_id, e)) from e
         raise
-        if pool is not None:
-            pool.shutdown(wait=True)
-            pool = None
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
