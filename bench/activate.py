@@ -83,7 +83,7 @@ def run_service(inst, hrns, n, concurrency):
     from core.requests import ActivationRequest
     from core.units import UnitRunner
 
-    workers = 1 if inst.store.is_sqlite else 8
+    workers = 1 if inst.store.is_sqlite else int(os.environ.get("IVOMS_BENCH_PG_WORKERS", "4"))
     runner = UnitRunner(inst.store, reactor, workers=workers)
     service = ActivationService(
         runner, EmbeddedLedger(runner, clock=reactor), inst.cipher, clock=reactor,

@@ -8,6 +8,7 @@ the hot path pays neither ORM nor per-call compilation cost.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from dataclasses import dataclass
@@ -92,6 +93,9 @@ class Result:
         return self.rows[0][0] if self.rows else None
 
 
+_NO_RESULT = Result([], -1)
+
+
 class Tx:
     """One DB-API connection inside a unit of work; statements run on its cursor."""
 
@@ -100,16 +104,41 @@ class Tx:
         self.conn = dbapi_conn
         self.cur = dbapi_conn.cursor()
         self.is_sqlite = store.is_sqlite
+        self._pipe = None
 
-    def execute(self, stmt, params=None) -> Result:
-        """Run a Core statement (compiled once and cached) with ``params``."""
+    @contextlib.contextmanager
+    def pipeline(self):
+        """PostgreSQL pipeline mode for the statements run inside (a no-op on SQLite).
+
+        Statements whose result nobody reads (``insert``, ``execute(wait=False)``)
+        are sent without waiting for the server; the next statement whose result
+        is read waits for all of them, so a unit of work costs one round trip per
+        result it needs instead of one per statement.  Errors surface at that
+        point or when the block ends.
+        """
+        if self.is_sqlite:
+            yield
+            return
+        with self.conn.pipeline() as pipe:
+            self._pipe = pipe
+            try:
+                yield
+            finally:
+                self._pipe = None
+
+    def execute(self, stmt, params=None, *, wait: bool = True) -> Result:
+        """Run a Core statement (compiled once and cached) with ``params``.
+
+        @param wait: False when the caller will not read the result: under
+            pipeline mode the statement is then sent without a round trip.
+        """
         c = self.store.compiled(stmt)
-        return self._run(c, params or {})
+        return self._run(c, params or {}, wait)
 
-    def insert(self, table, row: dict) -> Result:
-        """Insert ``row`` (a dict of column values) into ``table``."""
+    def insert(self, table, row: dict) -> None:
+        """Insert ``row`` (a dict of column values) into ``table`` (no result)."""
         c = self.store.compiled_insert(table, tuple(row))
-        return self._run(c, row)
+        self._run(c, row, False)
 
     def insert_ignore(self, table, row: dict) -> int:
         """Insert ``row`` unless its primary key exists (``ON CONFLICT DO NOTHING``,
@@ -137,7 +166,7 @@ class Tx:
         else:
             self.cur.executemany(c.sql, rows)
 
-    def _run(self, c: Compiled, params) -> Result:
+    def _run(self, c: Compiled, params, wait: bool = True) -> Result:
         if c.defaults:
             params = {**c.defaults, **params}
         if c.positional is not None:
@@ -146,6 +175,10 @@ class Tx:
             args = params
         cur = self.cur
         cur.execute(c.sql, args)
+        if not wait:
+            return _NO_RESULT
+        if self._pipe is not None:
+            self._pipe.sync()
         if cur.description is not None:
             rows = cur.fetchall()
             return Result(rows, len(rows))

@@ -183,7 +183,7 @@ def commit_success(tx, txn_id: str, serial: int, msisdn: str, now: int, billing_
                             "detail": json.dumps(detail) if detail else None}).rowcount
     if n != 1:
         return False, None
-    tx.execute(_USE, {"serial": serial, "tid": txn_id, "now": now})
+    tx.execute(_USE, {"serial": serial, "tid": txn_id, "now": now}, wait=False)
     _history(tx, serial, now, actor, S.RESERVED.value, S.USED.value, txn_id)
     if reset_fraud:
         fraud.reset(tx, fraud.msisdn_subject(msisdn))
@@ -201,14 +201,14 @@ def release(tx, txn_id: str, serial: int, code: R, now: int, billing_ms: int | N
                             "billing_ms": billing_ms, "detail": detail}).rowcount
     if n != 1:
         return False
-    tx.execute(_RELEASE, {"serial": serial, "tid": txn_id})
+    tx.execute(_RELEASE, {"serial": serial, "tid": txn_id}, wait=False)
     _history(tx, serial, now, actor, S.RESERVED.value, S.AVAILABLE.value, "%s: %s" % (txn_id, detail or code.name))
     return True
 
 
 _PENDING = select(txn.c.id, txn.c.serial, txn.c.account, txn.c.msisdn, txn.c.amount,
                   txn.c.currency, txn.c.validity_days, txn.c.kind) \
-    .where(and_(txn.c.state == "pending", txn.c.kind.in_(("activation", "loyalty")),
+    .where(and_(txn.c.state == "pending",        # every kind: activation and loyalty
                 txn.c.started_at < bindparam("cutoff"))) \
     .order_by(txn.c.started_at).limit(bindparam("limit"))
 

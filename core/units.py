@@ -132,7 +132,8 @@ class UnitRunner:
         begin = tx.begin_read if self.read_only else tx.begin
         begin()
         try:
-            results = [(d, True, fn(tx, *args)) for fn, args, d in batch]
+            with tx.pipeline():
+                results = [(d, True, fn(tx, *args)) for fn, args, d in batch]
         except BaseException:
             if len(batch) == 1:
                 f = Failure()

@@ -12,7 +12,9 @@ import tomllib
 from dataclasses import dataclass, field
 
 from admin.config import AdminSettings
+from protocols.smpp.config import SmppSettings
 from gateway.config_billing import BillingSimSettings, CaiSettingsTable, DiameterSettings
+from gateway.config_housekeeping import HousekeepingSettings
 from gateway.settings import (
     ConfigError, build, digits, endpoint, non_negative, one_of, positive, setting,
 )
@@ -147,6 +149,7 @@ class IvomsFile:
     """The tables of ``ivoms.toml``."""
 
     voucher_types: str = setting("voucher-types.toml", path=True)
+    loyalty: str = setting("loyalty.toml", path=True)
     node: NodeSettings = setting(factory=NodeSettings)
     database: DatabaseSettings = setting(factory=DatabaseSettings)
     keys: KeysSettings = setting(factory=KeysSettings)
@@ -158,7 +161,9 @@ class IvomsFile:
     billing: BillingSettings = setting(factory=BillingSettings)
     billing_sim: BillingSimSettings = setting(factory=BillingSimSettings)
     http: HttpSettings = setting(factory=HttpSettings)
+    smpp: SmppSettings = setting(factory=SmppSettings)
     admin: AdminSettings = setting(factory=AdminSettings)
+    housekeeping: HousekeepingSettings = setting(factory=HousekeepingSettings)
 
 
 @dataclass(frozen=True)
@@ -169,6 +174,7 @@ class Config:
     base_dir: str
     main: IvomsFile
     voucher_types: dict = field(default_factory=dict)   # code -> VoucherType
+    loyalty_plans: tuple = ()                           # core.loyalty.plans.Plan, file order
 
     def __getattr__(self, name):
         # config.database, config.msisdn ... read through to the main file
@@ -218,7 +224,8 @@ def load_config(path: str | None = None) -> Config:
     """
     path = os.path.abspath(path or DEFAULT_CONFIG)
     base = os.path.dirname(path)
-    main = build(IvomsFile, _read_toml(path), file=path, key="", base_dir=base)
+    raw = _read_toml(path)
+    main = build(IvomsFile, raw, file=path, key="", base_dir=base)
     url = resolve_database_url(main.database.url, base)
     if url != main.database.url:
         from dataclasses import replace
@@ -234,9 +241,31 @@ def load_config(path: str | None = None) -> Config:
         if t.code in types:
             raise ConfigError("%s: voucher_type[%d].code: duplicate code %r" % (types_path, i, t.code))
         types[t.code] = t
-    cfg = Config(path, base, main, types)
+    plans = _load_loyalty(main.loyalty, "loyalty" in raw, types, types_path)
+    cfg = Config(path, base, main, types, plans)
     _check_cross(cfg)
     return cfg
+
+
+def _load_loyalty(path: str, explicit: bool, types: dict, types_path: str) -> tuple:
+    """The loyalty plans (``loyalty.toml``); the default file may be absent (no plans),
+    a file named in ``ivoms.toml`` must exist.  Plan ids that voucher types name must exist."""
+    from gateway.config_loyalty import load_plans
+    if not explicit and not os.path.exists(path):
+        plans = ()
+    else:
+        plans = load_plans(path, _read_toml(path), types)
+    ids = {p.id for p in plans}
+    for i, t in enumerate(types.values()):
+        for plan_id, weight in t.loyalty.items():
+            if plan_id not in ids:
+                raise ConfigError("%s: voucher_type[%d].loyalty.%s: no such loyalty plan in %s "
+                                  "(configured: %s)" % (types_path, i, plan_id, path,
+                                                        ", ".join(sorted(ids)) or "none"))
+            if weight < 0:
+                raise ConfigError("%s: voucher_type[%d].loyalty.%s: must not be negative"
+                                  % (types_path, i, plan_id))
+    return plans
 
 
 def _check_cross(cfg: Config) -> None:

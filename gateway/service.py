@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from twisted.application import service
-from twisted.internet import defer, task
 from twisted.logger import Logger
 
 from core.generation import recover_interrupted
@@ -39,34 +38,17 @@ class StoreService(service.Service):
         return d
 
 
-class ReconcileService(service.Service):
-    """Runs reconciliation at start-up and then every configured interval."""
-
-    log = Logger()
-    name = "reconcile"
-
-    def __init__(self, node: Node):
-        self.node = node
-        self._loop = None
-        self._last = None
-
-    def startService(self):
-        super().startService()
-        self._loop = task.LoopingCall(self._tick)
-        self._loop.clock = self.node.clock
-        self._loop.start(self.node.config.activation.reconcile_interval_seconds, now=True)
-
-    def _tick(self):
-        d = self.node.reconciler.run()
-        d.addErrback(lambda f: self.log.failure("reconciliation run failed", f))
-        self._last = d
-        return None  # never stop the loop on a failed run
-
-    def stopService(self):
-        super().stopService()
-        if self._loop is not None and self._loop.running:
-            self._loop.stop()
-        return self._last if self._last is not None and not self._last.called else defer.succeed(None)
+def housekeeping_service(node: Node) -> service.Service:
+    """The housekeeping scheduler (DESIGN §8): every enabled job on its schedule, reconcile
+    also at start-up; with ``housekeeping.enabled = false`` it schedules nothing."""
+    from core.housekeeping.housekeeper import Housekeeper
+    from core.housekeeping.scheduler import Scheduler, schedule_plans
+    keeper = Housekeeper.from_node(node)
+    hk = node.config.housekeeping
+    plans = schedule_plans(hk, keeper.jobs,
+                           default_interval=node.config.activation.reconcile_interval_seconds) \
+        if hk.enabled else {}
+    return Scheduler(keeper, plans, node.clock)
 
 
 def make_service(config, reactor, clock=None) -> service.MultiService:
@@ -81,7 +63,7 @@ def make_service(config, reactor, clock=None) -> service.MultiService:
     node.billing                                  # builds the connector's client, if any
     if node.billing_service is not None:
         node.billing_service.setServiceParent(top)
-    ReconcileService(node).setServiceParent(top)
+    housekeeping_service(node).setServiceParent(top)
     if config.http.enabled:
         from twisted.application import strports
 
@@ -89,4 +71,12 @@ def make_service(config, reactor, clock=None) -> service.MultiService:
         http = strports.service(config.http.listen, make_site(node))
         http.setName("http")
         http.setServiceParent(top)
+    if config.smpp.enabled:
+        from protocols.smpp.service import make_smpp_service
+        make_smpp_service(config.smpp, node.activation, reactor,
+                          hrn_lengths={t.hrn_length for t in config.voucher_types.values()}
+                          ).setServiceParent(top)
+    if config.admin.enabled:
+        from admin.app import make_service as make_admin_service
+        make_admin_service(node, config.admin, reactor).setServiceParent(top)
     return top

@@ -1,0 +1,212 @@
+"""The SMS channel logic shared by both modes: MO -> ActivationRequest -> MT reply (DESIGN §5).
+
+An MO (submit_sm, deliver_sm or data_sm) is accepted at once; the
+activation runs in the background and its result goes back to the
+subscriber as one or more MT messages through the C{send} callable the
+mode supplies (deliver_sm on a server-mode bind, submit_sm in ESME mode).
+HRNs are never logged: the MSISDN and the message id are.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from core.requests import ActivationRequest, ActivationResult, Channel
+from core.results import ResultCode
+
+from protocols.smpp.config import ChannelSettings
+from protocols.smpp.errors import (
+    ESME_RINVESMCLASS, ESME_ROK, ESME_RTHROTTLED, ESME_RX_P_APPN, ESME_RX_T_APPN)
+from protocols.smpp.grammar import Grammar, Recharge
+from protocols.smpp.pdus import DeliverSm
+from protocols.smpp.reassembly import Reassembler
+from protocols.smpp.replies import Replies
+from protocols.smpp.text import (
+    IEI_CONCAT_16, UdhError, UnsupportedCoding, decode_short_message,
+    split_for_sms, user_message)
+
+#: esm_class bits 2-5 (§5.2.12): anything but "default message type" is an
+#: SMSC delivery receipt, an intermediate notification or an acknowledgement.
+ESM_MESSAGE_TYPE_MASK = 0x3C
+
+
+def is_receipt(pdu) -> bool:
+    """True for a delivery receipt or other SMSC notification (not subscriber text)."""
+    return bool(pdu.esm_class & ESM_MESSAGE_TYPE_MASK) or \
+        pdu.tlv("receipted_message_id") is not None
+
+
+class SmsChannel:
+    """Turns MO messages into activations and activation results into replies."""
+
+    log = Logger()
+
+    def __init__(self, activation, grammar: Grammar, replies: Replies, *, clock,
+                 settings: ChannelSettings = ChannelSettings()) -> None:
+        """
+        @param activation: an object with C{activate(ActivationRequest)}
+            returning a Deferred L{ActivationResult} (the core's
+            L{core.activation.ActivationService}).
+        @param clock: an C{IReactorTime} for reassembly timeouts.
+        """
+        self.activation = activation
+        self.grammar = grammar
+        self.replies = replies
+        self.clock = clock
+        self.settings = settings
+        self.reassembler = Reassembler(clock, timeout=settings.reassembly_timeout,
+                                       max_pending=settings.max_pending_parts)
+        self.in_flight = 0
+        self._concat_refs = itertools.count(1)
+        self._running: set[defer.Deferred] = set()
+        self.counters = {"mo": 0, "receipts": 0, "help": 0, "activations": 0,
+                         "replies": 0, "reply_failures": 0, "refused": 0}
+
+    def accept(self, pdu, *, origin, ref: str, source: str, send):
+        """Take one MO message PDU.
+
+        @param origin: identifies the sender for reassembly (the account or
+            SMSC name): parts of one message may come on different binds.
+        @param ref: the message id, for the transaction row and the logs.
+        @param source: where it entered (e.g. C{"smpp:<system_id>"}).
+        @param send: C{send(parts) -> Deferred}; C{parts} is a list of dicts
+            of message-PDU fields (addresses, esm_class, data_coding,
+            short_message), one per MT part.
+        @return: C{(command_status, follow_up)}: answer the MO with the
+            status now; then call C{follow_up()} if it is not C{None} (it
+            starts the activation, so that the response goes out before any
+            reply).
+        """
+        if is_receipt(pdu):
+            self.counters["receipts"] += 1
+            self.log.debug("delivery receipt {ref} ignored", ref=ref)
+            return ESME_ROK, None
+        if self.in_flight >= self.settings.max_in_flight:
+            self.counters["refused"] += 1
+            return self._temporary(pdu), None
+        msisdn = _msisdn(pdu)
+        try:
+            um = user_message(pdu)
+        except UdhError as e:
+            self.log.warn("MO {ref} from {msisdn}: bad user data header ({why})",
+                          ref=ref, msisdn=msisdn, why=str(e))
+            return (ESME_RX_P_APPN if isinstance(pdu, DeliverSm) else ESME_RINVESMCLASS), None
+        data_coding, payload = um.data_coding, um.payload
+        if um.concat is not None and um.concat.total > 1:
+            try:
+                whole = self.reassembler.add((origin, pdu.source_addr, pdu.destination_addr),
+                                             _concat_kind(um), um.concat, data_coding, payload)
+            except OverflowError:
+                self.counters["refused"] += 1
+                return self._temporary(pdu), None
+            if whole is None:
+                return ESME_ROK, None
+            data_coding, payload = whole.data_coding, whole.payload
+        try:
+            text = decode_short_message(data_coding, payload,
+                                        default_alphabet=self.settings.default_alphabet)
+        except UnsupportedCoding:
+            self.log.info("MO {ref} from {msisdn}: data_coding 0x{dc:02X} is not text; ignored",
+                          ref=ref, msisdn=msisdn, dc=data_coding)
+            return ESME_ROK, None
+        if not pdu.source_addr:
+            self.log.warn("MO {ref} has no source address; nobody to answer", ref=ref)
+            return ESME_ROK, None
+        self.counters["mo"] += 1
+        reply_to = self._reply_address(pdu)
+        command = self.grammar.parse(text)
+        if isinstance(command, Recharge):
+            self.log.debug("MO {ref} from {msisdn}: recharge ({language})", ref=ref,
+                          msisdn=msisdn, language=command.language)
+            req = ActivationRequest(msisdn=msisdn, hrn=command.hrn, channel=Channel.SMS,
+                                    channel_ref=ref, beneficiary=command.beneficiary,
+                                    source=source)
+            return ESME_ROK, lambda: self._activate(req, command.language, reply_to, send)
+        self.counters["help"] += 1
+        self.log.info("MO {ref} from {msisdn}: not understood; sending help",
+                      ref=ref, msisdn=msisdn)
+        help_text = self.replies.help(command.language,
+                                      self.grammar.keywords_for(command.language))
+        return ESME_ROK, lambda: self._track(self._reply(help_text, reply_to, send, ref, msisdn))
+
+    @staticmethod
+    def _temporary(pdu) -> int:
+        """The 'busy, retry later' status for this PDU's direction."""
+        return ESME_RX_T_APPN if isinstance(pdu, DeliverSm) else ESME_RTHROTTLED
+
+    def _reply_address(self, pdu) -> dict:
+        s = self.settings
+        return {
+            "source_addr": s.reply_source_addr or pdu.destination_addr,
+            "source_addr_ton": s.reply_source_ton if s.reply_source_ton >= 0 else pdu.dest_addr_ton,
+            "source_addr_npi": s.reply_source_npi if s.reply_source_npi >= 0 else pdu.dest_addr_npi,
+            "destination_addr": pdu.source_addr,
+            "dest_addr_ton": pdu.source_addr_ton,
+            "dest_addr_npi": pdu.source_addr_npi,
+        }
+
+    def _activate(self, req: ActivationRequest, language: str, reply_to: dict, send) -> None:
+        self.in_flight += 1
+        self.counters["activations"] += 1
+        d = defer.maybeDeferred(self.activation.activate, req)
+
+        def failed(failure):
+            self.log.failure("activation of MO {ref} from {msisdn} failed", failure,
+                             ref=req.channel_ref, msisdn=req.msisdn)
+            return ActivationResult(ResultCode.SYSTEM_ERROR)
+
+        def answered(result):
+            self.in_flight -= 1
+            self.log.info("MO {ref} from {msisdn}: {result} (txn {txn_id})", ref=req.channel_ref,
+                          msisdn=req.msisdn, result=ResultCode(result.code).name,
+                          txn_id=result.txn_id)
+            text = self.replies.render(result, language, msisdn=req.msisdn)
+            return self._reply(text, reply_to, send, req.channel_ref, req.msisdn)
+        d.addErrback(failed)
+        d.addCallback(answered)
+        self._track(d)
+
+    def _reply(self, text: str, reply_to: dict, send, ref: str, msisdn: str) -> defer.Deferred:
+        ref_byte = next(self._concat_refs) % 256
+        parts = [dict(reply_to, esm_class=esm_class, data_coding=coding, short_message=sm)
+                 for esm_class, sm, coding in split_for_sms(text, ref_byte)]
+        d = defer.maybeDeferred(send, parts)
+
+        def sent(_):
+            self.counters["replies"] += 1
+
+        def not_sent(failure):
+            self.counters["reply_failures"] += 1
+            self.log.warn("reply to MO {ref} for {msisdn} not delivered: {why}",
+                          ref=ref, msisdn=msisdn, why=failure.getErrorMessage())
+        d.addCallbacks(sent, not_sent)
+        return d
+
+    def _track(self, d: defer.Deferred) -> None:
+        self._running.add(d)
+        d.addBoth(lambda r: (self._running.discard(d), r)[1])
+
+    def drain(self) -> defer.Deferred:
+        """A Deferred firing when every activation and reply under way is done."""
+        return defer.DeferredList(list(self._running), consumeErrors=True)
+
+    def stop(self) -> None:
+        """Drop reassembly state and its timers."""
+        self.reassembler.clear()
+
+
+def _msisdn(pdu) -> str:
+    """The subscriber number as the core should see it: '+' for an international TON."""
+    addr = pdu.source_addr
+    if pdu.source_addr_ton == 1 and addr and not addr.startswith("+"):
+        return "+" + addr
+    return addr
+
+
+def _concat_kind(um) -> str:
+    if um.udh is not None and um.udh.concat is not None:
+        return "udh16" if any(iei == IEI_CONCAT_16 for iei, _ in um.udh.elements) else "udh8"
+    return "sar"
