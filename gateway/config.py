@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 
 from admin.config import AdminSettings
+from protocols.ivr.config import IvrSettings
 from protocols.smpp.config import SmppSettings
 from gateway.config_billing import BillingSimSettings, CaiSettingsTable, DiameterSettings
 from gateway.config_housekeeping import HousekeepingSettings
@@ -162,6 +163,7 @@ class IvomsFile:
     billing_sim: BillingSimSettings = setting(factory=BillingSimSettings)
     http: HttpSettings = setting(factory=HttpSettings)
     smpp: SmppSettings = setting(factory=SmppSettings)
+    ivr: IvrSettings = setting(factory=IvrSettings)
     admin: AdminSettings = setting(factory=AdminSettings)
     housekeeping: HousekeepingSettings = setting(factory=HousekeepingSettings)
 
@@ -281,6 +283,10 @@ def _check_cross(cfg: Config) -> None:
             from_mapping(b.diameter)
         except ValueError as e:
             raise ConfigError("%s: billing.diameter: %s" % (cfg.path, e))
+    if cfg.main.ivr.fetch_timeout <= cfg.main.activation.billing_timeout:
+        raise ConfigError("%s: ivr.fetch_timeout: must be longer than activation.billing_timeout "
+                          "(%.1f s) so the platform waits for the result"
+                          % (cfg.path, cfg.main.activation.billing_timeout))
     m = cfg.main.msisdn
     for n in m.lengths:
         if not len(m.country_code) < n <= 15:

@@ -1,0 +1,156 @@
+"""HTTP wiring of the IVR channel: the twisted.web resource mounted at ``/ivr``.
+
+URLs (relative to the mount point, or to C{[ivr] base_url}):
+
+  - C{/ivr/} (also C{/ivr} and C{/ivr/start}), GET or POST: the entry document;
+  - C{/ivr/collect?lang=..&attempt=..}, GET or POST: HRN collection;
+  - C{/ivr/activate}, POST only: form parameters C{<ani_parameter>}, C{hrn},
+    C{lang}, C{attempt} (and C{callref}); answers the result document.
+
+Every answer is a VoiceXML 2.1 document; a bad request gets the error
+document (spoken apology) and never a traceback.
+"""
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from twisted.web import resource, server
+
+from protocols.ivr.channel import IvrChannel
+from protocols.ivr.config import IvrSettings
+from protocols.ivr.context import Urls
+from protocols.ivr.errors import BadRequest
+from protocols.ivr.vxml import CONTENT_TYPE
+
+#: child path -> page kind
+PAGES = {b"": "entry", b"start": "entry", b"collect": "collect", b"activate": "activate"}
+
+#: HRN lengths used when no voucher type is configured (DESIGN §3: 8-20).
+FALLBACK_LENGTHS = tuple(range(8, 21))
+
+
+def _client(request) -> str:
+    return getattr(request.getClientAddress(), "host", "-")
+
+
+class IvrResource(resource.Resource):
+    """``/ivr``: hands each path to an L{IvrPage} that knows the channel's base URL."""
+
+    def __init__(self, channel: IvrChannel) -> None:
+        super().__init__()
+        self.channel = channel
+
+    def _urls(self, segments) -> Urls:
+        base = self.channel.settings.base_url
+        if not base:
+            base = "/" + "/".join(quote(s.decode("latin-1")) for s in segments if s) + "/"
+        return Urls(base)
+
+    def getChild(self, path, request):
+        return IvrPage(self.channel, PAGES.get(path, "not_found"), self._urls(request.prepath[:-1]))
+
+    def render(self, request):
+        # "/ivr" without the trailing slash: the entry document, same base.
+        return IvrPage(self.channel, "entry", self._urls(request.prepath)).render(request)
+
+
+class IvrPage(resource.Resource):
+    """One document of the dialogue, for any HTTP method the page allows."""
+
+    isLeaf = True
+    log = Logger()
+
+    def __init__(self, channel: IvrChannel, kind: str, urls: Urls) -> None:
+        super().__init__()
+        self.channel = channel
+        self.kind = kind
+        self.urls = urls
+
+    def render(self, request):
+        request.setHeader(b"content-type", CONTENT_TYPE)
+        request.setHeader(b"cache-control", b"no-store")
+        try:
+            self._check(request)
+            if self.kind == "activate":
+                return self._activate(request)
+            if self.kind == "collect":
+                return self.channel.collect(self.urls, request.args)
+            return self.channel.entry(self.urls)
+        except BadRequest as e:
+            return self._bad(request, e)
+        except Exception:
+            self.log.failure("IVR {kind} page failed", kind=self.kind)
+            return self._bad(request, BadRequest("internal"))
+
+    def _check(self, request) -> None:
+        if self.kind == "not_found" or any(request.postpath):
+            raise BadRequest("not_found")
+        if self.kind == "activate" and request.method != b"POST":
+            raise BadRequest("method_not_allowed")
+        content = getattr(request, "content", None)
+        if content is not None:
+            content.seek(0, 2)
+            size = content.tell()
+            content.seek(0)
+            if size > self.channel.settings.max_body_bytes:
+                raise BadRequest("oversize")
+
+    def _bad(self, request, e: BadRequest) -> bytes:
+        self.log.warn("IVR bad request from {client} ({method} {page}): {reason}",
+                      client=_client(request), method=request.method.decode("ascii", "replace"),
+                      page=self.kind, reason=e.reason)
+        request.setResponseCode(self.channel.settings.bad_request_status)
+        request.setHeader(b"x-ivoms-error", e.reason.encode("ascii"))
+        return self.channel.error(self.urls, e.reason, e.lang)
+
+    def _activate(self, request):
+        d = self.channel.activate(self.urls, request.args, "ivr:%s" % (_client(request),))
+        gone = []
+        request.notifyFinish().addErrback(lambda _: gone.append(True))
+
+        def write(result_and_body):
+            result, body = result_and_body
+            request.setHeader(b"x-ivoms-result", str(int(result.code)).encode("ascii"))
+            return body
+
+        def failed(failure: Failure):
+            self.log.failure("IVR activation failed", failure)
+            return self._bad(request, BadRequest("internal"))
+
+        def finish(body):
+            if not gone:
+                request.write(body)
+                request.finish()
+        d.addCallbacks(write, failed)
+        d.addCallback(finish)
+        d.addErrback(lambda f: self.log.failure("IVR answer not written", f))
+        return server.NOT_DONE_YET
+
+
+def settings_of(config) -> IvrSettings:
+    """C{config.main.ivr} when the loaded configuration has it, else the defaults."""
+    ivr = getattr(getattr(config, "main", None), "ivr", None)
+    return ivr if isinstance(ivr, IvrSettings) else IvrSettings()
+
+
+def hrn_lengths_of(config) -> tuple[int, ...]:
+    """The HRN lengths of the configured voucher types (8-20 when none is configured)."""
+    types = getattr(config, "voucher_types", None) or {}
+    return tuple(sorted({t.hrn_length for t in types.values()})) or FALLBACK_LENGTHS
+
+
+def make_resource(node):
+    """The ``/ivr`` resource of C{node}, or None when C{[ivr] enabled = false}.
+
+    @param node: a L{gateway.node.Node} (C{.activation}, C{.config}, C{.reactor}).
+    """
+    settings = settings_of(node.config)
+    if not settings.enabled:
+        return None
+    clock = node.reactor
+    if clock is None:
+        from twisted.internet import reactor as clock
+    channel = IvrChannel(node.activation, settings, hrn_lengths_of(node.config), clock=clock)
+    return IvrResource(channel)
