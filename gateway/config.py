@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from admin.config import AdminSettings
 from protocols.ivr.config import IvrSettings
+from protocols.soap.config import SoapSettings
+from protocols.web.config import WebSettings
 from protocols.smpp.config import SmppSettings
 from gateway.config_billing import BillingSimSettings, CaiSettingsTable, DiameterSettings
 from gateway.config_housekeeping import HousekeepingSettings
@@ -102,6 +104,7 @@ class HttpSettings:
 
     enabled: bool = True
     listen: str = setting("tcp:8080:interface=127.0.0.1", check=endpoint)
+    max_body_bytes: int = setting(1 << 20, check=positive)
 
 
 @dataclass(frozen=True)
@@ -164,6 +167,8 @@ class IvomsFile:
     http: HttpSettings = setting(factory=HttpSettings)
     smpp: SmppSettings = setting(factory=SmppSettings)
     ivr: IvrSettings = setting(factory=IvrSettings)
+    soap: SoapSettings = setting(factory=SoapSettings)
+    web: WebSettings = setting(factory=WebSettings)
     admin: AdminSettings = setting(factory=AdminSettings)
     housekeeping: HousekeepingSettings = setting(factory=HousekeepingSettings)
 

@@ -3,7 +3,7 @@
 Each HTTP channel package provides ``make_resource(node)`` in its
 ``resource.py`` returning a twisted.web resource (or None when disabled);
 it is mounted under the channel's path (``/ussd``, ``/ivr``, ``/soap``,
-``/web``, ``/wap``).  ``GET /health`` answers the node's readiness.
+``/web`` with the WAP pages under ``/web/wap``).  ``GET /health`` answers the node's readiness.
 """
 from __future__ import annotations
 
@@ -66,6 +66,38 @@ def access_log_line(timestamp, request) -> str:
         request.sentLength or "-")
 
 
+class LimitedRequest(server.Request):
+    """A request whose body may not exceed ``max_body`` bytes: a larger declared
+    Content-Length, or more bytes of a chunked body, is answered 413 and the
+    connection closed before the body is buffered."""
+
+    max_body = 1 << 20
+    _received = 0
+
+    def gotLength(self, length):
+        if length is not None and length > self.max_body:
+            self._refuse()
+            return
+        super().gotLength(length)
+
+    def handleContentChunk(self, data):
+        self._received += len(data)
+        if self._received > self.max_body:
+            self._refuse()
+            return
+        super().handleContentChunk(data)
+
+    def _refuse(self):
+        transport = self.channel.transport if self.channel else None
+        if transport is None or getattr(self, "_refused", False):
+            return
+        self._refused = True
+        transport.write(b"HTTP/1.1 413 Payload Too Large\r\nContent-Type: text/plain\r\n"
+                        b"Content-Length: 24\r\nConnection: close\r\n\r\n"
+                        b"request body too large\r\n")
+        transport.loseConnection()
+
+
 def make_site(node) -> server.Site:
     """The Site serving every enabled HTTP channel of ``node``."""
     root = Root()
@@ -82,5 +114,7 @@ def make_site(node) -> server.Site:
             root.putChild(segment, res)
             root.mounted.append(segment.decode())
     site = server.Site(root, logFormatter=access_log_line)
+    limit = node.config.http.max_body_bytes
+    site.requestFactory = type("Request", (LimitedRequest,), {"max_body": limit})
     site.displayTracebacks = False
     return site

@@ -91,11 +91,20 @@ class Node:
             msisdn_rules=MsisdnRules.from_settings(self.config.msisdn),
             hrn_lengths={t.hrn_length for t in self.config.voucher_types.values()},
             fraud_settings=self.config.fraud, billing_timeout=a.billing_timeout,
-            allow_beneficiary=a.allow_beneficiary, node=self.config.node.name)
+            allow_beneficiary=a.allow_beneficiary, node=self.config.node.name,
+            loyalty=self.loyalty)
+
+    @cached_property
+    def loyalty(self):
+        """The L{core.loyalty.service.LoyaltyService} over the configured plans."""
+        from core.loyalty.service import LoyaltyService
+        return LoyaltyService(getattr(self.config, "loyalty_plans", ()), self.runner, self.billing,
+                              clock=self.clock,
+                              billing_timeout=self.config.activation.billing_timeout)
 
     @cached_property
     def reconciler(self) -> Reconciler:
         a = self.config.activation
         return Reconciler(self.runner, self.billing, clock=self.clock,
                           older_than_seconds=a.reconcile_after_seconds,
-                          lookup_timeout=a.billing_timeout)
+                          lookup_timeout=a.billing_timeout, loyalty=self.loyalty)

@@ -1,1 +1,1 @@
-"""iVOMS soap package."""
+"""SOAP 1.1 channel (spyne, WSDL): ActivateVoucher, GetTransactionStatus, GetVoucherStatus."""

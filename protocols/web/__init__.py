@@ -1,1 +1,1 @@
-"""iVOMS web package."""
+"""Subscriber Web and WAP (XHTML-MP) recharge pages."""

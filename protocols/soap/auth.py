@@ -1,0 +1,277 @@
+"""Who is calling: HTTP Basic and WS-Security UsernameToken checks against the client accounts.
+
+UsernameToken follows the OASIS Web Services Security UsernameToken Profile
+1.1 (§3.1): C{PasswordText} carries the secret; C{PasswordDigest} carries
+C{Base64(SHA-1(nonce + created + password))} where C{nonce} is the decoded
+C{Nonce} bytes and C{created} the C{wsu:Created} text as sent.  A token
+with C{Created} must be within C{skew} seconds of our clock, and a nonce is
+accepted once while it could still be fresh (§3.2 replay protection).  The
+nonce memory is this node's: behind a load balancer a replay could reach
+another node within the window, which TLS on the listener prevents.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import collections
+import datetime
+import hashlib
+import hmac
+import ipaddress
+import os
+
+from twisted.internet import defer, threads
+
+from protocols.soap.errors import SoapFault
+
+WSSE_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+WSU_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
+_PROFILE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0"
+PASSWORD_TEXT = _PROFILE + "#PasswordText"
+PASSWORD_DIGEST = _PROFILE + "#PasswordDigest"
+
+_MAX_FIELD = 256
+
+
+class AuthFailed(SoapFault):
+    """Authentication failed; the client sees only "authentication failed"."""
+
+    def __init__(self, reason: str, *, name: str | None = None, method: str = "-"):
+        super().__init__("Client.Authentication", reason=reason)
+        self.claimed = name
+        self.method = method
+
+
+class NonceCacheFull(SoapFault):
+    def __init__(self):
+        super().__init__("Server.Busy", "too many recent UsernameTokens; retry shortly",
+                         reason="nonce cache full")
+
+
+class UsernameToken:
+    """The fields of one C{wsse:UsernameToken}, as sent."""
+
+    __slots__ = ("username", "password", "password_type", "nonce", "created")
+
+    def __init__(self, username, password, password_type, nonce, created):
+        self.username = username
+        self.password = password
+        self.password_type = password_type
+        self.nonce = nonce          # decoded bytes or None
+        self.created = created      # the text as sent, or None
+
+    @property
+    def method(self) -> str:
+        return "wsse-digest" if self.password_type == PASSWORD_DIGEST else "wsse-text"
+
+
+def parse_basic(value: bytes | None):
+    """C{(name, password)} from an C{Authorization: Basic} header, or None if
+    there is no Basic header.
+
+    @raise AuthFailed: the header is malformed.
+    """
+    if not value:
+        return None
+    scheme, _, rest = value.strip().partition(b" ")
+    if scheme.lower() != b"basic":
+        return None
+    try:
+        decoded = base64.b64decode(rest.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise AuthFailed("malformed Basic credentials", method="basic")
+    name, sep, password = decoded.partition(":")
+    if not sep or len(name) > _MAX_FIELD or len(password) > _MAX_FIELD:
+        raise AuthFailed("malformed Basic credentials", method="basic")
+    return name, password
+
+
+def find_username_token(header_elements) -> UsernameToken | None:
+    """The UsernameToken in the SOAP header children, or None if there is none.
+
+    @param header_elements: the children of C{soap:Header} (lxml elements), or None.
+    @raise AuthFailed: a C{wsse:Security} header is present but malformed.
+    """
+    for el in header_elements or ():
+        if el.tag != "{%s}Security" % WSSE_NS:
+            continue
+        tok = el.find("{%s}UsernameToken" % WSSE_NS)
+        if tok is None:
+            raise AuthFailed("wsse:Security without a UsernameToken", method="wsse")
+        return _token(tok)
+    return None
+
+
+def _text(el, default=None):
+    if el is None:
+        return default
+    text = (el.text or "").strip()
+    if len(text) > _MAX_FIELD:
+        raise AuthFailed("oversized UsernameToken field", method="wsse")
+    return text
+
+
+def _token(tok) -> UsernameToken:
+    name = _text(tok.find("{%s}Username" % WSSE_NS))
+    pw_el = tok.find("{%s}Password" % WSSE_NS)
+    if not name or pw_el is None:
+        raise AuthFailed("UsernameToken without Username or Password", name=name, method="wsse")
+    ptype = pw_el.get("Type") or PASSWORD_TEXT
+    if ptype not in (PASSWORD_TEXT, PASSWORD_DIGEST):
+        raise AuthFailed("unsupported password type", name=name, method="wsse")
+    nonce_el = tok.find("{%s}Nonce" % WSSE_NS)
+    nonce = None
+    if nonce_el is not None:
+        try:
+            nonce = base64.b64decode(_text(nonce_el), validate=True)
+        except binascii.Error:
+            raise AuthFailed("nonce is not Base64", name=name, method="wsse")
+        if not 8 <= len(nonce) <= 64:
+            raise AuthFailed("nonce must be 8 to 64 bytes", name=name, method="wsse")
+    created = _text(tok.find("{%s}Created" % WSU_NS)) or _text(tok.find("{%s}Created" % WSSE_NS))
+    return UsernameToken(name, _text(pw_el, ""), ptype, nonce, created)
+
+
+def password_digest(nonce: bytes, created: str, password: str) -> str:
+    """C{Base64(SHA-1(nonce + created + password))} (UsernameToken Profile §3.1)."""
+    raw = hashlib.sha1(nonce + created.encode("utf-8") + password.encode("utf-8")).digest()
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _parse_created(text: str) -> float | None:
+    try:
+        when = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return when.timestamp()
+
+
+def _argon2_verify(stored_hash: str, password: str) -> bool:
+    from core.users import verify_password
+    return verify_password(stored_hash, password)
+
+
+class Authenticator:
+    """Checks credentials against the configured L{SoapClient} accounts.
+
+    Argon2 hashes are verified on a thread pool (a verification costs tens of
+    milliseconds); a password once verified for an account is remembered as
+    an HMAC under a per-process random key, so later calls cost microseconds.
+    """
+
+    def __init__(self, clients, *, clock, skew_seconds: int = 300,
+                 nonce_cache_size: int = 200_000, verify_hash=None):
+        """
+        @param clients: L{protocols.soap.config.SoapClient} accounts.
+        @param clock: an C{IReactorTime}; C{Created} is checked against it.
+        @param verify_hash: C{(hash, password) -> Deferred[bool]}; by default
+            Argon2 on the clock's (reactor's) thread pool.
+        """
+        self.clients = {c.name: c for c in clients}
+        self._networks = {c.name: [ipaddress.ip_network(n, strict=False) for n in c.networks]
+                          for c in clients}
+        self.clock = clock
+        self.skew = skew_seconds
+        self.nonce_cache_size = nonce_cache_size
+        self._nonces: collections.OrderedDict = collections.OrderedDict()
+        self._verify_hash = verify_hash or self._verify_in_thread
+        self._mac_key = os.urandom(32)
+        self._verified: dict[str, bytes] = {}
+
+    def _verify_in_thread(self, stored_hash, password):
+        return threads.deferToThreadPool(self.clock, self.clock.getThreadPool(),
+                                         _argon2_verify, stored_hash, password)
+
+    # -- entry points -------------------------------------------------------
+    def check_basic(self, name: str, password: str, address: str | None) -> defer.Deferred:
+        """@return: a Deferred firing with the L{SoapClient}, or failing with L{AuthFailed}."""
+        return defer.maybeDeferred(
+            lambda: self._check_secret(self._client(name, address, "basic"), password, "basic"))
+
+    def check_token(self, token: UsernameToken, address: str | None) -> defer.Deferred:
+        """@return: a Deferred firing with the L{SoapClient}, or failing with
+            L{AuthFailed} (or L{NonceCacheFull})."""
+        return defer.maybeDeferred(self._token, token, address)
+
+    # -- helpers ------------------------------------------------------------
+    def _token(self, token, address):
+        method = token.method
+        client = self._client(token.username, address, method)
+        if token.created is not None or method == "wsse-digest":
+            self._check_fresh(token, method)
+        if method == "wsse-digest":
+            if not client.password:
+                raise AuthFailed("account has only a password hash; PasswordDigest needs "
+                                 "the plain secret", name=client.name, method=method)
+            expected = password_digest(token.nonce, token.created, client.password)
+            if not hmac.compare_digest(expected.encode(), token.password.encode()):
+                raise AuthFailed("wrong password digest", name=client.name, method=method)
+            self._remember_nonce(token)
+            return client
+        d = self._check_secret(client, token.password, method)
+        if token.nonce is not None:
+            d.addCallback(lambda c: (self._remember_nonce(token), c)[1])
+        return d
+
+    def _client(self, name, address, method):
+        client = self.clients.get(name)
+        if client is None:
+            raise AuthFailed("unknown account", name=name, method=method)
+        nets = self._networks[name]
+        if nets:
+            try:
+                ip = ipaddress.ip_address(address or "")
+            except ValueError:
+                ip = None
+            if ip is None or not any(ip in n for n in nets):
+                raise AuthFailed("address %s not allowed for the account" % (address,),
+                                 name=name, method=method)
+        return client
+
+    def _check_secret(self, client, password, method) -> defer.Deferred:
+        if client.password:
+            if hmac.compare_digest(client.password.encode("utf-8"), password.encode("utf-8")):
+                return defer.succeed(client)
+            return defer.fail(AuthFailed("wrong password", name=client.name, method=method))
+        mac = hmac.new(self._mac_key, password.encode("utf-8"), hashlib.sha256).digest()
+        known = self._verified.get(client.name)
+        if known is not None and hmac.compare_digest(known, mac):
+            return defer.succeed(client)
+        d = defer.maybeDeferred(self._verify_hash, client.password_hash, password)
+
+        def verified(ok):
+            if not ok:
+                raise AuthFailed("wrong password", name=client.name, method=method)
+            self._verified[client.name] = mac
+            return client
+        return d.addCallback(verified)
+
+    def _check_fresh(self, token, method):
+        if token.created is None or token.nonce is None:
+            raise AuthFailed("a digest needs Nonce and Created", name=token.username,
+                             method=method)
+        created = _parse_created(token.created)
+        if created is None:
+            raise AuthFailed("Created is not an ISO 8601 time", name=token.username,
+                             method=method)
+        if abs(self.clock.seconds() - created) > self.skew:
+            raise AuthFailed("Created is outside the allowed clock skew", name=token.username,
+                             method=method)
+
+    def _remember_nonce(self, token) -> None:
+        now = self.clock.seconds()
+        cache = self._nonces
+        while cache:
+            key, expires = next(iter(cache.items()))
+            if expires > now:
+                break
+            cache.popitem(last=False)
+        key = (token.username, token.nonce)
+        if key in cache:
+            raise AuthFailed("nonce replayed", name=token.username, method=token.method)
+        if len(cache) >= self.nonce_cache_size:
+            raise NonceCacheFull()
+        cache[key] = now + 2 * self.skew

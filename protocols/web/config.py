@@ -1,0 +1,108 @@
+"""Typed settings of the subscriber Web/WAP pages: the ``[web]`` table of ``conf/ivoms.toml``.
+
+Frozen dataclasses built by L{gateway.settings.build}; every field has the
+default the shipped example config shows.  L{WebSettings} is the root.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import string
+from dataclasses import dataclass
+
+from gateway.settings import positive, setting
+
+#: Placeholders a result text may use (see L{protocols.web.texts}).
+TEMPLATE_FIELDS = frozenset({"amount", "currency", "expiry", "unbar_time", "validity_days",
+                             "balance", "txn_id", "code", "msisdn"})
+
+
+def _networks(values):
+    for v in values:
+        try:
+            ipaddress.ip_network(v, strict=False)
+        except ValueError:
+            return "%r is not an IP address or network (e.g. '10.0.0.0/8')" % (v,)
+    return None
+
+
+def _timezone(v):
+    try:
+        from zoneinfo import ZoneInfo
+        ZoneInfo(v)
+    except Exception:  # noqa: BLE001 - any failure means an unusable name
+        return "unknown time zone %r" % (v,)
+    return None
+
+
+def _texts(languages):
+    from protocols.web.texts import KEYS
+    for lang, table in languages.items():
+        for key, text in table.items():
+            if key not in KEYS:
+                return "%s.%s: unknown text (allowed: %s)" % (lang, key, ", ".join(sorted(KEYS)))
+            try:
+                names = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+            except ValueError as e:
+                return "%s.%s: bad template: %s" % (lang, key, e)
+            unknown = names - TEMPLATE_FIELDS
+            if unknown:
+                return "%s.%s: unknown field {%s} (allowed: %s)" % (
+                    lang, key, sorted(unknown)[0], ", ".join(sorted(TEMPLATE_FIELDS)))
+    return None
+
+
+def _secret(v):
+    return None if v == "" or len(v) >= 32 else "must be empty or at least 32 characters"
+
+
+@dataclass(frozen=True)
+class RateLimitSettings:
+    """Recharge attempts allowed per client address and per MSISDN.
+
+    Token buckets: C{per_address} attempts, refilled evenly over
+    C{window_seconds}; likewise C{per_msisdn}.
+
+    @ivar max_tracked: addresses/MSISDNs remembered at once; the least
+        recently seen is forgotten beyond that.
+    """
+
+    per_address: int = setting(30, check=positive)
+    per_msisdn: int = setting(5, check=positive)
+    window_seconds: int = setting(600, check=positive)
+    max_tracked: int = setting(100_000, check=positive)
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    """The ``[web]`` table.
+
+    @ivar enabled: mount C{/web} (and C{/web/wap}) on the HTTP listener.
+    @ivar languages: offered languages, the first is the default.
+    @ivar texts: language -> key -> text, merged over the built-in ones.
+    @ivar timezone: for expiry and unbar times on the pages.
+    @ivar csrf_secret: HMAC key binding the form token to its cookie; empty
+        for a random key per process (set one shared value on every node
+        behind a load balancer; 32+ characters).
+    @ivar cookie_secure: mark the CSRF cookie C{Secure} (when served over
+        HTTPS, directly or behind a TLS proxy).
+    @ivar trusted_proxies: peers whose C{X-Forwarded-For} names the client
+        address used for rate limiting and recorded as the source.
+    @ivar max_form_bytes: largest recharge form body accepted (413 above).
+    """
+
+    enabled: bool = True
+    languages: list[str] = setting(factory=lambda: ["en", "sr"],
+                                   check=lambda v: None if v else "must not be empty")
+    texts: dict[str, dict[str, str]] = setting(factory=dict, check=_texts)
+    timezone: str = setting("UTC", check=_timezone)
+    date_format: str = "%Y-%m-%d"
+    time_format: str = "%Y-%m-%d %H:%M"
+    csrf_secret: str = setting("", check=_secret)
+    cookie_secure: bool = False
+    trusted_proxies: list[str] = setting(factory=list, check=_networks)
+    max_form_bytes: int = setting(2048, check=positive)
+    rate_limit: RateLimitSettings = setting(factory=RateLimitSettings)
+
+    def __repr__(self) -> str:   # never show the secret
+        return "WebSettings(enabled=%r, languages=%r)" % (self.enabled, self.languages)
