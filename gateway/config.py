@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from admin.config import AdminSettings
 from protocols.ivr.config import IvrSettings
 from protocols.soap.config import SoapSettings
+from protocols.ussd.config import UssdSettings
 from protocols.web.config import WebSettings
 from protocols.smpp.config import SmppSettings
 from gateway.config_billing import BillingSimSettings, CaiSettingsTable, DiameterSettings
@@ -168,6 +169,7 @@ class IvomsFile:
     smpp: SmppSettings = setting(factory=SmppSettings)
     ivr: IvrSettings = setting(factory=IvrSettings)
     soap: SoapSettings = setting(factory=SoapSettings)
+    ussd: UssdSettings = setting(factory=UssdSettings)
     web: WebSettings = setting(factory=WebSettings)
     admin: AdminSettings = setting(factory=AdminSettings)
     housekeeping: HousekeepingSettings = setting(factory=HousekeepingSettings)

@@ -1,0 +1,371 @@
+"""Benchmark: USSD direct-code dialogues per second through the HTTP bridge (POST /ussd).
+
+The bridge runs in this process on a 127.0.0.1 listener with the real core
+(ActivationService, embedded ledger, a fresh SQLite store). A load generator (a
+separate process: a bare Twisted HTTP/1.1 client on keep-alive connections) opens C
+connections and keeps one dialogue in flight on each: a ``*123*HRN#`` begin, answered
+by an end carrying the result -- one whole USSD dialogue per request. Request bodies
+are encoded before the clock starts. The ``--form`` chooses the envelope: ``tcap`` (a
+whole TCAP Begin as BER, answered by a TCAP End; the default), ``map`` (a bare
+USSD-Arg) or ``text`` (JSON with plain text). In the same run, the core alone
+(ActivationService.activate at the same concurrency, same store shape) gives the
+reference rate. Prints dialogues/s, p50/p99 from request sent to answer received,
+the core-only rate and the ratio. Everything stays on 127.0.0.1 and stops by itself.
+
+    python bench/ussd_load.py [--count N] [--connections C] [--form tcap|map|text]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from bench.common import Instance, peak_rss_mb, percentile  # noqa: E402
+
+SERVICE_CODE = "123"
+
+
+class _Type:
+    code, name, face_value, currency = "B10", "Bench 10", 1000, "EUR"
+    validity_days, account_validity_days, hrn_length, loyalty = 365, 30, 14, {}
+
+
+def msisdn(connection: int) -> str:
+    return "38164%07d" % (connection,)
+
+
+# -- the server side ------------------------------------------------------------
+
+def make_vouchers(inst, count: int) -> list[str]:
+    """Generate ``count`` available vouchers; return their HRNs."""
+    from sqlalchemy import select
+
+    from core.generation import generate
+    from core.schema import voucher
+    from core.vouchers import Selection, set_state
+    now = int(time.time() * 1000)
+    info = generate(inst.store, inst.cipher, _Type, count, now + 86400_000 * 365,
+                    requested_by="bench", serial_start=1_000_000_000 + count * 3,
+                    chunk_size=20000)
+    inst.store.run_sync(set_state, Selection.of_batch(info.batch_id), "available",
+                        actor="bench", reason=None, now=now)
+    rows = inst.store.run_sync(lambda tx: tx.execute(
+        select(voucher.c.serial, voucher.c.key_id, voucher.c.hrn_ct)
+        .where(voucher.c.batch_id == info.batch_id)).rows)
+    return [inst.cipher.decrypt(s, k, bytes(ct)) for s, k, ct in rows]
+
+
+def build_core(inst, reactor):
+    from billing.ledger import EmbeddedLedger
+    from core.activation import ActivationService
+    from core.normalise import MsisdnRules
+    from core.units import UnitRunner
+    from gateway.config import FraudSettings
+    runner = UnitRunner(inst.store, reactor, workers=1, max_batch=512)
+    runner.start()
+    ledger = EmbeddedLedger(runner, clock=reactor)
+    service = ActivationService(
+        runner, ledger, inst.cipher, clock=reactor,
+        msisdn_rules=MsisdnRules("381", "0", ["00", "+"], [11, 12]), hrn_lengths={14},
+        fraud_settings=FraudSettings(), billing_timeout=30.0)
+    return runner, service
+
+
+def core_only(service, hrns: list[str], connections: int):
+    """Run the activations straight on the service, ``connections`` at once."""
+    from twisted.internet import defer
+
+    from core.requests import ActivationRequest
+    queues = [hrns[i::connections] for i in range(connections)]
+    latencies, codes = [], {}
+
+    @defer.inlineCallbacks
+    def worker(i):
+        for hrn in queues[i]:
+            t0 = time.perf_counter()
+            result = yield service.activate(ActivationRequest(
+                msisdn(i), hrn, "ussd", channel_ref="bench"))
+            latencies.append(time.perf_counter() - t0)
+            codes[result.name] = codes.get(result.name, 0) + 1
+
+    t0 = time.perf_counter()
+    return t0, defer.gatherResults([worker(i) for i in range(connections)]), latencies, codes
+
+
+def successes(inst) -> int:
+    """USSD transactions that ended in SUCCESS."""
+    from sqlalchemy import func, select
+
+    from core.schema import txn
+    return inst.store.run_sync(lambda tx: tx.execute(
+        select(func.count()).select_from(txn)
+        .where(txn.c.channel == "ussd", txn.c.result_code == 0)).scalar())
+
+
+def run(args) -> None:
+    from types import SimpleNamespace
+
+    from twisted.internet import defer, reactor
+    from twisted.web import resource, server
+
+    from protocols.ussd.resource import make_resource
+
+    core_inst, ussd_inst = Instance("sqlite"), Instance("sqlite")
+    print("generating 2 x %d vouchers ..." % (args.count,), flush=True)
+    core_hrns = make_vouchers(core_inst, args.count)
+    ussd_hrns = make_vouchers(ussd_inst, args.count)
+    out = {}
+
+    @defer.inlineCallbacks
+    def main():
+        try:
+            # 1. core only
+            runner, service = build_core(core_inst, reactor)
+            t0, done, lat, codes = core_only(service, core_hrns, args.connections)
+            yield done
+            dt = time.perf_counter() - t0
+            yield runner.stop()
+            lat.sort()
+            out["core"] = dict(rate=len(lat) / dt, p50=percentile(lat, 50),
+                               p99=percentile(lat, 99), codes=codes, seconds=dt)
+            # 2. through the HTTP bridge
+            runner, service = build_core(ussd_inst, reactor)
+            node = SimpleNamespace(activation=service, reactor=reactor,
+                                   config=SimpleNamespace(voucher_types={"B10": _Type}))
+            root = resource.Resource()
+            bridge = make_resource(node)
+            root.putChild(b"ussd", bridge)
+            site = server.Site(root)
+            site.displayTracebacks = False
+            site.log = lambda request: None          # no access log in the hot loop
+            port = reactor.listenTCP(0, site, interface="127.0.0.1", backlog=256)
+            with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
+                f.write("\n".join(ussd_hrns))
+                hrn_file = f.name
+            try:
+                out["ussd"] = yield _generator(port.getHost().port, hrn_file, args)
+            finally:
+                os.unlink(hrn_file)
+            bridge.dialogues.stop()
+            yield port.stopListening()
+            yield runner.stop()
+            out["ussd"]["credited"] = successes(ussd_inst)
+        finally:
+            reactor.stop()
+
+    reactor.callWhenRunning(main)
+    reactor.callLater(args.timeout + 30, reactor.stop)       # never hang
+    reactor.run()
+    core_inst.close()
+    ussd_inst.close()
+    report(out, args)
+
+
+def _generator(port: int, hrn_file: str, args):
+    """Run the load generator process; a Deferred firing with its JSON result."""
+    from twisted.internet import threads
+    cmd = [sys.executable, os.path.abspath(__file__), "--generator", "--port", str(port),
+           "--hrn-file", hrn_file, "--connections", str(args.connections),
+           "--form", args.form, "--timeout", str(args.timeout - 5)]
+
+    def go():
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+        if done.stderr:
+            sys.stderr.write(done.stderr[-4000:])
+        if done.returncode != 0:
+            raise RuntimeError("generator failed: %s" % (done.stderr[-2000:],))
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    return threads.deferToThread(go)
+
+
+def report(out, args) -> None:
+    core, ussd = out.get("core"), out.get("ussd")
+    print("USSD load: %d direct-code dialogues each, %d connections, form %s, SQLite, "
+          "embedded ledger, %d CPUs" % (args.count, args.connections, args.form,
+                                        os.cpu_count() or 0))
+    if core:
+        print("  core only  : %8.0f activations/s  p50 %6.1f ms  p99 %6.1f ms   %s"
+              % (core["rate"], core["p50"] * 1000, core["p99"] * 1000, core["codes"]))
+    if ussd:
+        print("  via /ussd  : %8.0f dialogues/s    p50 %6.1f ms  p99 %6.1f ms   "
+              "(request sent -> answer received; %d answers, %d errors, %d credited)"
+              % (ussd["rate"], ussd["p50"] * 1000, ussd["p99"] * 1000, ussd["answers"],
+                 ussd["errors"], ussd["credited"]))
+        if ussd.get("error_samples"):
+            print("  error samples: %s" % (ussd["error_samples"],))
+    if core and ussd:
+        print("  ratio /ussd / core: %.2f" % (ussd["rate"] / core["rate"],))
+    print("  server peak RSS %.0f MB" % (peak_rss_mb(),))
+
+
+# -- the load generator (child process) --------------------------------------------
+
+def request_bodies(hrns, connections, form):
+    """Pre-encoded HTTP requests, one per HRN: ``(raw request bytes, dialogue id)``."""
+    from protocols.ussd.map import encode_ussd_arg
+    from protocols.ussd.map_types import NETWORK_UNSTRUCTURED_SS_CONTEXT_V2 as AC
+    from protocols.ussd.tcap import Dialogue, Invoke, TcapMessage, encode_tcap
+    out = []
+    for i, hrn in enumerate(hrns):
+        number = "+" + msisdn(i % connections)
+        text = "*%s*%s#" % (SERVICE_CODE, hrn)
+        did = "bench-%d" % i
+        if form == "tcap":
+            body = encode_tcap(TcapMessage(
+                "begin", otid=(i + 1).to_bytes(4, "big"),
+                dialogue=Dialogue("request", application_context=AC),
+                components=(Invoke(1, 59, encode_ussd_arg(text, msisdn=number)),)))
+            headers = "Content-Type: application/octet-stream\r\nX-USSD-Dialogue-Id: %s\r\n" \
+                % did
+        elif form == "map":
+            body = encode_ussd_arg(text, msisdn=number)
+            headers = ("Content-Type: application/octet-stream\r\nX-USSD-Dialogue-Id: %s\r\n"
+                       "X-USSD-Operation: begin\r\n" % did)
+        else:
+            body = json.dumps({"dialogue_id": did, "operation": "begin", "msisdn": number,
+                               "text": text}).encode()
+            headers = "Content-Type: application/json\r\n"
+        head = ("POST /ussd HTTP/1.1\r\nHost: 127.0.0.1\r\n%sContent-Length: %d\r\n\r\n"
+                % (headers, len(body))).encode()
+        out.append(head + body)
+    return out
+
+
+def _answer_ok(form, status, headers, body) -> bool:
+    if status != 200:
+        return False
+    if form in ("tcap", "map"):
+        return headers.get(b"x-ussd-operation") == b"end" and body[:1] in (b"\x64", b"\x30")
+    return b'"operation": "end"' in body and b"credited" in body
+
+
+def headers_chunked(lines) -> bool:
+    return any(line.lower().startswith(b"transfer-encoding:") for line in lines[1:])
+
+
+def generator(args) -> None:
+    from twisted.internet import reactor
+    from twisted.internet.protocol import ClientFactory, Protocol
+
+    with open(args.hrn_file) as f:
+        hrns = f.read().split()
+    requests = request_bodies(hrns, args.connections, args.form)
+    queues = [list(range(i, len(requests), args.connections))
+              for i in range(args.connections)]
+    latencies: list[float] = []
+    state = {"errors": 0, "open": args.connections, "t0": None, "connected": 0,
+             "samples": []}
+
+    class Load(Protocol):
+        """One keep-alive connection: one request in flight, the next on its answer."""
+
+        def __init__(self, index):
+            self.index = index
+            self.buf = b""
+            self.sent_at = 0.0
+
+        def connectionMade(self):
+            self.transport.setTcpNoDelay(True)
+            state["connected"] += 1
+            if state["connected"] == args.connections:
+                state["t0"] = time.perf_counter()
+                for p in protocols:
+                    p.send()
+
+        def send(self):
+            queue = queues[self.index]
+            if not queue:
+                state["open"] -= 1
+                self.transport.loseConnection()
+                if state["open"] == 0:
+                    state["t1"] = time.perf_counter()
+                    reactor.stop()
+                return
+            self.sent_at = time.perf_counter()
+            self.transport.write(requests[queue.pop(0)])
+
+        def dataReceived(self, data):
+            self.buf += data
+            try:
+                self._answers()
+            except (ValueError, IndexError) as e:   # not HTTP we understand: give up here
+                state["errors"] += 1
+                state["samples"].append("unparsable answer: %s" % (e,))
+                queues[self.index].clear()
+                self.send()
+
+        def _answers(self):
+            while True:
+                end = self.buf.find(b"\r\n\r\n")
+                if end < 0:
+                    return
+                lines = self.buf[:end].split(b"\r\n")
+                if headers_chunked(lines):
+                    raise ValueError("chunked answers are not expected")
+                headers = {}
+                for line in lines[1:]:
+                    name, _, value = line.partition(b":")
+                    headers[name.strip().lower()] = value.strip()
+                length = int(headers.get(b"content-length", b"0"))
+                if len(self.buf) < end + 4 + length:
+                    return
+                body = self.buf[end + 4:end + 4 + length]
+                self.buf = self.buf[end + 4 + length:]
+                status = int(lines[0].split()[1])
+                latencies.append(time.perf_counter() - self.sent_at)
+                if not _answer_ok(args.form, status, headers, body):
+                    state["errors"] += 1
+                    if len(state["samples"]) < 3:
+                        state["samples"].append("%d %r" % (status, body[:120]))
+                self.send()
+
+    protocols = []
+
+    class F(ClientFactory):
+        def __init__(self, index):
+            self.index = index
+
+        def buildProtocol(self, addr):
+            p = Load(self.index)
+            protocols.append(p)
+            return p
+
+    for i in range(args.connections):
+        reactor.connectTCP("127.0.0.1", args.port, F(i))
+    reactor.callLater(args.timeout - 5, reactor.stop)
+    reactor.run()
+    lat = sorted(latencies)
+    dt = state.get("t1", time.perf_counter()) - (state["t0"] or time.perf_counter())
+    print(json.dumps(dict(rate=len(lat) / dt if dt > 0 else 0.0, p50=percentile(lat, 50),
+                          p99=percentile(lat, 99), answers=len(lat), errors=state["errors"],
+                          seconds=dt, error_samples=state["samples"])))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--count", type=int, default=5000, help="dialogues per phase")
+    ap.add_argument("--connections", type=int, default=16,
+                    help="concurrent keep-alive connections (dialogues in flight)")
+    ap.add_argument("--form", choices=("tcap", "map", "text"), default="tcap")
+    ap.add_argument("--timeout", type=float, default=600.0)
+    ap.add_argument("--generator", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--hrn-file", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.count < 1 or args.connections < 1 or args.count > 1_000_000:
+        ap.error("--count must be 1..1000000 and --connections at least 1")
+    args.connections = min(args.connections, args.count)
+    if args.generator:
+        generator(args)
+    else:
+        run(args)
+
+
+if __name__ == "__main__":
+    main()

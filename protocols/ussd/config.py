@@ -1,0 +1,155 @@
+"""Typed settings of the USSD channel: the ``[ussd]`` table of ``conf/ivoms.toml``.
+
+Frozen dataclasses built by :func:`gateway.settings.build`; every field has the
+default the shipped example config shows. :class:`UssdSettings` is the root; when the
+node's config has no ``ussd`` table yet, :func:`settings_of` gives the defaults.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import string
+from dataclasses import dataclass
+
+from gateway.settings import positive, setting
+
+#: Placeholders a text template may use (see :mod:`protocols.ussd.texts`).
+TEMPLATE_FIELDS = frozenset({
+    "amount", "currency", "expiry", "unbar_time", "validity_days", "balance", "txn_id",
+    "code", "msisdn", "beneficiary", "service_code", "hrn_digits"})
+
+#: Text keys besides the result-code names of :class:`core.results.ResultCode`.
+PROMPT_KEYS = frozenset({
+    "MENU", "MENU_SELF_ONLY", "PROMPT_HRN", "PROMPT_BENEFICIARY", "PROMPT_HRN_OTHER",
+    "HELP", "INVALID_CHOICE", "INVALID_HRN_INPUT", "INVALID_NUMBER_INPUT",
+    "TOO_MANY_ATTEMPTS", "SESSION_EXPIRED", "UNKNOWN_SERVICE", "BAD_REQUEST",
+    "OTHER_NUMBER_DISABLED", "SUCCESS_NO_EXPIRY", "SUCCESS_OTHER"})
+
+
+def _service_codes(table):
+    if not table:
+        return "must name at least one service code, e.g. {\"123\" = \"\"}"
+    for code, language in table.items():
+        if not code or not all(ch.isdigit() for ch in code) or len(code) > 8:
+            return "service code %r must be 1..8 digits (the 123 of *123#)" % (code,)
+        if language and not language.isalpha():
+            return "service code %r: language %r must be a code such as 'en'" % (
+                code, language)
+    return None
+
+
+def _networks(values):
+    for v in values:
+        try:
+            ipaddress.ip_network(v, strict=False)
+        except ValueError:
+            return "%r is not an IP address or network (e.g. '10.0.0.0/8')" % (v,)
+    return None
+
+
+def _timezone(v):
+    try:
+        from zoneinfo import ZoneInfo
+        ZoneInfo(v)
+    except Exception:  # noqa: BLE001 - any failure means an unusable name
+        return "unknown time zone %r" % (v,)
+    return None
+
+
+def _language(v):
+    return None if v and v.isalpha() else "must be a language code such as 'en'"
+
+
+def _at_least(low):
+    def check(v):
+        return None if v >= low else "must be at least %d" % (low,)
+    return check
+
+
+def _templates(languages):
+    from core.results import ResultCode
+    allowed = {c.name for c in ResultCode} | PROMPT_KEYS
+    for lang, table in languages.items():
+        for key, text in table.items():
+            if key not in allowed:
+                return "%s.%s: unknown text (allowed: %s)" % (
+                    lang, key, ", ".join(sorted(allowed)))
+            try:
+                names = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+            except ValueError as e:
+                return "%s.%s: bad template: %s" % (lang, key, e)
+            unknown = names - TEMPLATE_FIELDS
+            if unknown:
+                return "%s.%s: unknown field {%s} (allowed: %s)" % (
+                    lang, key, sorted(unknown)[0], ", ".join(sorted(TEMPLATE_FIELDS)))
+            if not text.strip():
+                return "%s.%s: must not be empty" % (lang, key)
+    from protocols.ussd.texts import oversize_templates
+    problem = oversize_templates(languages)
+    return problem
+
+
+@dataclass(frozen=True)
+class DialogueSettings:
+    """How a subscriber's dialogue behaves.
+
+    @ivar timeout: seconds a dialogue may wait for the subscriber's next answer
+        before it is forgotten (a later continue is answered "session expired").
+    @ivar max_sessions: open dialogues held at once; a begin beyond it is answered
+        with MAP error ussd-Busy (72).
+    @ivar max_attempts: tries at one prompt (menu choice, number, voucher) before
+        the dialogue ends with TOO_MANY_ATTEMPTS.
+    @ivar allow_other_number: offer "recharge another number" (menu option 2 and
+        ``*123*HRN*MSISDN#``); the core's ``activation.allow_beneficiary`` must
+        allow it too.
+    """
+
+    timeout: float = setting(120.0, check=positive)
+    max_sessions: int = setting(10000, check=positive)
+    max_attempts: int = setting(3, check=positive)
+    allow_other_number: bool = True
+
+
+@dataclass(frozen=True)
+class TextSettings:
+    """What the subscriber reads.
+
+    @ivar default_language: language used when neither the gateway, the service
+        code nor the USSD string's data coding names one that has texts.
+    @ivar templates: language -> text key -> template, merged over the built-in
+        English and Serbian texts (see :func:`protocols.ussd.texts.default_templates`).
+    """
+
+    default_language: str = setting("en", check=_language)
+    timezone: str = setting("UTC", check=_timezone)
+    date_format: str = "%Y-%m-%d"
+    time_format: str = "%Y-%m-%d %H:%M"
+    templates: dict[str, dict[str, str]] = setting(factory=dict, check=_templates)
+
+
+@dataclass(frozen=True)
+class UssdSettings:
+    """``[ussd]``: the USSD gateway bridge mounted at ``POST /ussd``.
+
+    @ivar service_codes: the ``123`` of ``*123#`` -> language of its texts (``""``:
+        chosen as usual).
+    @ivar max_body_bytes: largest request body accepted (413 above it).
+    @ivar allowed_addresses: gateway IP addresses or networks; empty: any client.
+    """
+
+    enabled: bool = True
+    service_codes: dict[str, str] = setting(factory=lambda: {"123": ""},
+                                            check=_service_codes)
+    max_body_bytes: int = setting(8192, check=_at_least(256))
+    allowed_addresses: list[str] = setting(factory=list, check=_networks)
+    dialogue: DialogueSettings = setting(factory=DialogueSettings)
+    texts: TextSettings = setting(factory=TextSettings)
+    max_dialogue_id_length: int = setting(64, check=positive)
+
+
+def settings_of(node) -> UssdSettings:
+    """The node's ``[ussd]`` settings, or the defaults when its config has none."""
+    config = getattr(node, "config", None)
+    main = getattr(config, "main", None)
+    found = getattr(main, "ussd", None)
+    return found if isinstance(found, UssdSettings) else UssdSettings()

@@ -1,0 +1,158 @@
+"""``POST /ussd``: the twisted.web resource of the USSD gateway bridge, and its wiring.
+
+:func:`make_resource` is what :mod:`gateway.http` mounts. The resource checks the
+client, reads at most ``max_body_bytes``, decodes the envelope
+(:mod:`protocols.ussd.envelope`), lets the :class:`~protocols.ussd.bridge.Bridge` answer,
+and writes the answer in the request's own form. Nothing a client sends can make it
+answer with a traceback: envelope problems are 4xx JSON naming the field, protocol
+problems are MAP errors / TCAP rejects / aborts, and a bug is a 500 JSON (logged).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from twisted.logger import Logger
+from twisted.web import resource, server
+
+from protocols.ussd import envelope
+from protocols.ussd.bridge import Bridge
+from protocols.ussd.config import settings_of
+from protocols.ussd.dialogue import DialogueManager
+from protocols.ussd.envelope import HttpError
+from protocols.ussd.texts import Texts
+
+
+class UssdResource(resource.Resource):
+    """The ``/ussd`` leaf: POST only."""
+
+    isLeaf = True
+    log = Logger()
+
+    def __init__(self, bridge, *, max_body_bytes=8192, allowed_addresses=(),
+                 max_dialogue_id_length=64):
+        """
+        :param bridge: a :class:`~protocols.ussd.bridge.Bridge`.
+        :param allowed_addresses: client IP addresses or networks; empty: any.
+        """
+        super().__init__()
+        self.bridge = bridge
+        self.dialogues = bridge.dialogues
+        self.max_body_bytes = max_body_bytes
+        self.allowed = tuple(ipaddress.ip_network(a, strict=False)
+                             for a in allowed_addresses)
+        self.max_dialogue_id_length = max_dialogue_id_length
+
+    def render(self, request):
+        if request.method != b"POST":
+            request.setHeader(b"allow", b"POST")
+            return self._error(request, HttpError(405, "method_not_allowed",
+                                                  "only POST is served at /ussd"))
+        return self.render_POST(request)
+
+    def render_POST(self, request):
+        host = getattr(request.getClientAddress(), "host", None)
+        try:
+            self._check_client(host)
+            body = envelope.read_body(request, self.max_body_bytes)
+            env = envelope.parse(request, body,
+                                 max_dialogue_id=self.max_dialogue_id_length,
+                                 source="ussd:%s" % (host or "-"))
+        except HttpError as e:
+            return self._error(request, e)
+        gone = []
+        request.notifyFinish().addErrback(lambda _: gone.append(True))
+        d = self.bridge.handle(env)
+        d.addCallback(self._answered, request, env, gone)
+        d.addErrback(self._failed, request, env, gone)
+        return server.NOT_DONE_YET
+
+    def _check_client(self, host):
+        if not self.allowed:
+            return
+        try:
+            address = ipaddress.ip_address(host)
+        except (TypeError, ValueError):
+            address = None
+        if address is None or not any(address in net for net in self.allowed):
+            raise HttpError(403, "forbidden", "client address is not allowed")
+
+    def _answered(self, answer, request, env, gone):
+        if answer.reason:
+            self.log.info("USSD dialogue {dialogue_id}: answered {operation} ({reason})",
+                          dialogue_id=answer.dialogue_id or env.dialogue_id,
+                          operation=answer.operation, reason=answer.reason)
+        if gone:
+            self.log.warn("USSD dialogue {dialogue_id}: gateway left before the answer",
+                          dialogue_id=answer.dialogue_id or env.dialogue_id)
+            return
+        body = envelope.render(request, env, answer)
+        request.setHeader(b"content-length", b"%d" % len(body))
+        request.write(body)
+        request.finish()
+
+    def _failed(self, failure, request, env, gone):
+        if failure.check(HttpError):
+            error = failure.value
+            self.log.info("USSD dialogue {dialogue_id}: refused ({status} {detail})",
+                          dialogue_id=env.dialogue_id, status=error.status,
+                          detail=error.detail)
+        else:
+            self.log.failure("USSD dialogue {dialogue_id}: internal error", failure,
+                             dialogue_id=env.dialogue_id)
+            error = HttpError(500, "internal_error",
+                              "the request could not be served; see the node's log")
+        if gone:
+            return
+        body = self._error(request, error)
+        request.setHeader(b"content-length", b"%d" % len(body))
+        request.write(body)
+        request.finish()
+
+    @staticmethod
+    def _error(request, error):
+        request.setResponseCode(error.status)
+        request.setHeader(b"content-type", b"application/json; charset=utf-8")
+        return error.body()
+
+
+def _hrn_lengths(node):
+    try:
+        types = node.config.voucher_types
+        return {t.hrn_length for t in types.values()} or None
+    except (AttributeError, TypeError):
+        return None
+
+
+def _msisdn_check(node):
+    try:
+        from core.normalise import MsisdnRules
+        rules = MsisdnRules.from_settings(node.config.msisdn)
+    except (AttributeError, TypeError):
+        return None
+    return lambda number: rules.normalise(number) is not None
+
+
+def make_resource(node, *, settings=None, clock=None):
+    """The ``/ussd`` resource of ``node``, or ``None`` when ``[ussd] enabled = false``.
+
+    :param node: has ``.activation`` (the ActivationService), ``.config`` and
+        ``.reactor``; settings come from ``node.config.main.ussd`` when present.
+    :param settings: :class:`~protocols.ussd.config.UssdSettings` to use instead.
+    :param clock: ``IReactorTime`` for dialogue timeouts (default ``node.reactor``).
+    """
+    settings = settings or settings_of(node)
+    if not settings.enabled:
+        return None
+    if clock is None:
+        clock = getattr(node, "reactor", None)
+    if clock is None:
+        from twisted.internet import reactor as clock
+    dialogues = DialogueManager.from_settings(
+        node.activation, settings, clock=clock, texts=Texts.from_settings(settings.texts),
+        hrn_lengths=_hrn_lengths(node), msisdn_check=_msisdn_check(node))
+    res = UssdResource(Bridge(dialogues), max_body_bytes=settings.max_body_bytes,
+                       allowed_addresses=settings.allowed_addresses,
+                       max_dialogue_id_length=settings.max_dialogue_id_length)
+    return res
+

@@ -1,0 +1,289 @@
+"""Localised USSD texts: menus, prompts and one text per result code (DESIGN §4), kept
+within the USSD string limit (160 octets: 182 GSM 7-bit characters or 80 UCS-2 ones).
+
+Templates are ``str.format`` strings over :data:`protocols.ussd.config.TEMPLATE_FIELDS`;
+a field the result does not carry renders empty. Amounts are shown in major units with
+the currency's ISO 4217 exponent; dates and times in the configured time zone. The
+built-in Serbian texts are written without diacritics on purpose: č, ć, š, ž and đ are
+not in the GSM 7-bit alphabet and would halve the room to 80 UCS-2 characters.
+"""
+
+from __future__ import annotations
+
+import datetime
+import string
+from zoneinfo import ZoneInfo
+
+from core.results import ResultCode
+
+from protocols.ussd.errors import UssdEncodeError
+from protocols.ussd.gsm7 import MAX_USSD_OCTETS, encode_ussd
+
+#: ISO 4217 minor-unit exponents that are not 2.
+_EXPONENTS = {
+    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0,
+    "PYG": 0, "RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0,
+    "XPF": 0, "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
+}
+
+#: Field values as long as they get, used to check configured templates fit.
+_WIDEST = {
+    "amount": "9999999.99", "currency": "EUR", "expiry": "2099-12-31",
+    "unbar_time": "2099-12-31 23:59", "validity_days": "3650", "balance": "9999999.99",
+    "txn_id": "0123456789ab", "code": "151", "msisdn": "381641234567890",
+    "beneficiary": "381641234567890", "service_code": "12345", "hrn_digits": "14/16/20",
+}
+
+ELLIPSIS = "..."
+
+
+def default_templates() -> dict[str, dict[str, str]]:
+    """The built-in texts (English and Serbian); configured entries override them."""
+    return {
+        "en": {
+            "MENU": "Recharge\n1 Recharge my number\n2 Recharge another number\n3 Help",
+            "MENU_SELF_ONLY": "Recharge\n1 Recharge my number\n3 Help",
+            "PROMPT_HRN": "Enter the {hrn_digits}-digit voucher number:",
+            "PROMPT_BENEFICIARY": "Enter the phone number to recharge:",
+            "PROMPT_HRN_OTHER": "Recharge {beneficiary}. "
+                                "Enter the {hrn_digits}-digit voucher number:",
+            "HELP": "Scratch the card and dial *{service_code}*voucher number# "
+                    "or *{service_code}# for the menu. "
+                    "Another number: *{service_code}*voucher*number#",
+            "INVALID_CHOICE": "Invalid choice.",
+            "INVALID_HRN_INPUT": "The voucher number must have {hrn_digits} digits.",
+            "INVALID_NUMBER_INPUT": "That is not a valid phone number.",
+            "TOO_MANY_ATTEMPTS": "Too many invalid entries. "
+                                 "Please dial *{service_code}# to start again.",
+            "SESSION_EXPIRED": "Your session has expired. "
+                               "Please dial *{service_code}# to start again.",
+            "UNKNOWN_SERVICE": "Unknown service code.",
+            "BAD_REQUEST": "Request not understood. Dial *{service_code}# for the menu.",
+            "OTHER_NUMBER_DISABLED": "Recharging another number is not available.",
+            "SUCCESS": "Your account was credited with {amount} {currency}. "
+                       "Valid until {expiry}. Ref {txn_id}",
+            "SUCCESS_NO_EXPIRY": "Your account was credited with {amount} {currency}. "
+                                 "Ref {txn_id}",
+            "SUCCESS_OTHER": "{beneficiary} was credited with {amount} {currency}. "
+                             "Ref {txn_id}",
+            "SYSTEM_ERROR": "Sorry, the recharge failed. Please try again later.",
+            "SUBSCRIBER_UNKNOWN": "This number is not known to the recharge service.",
+            "SUBSCRIBER_BARRED": "Too many failed attempts. "
+                                 "You can try again after {unbar_time}.",
+            "VOUCHER_ALREADY_USED_BY_YOU": "You have already used this voucher.",
+            "VOUCHER_USED_BY_OTHER": "This voucher has already been used.",
+            "VOUCHER_NOT_AVAILABLE": "This voucher is not yet available.",
+            "VOUCHER_EXPIRED": "This voucher has expired.",
+            "VOUCHER_BLOCKED": "This voucher is blocked. Please contact customer care.",
+            "VOUCHER_PENDING": "This voucher is being processed, please wait.",
+            "BILLING_REJECTED": "The recharge was not accepted.",
+            "INVALID_HRN": "Invalid voucher number. Please check it and try again.",
+            "INVALID_MSISDN": "Invalid phone number.",
+            "BILLING_UNAVAILABLE": "The recharge service is busy, please try again later.",
+        },
+        "sr": {
+            "MENU": "Dopuna\n1 Dopuna mog broja\n2 Dopuna drugog broja\n3 Pomoc",
+            "MENU_SELF_ONLY": "Dopuna\n1 Dopuna mog broja\n3 Pomoc",
+            "PROMPT_HRN": "Unesite broj vaucera ({hrn_digits} cifara):",
+            "PROMPT_BENEFICIARY": "Unesite broj telefona za dopunu:",
+            "PROMPT_HRN_OTHER": "Dopuna broja {beneficiary}. "
+                                "Unesite broj vaucera ({hrn_digits} cifara):",
+            "HELP": "Ogrebite karticu i pozovite *{service_code}*broj vaucera# "
+                    "ili *{service_code}# za meni. "
+                    "Drugi broj: *{service_code}*vaucer*broj#",
+            "INVALID_CHOICE": "Pogresan izbor.",
+            "INVALID_HRN_INPUT": "Broj vaucera mora imati {hrn_digits} cifara.",
+            "INVALID_NUMBER_INPUT": "Neispravan broj telefona.",
+            "TOO_MANY_ATTEMPTS": "Previse pogresnih unosa. "
+                                 "Pozovite *{service_code}# ponovo.",
+            "SESSION_EXPIRED": "Sesija je istekla. Pozovite *{service_code}# ponovo.",
+            "UNKNOWN_SERVICE": "Nepoznat servisni kod.",
+            "BAD_REQUEST": "Zahtev nije razumljiv. Pozovite *{service_code}# za meni.",
+            "OTHER_NUMBER_DISABLED": "Dopuna drugog broja nije dostupna.",
+            "SUCCESS": "Vas racun je dopunjen sa {amount} {currency}. "
+                       "Vazi do {expiry}. Ref {txn_id}",
+            "SUCCESS_NO_EXPIRY": "Vas racun je dopunjen sa {amount} {currency}. "
+                                 "Ref {txn_id}",
+            "SUCCESS_OTHER": "Broj {beneficiary} je dopunjen sa {amount} {currency}. "
+                             "Ref {txn_id}",
+            "SYSTEM_ERROR": "Dopuna nije uspela. Pokusajte kasnije.",
+            "SUBSCRIBER_UNKNOWN": "Broj nije poznat servisu za dopunu.",
+            "SUBSCRIBER_BARRED": "Previse neuspelih pokusaja. "
+                                 "Pokusajte ponovo posle {unbar_time}.",
+            "VOUCHER_ALREADY_USED_BY_YOU": "Vec ste iskoristili ovaj vaucer.",
+            "VOUCHER_USED_BY_OTHER": "Ovaj vaucer je vec iskoriscen.",
+            "VOUCHER_NOT_AVAILABLE": "Ovaj vaucer jos nije dostupan.",
+            "VOUCHER_EXPIRED": "Ovaj vaucer je istekao.",
+            "VOUCHER_BLOCKED": "Ovaj vaucer je blokiran. Obratite se korisnickoj podrsci.",
+            "VOUCHER_PENDING": "Vaucer se obradjuje, sacekajte.",
+            "BILLING_REJECTED": "Dopuna nije prihvacena.",
+            "INVALID_HRN": "Neispravan broj vaucera. Proverite ga i pokusajte ponovo.",
+            "INVALID_MSISDN": "Neispravan broj telefona.",
+            "BILLING_UNAVAILABLE": "Servis za dopunu je zauzet, pokusajte kasnije.",
+        },
+    }
+
+
+def format_amount(minor: int | None, currency: str | None) -> str:
+    """Render ``minor`` units of ``currency`` in major units: ``1050, "EUR"`` -> ``"10.50"``."""
+    if minor is None:
+        return ""
+    exp = _EXPONENTS.get((currency or "").upper(), 2)
+    if exp == 0:
+        return str(minor)
+    sign = "-" if minor < 0 else ""
+    whole, frac = divmod(abs(minor), 10 ** exp)
+    return "%s%d.%0*d" % (sign, whole, exp, frac)
+
+
+def fits(text: str) -> bool:
+    """True when ``text`` is a non-empty USSD string of at most 160 octets once encoded."""
+    if 0 < len(text) <= MAX_USSD_OCTETS // 2 and all(ord(ch) < 0x10000 for ch in text):
+        return True             # fits even as UCS-2 (2 octets a character): no encoding
+    try:
+        encode_ussd(text, MAX_USSD_OCTETS)
+    except UssdEncodeError:
+        return False
+    return True
+
+
+def fit(text: str) -> str:
+    """``text`` cut (with ``...``) so that it encodes to at most 160 octets.
+
+    Whitespace at the ends is removed; an empty text becomes ``"."`` (a USSD string
+    cannot be empty).
+    """
+    text = text.strip() or "."
+    if fits(text):
+        return text
+    low, high = 0, len(text)
+    while low < high:           # longest prefix that fits with the ellipsis
+        mid = (low + high + 1) // 2
+        if fits(text[:mid].rstrip() + ELLIPSIS):
+            low = mid
+        else:
+            high = mid - 1
+    return text[:low].rstrip() + ELLIPSIS
+
+
+def oversize_templates(languages) -> str | None:
+    """A message naming the first template that cannot fit a USSD string even before
+    its fields are filled in at their widest, or ``None`` when all fit."""
+    for lang, table in languages.items():
+        for key, template in table.items():
+            try:
+                text = string.Formatter().vformat(template, (), _Blank(_WIDEST)).strip()
+            except (ValueError, IndexError, KeyError, AttributeError):
+                continue            # reported by the template checks
+            if not fits(text):
+                return ("%s.%s: too long for a USSD string (160 octets: 182 GSM 7-bit "
+                        "characters, or 80 when a character needs UCS-2)" % (lang, key))
+    return None
+
+
+class _Blank(dict):
+    def __missing__(self, key):
+        return ""
+
+
+class Texts:
+    """Renders menus, prompts and activation results in a subscriber's language."""
+
+    def __init__(self, templates: dict[str, dict[str, str]] | None = None, *,
+                 default_language: str = "en", timezone: str = "UTC",
+                 date_format: str = "%Y-%m-%d", time_format: str = "%Y-%m-%d %H:%M"):
+        """
+        :param templates: language -> key -> template, merged over
+            :func:`default_templates`; a key missing in a language falls back to
+            ``default_language``, then to English.
+        """
+        merged = default_templates()
+        for lang, table in (templates or {}).items():
+            merged.setdefault(lang, {}).update(table)
+        self.templates = merged
+        self.default_language = default_language
+        self.zone = ZoneInfo(timezone)
+        self.date_format = date_format
+        self.time_format = time_format
+        self._formatter = string.Formatter()
+
+    @classmethod
+    def from_settings(cls, texts) -> "Texts":
+        """Build from :class:`protocols.ussd.config.TextSettings`."""
+        return cls(texts.templates, default_language=texts.default_language,
+                   timezone=texts.timezone, date_format=texts.date_format,
+                   time_format=texts.time_format)
+
+    def has_language(self, language: str | None) -> bool:
+        """True when texts exist in ``language``."""
+        return bool(language) and language in self.templates
+
+    def choose_language(self, *candidates) -> str:
+        """The first of ``candidates`` that has texts, else the default language."""
+        for language in candidates:
+            if language and language.lower() in self.templates:
+                return language.lower()
+        return self.default_language
+
+    def template(self, key: str, language: str) -> str:
+        """The template ``key`` in ``language``, falling back as documented."""
+        for lang in (language, self.default_language, "en"):
+            text = self.templates.get(lang, {}).get(key)
+            if text is not None:
+                return text
+        return ""
+
+    def text(self, key: str, language: str, **fields) -> str:
+        """The text ``key`` with ``fields`` filled in, cut to fit a USSD string."""
+        return fit(self._fill(self.template(key, language), _Blank(fields)))
+
+    def joined(self, first: str, second: str, language: str, **fields) -> str:
+        """Texts ``first`` and ``second`` on two lines, or ``second`` alone when the two
+        do not fit one USSD string (e.g. an error note above a repeated menu)."""
+        a = self._fill(self.template(first, language), _Blank(fields))
+        b = self._fill(self.template(second, language), _Blank(fields))
+        both = "%s\n%s" % (a, b)
+        return both if fits(both) else fit(b)
+
+    def result(self, result, language: str, **fields) -> str:
+        """The text for an :class:`core.requests.ActivationResult`.
+
+        A success for another account uses ``SUCCESS_OTHER``; a success without an
+        account expiry uses ``SUCCESS_NO_EXPIRY``. Never raises: an unknown code
+        renders as ``SYSTEM_ERROR``.
+        """
+        try:
+            code = ResultCode(result.code)
+        except ValueError:
+            code = ResultCode.SYSTEM_ERROR
+        key = code.name
+        if code == ResultCode.SUCCESS:
+            if fields.get("beneficiary"):
+                key = "SUCCESS_OTHER"
+            elif result.new_expiry is None:
+                key = "SUCCESS_NO_EXPIRY"
+        values = dict(
+            amount=format_amount(result.amount, result.currency),
+            currency=result.currency or "",
+            expiry=self._time(result.new_expiry, self.date_format),
+            unbar_time=self._time(result.unbar_at, self.time_format),
+            validity_days="" if result.validity_days is None else str(result.validity_days),
+            balance=format_amount(result.balance, result.currency),
+            txn_id=(result.txn_id or "")[:12],
+            code=str(int(code)),
+            msisdn=result.msisdn or "",
+        )
+        values.update(fields)
+        return self.text(key, language, **values)
+
+    def _time(self, epoch_ms: int | None, fmt: str) -> str:
+        if epoch_ms is None:
+            return ""
+        when = datetime.datetime.fromtimestamp(epoch_ms / 1000.0, tz=self.zone)
+        return when.strftime(fmt)
+
+    def _fill(self, template: str, fields: dict) -> str:
+        try:
+            return self._formatter.vformat(template, (), fields).strip()
+        except (ValueError, IndexError, KeyError, AttributeError):
+            return template
