@@ -85,10 +85,34 @@ class ActivationService:
             channel_ref=req.channel_ref, operator_user=req.operator_user, source=req.source,
             now=now_ms(self.clock))
         self.in_flight += 1
-        d = self.runner.submit(saga.reserve, attempt, self.fraud_settings)
-        d.addCallback(self._reserved, attempt)
+        if getattr(self.billing, "in_transaction", False):
+            d = self.runner.submit(saga.activate_in_one, attempt, self.fraud_settings,
+                                   self.billing.credit_in, self.fraud_settings.reset_on_success,
+                                   self._after_factory(attempt))
+            d.addCallback(self._concluded_in_one, attempt)
+        else:
+            d = self.runner.submit(saga.reserve, attempt, self.fraud_settings)
+            d.addCallback(self._reserved, attempt)
         d.addBoth(self._done)
         return d
+
+    def _after_factory(self, a: saga.Attempt):
+        if self.loyalty is None:
+            return None
+        return lambda reservation: self.loyalty.after_success(reservation, a, a.now)
+
+    def _concluded_in_one(self, result, a: saga.Attempt):
+        """The answer of L{saga.activate_in_one} (embedded ledger, one unit of work)."""
+        out, credit = result
+        if credit is None:
+            return self._reserved(out, a)
+        outcome, rewards = credit
+        if not outcome.credited:
+            return self._result(outcome.code, a, out)
+        if rewards and self.loyalty is not None:
+            self.loyalty.grant(rewards)
+        return self._result(R.SUCCESS, a, out, new_expiry=outcome.new_expiry,
+                            balance=outcome.balance, rewards=tuple(rewards or ()))
 
     def _done(self, result):
         self.in_flight -= 1

@@ -206,6 +206,35 @@ def release(tx, txn_id: str, serial: int, code: R, now: int, billing_ms: int | N
     return True
 
 
+def activate_in_one(tx, a: Attempt, fraud_settings, credit_in, reset_on_success: bool,
+                    after_factory=None):
+    """Reserve, credit and conclude in ONE unit of work, for a billing connector that
+    lives in this database (the embedded ledger): the voucher is used if and only
+    if the credit commits, atomically, so nothing is left to reconcile.
+
+    @param credit_in: C{credit_in(tx, account, amount, currency, days, key, now)}
+        returning a L{core.billing.CreditOutcome}, run inside this transaction.
+    @param after_factory: C{after_factory(reservation)} giving the loyalty hook
+        for L{commit_success}, or None.
+    @return: (L{Refusal}, None), or (L{Reservation}, (credit outcome, rewards)).
+    """
+    out = reserve(tx, a, fraud_settings)
+    if isinstance(out, Refusal):
+        return out, None
+    outcome = credit_in(tx, a.account, out.amount, out.currency, out.validity_days, a.txn_id, a.now)
+    actor = "%s:%s" % (a.channel, a.msisdn)
+    if not outcome.credited:
+        release(tx, a.txn_id, out.serial, outcome.code, a.now, 0,
+                outcome.detail or "billing refused", actor)
+        return out, (outcome, None)
+    after = after_factory(out) if after_factory is not None else None
+    _, rewards = commit_success(
+        tx, a.txn_id, out.serial, a.msisdn, a.now, 0,
+        {"balance": outcome.balance, "new_expiry": outcome.new_expiry},
+        reset_on_success and out.has_failures, actor, after)
+    return out, (outcome, rewards)
+
+
 _PENDING = select(txn.c.id, txn.c.serial, txn.c.account, txn.c.msisdn, txn.c.amount,
                   txn.c.currency, txn.c.validity_days, txn.c.kind) \
     .where(and_(txn.c.state == "pending",        # every kind: activation and loyalty

@@ -111,6 +111,7 @@ class HttpSettings:
 @dataclass(frozen=True)
 class LedgerSettings:
     auto_create: bool = True
+    in_transaction: bool = True
     currency: str = "EUR"
 
 

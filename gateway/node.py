@@ -55,7 +55,8 @@ class Node:
         b = self.config.billing
         if b.connector == "ledger":
             from billing.ledger import EmbeddedLedger
-            return EmbeddedLedger(self.runner, clock=self.clock, auto_create=b.ledger.auto_create)
+            return EmbeddedLedger(self.runner, clock=self.clock, auto_create=b.ledger.auto_create,
+                                  in_transaction=b.ledger.in_transaction)
         if b.connector == "diameter":
             from billing.currency import Currencies
             from billing.diameter.client import DiameterClient

@@ -109,7 +109,8 @@ class FraudSettings:
 
 
 def build_service(store, cipher, *, reactor, clock=None, billing=None, auto_create=True,
-                  billing_timeout=5.0, fraud=None, workers=None, allow_beneficiary=True):
+                  billing_timeout=5.0, fraud=None, workers=None, allow_beneficiary=True,
+                  in_transaction=True):
     """(runner, service, ledger): a started UnitRunner, an ActivationService and the
     embedded ledger (also used as billing unless ``billing`` is given)."""
     from billing.ledger import EmbeddedLedger
@@ -119,7 +120,8 @@ def build_service(store, cipher, *, reactor, clock=None, billing=None, auto_crea
     clock = clock or reactor
     runner = UnitRunner(store, reactor, workers=workers or (1 if store.is_sqlite else 4))
     runner.start()
-    ledger = EmbeddedLedger(runner, clock=clock, auto_create=auto_create)
+    ledger = EmbeddedLedger(runner, clock=clock, auto_create=auto_create,
+                            in_transaction=in_transaction)
     service = ActivationService(
         runner, billing or ledger, cipher, clock=clock,
         msisdn_rules=MsisdnRules("381", "0", ["00", "+"], [11, 12]), hrn_lengths={14},

@@ -32,9 +32,12 @@ def main(argv):
 
     store = Store(url)
     cipher = VoucherCipher(keys.load(keyfile))
+    # crash:<step> drives the saga (credit as a separate step, as with external
+    # billing); crash-local:<step> the embedded ledger's one-unit path.
     runner, svc, ledger = build_service(store, cipher, reactor=reactor,
-                                        fraud=FraudSettings(tiers=((10_000, 1),)))
-    step = mode.split(":", 1)[1] if mode.startswith("crash:") else None
+                                        fraud=FraudSettings(tiers=((10_000, 1),)),
+                                        in_transaction=mode.startswith("crash-local:"))
+    step = mode.split(":", 1)[1] if mode.startswith("crash") else None
     if step == "before-reserve-commit":
         real = saga.reserve
 

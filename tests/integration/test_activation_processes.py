@@ -56,6 +56,20 @@ async def test_kill_at_each_step_then_reconcile(step, db_url, tmp_path, reactor)
         store.dispose()
 
 
+@pytest.mark.parametrize("step", ["before-reserve-commit", "before-final-commit"])
+def test_kill_inside_the_one_unit_ledger_path(step, db_url, tmp_path):
+    """Embedded ledger in the activation's transaction: a kill before its commit
+    leaves nothing at all — no reservation, no credit, nothing to reconcile."""
+    store, cipher = make_store(db_url, str(tmp_path))
+    _, hrns = make_batch(store, cipher, 1)
+    serial, hrn = next(iter(hrns.items()))
+    code, out, err = _worker(db_url, str(tmp_path / "keys.json"), "crash-local:" + step, hrn)
+    assert code == -9, (code, out, err)
+    assert voucher_row(store, serial)[0] == "available"
+    assert credited_entries(store) == [] and txn_rows(store) == []
+    store.dispose()
+
+
 def test_two_processes_race_one_voucher(pg_url, tmp_path):
     store, cipher = make_store(pg_url, str(tmp_path))
     _, hrns = make_batch(store, cipher, 1)

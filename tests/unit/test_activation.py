@@ -318,3 +318,35 @@ def test_normalisation_rules():
     assert normalise_hrn("1234 5678-9012 34", {14}) == "12345678901234"
     assert normalise_hrn("1234567890123", {14}) is None
     assert normalise_hrn("1234567890123x", {14}) is None
+
+
+@pytest_twisted.ensureDeferred
+async def test_ledger_as_a_separate_saga_step(env, reactor):
+    """With in_transaction = false the ledger is called like external billing:
+    three units of work, the same outcomes."""
+    store, cipher = env
+    _, hrns = make_batch(store, cipher, 1)
+    serial, hrn = next(iter(hrns.items()))
+    runner, svc, _ = build_service(store, cipher, reactor=reactor, in_transaction=False)
+    try:
+        res = await svc.activate(_req(hrn))
+        assert res.code == R.SUCCESS and res.balance == 1000
+        assert runner.units == 3                        # reserve, credit, conclude
+        assert (await svc.activate(_req(hrn))).code == R.VOUCHER_ALREADY_USED_BY_YOU
+        assert voucher_row(store, serial)[0] == "used" and len(credited_entries(store)) == 1
+    finally:
+        await _stop(runner)
+
+
+@pytest_twisted.ensureDeferred
+async def test_ledger_in_the_activation_transaction_is_one_unit(env, reactor):
+    store, cipher = env
+    _, hrns = make_batch(store, cipher, 1)
+    hrn = next(iter(hrns.values()))
+    runner, svc, _ = build_service(store, cipher, reactor=reactor, auto_create=False)
+    try:
+        assert (await svc.activate(_req(hrn))).code == R.SUBSCRIBER_UNKNOWN
+        assert runner.units == 1
+        assert [t["state"] for t in txn_rows(store)] == ["failed"]
+    finally:
+        await _stop(runner)
