@@ -140,7 +140,9 @@ def rotate(path: str) -> KeyRing:
     @raise KeyFileError: the current file cannot be loaded.
     """
     ring = load(path)
-    n = 1 + max(int(k[1:]) for k in ring.data_keys if k[1:].isdigit()) if ring.data_keys else 1
+    n = 1 + max([int(k[1:]) for k in ring.data_keys if k[1:].isdigit()] or [0])
+    while "d%d" % n in ring.data_keys:
+        n += 1
     new_id = "d%d" % n
     keys = {k: _enc(v) for k, v in ring.data_keys.items()}
     keys[new_id] = _enc(secrets.token_bytes(32))

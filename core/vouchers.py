@@ -114,6 +114,9 @@ def set_state(tx, sel: Selection, target: str, *, actor: str, reason: str | None
     @param sources: restrict the source states (default: every allowed one).
     @return: counts of changed and skipped vouchers.
     """
+    if target not in ("unblock",) + tuple(s.value for s in ADMIN_SOURCES):
+        raise SelectionError("vouchers cannot be set to %r by hand (allowed: available, blocked, "
+                             "expired, generated, unblock)" % (target,))
     total = sum(count_by_state(tx, sel).values())
     by_source: dict = {}
     if target == "unblock":

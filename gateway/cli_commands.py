@@ -163,16 +163,17 @@ def cmd_init(args):
     from core.users import add_user, count_users, generate_password, hash_password
 
     cfg = config_of(args)
-    if not os.path.exists(cfg.keys.file):
-        keys.init(cfg.keys.file)
-        print("created key file %s (mode 0600) - back it up: without it no voucher can be read"
-              % cfg.keys.file)
-    else:
+    if os.path.exists(cfg.keys.file):
         keys.load(cfg.keys.file)
     path = _sqlite_dir(cfg.database.url)
     if path:
         os.makedirs(path, exist_ok=True)
     store = Store(cfg.database.url)
+    migrate.current(store)          # reach the database before writing anything
+    if not os.path.exists(cfg.keys.file):
+        keys.init(cfg.keys.file)
+        print("created key file %s (mode 0600) - back it up: without it no voucher can be read"
+              % cfg.keys.file)
     rev = migrate.upgrade(store)
     print("database at schema revision %s" % rev)
 
@@ -310,7 +311,9 @@ def cmd_batches(args):
 
     from core.schema import batch
     from core.timeutil import fmt_day, fmt_ms
+    from core.generation import recover_interrupted
     node = _node(args, keys=False)
+    node.store.run_sync(recover_interrupted, _now())
     rows = node.store.run_sync(lambda tx: tx.execute(
         select(batch.c.id, batch.c.type_code, batch.c.count, batch.c.first_serial,
                batch.c.last_serial, batch.c.state, batch.c.expires_at, batch.c.created_at,

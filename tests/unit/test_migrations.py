@@ -60,10 +60,11 @@ def test_migrated_schema_matches_the_model(store):
 def test_comparison_would_see_a_drift(store):
     # the check above has teeth: a missing index shows up as a difference
     migrate.upgrade(store)
+    name = sorted(ix.name for ix in metadata.tables["voucher"].indexes if not ix.unique)[0]
     with store.engine.begin() as conn:
-        conn.execute(text("DROP INDEX ix_voucher_state_expires_at"))
+        conn.execute(text("DROP INDEX " + name))
     diff = _diff(store)
-    assert diff and diff[0][0] == "add_index"
+    assert [(d[0], d[1].name) for d in diff] == [("add_index", name)]
 
 
 def test_unique_blind_index_exists(store):
