@@ -1,1 +1,1 @@
-"""iVOMS admin package."""
+"""iVOMS administrator web GUI: Klein + Jinja2 pages on twisted.web, on their own listener."""

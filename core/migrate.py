@@ -56,6 +56,10 @@ def require_current(store) -> None:
 
     @raise StoreError: not initialised, or at another revision.
     """
+    from core.db import sqlite_path
+    path = sqlite_path(store.url)
+    if path is not None and not os.path.exists(path):
+        raise StoreError("database file %s does not exist; run 'ivoms init' first" % path)
     rev = current(store)
     if rev is None:
         raise StoreError("the database is empty; run 'ivoms init' (or 'ivoms db upgrade') first")

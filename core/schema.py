@@ -225,6 +225,42 @@ job_lease = Table(
     Column("expires_at", BigInteger, nullable=False),
 )
 
+#: Used and expired vouchers moved out of ``voucher`` by the purge job (table
+#: mode).  The encrypted HRN is not kept: an archived voucher can never be
+#: activated or revealed; its blind index stays so an HRN can still be traced.
+voucher_archive = Table(
+    "voucher_archive", metadata,
+    Column("serial", BigInteger, primary_key=True, autoincrement=False),
+    Column("batch_id", Integer, nullable=False),
+    Column("state", String(12), nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("key_id", String(32), nullable=False),
+    Column("blind_index", LargeBinary(32), nullable=False),
+    Column("prev_state", String(12)),
+    Column("reason", String(128)),
+    Column("used_by", String(20)),
+    Column("used_at", BigInteger),
+    Column("txn_id", String(32)),
+    Column("exported", SmallInteger, nullable=False),
+    Column("archived_at", BigInteger, nullable=False),
+    Index(None, "blind_index"),
+    Index(None, "used_by"),
+    Index(None, "archived_at"),
+)
+
+#: The history rows of archived vouchers, moved with them.
+voucher_history_archive = Table(
+    "voucher_history_archive", metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False),
+    Column("serial", BigInteger, nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Column("actor", String(64), nullable=False),
+    Column("from_state", String(12)),
+    Column("to_state", String(12), nullable=False),
+    Column("reason", Text),
+    Index(None, "serial"),
+)
+
 ledger_account = Table(
     "ledger_account", metadata,
     Column("msisdn", String(20), primary_key=True),

@@ -525,10 +525,13 @@ def cmd_run(args):
 
     from gateway.logs import start_logging
     from gateway.service import make_service
+    from gateway.node import Node
     cfg = config_of(args)
+    preflight = Node(cfg, reactor)
+    preflight.check_schema()          # refuse an uninitialised or old database first
+    preflight.cipher                  # then a missing or unsafe key file
+    preflight.store.dispose()
     top = make_service(cfg, reactor)
-    top.node.check_schema()
-    top.node.cipher
     start_logging(cfg.logging, args.log_format)
     failed = []
 

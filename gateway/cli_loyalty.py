@@ -13,11 +13,12 @@ def register(sub) -> None:
     s.set_defaults(func=cmd_loyalty_show)
 
 
-def _reward_text(reward) -> str:
+def _reward_text(reward, plan_currency: str) -> str:
     from core.loyalty.plans import format_money
     parts = []
     if reward.bonus:
-        parts.append(format_money(reward.bonus, reward.currency or "(voucher currency)"))
+        parts.append(format_money(reward.bonus, reward.currency or plan_currency
+                                  or "(voucher currency)"))
     if reward.validity_days:
         parts.append("%d days validity" % reward.validity_days)
     return " + ".join(parts)
@@ -56,7 +57,7 @@ def render(msisdn: str, statuses, rewards) -> list[str]:
             name = t.tier.name or t.tier.id
             state = ("rewarded" if t.rewarded else "reached" if t.reached else _to_go(p, t))
             lines.append("  tier %-8s %s -> %s: %s" % (name, t.tier.describe(p.currency),
-                                                       _reward_text(t.tier.reward), state))
+                                                       _reward_text(t.tier.reward, p.currency), state))
         nxt = s.next_tier
         lines.append("  next:     %s" % ("%s, %s" % (nxt.tier.name or nxt.tier.id, _to_go(p, nxt))
                                          if nxt is not None else "every tier reached"))

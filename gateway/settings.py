@@ -49,6 +49,11 @@ def build(cls, data, *, file: str, key: str, base_dir: str):
             value = _convert(hints[name], data[name], file=file, key=full, base_dir=base_dir)
             if f.metadata.get("path"):
                 value = resolve_path(value, base_dir)
+        elif dataclasses.is_dataclass(hints[name]) and f.default_factory is not dataclasses.MISSING \
+                and type(f.default_factory()) is hints[name]:
+            # a table left out of the file: build it from nothing, so its own
+            # path defaults resolve and its checks run like a written one
+            value = build(hints[name], {}, file=file, key=full, base_dir=base_dir)
         elif f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING:
             value = f.default if f.default is not dataclasses.MISSING else f.default_factory()
             if f.metadata.get("path") and isinstance(value, str):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import and_, bindparam, select, update
 
 from core.schema import job_lease
 
@@ -29,7 +29,6 @@ _TAKE = update(job_lease).where(and_(
 
 _RENEW = update(job_lease).where(and_(
     job_lease.c.job == bindparam("job"), job_lease.c.holder == bindparam("holder"),
-    or_(job_lease.c.expires_at > bindparam("now"), job_lease.c.expires_at == bindparam("prev")),
 )).values(expires_at=bindparam("until"))
 
 _RELEASE = update(job_lease).where(and_(
@@ -53,8 +52,9 @@ def acquire(tx, job: str, holder: str, now: int, ttl_ms: int, slot: int | None =
     @return: True if ``holder`` now holds the lease; False if another run
         holds it, or (scheduled) a run of this firing already ended.
     """
-    slot = now if slot is None else min(slot, now)
-    params = {"job": job, "holder": holder, "now": now, "slot": slot + 1, "until": now + ttl_ms}
+    # last end < slot for a scheduled firing; last end <= now on demand
+    before = now + 1 if slot is None else min(slot, now + 1)
+    params = {"job": job, "holder": holder, "now": now, "slot": before, "until": now + ttl_ms}
     if tx.execute(_TAKE, params).rowcount == 1:
         return True
     # no row yet (the job never ran): the first INSERT wins, a concurrent one does nothing
@@ -62,15 +62,16 @@ def acquire(tx, job: str, holder: str, now: int, ttl_ms: int, slot: int | None =
                                         "expires_at": now + ttl_ms}) == 1
 
 
-def renew(tx, job: str, holder: str, now: int, ttl_ms: int, prev: int = -1) -> bool:
+def renew(tx, job: str, holder: str, now: int, ttl_ms: int) -> bool:
     """Extend ``holder``'s lease of ``job`` to ``now + ttl_ms``.
 
-    @param prev: the expiry this holder last set; a lease that passed it is
-        still renewed if nobody took it over meanwhile.
-    @return: False when the lease is no longer ``holder``'s (it expired and
+    Holder names are unique per run, so a lease that lapsed but that nobody
+    took over meanwhile is still renewed.
+
+    @return: False when the lease is no longer ``holder``'s (it lapsed and
         another run took it): the job must stop.
     """
-    return tx.execute(_RENEW, {"job": job, "holder": holder, "now": now, "prev": prev,
+    return tx.execute(_RENEW, {"job": job, "holder": holder,
                                "until": now + ttl_ms}).rowcount == 1
 
 

@@ -175,8 +175,8 @@ def test_db_current_and_upgrade(inst):
 
 def test_commands_on_an_uninitialised_database(inst):
     os.makedirs(os.path.dirname(inst.db))
-    inst.fails("batches", match="the database is empty; run 'ivoms init'")
-    inst.fails("generate", "--type", "EUR10", "--count", "5", match="database is empty")
+    inst.fails("batches", match="does not exist; run 'ivoms init'")
+    inst.fails("generate", "--type", "EUR10", "--count", "5", match="run 'ivoms init'")
 
 
 # -- generate ----------------------------------------------------------------------------------

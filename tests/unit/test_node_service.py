@@ -16,8 +16,9 @@ from gateway.config import load_config
 def instance(conf_dir):
     """A self-contained instance: conf copy, HTTP on an ephemeral port, initialised with demo stock."""
     path = conf_dir / "ivoms.toml"
-    text = path.read_text().replace('listen = "tcp:8080:interface=127.0.0.1"',
-                                    'listen = "tcp:0:interface=127.0.0.1"')
+    text = path.read_text()
+    for port in ("8080", "8081", "2775"):     # every listener on an ephemeral port
+        text = text.replace('"tcp:%s:interface=127.0.0.1"' % port, '"tcp:0:interface=127.0.0.1"')
     path.write_text(text)
     assert main(["--config", str(path), "init", "--demo"]) == 0
     return str(path)
@@ -87,7 +88,7 @@ async def test_service_tree_reconciles_at_start_and_on_schedule(instance, reacto
     clock.advance(time.time())
     top = make_service(cfg, reactor, clock)
     node = top.node
-    assert [s.name for s in top] == ["store", "reconcile", "http"]
+    assert [s.name for s in top] == ["store", "housekeeping", "http", "smpp", "admin"]
     # a reservation left pending by a "previous life", old enough to reconcile
     old = int((clock.seconds() - 3600) * 1000)
 

@@ -1,0 +1,173 @@
+"""Wiring of the administrator GUI: context, page guard, Klein app, Site and listener service.
+
+Every page module provides ``register(app, ctx)`` adding its routes to the
+Klein app with :meth:`AdminContext.page` as decorator, which checks the
+session, the role and (for POST) the CSRF token before the handler runs.
+Store reads run on the reactor's thread pool in read transactions; writes
+are units of work on the node's :class:`core.units.UnitRunner`.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from klein import Klein
+from twisted.application import service, strports
+from twisted.internet import threads
+from twisted.logger import Logger
+from twisted.web import pages, server, static
+
+from admin import auth, web
+from admin.web import FormError
+from core.timeutil import fmt_day, fmt_ms, now_ms
+
+PAGES = ("admin.login", "admin.generation", "admin.distribution", "admin.housekeeping",
+         "admin.care", "admin.reports", "admin.users", "admin.audit")
+STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
+
+
+class AdminContext:
+    """What the pages share: the node's parts, settings, sessions and templates."""
+
+    log = Logger()
+
+    def __init__(self, node, settings, reactor):
+        """
+        @param node: a L{gateway.node.Node} (store, runner, cipher, activation, config).
+        @param settings: the L{admin.config.AdminSettings}.
+        @param reactor: reactor for time and the thread pool.
+        """
+        self.node = node
+        self.settings = settings
+        self.reactor = reactor
+        self.sessions = auth.SessionStore(reactor, lifetime=settings.session_lifetime_seconds,
+                                          idle=settings.idle_timeout_seconds, tls=settings.tls)
+        self.env = Environment(loader=PackageLoader("admin", "templates"),
+                               autoescape=select_autoescape(["html", "svg"]),
+                               trim_blocks=True, lstrip_blocks=True)
+        self.env.filters.update(ms=fmt_ms, day=fmt_day, money=web.money)
+        self.env.globals.update(nav=auth.NAV, allowed=auth.allowed)
+        self.jobs = None   # the generation job registry, set by admin.generation
+
+    # -- store -------------------------------------------------------------------
+    @property
+    def store(self):
+        return self.node.store
+
+    def read(self, fn, *args):
+        """Run ``fn(tx, *args)`` in a read transaction off the reactor; a Deferred of its result."""
+        return threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
+                                         self.node.store.run_sync, fn, *args, read_only=True)
+
+    def write(self, fn, *args):
+        """Run the unit of work ``fn(tx, *args)``; a Deferred firing after its commit."""
+        return self.node.runner.submit(fn, *args)
+
+    def blocking(self, fn, *args, **kw):
+        """Run the blocking call ``fn(*args, **kw)`` on the thread pool."""
+        return threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(), fn, *args, **kw)
+
+    def now(self) -> int:
+        """Epoch ms from the node's clock."""
+        return now_ms(getattr(self.node, "clock", None) or self.reactor)
+
+    # -- rendering -----------------------------------------------------------------
+    def render(self, request, template: str, session=None, *, status: int = 200, **values) -> bytes:
+        """Render ``template`` with the session's user, CSRF token and messages."""
+        request.setResponseCode(status)
+        request.setHeader(b"content-type", b"text/html; charset=utf-8")
+        web.secure_headers(request)
+        values.setdefault("title", "")
+        body = self.env.get_template(template).render(
+            session=session, user=session if session and session.user_id else None,
+            csrf=session.csrf if session else "", flashes=session.take_flashes() if session else [],
+            **values)
+        return body.encode("utf-8")
+
+    def error(self, request, session, status: int, message: str) -> bytes:
+        return self.render(request, "error.html", session, status=status, message=message,
+                           title="Error %d" % status)
+
+    # -- the guard -----------------------------------------------------------------
+    def page(self, permission: str | None):
+        """Decorate a handler ``async fn(request, session, **kw)``.
+
+        Anonymous users are sent to the login page; a role without
+        ``permission`` gets 403; a POST without the session's CSRF token
+        gets 403; a L{FormError} raised by the handler re-renders as 400.
+        """
+        def deco(fn):
+            @functools.wraps(fn)
+            async def wrapper(request, **kw):
+                session = self.sessions.from_request(request)
+                if session is None or session.user_id is None:
+                    if request.method == b"POST":
+                        return self.error(request, None, 403, "Your session has ended; log in again.")
+                    return web.redirect(request, "/login")
+                user = await self.read(auth.user_by_id, session.user_id)
+                if user is None or not user.enabled:
+                    self.sessions.drop(session.id)
+                    return web.redirect(request, "/login")
+                session.role = user.role
+                if permission is not None and not session.can(permission):
+                    return self.error(request, session, 403,
+                                      "Your role (%s) may not use this page." % session.role)
+                try:
+                    if request.method == b"POST" and not auth.csrf_ok(session, web.arg(request, "csrf")):
+                        return self.error(request, session, 403, "The form's security token is "
+                                          "missing or stale; reload the page.")
+                    return await fn(request, session, **kw)
+                except FormError as e:
+                    return self.error(request, session, 400, str(e))
+            # Klein names a route's endpoint after its function: keep them unique
+            wrapper.__name__ = "%s.%s" % (fn.__module__, fn.__name__)
+            return wrapper
+        return deco
+
+
+def build_app(ctx: AdminContext) -> Klein:
+    """The Klein app with every page module's routes."""
+    app = Klein()
+
+    @app.route("/static/", branch=True)
+    def statics(request):
+        web.secure_headers(request)
+        request.setHeader(b"cache-control", b"max-age=3600")
+        files = static.File(STATIC)
+        files.directoryListing = lambda: pages.notFound()
+        return files
+
+    @app.handle_errors
+    def unexpected(request, failure):
+        from werkzeug.exceptions import MethodNotAllowed, NotFound
+        if failure.check(NotFound):
+            return ctx.error(request, ctx.sessions.from_request(request), 404, "No such page.")
+        if failure.check(MethodNotAllowed):
+            return ctx.error(request, ctx.sessions.from_request(request), 405, "Method not allowed.")
+        ctx.log.failure("admin page failed: {path}", failure,
+                        path=request.path.decode("ascii", "replace"))
+        return ctx.error(request, None, 500, "Unexpected error; it was logged.")
+
+    for name in PAGES:
+        importlib.import_module(name).register(app, ctx)
+    return app
+
+
+def make_site(node, settings, reactor) -> server.Site:
+    """The twisted.web Site of the GUI (its own listener)."""
+    ctx = AdminContext(node, settings, reactor)
+    app = build_app(ctx)
+    from gateway.http import access_log_line   # never logs a query string
+    site = server.Site(app.resource(), logFormatter=access_log_line)
+    site.displayTracebacks = False
+    site.admin_context = ctx
+    return site
+
+
+def make_service(node, settings, reactor) -> service.Service:
+    """The GUI listener as a service named ``admin``."""
+    svc = strports.service(settings.endpoint_string(), make_site(node, settings, reactor))
+    svc.setName("admin")
+    return svc

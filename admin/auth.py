@@ -1,0 +1,237 @@
+"""Sessions, CSRF tokens, login with lockout, and the role checks of the GUI (DESIGN §10).
+
+Sessions live in the memory of the node that served the login (a
+multi-node deployment routes a GUI user to one node: sticky sessions).
+The session cookie is HttpOnly, SameSite=Strict, and Secure (with the
+``__Host-`` prefix) under TLS.  Every form carries the session's CSRF token;
+every POST without it is refused.  A user's role and enabled flag are read
+from the store on every request, so a change takes effect at once.
+"""
+from __future__ import annotations
+
+import hmac
+import secrets
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, bindparam, select, update
+
+from core.audit import audit
+from core.schema import users
+from core.users import hash_password, verify_password
+
+#: What each role may do.  The administrator is also the supervisor: only it
+#: may lift a subscriber's fraud bar or reveal an HRN.
+PERMISSIONS = {
+    "generation": frozenset({"administrator", "voucher_manager"}),
+    "batches": frozenset({"administrator", "voucher_manager", "distributor", "housekeeping"}),
+    "distribution": frozenset({"administrator", "distributor"}),
+    "housekeeping": frozenset({"administrator", "housekeeping"}),
+    "reveal": frozenset({"administrator"}),
+    "care": frozenset({"administrator", "customer_care"}),
+    "unbar": frozenset({"administrator"}),
+    "reports": frozenset({"administrator", "report_viewer"}),
+    "users": frozenset({"administrator"}),
+    "audit": frozenset({"administrator"}),
+}
+
+#: The navigation bar: (permission, path, label), shown only to roles holding it.
+NAV = (
+    ("generation", "/generation", "Generation"),
+    ("batches", "/batches", "Batches"),
+    ("distribution", "/distribution", "Distribution"),
+    ("housekeeping", "/vouchers", "Housekeeping"),
+    ("care", "/care", "Customer care"),
+    ("reports", "/reports", "Reports"),
+    ("users", "/users", "Users"),
+    ("audit", "/audit", "Audit"),
+)
+
+# A real Argon2id hash, verified against when the user name is unknown, so a
+# failed login takes the same time whether or not the user exists.
+_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+def allowed(role: str | None, permission: str) -> bool:
+    """True when ``role`` holds ``permission``."""
+    return role in PERMISSIONS[permission]
+
+
+@dataclass
+class Session:
+    """One browser's session: anonymous (login form) or logged in."""
+
+    id: str
+    csrf: str
+    created: float
+    last_seen: float
+    user_id: int | None = None
+    name: str | None = None
+    role: str | None = None
+    flashes: list = field(default_factory=list)
+
+    def flash(self, text: str, kind: str = "ok") -> None:
+        """Queue a message for the next page this session sees."""
+        self.flashes.append((kind, text))
+
+    def take_flashes(self) -> list:
+        out, self.flashes = self.flashes, []
+        return out
+
+    def can(self, permission: str) -> bool:
+        return allowed(self.role, permission)
+
+
+class SessionStore:
+    """Sessions by id, expiring after a lifetime or an idle period (clock injected)."""
+
+    MAX_ANONYMOUS = 10000
+
+    def __init__(self, clock, *, lifetime: int, idle: int, tls: bool):
+        self.clock = clock
+        self.lifetime = lifetime
+        self.idle = idle
+        self.tls = tls
+        self.cookie_name = b"__Host-ivoms_session" if tls else b"ivoms_session"
+        self._sessions: dict[str, Session] = {}
+
+    def new(self) -> Session:
+        """A fresh session with new random id and CSRF token."""
+        now = self.clock.seconds()
+        self._expire(now)
+        s = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), now, now)
+        self._sessions[s.id] = s
+        return s
+
+    def get(self, sid: str | None) -> Session | None:
+        """The live session ``sid`` (touching it), or None when unknown or expired."""
+        if not sid:
+            return None
+        s = self._sessions.get(sid)
+        if s is None:
+            return None
+        now = self.clock.seconds()
+        if now - s.created > self.lifetime or now - s.last_seen > self.idle:
+            self._sessions.pop(sid, None)
+            return None
+        s.last_seen = now
+        return s
+
+    def drop(self, sid: str) -> None:
+        self._sessions.pop(sid, None)
+
+    def drop_user(self, user_id: int) -> None:
+        """End every session of ``user_id`` (disabled, or password reset)."""
+        for sid in [k for k, v in self._sessions.items() if v.user_id == user_id]:
+            self._sessions.pop(sid, None)
+
+    def _expire(self, now: float) -> None:
+        if len(self._sessions) < self.MAX_ANONYMOUS:
+            return
+        for sid in [k for k, s in self._sessions.items()
+                    if now - s.created > self.lifetime or now - s.last_seen > self.idle
+                    or s.user_id is None]:
+            self._sessions.pop(sid, None)
+
+    # -- cookies -----------------------------------------------------------------
+    def from_request(self, request) -> Session | None:
+        raw = request.getCookie(self.cookie_name)
+        return self.get(raw.decode("ascii", "replace") if raw else None)
+
+    def set_cookie(self, request, session: Session) -> None:
+        """Send ``session``'s cookie: HttpOnly, SameSite=Strict, Path=/, Secure under TLS."""
+        request.addCookie(self.cookie_name, session.id.encode("ascii"), path=b"/",
+                          httpOnly=True, secure=self.tls, sameSite="strict")
+
+    def clear_cookie(self, request) -> None:
+        request.addCookie(self.cookie_name, b"", path=b"/", httpOnly=True, secure=self.tls,
+                          sameSite="strict", max_age=b"0")
+
+
+def csrf_ok(session: Session | None, token: str | None) -> bool:
+    """True when ``token`` is ``session``'s CSRF token (constant-time compare)."""
+    if session is None or not token:
+        return False
+    return hmac.compare_digest(session.csrf.encode(), token.encode("utf-8", "replace"))
+
+
+# -- login --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class UserRow:
+    id: int
+    name: str
+    role: str
+    enabled: bool
+    failed_logins: int
+    locked_until: int
+    password_hash: str
+
+
+_USER_BY_NAME = select(users).where(users.c.name == bindparam("name"))
+_USER_BY_ID = select(users).where(users.c.id == bindparam("id"))
+
+
+def _row(r) -> UserRow | None:
+    if r is None:
+        return None
+    d = dict(zip(users.c.keys(), r))
+    return UserRow(d["id"], d["name"], d["role"], bool(d["enabled"]), d["failed_logins"],
+                   d["locked_until"], d["password_hash"])
+
+
+def user_by_name(tx, name: str) -> UserRow | None:
+    return _row(tx.execute(_USER_BY_NAME, {"name": name}).first())
+
+
+def user_by_id(tx, user_id: int) -> UserRow | None:
+    return _row(tx.execute(_USER_BY_ID, {"id": user_id}).first())
+
+
+@dataclass(frozen=True)
+class LoginOutcome:
+    """What a login attempt gave: the user on success, else why not (for the audit only)."""
+
+    user: UserRow | None
+    reason: str | None = None     # unknown | disabled | locked | password
+
+
+def check_password(user: UserRow | None, password: str, now: int) -> LoginOutcome:
+    """Verify ``password`` (blocking: Argon2id); run it off the reactor."""
+    if user is None:
+        verify_password(_DUMMY_HASH, password)
+        return LoginOutcome(None, "unknown")
+    ok = verify_password(user.password_hash, password)
+    if user.locked_until > now:
+        return LoginOutcome(None, "locked")
+    if not user.enabled:
+        return LoginOutcome(None, "disabled")
+    if not ok:
+        return LoginOutcome(None, "password")
+    return LoginOutcome(user)
+
+
+def record_login(tx, name: str, outcome: LoginOutcome, *, now: int, origin: str,
+                 threshold: int, lockout_ms: int) -> bool:
+    """Record a login attempt: reset or count failures, lock, and audit.
+
+    @return: True when this failure locked the user.
+    """
+    if outcome.user is not None:
+        tx.execute(update(users).where(users.c.id == outcome.user.id)
+                   .values(failed_logins=0, locked_until=0))
+        audit(tx, at=now, actor=name, action="login", origin=origin)
+        return False
+    locked = False
+    if outcome.reason == "password":
+        n = tx.execute(update(users).where(users.c.name == name)
+                       .values(failed_logins=users.c.failed_logins + 1)
+                       .returning(users.c.failed_logins)).scalar()
+        if n is not None and n >= threshold:
+            tx.execute(update(users).where(and_(users.c.name == name, users.c.locked_until <= now))
+                       .values(locked_until=now + lockout_ms, failed_logins=0))
+            locked = True
+    audit(tx, at=now, actor=name[:64] or "-", action="login.failed", origin=origin,
+          detail={"reason": outcome.reason, **({"locked": True} if locked else {})})
+    if locked:
+        audit(tx, at=now, actor="system", action="user.locked", target=name, origin=origin,
+              detail={"seconds": lockout_ms // 1000})
+    return locked

@@ -1,0 +1,138 @@
+"""Customer care: transactions by MSISDN/serial/dates, activation on a subscriber's behalf,
+barred status, and unbar by a supervisor (the administrator role)."""
+from __future__ import annotations
+
+from sqlalchemy import and_, or_, select, true
+
+from admin import web
+from admin.web import FormError
+from core import fraud
+from core.audit import audit
+from core.normalise import MsisdnRules
+from core.requests import ActivationRequest, Channel
+from core.results import DEFAULT_TEXT, ResultCode
+from core.schema import txn, voucher
+
+LIMIT = 200
+_TXN_COLS = (txn.c.id, txn.c.kind, txn.c.started_at, txn.c.finished_at, txn.c.channel,
+             txn.c.msisdn, txn.c.account, txn.c.serial, txn.c.state, txn.c.result_code,
+             txn.c.amount, txn.c.currency, txn.c.operator_user, txn.c.channel_ref, txn.c.detail)
+
+
+def result_text(code: int) -> str:
+    try:
+        rc = ResultCode(code)
+    except ValueError:
+        return "unknown result %d" % code
+    return "%s: %s" % (rc.name, DEFAULT_TEXT[rc])
+
+
+def transactions(tx, *, msisdn=None, serial=None, start=None, end=None, limit=LIMIT) -> list[dict]:
+    """Transactions (activations and loyalty rewards) matching every criterion, newest first."""
+    cond = []
+    if msisdn:
+        cond.append(or_(txn.c.msisdn == msisdn, txn.c.account == msisdn))
+    if serial is not None:
+        cond.append(txn.c.serial == serial)
+    if start is not None:
+        cond.append(txn.c.started_at >= start)
+    if end is not None:
+        cond.append(txn.c.started_at < end)
+    q = select(*_TXN_COLS).where(and_(true(), *cond)).order_by(txn.c.started_at.desc()).limit(limit)
+    out = []
+    for r in tx.execute(q).rows:
+        d = dict(zip((c.name for c in _TXN_COLS), r))
+        d["result"] = result_text(d["result_code"])
+        out.append(d)
+    return out
+
+
+def bar_status(tx, msisdn: str, now: int) -> dict | None:
+    """The fraud counter of ``msisdn``: failures, window start, bar end (None: not barred)."""
+    subject = fraud.msisdn_subject(msisdn)
+    rows = [r for r in fraud.list_counters(tx, subject, 10) if r["subject"] == subject]
+    if not rows:
+        return None
+    r = rows[0]
+    return {"failures": r["failures"], "window_start": r["window_start"],
+            "barred_until": r["barred_until"] if r["barred_until"] > now else None,
+            "last_failure_at": r["last_failure_at"]}
+
+
+def voucher_summary(tx, serial: int) -> dict | None:
+    r = tx.execute(select(voucher.c.serial, voucher.c.state, voucher.c.expires_at,
+                          voucher.c.used_by, voucher.c.used_at)
+                   .where(voucher.c.serial == serial)).first()
+    return dict(zip(("serial", "state", "expires_at", "used_by", "used_at"), r)) if r else None
+
+
+def _unbar(tx, msisdn, actor, origin, now):
+    before = bar_status(tx, msisdn, now)
+    fraud.reset(tx, fraud.msisdn_subject(msisdn))
+    audit(tx, at=now, actor=actor, action="fraud.unbar", target=msisdn, origin=origin,
+          detail={"failures": before["failures"] if before else 0,
+                  "barred_until": before["barred_until"] if before else None})
+
+
+def _audit(tx, now, actor, action, target, origin, detail):
+    audit(tx, at=now, actor=actor, action=action, target=target, origin=origin, detail=detail)
+
+
+def register(app, ctx) -> None:
+    rules = MsisdnRules.from_settings(ctx.node.config.msisdn)
+
+    def msisdn_of(request, name="msisdn", required=False):
+        raw = web.arg(request, name)
+        if not raw:
+            if required:
+                raise FormError("the subscriber's MSISDN is required")
+            return None
+        m = rules.normalise(raw)
+        if m is None:
+            raise FormError("%r is not a valid MSISDN" % raw)
+        return m
+
+    @app.route("/care", methods=["GET"])
+    @ctx.page("care")
+    async def page(request, session):
+        form = {k: web.arg(request, k) for k in ("msisdn", "serial", "from", "to")}
+        m = msisdn_of(request)
+        serial = web.opt_int(request, "serial", label="serial")
+        start, end = web.day_range(request)
+        searched = m is not None or serial is not None or start is not None or end is not None
+        rows = bar = v = None
+        if searched:
+            rows = await ctx.read(lambda tx: transactions(tx, msisdn=m, serial=serial,
+                                                          start=start, end=end))
+        if m is not None:
+            bar = await ctx.read(bar_status, m, ctx.now())
+        if serial is not None:
+            v = await ctx.read(voucher_summary, serial)
+        return ctx.render(request, "care.html", session, title="Customer care", form=form,
+                          msisdn=m, rows=rows, bar=bar, v=v, searched=searched, limit=LIMIT)
+
+    @app.route("/care/activate", methods=["POST"])
+    @ctx.page("care")
+    async def activate(request, session):
+        raw_msisdn = web.arg(request, "msisdn")
+        hrn = web.arg(request, "hrn")
+        if not raw_msisdn or not hrn:
+            raise FormError("the subscriber's MSISDN and the voucher's HRN are both required")
+        origin = web.client_origin(request)
+        req = ActivationRequest(msisdn=raw_msisdn, hrn=hrn, channel=Channel.CUSTOMER_CARE,
+                                operator_user=session.name, source=origin)
+        res = await ctx.node.activation.activate(req)
+        await ctx.write(_audit, ctx.now(), session.name, "care.activate",
+                        res.msisdn or raw_msisdn[:20], origin,
+                        {"result": int(res.code), "txn": res.txn_id, "serial": res.serial})
+        return ctx.render(request, "care_result.html", session, title="Activation result",
+                          res=res, code=int(res.code), name=res.name, text=res.text,
+                          status=200)
+
+    @app.route("/care/unbar", methods=["POST"])
+    @ctx.page("unbar")
+    async def unbar(request, session):
+        m = msisdn_of(request, required=True)
+        await ctx.write(_unbar, m, session.name, web.client_origin(request), ctx.now())
+        session.flash("%s unbarred: its failure count was cleared." % m)
+        return web.redirect(request, "/care?msisdn=%s" % m)

@@ -1,0 +1,72 @@
+"""Login, logout and the home page."""
+from __future__ import annotations
+
+from admin import auth, web
+
+
+def register(app, ctx) -> None:
+    s = ctx.settings
+
+    @app.route("/login", methods=["GET"])
+    def login_form(request):
+        session = ctx.sessions.from_request(request)
+        if session is not None and session.user_id is not None:
+            return web.redirect(request, "/")
+        if session is None:
+            session = ctx.sessions.new()
+            ctx.sessions.set_cookie(request, session)
+        return ctx.render(request, "login.html", session, title="Log in")
+
+    @app.route("/login", methods=["POST"])
+    async def login(request):
+        session = ctx.sessions.from_request(request)
+        try:
+            name = web.arg(request, "username")[:64]
+            password = web.arg(request, "password")[:1024]
+        except web.FormError as e:
+            return ctx.error(request, session, 400, str(e))
+        if session is None or not auth.csrf_ok(session, web.arg(request, "csrf")):
+            session = session or ctx.sessions.new()
+            ctx.sessions.set_cookie(request, session)
+            session.flash("Your login form had expired; please try again.", "error")
+            return ctx.render(request, "login.html", session, status=403, title="Log in",
+                              username=name)
+        now = ctx.now()
+        user = await ctx.read(auth.user_by_name, name) if name else None
+        outcome = await ctx.blocking(auth.check_password, user, password, now)
+        await ctx.write(_record, name, outcome, now, web.client_origin(request),
+                        s.lockout_threshold, s.lockout_seconds * 1000)
+        if outcome.user is None:
+            session.flash("Login failed: wrong user name or password, or the account is "
+                          "locked or disabled. Repeated failures lock an account for a while.",
+                          "error")
+            return ctx.render(request, "login.html", session, status=401, title="Log in",
+                              username=name)
+        ctx.sessions.drop(session.id)        # a new id at login: no session fixation
+        fresh = ctx.sessions.new()
+        fresh.user_id, fresh.name, fresh.role = outcome.user.id, outcome.user.name, outcome.user.role
+        ctx.sessions.set_cookie(request, fresh)
+        return web.redirect(request, "/")
+
+    @app.route("/logout", methods=["POST"])
+    @ctx.page(None)
+    async def logout(request, session):
+        await ctx.write(_audit_logout, session.name, ctx.now(), web.client_origin(request))
+        ctx.sessions.drop(session.id)
+        ctx.sessions.clear_cookie(request)
+        return web.redirect(request, "/login")
+
+    @app.route("/", methods=["GET"])
+    @ctx.page(None)
+    async def home(request, session):
+        return ctx.render(request, "home.html", session, title="iVOMS administration")
+
+
+def _record(tx, name, outcome, now, origin, threshold, lockout_ms):
+    return auth.record_login(tx, name, outcome, now=now, origin=origin, threshold=threshold,
+                             lockout_ms=lockout_ms)
+
+
+def _audit_logout(tx, name, now, origin):
+    from core.audit import audit
+    audit(tx, at=now, actor=name, action="logout", origin=origin)
