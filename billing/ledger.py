@@ -62,14 +62,20 @@ def credit_unit(tx, msisdn, amount, currency, validity_days, key, now, auto_crea
                                "until": until, "now": now}).first()
     if got is not None:
         return CreditOutcome(True, R.SUCCESS, got[0], got[1])
+    if auto_create:
+        # ON CONFLICT waits for a concurrent first credit of the same new
+        # account to commit; then the UPDATE sees that account.
+        if tx.insert_ignore(acc, {"msisdn": msisdn, "balance": amount, "currency": currency,
+                                  "expires_at": until, "created_at": now, "updated_at": now}):
+            return CreditOutcome(True, R.SUCCESS, amount, until)
+        got = tx.execute(_CREDIT, {"msisdn": msisdn, "currency": currency, "amount": amount,
+                                   "until": until, "now": now}).first()
+        if got is not None:
+            return CreditOutcome(True, R.SUCCESS, got[0], got[1])
     if tx.execute(_ACCOUNT, {"msisdn": msisdn}).first() is not None:
         outcome, code = "rejected", R.BILLING_REJECTED      # account in another currency
-    elif not auto_create:
-        outcome, code = "rejected", R.SUBSCRIBER_UNKNOWN
     else:
-        tx.insert(acc, {"msisdn": msisdn, "balance": amount, "currency": currency,
-                        "expires_at": until, "created_at": now, "updated_at": now})
-        return CreditOutcome(True, R.SUCCESS, amount, until)
+        outcome, code = "rejected", R.SUBSCRIBER_UNKNOWN
     tx.execute(_SET_OUTCOME, {"key": key, "outcome": outcome, "code": int(code),
                               "balance": None, "expires": None})
     return _outcome((outcome, code, None, None))

@@ -79,10 +79,11 @@ _terms_cache: dict = {}
 
 def batch_terms(tx, batch_id: int) -> tuple:
     """(face_value, currency, account_validity_days, type_code, loyalty) of a batch."""
-    t = _terms_cache.get(batch_id)
+    key = (tx.store.url, batch_id)
+    t = _terms_cache.get(key)
     if t is None:
         t = tuple(tx.execute(_BATCH_TERMS, {"id": batch_id}).first())
-        _terms_cache[batch_id] = t
+        _terms_cache[key] = t
     return t
 
 

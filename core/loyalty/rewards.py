@@ -60,6 +60,7 @@ class RewardGrant:
     amount: int
     currency: str
     validity_days: int
+    state: str = "pending"
 
     @property
     def text(self) -> str:
@@ -153,6 +154,25 @@ def conclude(tx, txn_id: str, state: str, code: int, now: int, billing_ms: int |
     return tx.execute(_CONCLUDE, {"tid": txn_id, "st": state, "code": int(code), "ts": now,
                                   "ms": billing_ms,
                                   "dt": json.dumps(detail) if detail else None}).rowcount == 1
+
+
+def credit_in_unit(tx, credit_in, grant: RewardGrant, now: int) -> RewardGrant:
+    """Credit ``grant`` inside the caller's unit of work, for a billing connector
+    in this database (the embedded ledger's C{credit_in}), and conclude its row.
+
+    @return: the grant with its final C{state} (``success`` or ``failed``).
+    """
+    from dataclasses import replace
+    outcome = credit_in(tx, grant.msisdn, grant.amount, grant.currency, grant.validity_days,
+                        grant.txn_id, now)
+    if outcome.credited:
+        state, code = "success", R.SUCCESS
+        detail = {"balance": outcome.balance, "new_expiry": outcome.new_expiry}
+    else:
+        state, code = "failed", outcome.code
+        detail = {"refused": outcome.detail or R(outcome.code).name}
+    conclude(tx, grant.txn_id, state, code, now, 0, detail)
+    return replace(grant, state=state)
 
 
 def credit(billing, runner, clock, timeout: float, txn_id: str, account: str, amount: int,

@@ -49,11 +49,15 @@ def select_plans(plans, msisdn: str, type_code: str, snapshot_json: str | None, 
 
 
 def count_recharge(tx, counted: tuple[Counted, ...], msisdn: str, txn_id: str, currency: str,
-                   now: int) -> list:
+                   now: int, credit_in=None) -> list:
     """Count one recharge in each plan and record the rewards it reaches (in a unit of work).
 
     A pure function of its arguments and the database: safe to re-run after
     a rollback.
+
+    @param credit_in: the billing connector's in-transaction credit (the
+        embedded ledger's), to credit the rewards in this same unit; None
+        leaves them ``pending`` for L{LoyaltyService.grant}.
 
     @return: the list of L{rewards.RewardGrant} decided.
     """
@@ -71,6 +75,8 @@ def count_recharge(tx, counted: tuple[Counted, ...], msisdn: str, txn_id: str, c
             rewarded[tier.id] = max(1, now // 1000) if c.plan.period.rolling else 0
             g = rewards.record(tx, c.plan, tier, state, msisdn, txn_id, currency, now)
             if g is not None:
+                if credit_in is not None:
+                    g = rewards.credit_in_unit(tx, credit_in, g, now)
                 granted.append(g)
         counters.mark_rewarded(tx, c.plan, msisdn,
                                counters.CounterState(state.period_key, state.recharges,
@@ -78,10 +84,51 @@ def count_recharge(tx, counted: tuple[Counted, ...], msisdn: str, txn_id: str, c
     return granted
 
 
+def guarded(tx, unit, *args, **kwargs) -> list:
+    """Run the loyalty ``unit`` inside a SAVEPOINT of the activation's unit of work.
+
+    Loyalty must never keep an activation from concluding: a database error
+    in it (a deadlock victim on PostgreSQL, say) is retried once, then that
+    recharge's loyalty work is rolled back alone and logged, and the
+    activation commits without it.
+
+    @return: what ``unit`` returned, or [] when it failed.
+    """
+    for attempt in (1, 2):
+        tx.savepoint("loyalty")
+        try:
+            out = unit(tx, *args, **kwargs)
+        except Exception:
+            _recover(tx)
+            if attempt == 2:
+                LoyaltyService.log.failure(
+                    "loyalty counting failed for transaction {txn_id}; the recharge is not "
+                    "counted", txn_id=kwargs.get("txn_id"))
+                return []
+        else:
+            tx.release("loyalty")
+            return out
+    return []
+
+
+def _recover(tx) -> None:
+    """Roll back to the ``loyalty`` savepoint after an error, also in PostgreSQL
+    pipeline mode (L{core.db.Tx.pipeline}), whose aborted state must first be
+    cleared with a sync."""
+    pipe = getattr(tx, "_pipe", None)
+    if pipe is not None:
+        try:
+            pipe.sync()
+        except Exception:
+            pass
+    tx.rollback_to("loyalty")
+
+
 _VOUCHER_BATCH = select(voucher.c.batch_id).where(voucher.c.serial == bindparam("serial"))
 
 
-def count_reconciled(tx, plans, txn_id: str, serial: int, msisdn: str, now: int) -> list:
+def count_reconciled(tx, plans, txn_id: str, serial: int, msisdn: str, now: int,
+                     credit_in=None) -> list:
     """L{count_recharge} for an activation concluded by reconciliation, which
     knows the voucher but not its batch's terms (in a unit of work)."""
     from core.saga import batch_terms
@@ -90,7 +137,7 @@ def count_reconciled(tx, plans, txn_id: str, serial: int, msisdn: str, now: int)
         return []
     amount, currency, _days, type_code, snapshot = batch_terms(tx, row[0])
     counted = select_plans(plans, msisdn, type_code, snapshot, amount, currency, now)
-    return count_recharge(tx, counted, msisdn, txn_id, currency, now) if counted else []
+    return count_recharge(tx, counted, msisdn, txn_id, currency, now, credit_in) if counted else []
 
 
 class LoyaltyService:
@@ -133,15 +180,22 @@ class LoyaltyService:
                                reservation.loyalty, reservation.amount, reservation.currency, now)
         if not counted:
             return None
-        return partial(count_recharge, counted=counted, msisdn=attempt.account,
-                       txn_id=reservation.txn_id, currency=reservation.currency, now=now)
+        return partial(guarded, unit=count_recharge, counted=counted, msisdn=attempt.account,
+                       txn_id=reservation.txn_id, currency=reservation.currency, now=now,
+                       credit_in=self._credit_in())
 
     def after_reconciled(self, txn_id: str, serial: int, account: str, now: int):
         """The unit hook for an activation that reconciliation commits."""
         if not self.plans:
             return None
-        return partial(count_reconciled, plans=self.plans, txn_id=txn_id, serial=serial,
-                       msisdn=account, now=now)
+        return partial(guarded, unit=count_reconciled, plans=self.plans, txn_id=txn_id,
+                       serial=serial, msisdn=account, now=now, credit_in=self._credit_in())
+
+    def _credit_in(self):
+        """The billing port's in-transaction credit, when it has one and uses it."""
+        if getattr(self.billing, "in_transaction", False):
+            return getattr(self.billing, "credit_in", None)
+        return None
 
     def grant(self, grants) -> defer.Deferred:
         """Credit each decided reward (on the reactor; never fails).
@@ -151,6 +205,9 @@ class LoyaltyService:
         """
         ds = []
         for g in grants:
+            if g.state != "pending":          # already credited in the activation's unit
+                ds.append(defer.succeed(g.state))
+                continue
             d = rewards.credit(self.billing, self.runner, self.clock, self.billing_timeout,
                                g.txn_id, g.msisdn, g.amount, g.currency, g.validity_days)
             self._inflight.add(d)
