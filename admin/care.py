@@ -104,12 +104,18 @@ def register(app, ctx) -> None:
         if searched:
             rows = await ctx.read(lambda tx: transactions(tx, msisdn=m, serial=serial,
                                                           start=start, end=end))
+        loyalty = None
         if m is not None:
             bar = await ctx.read(bar_status, m, ctx.now())
+            plans = ctx.node.config.loyalty_plans
+            if plans:
+                from core.loyalty.status import subscriber_status
+                loyalty = await ctx.read(subscriber_status, plans, m, ctx.now())
         if serial is not None:
             v = await ctx.read(voucher_summary, serial)
         return ctx.render(request, "care.html", session, title="Customer care", form=form,
-                          msisdn=m, rows=rows, bar=bar, v=v, searched=searched, limit=LIMIT)
+                          msisdn=m, rows=rows, bar=bar, v=v, searched=searched, limit=LIMIT,
+                          loyalty=loyalty)
 
     @app.route("/care/activate", methods=["POST"])
     @ctx.page("care")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
 import pytest_twisted
 from sqlalchemy import select
 
@@ -96,3 +97,35 @@ async def test_barred_status_and_unbar_by_the_supervisor_only(admin_node):
     r = await c.post("/care/activate", {"msisdn": MSISDN, "hrn": hrns[info.first_serial]})
     assert "0 SUCCESS" in r.text
     assert (await a.post("/care/unbar", {"msisdn": "x"})).status == 400
+
+
+@pytest.fixture
+def loyal_admin_node(conf_dir, reactor):
+    """An admin node whose copied conf has the monthly loyalty plan enabled."""
+    from tests.admin_helpers import AdminNode, init_instance, write_conf
+    loyalty = conf_dir / "loyalty.toml"
+    loyalty.write_text(loyalty.read_text().replace(
+        'id = "monthly"\nname = "Monthly recharger"\nenabled = false',
+        'id = "monthly"\nname = "Monthly recharger"\nenabled = true', 1))
+    path = write_conf(conf_dir)
+    init_instance(path)
+    node = AdminNode(path, reactor)
+    yield node
+    node.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_care_page_shows_loyalty_progress_and_rewards(loyal_admin_node):
+    """Issue 9: the subscriber's counters, progress and rewards are in the GUI too."""
+    node = loyal_admin_node
+    _, hrns = gen(node, count=6)
+    c = await node.logged_in("care")
+    await c.get("/care")
+    for hrn in list(hrns.values())[:5]:
+        r = await c.post("/care/activate", {"msisdn": MSISDN, "hrn": hrn})
+        assert "0 SUCCESS" in r.text
+    r = await c.get("/care?msisdn=" + MSISDN)
+    assert r.status == 200 and 'id="loyalty"' in r.text
+    assert "Monthly recharger" in r.text and "rewarded" in r.text   # Silver at 5
+    assert "5 recharges / 0 to go" in r.text                          # Gold needs 10
+    assert "2.00 EUR" in r.text                                       # the Silver bonus
