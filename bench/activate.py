@@ -22,55 +22,17 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import Instance, peak_rss_mb, percentile  # noqa: E402
+from bench.common import Instance, NoBars, peak_rss_mb, percentile, raw_fill, stock  # noqa: E402
 
 
-class _Type:
-    code, name, face_value, currency = "B10", "Bench 10", 1000, "EUR"
-    validity_days, account_validity_days, hrn_length, loyalty = 365, 30, 14, {}
-
-
-class _Fraud:
-    window_seconds = 86400
-    reset_on_success = True
-    tiers = ()
+_Fraud = NoBars
 
 
 def prepare(inst, count, filler):
-    from sqlalchemy import select
-
-    from core.generation import COLUMNS, _start_batch, generate
-    from core.schema import voucher
-    from core.vouchers import Selection, set_state
-    now = int(time.time() * 1000)
+    """``count`` available vouchers (their HRNs), after ``filler`` used filler rows."""
     if filler:
-        batch_id, first = inst.store.run_sync(_start_batch, _Type, filler, now + 10 ** 10, "bench",
-                                              "d1", 5_000_000_000, now)
-        tx = inst.store.tx()
-        try:
-            for lo in range(0, filler, 50_000):
-                n = min(50_000, filler - lo)
-                rows = [(first + lo + i, batch_id, "used", now + 10 ** 10, "d1", os.urandom(42),
-                         os.urandom(32), 0) for i in range(n)]
-                tx.begin()
-                if tx.is_sqlite:
-                    tx.cur.executemany("INSERT INTO voucher (%s) VALUES (%s)"
-                                       % (", ".join(COLUMNS), ", ".join("?" * len(COLUMNS))), rows)
-                else:
-                    with tx.cur.copy("COPY voucher (%s) FROM STDIN" % ", ".join(COLUMNS)) as cp:
-                        for r in rows:
-                            cp.write_row(r)
-                tx.commit()
-        finally:
-            tx.close()
-    info = generate(inst.store, inst.cipher, _Type, count, now + 86400_000 * 30, requested_by="bench",
-                    serial_start=1_000_000_000, chunk_size=20_000, workers=0)
-    inst.store.run_sync(set_state, Selection.of_batch(info.batch_id), "available", actor="bench",
-                        reason=None, now=now)
-    rows = inst.store.run_sync(lambda tx: tx.execute(
-        select(voucher.c.serial, voucher.c.key_id, voucher.c.hrn_ct)
-        .where(voucher.c.batch_id == info.batch_id)).rows)
-    return [inst.cipher.decrypt(s, k, bytes(ct)) for s, k, ct in rows]
+        raw_fill(inst, filler, state="used", expires_at=int(time.time() * 1000) + 10 ** 10)
+    return stock(inst, count, expires_in_days=30)
 
 
 def run_service(inst, hrns, n, concurrency, one_unit=True):

@@ -57,3 +57,82 @@ def percentile(sorted_values, p: float) -> float:
         return float("nan")
     k = min(len(sorted_values) - 1, max(0, int(round(p / 100.0 * (len(sorted_values) - 1)))))
     return sorted_values[k]
+
+
+class BenchType:
+    """The voucher type every benchmark generates (14-digit HRNs, 10.00 EUR)."""
+
+    code, name, face_value, currency = "B10", "Bench 10", 1000, "EUR"
+    validity_days, account_validity_days, hrn_length, loyalty = 365, 30, 14, {}
+
+
+class NoBars:
+    """Fraud settings that never bar (benchmarks activate from many numbers at once)."""
+
+    window_seconds = 86400
+    reset_on_success = True
+    tiers = ()
+
+
+def stock(inst, count: int, *, serial_start: int = 1_000_000_000, expires_in_days: int = 365,
+          workers: int = 0) -> list[str]:
+    """Generate ``count`` vouchers, make them available, and return their HRNs."""
+    import time
+
+    from sqlalchemy import select
+
+    from core.generation import generate
+    from core.schema import voucher
+    from core.vouchers import Selection, set_state
+    now = int(time.time() * 1000)
+    info = generate(inst.store, inst.cipher, BenchType, count, now + 86_400_000 * expires_in_days,
+                    requested_by="bench", serial_start=serial_start, chunk_size=20_000,
+                    workers=workers)
+    inst.store.run_sync(set_state, Selection.of_batch(info.batch_id), "available",
+                        actor="bench", reason=None, now=now)
+    rows = inst.store.run_sync(lambda tx: tx.execute(
+        select(voucher.c.serial, voucher.c.key_id, voucher.c.hrn_ct)
+        .where(voucher.c.batch_id == info.batch_id)).rows)
+    return [inst.cipher.decrypt(s, k, bytes(ct)) for s, k, ct in rows]
+
+
+def raw_fill(inst, n: int, *, state: str, expires_at: int, serial_start: int = 5_000_000_000) -> None:
+    """Add ``n`` realistic voucher rows (random ciphertext and blind index) with the raw
+    driver, fast: filler for "large store" runs, not usable vouchers."""
+    import time
+
+    from core.generation import COLUMNS, _start_batch, copy_text
+    now = int(time.time() * 1000)
+    batch_id, first = inst.store.run_sync(_start_batch, BenchType, n, max(expires_at, now + 1),
+                                          "bench", "d1", serial_start, now)
+    tx = inst.store.tx()
+    try:
+        for lo in range(0, n, 50_000):
+            rows = [(first + lo + i, batch_id, state, expires_at, "d1", os.urandom(42),
+                     os.urandom(32), 0) for i in range(min(50_000, n - lo))]
+            tx.begin()
+            if tx.is_sqlite:
+                tx.cur.executemany("INSERT INTO voucher (%s) VALUES (%s)"
+                                   % (", ".join(COLUMNS), ", ".join("?" * len(COLUMNS))), rows)
+            else:
+                with tx.cur.copy("COPY voucher (%s) FROM STDIN" % ", ".join(COLUMNS)) as cp:
+                    cp.write(copy_text(rows))
+            tx.commit()
+    finally:
+        tx.close()
+
+
+def build_core(inst, reactor, *, billing=None, workers: int = 1, in_transaction: bool = True):
+    """(runner, service): a started UnitRunner and an ActivationService over ``inst``
+    with the embedded ledger (or ``billing``), never barring."""
+    from billing.ledger import EmbeddedLedger
+    from core.activation import ActivationService
+    from core.normalise import MsisdnRules
+    from core.units import UnitRunner
+    runner = UnitRunner(inst.store, reactor, workers=workers, max_batch=512)
+    runner.start()
+    service = ActivationService(
+        runner, billing or EmbeddedLedger(runner, clock=reactor, in_transaction=in_transaction),
+        inst.cipher, clock=reactor, msisdn_rules=MsisdnRules("381", "0", ["00", "+"], [11, 12]),
+        hrn_lengths={14}, fraud_settings=NoBars(), billing_timeout=30.0)
+    return runner, service

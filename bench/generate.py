@@ -18,13 +18,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import Instance, peak_rss_mb  # noqa: E402
+from bench.common import BenchType, Instance, peak_rss_mb  # noqa: E402
 from core.generation import COLUMNS  # noqa: E402
-
-
-class _Type:
-    code, name, face_value, currency = "B10", "Bench 10", 1000, "EUR"
-    validity_days, account_validity_days, hrn_length, loyalty = 365, 30, 14, {}
 
 
 def run_ivoms(backend, count, chunk, workers):
@@ -32,7 +27,7 @@ def run_ivoms(backend, count, chunk, workers):
     inst = Instance(backend)
     try:
         t0 = time.perf_counter()
-        info = generate(inst.store, inst.cipher, _Type, count, int(time.time() * 1000) + 86400_000 * 365,
+        info = generate(inst.store, inst.cipher, BenchType, count, int(time.time() * 1000) + 86400_000 * 365,
                         requested_by="bench", serial_start=1_000_000_000, chunk_size=chunk,
                         workers=workers)
         dt = time.perf_counter() - t0
@@ -48,7 +43,7 @@ def run_baseline(backend, count, chunk):
     inst = Instance(backend)
     try:
         from core.generation import _start_batch
-        batch_id, first = inst.store.run_sync(_start_batch, _Type, count, 2 ** 42, "bench", "d1",
+        batch_id, first = inst.store.run_sync(_start_batch, BenchType, count, 2 ** 42, "bench", "d1",
                                               1_000_000_000, int(time.time() * 1000))
         rows = [(first + i, batch_id, "generated", 2 ** 42, "d1", os.urandom(42), os.urandom(32), 0)
                 for i in range(count)]

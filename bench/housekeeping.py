@@ -25,55 +25,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import Instance, peak_rss_mb, percentile  # noqa: E402
-
-
-class _Type:
-    code, name, face_value, currency = "B10", "Bench 10", 1000, "EUR"
-    validity_days, account_validity_days, hrn_length, loyalty = 365, 30, 14, {}
-
-
-class _Fraud:
-    window_seconds = 86400
-    reset_on_success = True
-    tiers = ()
-
-
-def fill_expiring(inst, n):
-    """``n`` available vouchers whose expiry has passed (random blind indexes), raw inserts."""
-    from core.generation import COLUMNS, _start_batch
-    now = int(time.time() * 1000)
-    batch_id, first = inst.store.run_sync(_start_batch, _Type, n, now - 1000, "bench", "d1",
-                                          5_000_000_000, now)
-    tx = inst.store.tx()
-    try:
-        for lo in range(0, n, 50_000):
-            k = min(50_000, n - lo)
-            rows = [(first + lo + i, batch_id, "available", now - 1000, "d1", os.urandom(42),
-                     os.urandom(32), 0) for i in range(k)]
-            tx.begin()
-            tx.cur.executemany("INSERT INTO voucher (%s) VALUES (%s)"
-                               % (", ".join(COLUMNS), ", ".join("?" * len(COLUMNS))), rows)
-            tx.commit()
-    finally:
-        tx.close()
-
-
-def prepare_hrns(inst, count):
-    from sqlalchemy import select
-
-    from core.generation import generate
-    from core.schema import voucher
-    from core.vouchers import Selection, set_state
-    now = int(time.time() * 1000)
-    info = generate(inst.store, inst.cipher, _Type, count, now + 86400_000 * 30, requested_by="bench",
-                    serial_start=1_000_000_000, chunk_size=20_000, workers=0)
-    inst.store.run_sync(set_state, Selection.of_batch(info.batch_id), "available", actor="bench",
-                        reason=None, now=now)
-    rows = inst.store.run_sync(lambda tx: tx.execute(
-        select(voucher.c.serial, voucher.c.key_id, voucher.c.hrn_ct)
-        .where(voucher.c.batch_id == info.batch_id)).rows)
-    return [inst.cipher.decrypt(s, k, bytes(ct)) for s, k, ct in rows]
+from bench.common import Instance, NoBars, peak_rss_mb, percentile, raw_fill, stock  # noqa: E402
 
 
 def run(inst, hrns, a):
@@ -91,7 +43,7 @@ def run(inst, hrns, a):
     service = ActivationService(
         runner, EmbeddedLedger(runner, clock=reactor), inst.cipher, clock=reactor,
         msisdn_rules=MsisdnRules("381", "0", ["00", "+"], [11, 12]), hrn_lengths={14},
-        fraud_settings=_Fraud())
+        fraud_settings=NoBars())
     hk = dataclasses.replace(HousekeepingSettings(), chunk_size=a.chunk_size,
                              chunk_pause=a.chunk_pause)
     keeper = Housekeeper(settings=hk, node="bench", runner=runner, store=inst.store,
@@ -161,9 +113,9 @@ def main():
     inst = Instance("sqlite")
     try:
         t0 = time.perf_counter()
-        fill_expiring(inst, a.expiring)
+        raw_fill(inst, a.expiring, state="available", expires_at=int(time.time() * 1000) - 1000)
         t1 = time.perf_counter()
-        hrns = prepare_hrns(inst, a.vouchers)
+        hrns = stock(inst, a.vouchers, expires_in_days=30)
         t2 = time.perf_counter()
         print("fill: %d expiring vouchers in %.1f s; %d vouchers to activate generated in %.1f s"
               % (a.expiring, t1 - t0, a.vouchers, t2 - t1))

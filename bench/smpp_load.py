@@ -25,14 +25,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import Instance, percentile  # noqa: E402
+from bench.common import Instance, build_core, stock, percentile  # noqa: E402
 
 SHORT_CODE = "1555"
-
-
-class _Type:
-    code, name, face_value, currency = "B10", "Bench 10", 1000, "EUR"
-    validity_days, account_validity_days, hrn_length, loyalty = 365, 30, 14, {}
 
 
 def msisdn(bind: int, slot: int) -> str:
@@ -40,41 +35,6 @@ def msisdn(bind: int, slot: int) -> str:
 
 
 # -- the server side ------------------------------------------------------------
-
-def make_vouchers(inst, count: int) -> list[str]:
-    """Generate ``count`` available vouchers; return their HRNs."""
-    from sqlalchemy import select
-
-    from core.generation import generate
-    from core.schema import voucher
-    from core.vouchers import Selection, set_state
-    now = int(time.time() * 1000)
-    info = generate(inst.store, inst.cipher, _Type, count, now + 86400_000 * 365,
-                    requested_by="bench", serial_start=1_000_000_000 + count * 3,
-                    chunk_size=20000)
-    inst.store.run_sync(set_state, Selection.of_batch(info.batch_id), "available",
-                        actor="bench", reason=None, now=now)
-    rows = inst.store.run_sync(lambda tx: tx.execute(
-        select(voucher.c.serial, voucher.c.key_id, voucher.c.hrn_ct)
-        .where(voucher.c.batch_id == info.batch_id)).rows)
-    return [inst.cipher.decrypt(s, k, bytes(ct)) for s, k, ct in rows]
-
-
-def build_core(inst, reactor):
-    from billing.ledger import EmbeddedLedger
-    from core.activation import ActivationService
-    from core.normalise import MsisdnRules
-    from core.units import UnitRunner
-    from gateway.config import FraudSettings
-    runner = UnitRunner(inst.store, reactor, workers=1, max_batch=512)
-    runner.start()
-    ledger = EmbeddedLedger(runner, clock=reactor)
-    service = ActivationService(
-        runner, ledger, inst.cipher, clock=reactor,
-        msisdn_rules=MsisdnRules("381", "0", ["00", "+"], [11, 12]), hrn_lengths={14},
-        fraud_settings=FraudSettings(), billing_timeout=30.0)
-    return runner, service
-
 
 def core_only(reactor, service, hrns: list[str], binds: int, window: int):
     """Run the activations straight on the service, binds x window at once."""
@@ -109,8 +69,8 @@ def run(args) -> None:
 
     core_inst, smpp_inst = Instance("sqlite"), Instance("sqlite")
     print("generating 2 x %d vouchers ..." % (args.count,), flush=True)
-    core_hrns = make_vouchers(core_inst, args.count)
-    smpp_hrns = make_vouchers(smpp_inst, args.count)
+    core_hrns = stock(core_inst, args.count)
+    smpp_hrns = stock(smpp_inst, args.count)
     out = {}
 
     @defer.inlineCallbacks
