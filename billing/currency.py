@@ -1,32 +1,17 @@
-"""ISO 4217 currencies: alphabetic code -> (numeric code, minor-unit exponent).
+"""ISO 4217 currencies as the billing connectors use them: the shared table plus overrides.
 
-The core keeps amounts in minor units with the alphabetic code; Diameter
-(RFC 4006 §8.23 Currency-Code) wants the numeric code and CC-Money a
-decimal amount.  The table covers common currencies; connectors accept
-overrides from their configuration for anything else.
+The table itself is L{core.money.ISO_4217}; Diameter (RFC 4006 §8.23
+Currency-Code) wants the numeric code and CC-Money a decimal amount.
+Connectors accept overrides from their configuration for currencies the
+table does not hold.
 """
 from __future__ import annotations
 
 import decimal
 
-#: alpha -> (numeric, minor-unit digits)
-ISO_4217: dict[str, tuple[int, int]] = {
-    "AED": (784, 2), "ARS": (32, 2), "AUD": (36, 2), "BAM": (977, 2),
-    "BGN": (975, 2), "BHD": (48, 3), "BRL": (986, 2), "CAD": (124, 2),
-    "CHF": (756, 2), "CLP": (152, 0), "CNY": (156, 2), "CZK": (203, 2),
-    "DKK": (208, 2), "DZD": (12, 2), "EGP": (818, 2), "EUR": (978, 2),
-    "GBP": (826, 2), "GHS": (936, 2), "HKD": (344, 2), "HUF": (348, 2),
-    "IDR": (360, 2), "ILS": (376, 2), "INR": (356, 2), "IQD": (368, 3),
-    "ISK": (352, 0), "JOD": (400, 3), "JPY": (392, 0), "KES": (404, 2),
-    "KRW": (410, 0), "KWD": (414, 3), "MAD": (504, 2), "MKD": (807, 2),
-    "MXN": (484, 2), "MYR": (458, 2), "NGN": (566, 2), "NOK": (578, 2),
-    "NZD": (554, 2), "OMR": (512, 3), "PHP": (608, 2), "PKR": (586, 2),
-    "PLN": (985, 2), "QAR": (634, 2), "RON": (946, 2), "RSD": (941, 2),
-    "RUB": (643, 2), "SAR": (682, 2), "SEK": (752, 2), "SGD": (702, 2),
-    "THB": (764, 2), "TND": (788, 3), "TRY": (949, 2), "TZS": (834, 2),
-    "UAH": (980, 2), "UGX": (800, 0), "USD": (840, 2), "VND": (704, 0),
-    "XAF": (950, 0), "XOF": (952, 0), "ZAR": (710, 2),
-}
+from core.money import ISO_4217
+
+__all__ = ["ISO_4217", "Currencies"]
 
 
 class Currencies:

@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from gateway.settings import non_negative, one_of, positive, setting
 
+from protocols.common.settings_checks import time_zone
 from protocols.ivr.texts import ENGLISH, FIELDS, KEYS
 
 TRANSFER_TYPES = ("blind", "bridge", "consultation")
@@ -71,14 +71,6 @@ def _base_url(v):
     if problem is None and v and not v.endswith("/"):
         return "must end with '/'"
     return problem
-
-
-def _timezone(v):
-    try:
-        ZoneInfo(v)
-    except (ZoneInfoNotFoundError, ValueError):
-        return "unknown time zone %r (use an IANA name such as 'Europe/Belgrade')" % (v,)
-    return None
 
 
 def _status(v):
@@ -181,7 +173,7 @@ class IvrSettings:
     care_transfer: str = setting("blind", check=one_of(*TRANSFER_TYPES))
     care_connect_timeout: float = setting(30.0, check=positive)
     care_max_time: float = setting(0.0, check=non_negative)
-    timezone: str = setting("UTC", check=_timezone)
+    timezone: str = setting("UTC", check=time_zone)
     base_url: str = setting("", check=_base_url)
     max_body_bytes: int = setting(4096, check=lambda v: None if v >= 256 else "must be >= 256")
     max_param_chars: int = setting(256, check=lambda v: None if v >= 32 else "must be >= 32")

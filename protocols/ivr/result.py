@@ -1,8 +1,7 @@
 """The result document: the localised outcome of an activation, then what follows it."""
 from __future__ import annotations
 
-from core.results import ResultCode
-
+from protocols.common.results import result_code
 from protocols.ivr import spoken
 from protocols.ivr.care import care_form
 from protocols.ivr.config import LanguageSettings
@@ -24,13 +23,6 @@ def result_fields(ctx: Context, lang: LanguageSettings, result, now_ms: int) -> 
     }
 
 
-def _code_name(code) -> str:
-    try:
-        return ResultCode(code).name
-    except ValueError:
-        return ResultCode.SYSTEM_ERROR.name
-
-
 def result_document(ctx: Context, lang: LanguageSettings, urls: Urls, result, *,
                     attempt: int, now_ms: int):
     """The document answering the activation submit.
@@ -39,7 +31,7 @@ def result_document(ctx: Context, lang: LanguageSettings, urls: Urls, result, *,
     @param attempt: which voucher of this call it was (1-based).
     """
     p = ctx.prompts
-    name = _code_name(result.code)
+    name = result_code(result.code).name
     fields = result_fields(ctx, lang, result, now_ms)
     said = [p.prompt(lang, name, **fields)]
     if name == "SUCCESS" and result.new_expiry is not None:

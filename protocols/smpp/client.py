@@ -19,10 +19,9 @@ from twisted.internet import defer, endpoints
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 
-from protocols.smpp.errors import ESME_ROK, status_name
-from protocols.smpp.pdus import GenericNack, SubmitSm
+from protocols.smpp.pdus import SubmitSm
 from protocols.smpp.protocol import (
-    RECEIVER, TRANSCEIVER, TRANSMITTER, SmppError, SmppProtocol)
+    RECEIVER, TRANSCEIVER, TRANSMITTER, SmppProtocol, send_all)
 from protocols.smpp.throttle import Throttle
 
 
@@ -146,14 +145,8 @@ class SmscConnector(service.MultiService):
         """
         d = self._transmitter()
 
-        def send(session):
-            sends = [session.send_request(SubmitSm(**fields)) for fields in parts]
-            g = defer.gatherResults(sends, consumeErrors=True)
-            g.addCallback(_check_all)
-            g.addErrback(lambda f: f.value.subFailure if isinstance(
-                f.value, defer.FirstError) else f)
-            return g
-        d.addCallback(send)
+        d.addCallback(lambda session: send_all(
+            session, [SubmitSm(**fields) for fields in parts], "submit_sm"))
         return d
 
     def stopService(self) -> defer.Deferred:
@@ -161,10 +154,3 @@ class SmscConnector(service.MultiService):
         d = defer.DeferredList(unbinds, consumeErrors=True)
         d.addCallback(lambda _: super(SmscConnector, self).stopService())
         return d
-
-
-def _check_all(responses) -> None:
-    for resp in responses:
-        if isinstance(resp, GenericNack) or resp.command_status != ESME_ROK:
-            raise SmppError(resp.command_status, "submit_sm refused (%s)" % (
-                status_name(resp.command_status),))

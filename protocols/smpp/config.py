@@ -6,19 +6,19 @@ default the shipped example config shows.  L{SmppSettings} is the root.
 
 from __future__ import annotations
 
-import ipaddress
-import string
 from dataclasses import dataclass
 
+from core.results import ResultCode
 from gateway.settings import endpoint, non_negative, one_of, positive, setting
+
+from protocols.common.results import RESULT_FIELDS
+from protocols.common.settings_checks import networks, template_tables, time_zone
 
 BIND_TYPES = ("transmitter", "receiver", "transceiver")
 CLIENT_BIND_MODES = ("transceiver", "receiver+transmitter")
 
 #: Placeholders a reply template may use (see L{protocols.smpp.replies}).
-TEMPLATE_FIELDS = frozenset({
-    "amount", "currency", "expiry", "unbar_time", "validity_days", "balance",
-    "txn_id", "code", "msisdn", "keywords"})
+TEMPLATE_FIELDS = RESULT_FIELDS | {"keywords"}
 
 #: Template keys besides the result-code names (L{core.results.ResultCode}).
 HELP = "HELP"
@@ -28,15 +28,6 @@ def _bind_types(values):
     bad = [v for v in values if v not in BIND_TYPES]
     if bad or not values:
         return "must be a non-empty list of %s" % (", ".join(BIND_TYPES),)
-    return None
-
-
-def _networks(values):
-    for v in values:
-        try:
-            ipaddress.ip_network(v, strict=False)
-        except ValueError:
-            return "%r is not an IP address or network (e.g. '10.0.0.0/8')" % (v,)
     return None
 
 
@@ -91,7 +82,7 @@ class AccountSettings:
     system_id: str = setting(check=_c_string(15))
     password: str = setting(check=_c_string(8))
     bind_types: list[str] = setting(factory=lambda: list(BIND_TYPES), check=_bind_types)
-    allowed_addresses: list[str] = setting(factory=list, check=_networks)
+    allowed_addresses: list[str] = setting(factory=list, check=networks)
     max_binds: int = setting(4, check=positive)
     throughput: float = setting(0.0, check=non_negative)
 
@@ -160,32 +151,9 @@ class GrammarSettings:
     hrn_lengths: list[int] = setting(factory=list)
 
 
-def _timezone(v):
-    try:
-        from zoneinfo import ZoneInfo
-        ZoneInfo(v)
-    except Exception:  # noqa: BLE001 - any failure means an unusable name
-        return "unknown time zone %r" % (v,)
-    return None
-
-
 def _templates(languages):
-    from core.results import ResultCode
     allowed = {c.name for c in ResultCode} | {HELP}
-    for lang, table in languages.items():
-        for key, text in table.items():
-            if key not in allowed:
-                return "%s.%s: unknown template (allowed: %s)" % (
-                    lang, key, ", ".join(sorted(allowed)))
-            try:
-                names = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
-            except ValueError as e:
-                return "%s.%s: bad template: %s" % (lang, key, e)
-            unknown = names - TEMPLATE_FIELDS
-            if unknown:
-                return "%s.%s: unknown field {%s} (allowed: %s)" % (
-                    lang, key, sorted(unknown)[0], ", ".join(sorted(TEMPLATE_FIELDS)))
-    return None
+    return template_tables(languages, allowed, TEMPLATE_FIELDS, noun="template")
 
 
 def default_templates() -> dict[str, dict[str, str]]:
@@ -243,7 +211,7 @@ class RepliesSettings:
 
     templates: dict[str, dict[str, str]] = setting(factory=dict, check=_templates)
     default_language: str = "en"
-    timezone: str = setting("UTC", check=_timezone)
+    timezone: str = setting("UTC", check=time_zone)
     date_format: str = "%Y-%m-%d"
     time_format: str = "%Y-%m-%d %H:%M"
 

@@ -520,8 +520,30 @@ class SmppProtocol(Protocol):
         return done
 
 
+def send_all(session, requests, name: str) -> defer.Deferred:
+    """Send the message PDUs C{requests} (e.g. the parts of one reply) on C{session}.
+
+    @param name: the PDUs' command name, for the error message.
+    @return: a Deferred firing with C{None} when every one was answered
+        ESME_ROK; failing with L{SmppError} for the first one refused
+        (generic_nack included), or with the first failure of
+        L{SmppProtocol.send_request}.
+    """
+    def check(responses):
+        for resp in responses:
+            if isinstance(resp, GenericNack) or resp.command_status != ESME_ROK:
+                raise SmppError(resp.command_status, "%s refused (%s)" % (
+                    name, status_name(resp.command_status)))
+
+    d = defer.gatherResults([session.send_request(pdu) for pdu in requests],
+                            consumeErrors=True)
+    d.addCallback(check)
+    d.addErrback(lambda f: f.value.subFailure if isinstance(f.value, defer.FirstError) else f)
+    return d
+
+
 __all__ = [
     "SmppProtocol", "SmppError", "ResponseTimeout", "OPEN", "BINDING", "BOUND",
     "UNBINDING", "CLOSED", "TRANSMITTER", "RECEIVER", "TRANSCEIVER", "BIND_CLASSES",
-    "BIND_REQUEST",
+    "BIND_REQUEST", "send_all",
 ]

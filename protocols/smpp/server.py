@@ -19,10 +19,9 @@ from twisted.internet import defer, endpoints
 from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
 
-from protocols.smpp.errors import (
-    ESME_RBINDFAIL, ESME_RINVPASWD, ESME_RINVSYSID, ESME_ROK, status_name)
-from protocols.smpp.pdus import DeliverSm, GenericNack
-from protocols.smpp.protocol import BIND_CLASSES, SmppError, SmppProtocol
+from protocols.smpp.errors import ESME_RBINDFAIL, ESME_RINVPASWD, ESME_RINVSYSID, ESME_ROK
+from protocols.smpp.pdus import DeliverSm
+from protocols.smpp.protocol import BIND_CLASSES, SmppProtocol, send_all
 from protocols.smpp.throttle import Throttle
 
 
@@ -142,24 +141,12 @@ class SmppServerFactory(ServerFactory):
         if target is None:
             return defer.fail(NoRoute("no receiver/transceiver bind of %s" % (
                 session.system_id,)))
-        sends = [target.send_request(DeliverSm(**fields)) for fields in parts]
-        d = defer.gatherResults(sends, consumeErrors=True)
-        d.addCallback(_check_all)
-        d.addErrback(lambda f: f.value.subFailure if isinstance(
-            f.value, defer.FirstError) else f)
-        return d
+        return send_all(target, [DeliverSm(**fields) for fields in parts], "deliver_sm")
 
     def stop(self) -> defer.Deferred:
         """Unbind every session; the Deferred fires when all are gone."""
         return defer.DeferredList([s.unbind() for s in list(self.sessions)],
                                   consumeErrors=True)
-
-
-def _check_all(responses) -> None:
-    for resp in responses:
-        if isinstance(resp, GenericNack) or resp.command_status != ESME_ROK:
-            raise SmppError(resp.command_status, "deliver_sm refused (%s)" % (
-                status_name(resp.command_status),))
 
 
 class SmppServerService(service.Service):

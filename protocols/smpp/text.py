@@ -14,6 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from protocols.common import gsm0338
+
 DC_DEFAULT = 0x00
 DC_IA5 = 0x01
 DC_LATIN1 = 0x03
@@ -33,30 +35,6 @@ GSM_PART_SEPTETS = 153
 #: UTF-16 code units in one UCS-2 message (140 octets) and per part.
 UCS2_SINGLE_UNITS = 70
 UCS2_PART_UNITS = 67
-
-_ESC = 0x1B
-
-# TS 23.038 §6.2.1, code 0x00..0x7F; 0x1B is the escape to the extension table.
-GSM_BASIC = (
-    "@£$¥èéùìòÇ\nØø\rÅå"
-    "Δ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ"
-    " !\"#¤%&'()*+,-./"
-    "0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNO"
-    "PQRSTUVWXYZÄÖÑÜ§"
-    "¿abcdefghijklmno"
-    "pqrstuvwxyzäöñüà"
-)
-
-# TS 23.038 §6.2.1.1: code after 0x1B -> character.
-GSM_EXTENSION = {
-    0x0A: "\x0c", 0x14: "^", 0x28: "{", 0x29: "}", 0x2F: "\\",
-    0x3C: "[", 0x3D: "~", 0x3E: "]", 0x40: "|", 0x65: "€",
-}
-
-_GSM_ENCODE: dict[str, bytes] = {
-    char: bytes((code,)) for code, char in enumerate(GSM_BASIC) if code != _ESC}
-_GSM_ENCODE.update({char: bytes((_ESC, code)) for code, char in GSM_EXTENSION.items()})
 
 
 class TextError(ValueError):
@@ -81,7 +59,7 @@ class UdhError(TextError):
 def gsm_encodable(text: str) -> bool:
     """True if every character of C{text} is in the GSM default alphabet or
     its extension table."""
-    return all(char in _GSM_ENCODE for char in text)
+    return gsm0338.encodable(text)
 
 
 def gsm_septets(text: str) -> int:
@@ -98,40 +76,17 @@ def encode_gsm(text: str) -> bytes:
     @raise TextError: naming the first character outside the alphabet.
     """
     try:
-        return b"".join(_GSM_ENCODE[char] for char in text)
-    except KeyError as missing:
-        raise TextError("%r is not in the GSM 7-bit alphabet" % (missing.args[0],)) from None
+        return gsm0338.to_septets(text)
+    except gsm0338.NotInAlphabet as e:
+        raise TextError(str(e)) from None
 
 
 def decode_gsm(septets: bytes) -> str:
-    """Decode unpacked GSM 7-bit septets.  Never raises.
+    """Decode unpacked GSM 7-bit septets (see L{gsm0338.from_septets}).  Never raises.
 
-    An escape followed by a code not in the extension table gives the
-    default-alphabet character for that code (§6.2.1.1); a lone trailing
-    escape, or two escapes, give a space.  Octets with the high bit set
-    (not septets) give U+FFFD.
+    Octets with the high bit set (not septets) give U+FFFD.
     """
-    out = []
-    i = 0
-    n = len(septets)
-    while i < n:
-        code = septets[i]
-        i += 1
-        if code > 0x7F:
-            out.append("\ufffd")
-        elif code != _ESC:
-            out.append(GSM_BASIC[code])
-        elif i >= n or septets[i] == _ESC:
-            out.append(" ")
-            i += 1
-        else:
-            nxt = septets[i]
-            i += 1
-            if nxt > 0x7F:
-                out.append("\ufffd")
-            else:
-                out.append(GSM_EXTENSION.get(nxt, GSM_BASIC[nxt]))
-    return "".join(out)
+    return gsm0338.from_septets(septets)
 
 
 def _decode_ucs2(raw: bytes) -> str:
@@ -355,7 +310,7 @@ def split_for_sms(text: str, ref: int) -> list[tuple[int, bytes, int]]:
         raise ValueError("concatenation reference %r is not 0..255" % (ref,))
     if gsm_encodable(text):
         coding, unit_size, single, per_part = DC_DEFAULT, 1, GSM_SINGLE_SEPTETS, GSM_PART_SEPTETS
-        units = [_GSM_ENCODE[char] for char in text]
+        units = [gsm0338.SEPTETS[char] for char in text]
     else:
         coding, unit_size, single, per_part = DC_UCS2, 2, UCS2_SINGLE_UNITS, UCS2_PART_UNITS
         units = [char.encode("utf-16-be") for char in text]

@@ -6,26 +6,18 @@ default the shipped example config shows.  L{SoapSettings} is the root.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from dataclasses import dataclass
 
 from gateway.settings import positive, setting
+
+from protocols.common.settings_checks import networks
 
 _NAME = re.compile(r"[A-Za-z0-9_.@-]{1,48}")
 
 
 def _client_name(v):
     return None if _NAME.fullmatch(v) else "must be 1-48 letters, digits, '_', '.', '@' or '-'"
-
-
-def _networks(values):
-    for v in values:
-        try:
-            ipaddress.ip_network(v, strict=False)
-        except ValueError:
-            return "%r is not an IP address or network (e.g. '10.0.0.0/8')" % (v,)
-    return None
 
 
 def _public_url(v):
@@ -55,7 +47,7 @@ class SoapClient:
     name: str = setting(check=_client_name)
     password: str = ""
     password_hash: str = ""
-    networks: list[str] = setting(factory=list, check=_networks)
+    networks: list[str] = setting(factory=list, check=networks)
     query_all: bool = False
 
     def __post_init__(self):

@@ -7,16 +7,16 @@ node's config has no ``ussd`` table yet, :func:`settings_of` gives the defaults.
 
 from __future__ import annotations
 
-import ipaddress
-import string
 from dataclasses import dataclass
 
+from core.results import ResultCode
 from gateway.settings import positive, setting
 
+from protocols.common.results import RESULT_FIELDS
+from protocols.common.settings_checks import networks, template_tables, time_zone
+
 #: Placeholders a text template may use (see :mod:`protocols.ussd.texts`).
-TEMPLATE_FIELDS = frozenset({
-    "amount", "currency", "expiry", "unbar_time", "validity_days", "balance", "txn_id",
-    "code", "msisdn", "beneficiary", "service_code", "hrn_digits"})
+TEMPLATE_FIELDS = RESULT_FIELDS | {"beneficiary", "service_code", "hrn_digits"}
 
 #: Text keys besides the result-code names of :class:`core.results.ResultCode`.
 PROMPT_KEYS = frozenset({
@@ -38,24 +38,6 @@ def _service_codes(table):
     return None
 
 
-def _networks(values):
-    for v in values:
-        try:
-            ipaddress.ip_network(v, strict=False)
-        except ValueError:
-            return "%r is not an IP address or network (e.g. '10.0.0.0/8')" % (v,)
-    return None
-
-
-def _timezone(v):
-    try:
-        from zoneinfo import ZoneInfo
-        ZoneInfo(v)
-    except Exception:  # noqa: BLE001 - any failure means an unusable name
-        return "unknown time zone %r" % (v,)
-    return None
-
-
 def _language(v):
     return None if v and v.isalpha() else "must be a language code such as 'en'"
 
@@ -67,26 +49,12 @@ def _at_least(low):
 
 
 def _templates(languages):
-    from core.results import ResultCode
     allowed = {c.name for c in ResultCode} | PROMPT_KEYS
-    for lang, table in languages.items():
-        for key, text in table.items():
-            if key not in allowed:
-                return "%s.%s: unknown text (allowed: %s)" % (
-                    lang, key, ", ".join(sorted(allowed)))
-            try:
-                names = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
-            except ValueError as e:
-                return "%s.%s: bad template: %s" % (lang, key, e)
-            unknown = names - TEMPLATE_FIELDS
-            if unknown:
-                return "%s.%s: unknown field {%s} (allowed: %s)" % (
-                    lang, key, sorted(unknown)[0], ", ".join(sorted(TEMPLATE_FIELDS)))
-            if not text.strip():
-                return "%s.%s: must not be empty" % (lang, key)
+    problem = template_tables(languages, allowed, TEMPLATE_FIELDS, non_empty=True)
+    if problem:
+        return problem
     from protocols.ussd.texts import oversize_templates
-    problem = oversize_templates(languages)
-    return problem
+    return oversize_templates(languages)
 
 
 @dataclass(frozen=True)
@@ -121,7 +89,7 @@ class TextSettings:
     """
 
     default_language: str = setting("en", check=_language)
-    timezone: str = setting("UTC", check=_timezone)
+    timezone: str = setting("UTC", check=time_zone)
     date_format: str = "%Y-%m-%d"
     time_format: str = "%Y-%m-%d %H:%M"
     templates: dict[str, dict[str, str]] = setting(factory=dict, check=_templates)
@@ -141,7 +109,7 @@ class UssdSettings:
     service_codes: dict[str, str] = setting(factory=lambda: {"123": ""},
                                             check=_service_codes)
     max_body_bytes: int = setting(8192, check=_at_least(256))
-    allowed_addresses: list[str] = setting(factory=list, check=_networks)
+    allowed_addresses: list[str] = setting(factory=list, check=networks)
     dialogue: DialogueSettings = setting(factory=DialogueSettings)
     texts: TextSettings = setting(factory=TextSettings)
     max_dialogue_id_length: int = setting(64, check=positive)

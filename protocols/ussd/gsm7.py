@@ -10,6 +10,7 @@ both sides.
 from dataclasses import dataclass
 from enum import Enum
 
+from protocols.common import gsm0338
 from protocols.ussd.errors import MapError, UssdDecodeError, UssdEncodeError
 
 #: Largest USSD-String in octets (3GPP TS 29.002 maxUSSD-StringLength).
@@ -23,27 +24,6 @@ DCS_GSM7 = 0x0F
 DCS_UCS2 = 0x48
 
 CR = 0x0D
-ESCAPE = 0x1B
-
-# TS 23.038 §6.2.1: GSM 7-bit default alphabet, indexed by septet value.
-DEFAULT_ALPHABET = (
-    "@£$¥èéùìòÇ\nØø\rÅå"
-    "Δ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ"
-    " !\"#¤%&'()*+,-./"
-    "0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNO"
-    "PQRSTUVWXYZÄÖÑÜ§"
-    "¿abcdefghijklmno"
-    "pqrstuvwxyzäöñüà"
-)
-# TS 23.038 §6.2.1.1: default alphabet extension table, reached with ESC (0x1B).
-EXTENSION_TABLE = {
-    0x0A: "\f", 0x14: "^", 0x28: "{", 0x29: "}", 0x2F: "\\",
-    0x3C: "[", 0x3D: "~", 0x3E: "]", 0x40: "|", 0x65: "€",
-}
-
-_ENCODE_DEFAULT = {ch: code for code, ch in enumerate(DEFAULT_ALPHABET) if code != ESCAPE}
-_ENCODE_EXTENSION = {ch: code for code, ch in EXTENSION_TABLE.items()}
 
 # TS 23.038 §5, coding group 0000 (languages using the GSM 7-bit default alphabet).
 _GROUP0_LANGUAGES = ("de", "en", "it", "fr", "es", "nl", "sv", "da",
@@ -174,22 +154,16 @@ def unpack_septets(octets):
 
 
 def text_to_septets(text):
-    """Map text to GSM 7-bit default alphabet codes, using ESC for the extension table.
+    """Map text to a list of GSM 7-bit default alphabet codes, using ESC for the
+    extension table (:mod:`protocols.common.gsm0338`).
 
     :raises UssdEncodeError: naming the first character that has no GSM 7-bit code.
     """
-    septets = []
-    for ch in text:
-        code = _ENCODE_DEFAULT.get(ch)
-        if code is not None:
-            septets.append(code)
-            continue
-        code = _ENCODE_EXTENSION.get(ch)
-        if code is None:
-            raise UssdEncodeError("character U+%04X is not in the GSM 7-bit alphabet"
-                                  % ord(ch))
-        septets.extend((ESCAPE, code))
-    return septets
+    try:
+        return list(gsm0338.to_septets(text))
+    except gsm0338.NotInAlphabet as e:
+        raise UssdEncodeError("character U+%04X is not in the GSM 7-bit alphabet"
+                              % ord(e.char)) from None
 
 
 def septets_to_text(septets):
@@ -197,28 +171,15 @@ def septets_to_text(septets):
 
     An escape followed by a code missing from the extension table shows the default
     alphabet character for that code; an escape with nothing after it, or followed by
-    another escape, shows as a space (TS 23.038 §6.2.1.1).
+    another escape, shows as a space (TS 23.038 §6.2.1.1); see
+    :func:`protocols.common.gsm0338.from_septets`.
     """
-    chars = []
-    i = 0
-    while i < len(septets):
-        code = septets[i]
-        if code != ESCAPE:
-            chars.append(DEFAULT_ALPHABET[code])
-            i += 1
-            continue
-        nxt = septets[i + 1] if i + 1 < len(septets) else None
-        if nxt is None or nxt == ESCAPE:
-            chars.append(" ")
-        else:
-            chars.append(EXTENSION_TABLE.get(nxt, DEFAULT_ALPHABET[nxt]))
-        i += 2
-    return "".join(chars)
+    return gsm0338.from_septets(septets)
 
 
 def is_gsm7(text):
     """Return ``True`` when every character of ``text`` has a GSM 7-bit code."""
-    return all(ch in _ENCODE_DEFAULT or ch in _ENCODE_EXTENSION for ch in text)
+    return gsm0338.encodable(text)
 
 
 def encode_gsm7_packed(text):

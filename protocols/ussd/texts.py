@@ -2,29 +2,24 @@
 within the USSD string limit (160 octets: 182 GSM 7-bit characters or 80 UCS-2 ones).
 
 Templates are ``str.format`` strings over :data:`protocols.ussd.config.TEMPLATE_FIELDS`;
-a field the result does not carry renders empty. Amounts are shown in major units with
-the currency's ISO 4217 exponent; dates and times in the configured time zone. The
+a field the result does not carry renders empty. A result's fields come from
+:func:`protocols.common.results.result_fields` (amounts in major units, dates and times
+in the configured time zone). The
 built-in Serbian texts are written without diacritics on purpose: č, ć, š, ž and đ are
 not in the GSM 7-bit alphabet and would halve the room to 80 UCS-2 characters.
 """
 
 from __future__ import annotations
 
-import datetime
 import string
-from zoneinfo import ZoneInfo
 
 from core.results import ResultCode
 
+from protocols.common.localised import LocalisedTemplates
+from protocols.common.results import result_code
+from protocols.common.templates import Blank, fill
 from protocols.ussd.errors import UssdEncodeError
 from protocols.ussd.gsm7 import MAX_USSD_OCTETS, encode_ussd
-
-#: ISO 4217 minor-unit exponents that are not 2.
-_EXPONENTS = {
-    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0,
-    "PYG": 0, "RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0,
-    "XPF": 0, "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
-}
 
 #: Field values as long as they get, used to check configured templates fit.
 _WIDEST = {
@@ -124,18 +119,6 @@ def default_templates() -> dict[str, dict[str, str]]:
     }
 
 
-def format_amount(minor: int | None, currency: str | None) -> str:
-    """Render ``minor`` units of ``currency`` in major units: ``1050, "EUR"`` -> ``"10.50"``."""
-    if minor is None:
-        return ""
-    exp = _EXPONENTS.get((currency or "").upper(), 2)
-    if exp == 0:
-        return str(minor)
-    sign = "-" if minor < 0 else ""
-    whole, frac = divmod(abs(minor), 10 ** exp)
-    return "%s%d.%0*d" % (sign, whole, exp, frac)
-
-
 def fits(text: str) -> bool:
     """True when ``text`` is a non-empty USSD string of at most 160 octets once encoded."""
     if 0 < len(text) <= MAX_USSD_OCTETS // 2 and all(ord(ch) < 0x10000 for ch in text):
@@ -172,7 +155,7 @@ def oversize_templates(languages) -> str | None:
     for lang, table in languages.items():
         for key, template in table.items():
             try:
-                text = string.Formatter().vformat(template, (), _Blank(_WIDEST)).strip()
+                text = string.Formatter().vformat(template, (), Blank(_WIDEST)).strip()
             except (ValueError, IndexError, KeyError, AttributeError):
                 continue            # reported by the template checks
             if not fits(text):
@@ -181,38 +164,14 @@ def oversize_templates(languages) -> str | None:
     return None
 
 
-class _Blank(dict):
-    def __missing__(self, key):
-        return ""
+class Texts(LocalisedTemplates):
+    """Renders menus, prompts and activation results in a subscriber's language.
 
+    Built like :class:`protocols.common.localised.LocalisedTemplates` (or from
+    :class:`protocols.ussd.config.TextSettings`) over :func:`default_templates`.
+    """
 
-class Texts:
-    """Renders menus, prompts and activation results in a subscriber's language."""
-
-    def __init__(self, templates: dict[str, dict[str, str]] | None = None, *,
-                 default_language: str = "en", timezone: str = "UTC",
-                 date_format: str = "%Y-%m-%d", time_format: str = "%Y-%m-%d %H:%M"):
-        """
-        :param templates: language -> key -> template, merged over
-            :func:`default_templates`; a key missing in a language falls back to
-            ``default_language``, then to English.
-        """
-        merged = default_templates()
-        for lang, table in (templates or {}).items():
-            merged.setdefault(lang, {}).update(table)
-        self.templates = merged
-        self.default_language = default_language
-        self.zone = ZoneInfo(timezone)
-        self.date_format = date_format
-        self.time_format = time_format
-        self._formatter = string.Formatter()
-
-    @classmethod
-    def from_settings(cls, texts) -> "Texts":
-        """Build from :class:`protocols.ussd.config.TextSettings`."""
-        return cls(texts.templates, default_language=texts.default_language,
-                   timezone=texts.timezone, date_format=texts.date_format,
-                   time_format=texts.time_format)
+    builtin = staticmethod(default_templates)
 
     def has_language(self, language: str | None) -> bool:
         """True when texts exist in ``language``."""
@@ -225,23 +184,15 @@ class Texts:
                 return language.lower()
         return self.default_language
 
-    def template(self, key: str, language: str) -> str:
-        """The template ``key`` in ``language``, falling back as documented."""
-        for lang in (language, self.default_language, "en"):
-            text = self.templates.get(lang, {}).get(key)
-            if text is not None:
-                return text
-        return ""
-
     def text(self, key: str, language: str, **fields) -> str:
         """The text ``key`` with ``fields`` filled in, cut to fit a USSD string."""
-        return fit(self._fill(self.template(key, language), _Blank(fields)))
+        return fit(fill(self.template(key, language), Blank(fields)))
 
     def joined(self, first: str, second: str, language: str, **fields) -> str:
         """Texts ``first`` and ``second`` on two lines, or ``second`` alone when the two
         do not fit one USSD string (e.g. an error note above a repeated menu)."""
-        a = self._fill(self.template(first, language), _Blank(fields))
-        b = self._fill(self.template(second, language), _Blank(fields))
+        a = fill(self.template(first, language), Blank(fields))
+        b = fill(self.template(second, language), Blank(fields))
         both = "%s\n%s" % (a, b)
         return both if fits(both) else fit(b)
 
@@ -252,38 +203,14 @@ class Texts:
         account expiry uses ``SUCCESS_NO_EXPIRY``. Never raises: an unknown code
         renders as ``SYSTEM_ERROR``.
         """
-        try:
-            code = ResultCode(result.code)
-        except ValueError:
-            code = ResultCode.SYSTEM_ERROR
+        code = result_code(result.code)
         key = code.name
         if code == ResultCode.SUCCESS:
             if fields.get("beneficiary"):
                 key = "SUCCESS_OTHER"
             elif result.new_expiry is None:
                 key = "SUCCESS_NO_EXPIRY"
-        values = dict(
-            amount=format_amount(result.amount, result.currency),
-            currency=result.currency or "",
-            expiry=self._time(result.new_expiry, self.date_format),
-            unbar_time=self._time(result.unbar_at, self.time_format),
-            validity_days="" if result.validity_days is None else str(result.validity_days),
-            balance=format_amount(result.balance, result.currency),
-            txn_id=(result.txn_id or "")[:12],
-            code=str(int(code)),
-            msisdn=result.msisdn or "",
-        )
+        values = self.result_fields(result)
+        values["code"] = str(int(code))     # the code of the text shown
         values.update(fields)
         return self.text(key, language, **values)
-
-    def _time(self, epoch_ms: int | None, fmt: str) -> str:
-        if epoch_ms is None:
-            return ""
-        when = datetime.datetime.fromtimestamp(epoch_ms / 1000.0, tz=self.zone)
-        return when.strftime(fmt)
-
-    def _fill(self, template: str, fields: dict) -> str:
-        try:
-            return self._formatter.vformat(template, (), fields).strip()
-        except (ValueError, IndexError, KeyError, AttributeError):
-            return template

@@ -6,50 +6,20 @@ default the shipped example config shows.  L{WebSettings} is the root.
 
 from __future__ import annotations
 
-import ipaddress
-import string
 from dataclasses import dataclass
 
 from gateway.settings import positive, setting
 
+from protocols.common.results import RESULT_FIELDS
+from protocols.common.settings_checks import networks, template_tables, time_zone
+
 #: Placeholders a result text may use (see L{protocols.web.texts}).
-TEMPLATE_FIELDS = frozenset({"amount", "currency", "expiry", "unbar_time", "validity_days",
-                             "balance", "txn_id", "code", "msisdn"})
-
-
-def _networks(values):
-    for v in values:
-        try:
-            ipaddress.ip_network(v, strict=False)
-        except ValueError:
-            return "%r is not an IP address or network (e.g. '10.0.0.0/8')" % (v,)
-    return None
-
-
-def _timezone(v):
-    try:
-        from zoneinfo import ZoneInfo
-        ZoneInfo(v)
-    except Exception:  # noqa: BLE001 - any failure means an unusable name
-        return "unknown time zone %r" % (v,)
-    return None
+TEMPLATE_FIELDS = RESULT_FIELDS
 
 
 def _texts(languages):
     from protocols.web.texts import KEYS
-    for lang, table in languages.items():
-        for key, text in table.items():
-            if key not in KEYS:
-                return "%s.%s: unknown text (allowed: %s)" % (lang, key, ", ".join(sorted(KEYS)))
-            try:
-                names = {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
-            except ValueError as e:
-                return "%s.%s: bad template: %s" % (lang, key, e)
-            unknown = names - TEMPLATE_FIELDS
-            if unknown:
-                return "%s.%s: unknown field {%s} (allowed: %s)" % (
-                    lang, key, sorted(unknown)[0], ", ".join(sorted(TEMPLATE_FIELDS)))
-    return None
+    return template_tables(languages, KEYS, TEMPLATE_FIELDS)
 
 
 def _secret(v):
@@ -95,12 +65,12 @@ class WebSettings:
     languages: list[str] = setting(factory=lambda: ["en", "sr"],
                                    check=lambda v: None if v else "must not be empty")
     texts: dict[str, dict[str, str]] = setting(factory=dict, check=_texts)
-    timezone: str = setting("UTC", check=_timezone)
+    timezone: str = setting("UTC", check=time_zone)
     date_format: str = "%Y-%m-%d"
     time_format: str = "%Y-%m-%d %H:%M"
     csrf_secret: str = setting("", check=_secret)
     cookie_secure: bool = False
-    trusted_proxies: list[str] = setting(factory=list, check=_networks)
+    trusted_proxies: list[str] = setting(factory=list, check=networks)
     max_form_bytes: int = setting(2048, check=positive)
     rate_limit: RateLimitSettings = setting(factory=RateLimitSettings)
 

@@ -2,24 +2,19 @@
 
 Result texts are C{str.format} templates over
 L{protocols.web.config.TEMPLATE_FIELDS}; a field the result does not carry
-renders empty.  Amounts are shown in major units (ISO 4217 exponent), times
-in the configured time zone.
+renders empty.  The result's fields come from
+L{protocols.common.results.result_fields} (amounts in major units, times in
+the configured time zone).
 """
 
 from __future__ import annotations
 
-import datetime
-import string
 from zoneinfo import ZoneInfo
 
 from core.results import ResultCode
 
-#: ISO 4217 minor-unit exponents that are not 2.
-_EXPONENTS = {
-    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0,
-    "PYG": 0, "RWF": 0, "UGX": 0, "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0,
-    "XPF": 0, "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
-}
+from protocols.common.results import result_code, result_fields
+from protocols.common.templates import fill, lookup
 
 UI = {
     "en": {
@@ -85,21 +80,9 @@ RESULTS = {
 KEYS = frozenset(UI["en"]) | frozenset(c.name for c in ResultCode)
 
 
-def format_amount(minor: int | None, currency: str | None) -> str:
-    """C{minor} units in major units: C{1050, "EUR"} -> C{"10.50"}."""
-    if minor is None:
-        return ""
-    exp = _EXPONENTS.get((currency or "").upper(), 2)
-    if exp == 0:
-        return str(minor)
-    sign = "-" if minor < 0 else ""
-    whole, frac = divmod(abs(minor), 10 ** exp)
-    return "%s%d.%0*d" % (sign, whole, exp, frac)
-
-
-class _Blank(dict):
-    def __missing__(self, key):
-        return ""
+def _tidy(text: str) -> str:
+    # "Valid until ." when billing did not say the expiry: drop the empty clause
+    return text.replace(" .", ".").replace("  ", " ")
 
 
 class Texts:
@@ -146,35 +129,11 @@ class Texts:
         return best[1] if best else self.default
 
     def get(self, key: str, lang: str) -> str:
-        for table in (self.tables.get(lang), self.tables.get(self.default), self.tables["en"]):
-            if table and key in table:
-                return table[key]
-        return key
-
-    def _time(self, epoch_ms, fmt) -> str:
-        if epoch_ms is None:
-            return ""
-        return datetime.datetime.fromtimestamp(epoch_ms / 1000.0, tz=self.zone).strftime(fmt)
+        """The text C{key} in C{lang}, else in the default language, else in
+        English, else C{key} itself."""
+        return lookup(self.tables, key, (lang, self.default, "en"), missing=key)
 
     def result(self, result, lang: str) -> str:
         """The localised text for an L{core.requests.ActivationResult}; never raises."""
-        try:
-            key = ResultCode(result.code).name
-        except ValueError:
-            key = ResultCode.SYSTEM_ERROR.name
-        fields = _Blank(
-            amount=format_amount(result.amount, result.currency),
-            currency=result.currency or "",
-            expiry=self._time(result.new_expiry, self.date_format),
-            unbar_time=self._time(result.unbar_at, self.time_format),
-            validity_days="" if result.validity_days is None else str(result.validity_days),
-            balance=format_amount(result.balance, result.currency),
-            txn_id=(result.txn_id or "")[:12], code=str(int(result.code)),
-            msisdn=result.msisdn or "")
-        template = self.get(key, lang)
-        try:
-            text = string.Formatter().vformat(template, (), fields).strip()
-        except (ValueError, IndexError, KeyError, AttributeError):
-            return template
-        # "Valid until ." when billing did not say the expiry: drop the empty clause
-        return text.replace(" .", ".").replace("  ", " ")
+        fields = result_fields(result, self.zone, self.date_format, self.time_format)
+        return fill(self.get(result_code(result.code).name, lang), fields, _tidy)

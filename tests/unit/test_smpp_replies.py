@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 from twisted.internet import task
 
+from core.money import format_amount
 from core.requests import ActivationResult
 from core.results import ResultCode
 from gateway.settings import ConfigError, build
 from protocols.smpp.config import SmppSettings, default_templates
 from protocols.smpp.reassembly import Reassembler
-from protocols.smpp.replies import Replies, format_amount
+from protocols.smpp.replies import Replies
 from protocols.smpp.text import Concat
 from protocols.smpp.throttle import Throttle
 

@@ -6,9 +6,11 @@ import random
 
 import pytest
 
+from protocols.common.gsm0338 import DEFAULT_ALPHABET as GSM_BASIC
+from protocols.common.gsm0338 import EXTENSION_TABLE as GSM_EXTENSION
 from protocols.smpp.codec import DeliverSm, SubmitSm, decode_pdu, encode_pdu
 from protocols.smpp.text import (
-    GSM_BASIC, GSM_EXTENSION, Concat, Udh, UdhError, UnsupportedCoding,
+    Concat, Udh, UdhError, UnsupportedCoding,
     TextError, decode_gsm, decode_short_message, encode_gsm, encode_text,
     gsm_encodable, gsm_septets, parse_udh, split_for_sms, user_message)
 from tests.unit.smpp_vectors import VECTORS

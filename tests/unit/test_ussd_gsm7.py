@@ -4,6 +4,7 @@ import random
 
 import pytest
 
+from protocols.common import gsm0338
 from protocols.ussd import gsm7
 from protocols.ussd.errors import MapError, UssdDecodeError, UssdEncodeError
 from protocols.ussd.gsm7 import (Alphabet, decode_ussd, decode_ussd_with_language,
@@ -170,8 +171,8 @@ def test_pack_rejects_non_septets():
 
 
 def _random_gsm_text(rng, length):
-    pool = (gsm7.DEFAULT_ALPHABET.replace("\x1b", "")
-            + "".join(gsm7.EXTENSION_TABLE.values()))
+    pool = (gsm0338.DEFAULT_ALPHABET.replace("\x1b", "")
+            + "".join(gsm0338.EXTENSION_TABLE.values()))
     return "".join(rng.choice(pool) for _ in range(length))
 
 

@@ -5,6 +5,7 @@ import pytest
 from lxml import etree
 from twisted.internet import task
 
+from core.money import format_amount
 from core.requests import ActivationResult
 from core.results import ResultCode as R
 from gateway.settings import ConfigError, build
@@ -13,7 +14,7 @@ from protocols.web.config import WebSettings
 from protocols.web.csrf import CsrfGuard
 from protocols.web.errors import RESULT_STATUS, status_for
 from protocols.web.ratelimit import RateLimiter
-from protocols.web.texts import Texts, format_amount
+from protocols.web.texts import Texts
 
 
 def test_rate_limiter_refills_on_the_injected_clock():

@@ -1,0 +1,1 @@
+"""Helpers shared by the channel adapters (none of them imports another adapter's package)."""
