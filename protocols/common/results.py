@@ -17,7 +17,21 @@ from protocols.common.templates import Blank
 #: The placeholders L{result_fields} fills.
 RESULT_FIELDS = frozenset({
     "amount", "currency", "expiry", "unbar_time", "validity_days", "balance",
-    "txn_id", "code", "msisdn"})
+    "txn_id", "code", "msisdn", "reward"})
+
+
+def reward_text(result) -> str:
+    """The loyalty rewards this activation granted, as one sentence each (C{""} for none)."""
+    return " ".join(getattr(r, "text", str(r)) for r in (getattr(result, "rewards", None) or ()))
+
+
+def with_reward(text: str, template: str, result, sep: str = " ") -> str:
+    """C{text} followed by the reward sentence when the activation granted a loyalty
+    reward and its C{template} did not already place C{{reward}}."""
+    extra = reward_text(result)
+    if not extra or "{reward}" in template:
+        return text
+    return text + sep + extra
 
 
 def result_code(code) -> ResultCode:
@@ -57,4 +71,5 @@ def result_fields(result, zone: ZoneInfo, date_format: str, time_format: str, *,
         txn_id=(result.txn_id or "")[:12],
         code=str(int(result.code)),
         msisdn=msisdn or result.msisdn or "",
+        reward=reward_text(result),
     )

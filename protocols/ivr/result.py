@@ -1,7 +1,7 @@
 """The result document: the localised outcome of an activation, then what follows it."""
 from __future__ import annotations
 
-from protocols.common.results import result_code
+from protocols.common.results import result_code, reward_text
 from protocols.ivr import spoken
 from protocols.ivr.care import care_form
 from protocols.ivr.config import LanguageSettings
@@ -36,6 +36,8 @@ def result_document(ctx: Context, lang: LanguageSettings, urls: Urls, result, *,
     said = [p.prompt(lang, name, **fields)]
     if name == "SUCCESS" and result.new_expiry is not None:
         said.append(p.prompt(lang, "SUCCESS_EXPIRY", **fields))
+    if name == "SUCCESS" and reward_text(result):
+        said.append(el("prompt", reward_text(result)))
     step = next_step(result.code, attempt, ctx.settings.max_attempts)
     if step is Next.RETRY:
         then = [p.prompt(lang, "try_again"), el("goto", next=urls.collect(lang.code, attempt + 1))]

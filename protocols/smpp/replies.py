@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from protocols.common.localised import LocalisedTemplates
-from protocols.common.results import result_code
+from protocols.common.results import result_code, with_reward
 from protocols.common.templates import Blank, fill
 from protocols.smpp.config import HELP, default_templates
 
@@ -39,8 +39,8 @@ class Replies(LocalisedTemplates):
         @return: the text; never raises (an unknown code renders as
             C{SYSTEM_ERROR}).
         """
-        return fill(self.template(result_code(result.code).name, language),
-                    self.result_fields(result, msisdn), _tidy)
+        template = self.template(result_code(result.code).name, language)
+        return with_reward(fill(template, self.result_fields(result, msisdn), _tidy), template, result)
 
     def help(self, language: str, keywords: list[str]) -> str:
         """The help text in C{language}, listing C{keywords}."""

@@ -14,6 +14,7 @@ import datetime
 from core.requests import ActivationRequest, Channel
 from core.results import DEFAULT_TEXT, ResultCode
 
+from protocols.common.results import with_reward
 from protocols.soap.errors import SoapFault
 from protocols.soap.types import ActivateVoucherResult, TransactionStatus, VoucherStatus
 
@@ -64,7 +65,8 @@ class SoapHandlers:
             if beneficiary:
                 call.detail["beneficiary"] = beneficiary
             return ActivateVoucherResult(
-                resultCode=int(r.code), resultName=r.name, resultText=r.text,
+                resultCode=int(r.code), resultName=r.name,
+                resultText=with_reward(r.text, "", r),
                 transactionId=r.txn_id, msisdn=r.msisdn, account=r.account, serial=r.serial,
                 amount=r.amount, currency=r.currency, validityDays=r.validity_days,
                 balance=r.balance, newExpiry=to_datetime(r.new_expiry),

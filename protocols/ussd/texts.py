@@ -16,7 +16,7 @@ import string
 from core.results import ResultCode
 
 from protocols.common.localised import LocalisedTemplates
-from protocols.common.results import result_code
+from protocols.common.results import result_code, with_reward
 from protocols.common.templates import Blank, fill
 from protocols.ussd.errors import UssdEncodeError
 from protocols.ussd.gsm7 import MAX_USSD_OCTETS, encode_ussd
@@ -213,4 +213,7 @@ class Texts(LocalisedTemplates):
         values = self.result_fields(result)
         values["code"] = str(int(code))     # the code of the text shown
         values.update(fields)
-        return self.text(key, language, **values)
+        text = self.text(key, language, **values)
+        template = self.template(key, language)
+        longer = with_reward(text, template, result, "\n")
+        return longer if longer != text and fits(longer) else text

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from core.results import ResultCode
 
-from protocols.common.results import result_code, result_fields
+from protocols.common.results import result_code, result_fields, with_reward
 from protocols.common.templates import fill, lookup
 
 UI = {
@@ -136,4 +136,5 @@ class Texts:
     def result(self, result, lang: str) -> str:
         """The localised text for an L{core.requests.ActivationResult}; never raises."""
         fields = result_fields(result, self.zone, self.date_format, self.time_format)
-        return fill(self.get(result_code(result.code).name, lang), fields, _tidy)
+        template = self.get(result_code(result.code).name, lang)
+        return with_reward(fill(template, fields, _tidy), template, result)
