@@ -11,7 +11,8 @@ service run), and prints the ratio.
                              [--filler 0] [--backend sqlite|postgresql]
 
 ``--filler N`` first adds N extra stored vouchers (random blind indexes,
-realistic rows) so the rate can be compared between a small and a large store.
+realistic rows); ``--grow-by N`` measures, adds N filler rows, and measures
+again in the same run, so a small and a large store compare fairly.
 """
 from __future__ import annotations
 
@@ -35,9 +36,15 @@ def prepare(inst, count, filler):
     return stock(inst, count, expires_in_days=30)
 
 
-def run_service(inst, hrns, n, concurrency, one_unit=True):
-    """Drive the real service on the real reactor; return (elapsed, latencies, units/commit)."""
-    from twisted.internet import defer, reactor
+def run_service(inst, hrns, n, concurrency, one_unit=True, grow_by=0):
+    """Drive the real service on the real reactor.
+
+    With ``grow_by``, a second phase runs in the same process on the second half
+    of ``hrns`` after ``grow_by`` filler rows were added to the store.
+
+    @return: one (elapsed, sorted latencies, units/commit, result codes) per phase.
+    """
+    from twisted.internet import defer, reactor, threads
 
     from billing.ledger import EmbeddedLedger
     from core.activation import ActivationService
@@ -46,31 +53,39 @@ def run_service(inst, hrns, n, concurrency, one_unit=True):
     from core.units import UnitRunner
 
     workers = 1 if inst.store.is_sqlite else int(os.environ.get("IVOMS_BENCH_PG_WORKERS", "4"))
-    runner = UnitRunner(inst.store, reactor, workers=workers)
-    service = ActivationService(
-        runner, EmbeddedLedger(runner, clock=reactor, in_transaction=one_unit), inst.cipher,
-        clock=reactor,
-        msisdn_rules=MsisdnRules("381", "0", ["00", "+"], [11, 12]), hrn_lengths={14},
-        fraud_settings=_Fraud())
-    lat: list[float] = []
-    codes: dict = {}
-    it = iter(range(n))
+    phases = []
     out = {}
 
-    async def worker():
-        for i in it:
-            t0 = time.perf_counter()
-            req = ActivationRequest(msisdn="38164%07d" % (i % 50_000), hrn=hrns[i], channel="cli")
-            res = await service.activate(req)
-            lat.append(time.perf_counter() - t0)
-            codes[int(res.code)] = codes.get(int(res.code), 0) + 1
+    async def phase(part):
+        runner = UnitRunner(inst.store, reactor, workers=workers)
+        service = ActivationService(
+            runner, EmbeddedLedger(runner, clock=reactor, in_transaction=one_unit), inst.cipher,
+            clock=reactor, msisdn_rules=MsisdnRules("381", "0", ["00", "+"], [11, 12]),
+            hrn_lengths={14}, fraud_settings=_Fraud())
+        lat: list[float] = []
+        codes: dict = {}
+        it = iter(range(n))
 
-    async def main():
+        async def worker():
+            for i in it:
+                t0 = time.perf_counter()
+                req = ActivationRequest(msisdn="38164%07d" % (i % 50_000), hrn=part[i], channel="cli")
+                res = await service.activate(req)
+                lat.append(time.perf_counter() - t0)
+                codes[int(res.code)] = codes.get(int(res.code), 0) + 1
         runner.start()
         t0 = time.perf_counter()
         await defer.gatherResults([defer.ensureDeferred(worker()) for _ in range(concurrency)])
-        out["elapsed"] = time.perf_counter() - t0
+        elapsed = time.perf_counter() - t0
         await runner.stop()
+        phases.append((elapsed, sorted(lat), runner.units / max(1, runner.batches), codes))
+
+    async def main():
+        await phase(hrns[:n])
+        if grow_by:
+            await threads.deferToThread(raw_fill, inst, grow_by, state="used",
+                                        expires_at=int(time.time() * 1000) + 10 ** 10)
+            await phase(hrns[n:2 * n])
 
     def go():
         d = defer.ensureDeferred(main())
@@ -80,7 +95,7 @@ def run_service(inst, hrns, n, concurrency, one_unit=True):
     reactor.run(installSignalHandlers=False)
     if "error" in out:
         raise SystemExit(1)
-    return out["elapsed"], sorted(lat), runner.units / max(1, runner.batches), codes
+    return phases
 
 
 def run_raw(path, hrns, cipher, group, one_unit):
@@ -159,6 +174,8 @@ def main():
     ap.add_argument("--filler", type=int, default=0)
     ap.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     ap.add_argument("--no-baseline", action="store_true")
+    ap.add_argument("--grow-by", type=int, default=0,
+                    help="then add N filler rows and measure again in the same run")
     ap.add_argument("--saga", action="store_true",
                     help="credit the ledger as a separate step (three commits), as external billing")
     a = ap.parse_args()
@@ -166,8 +183,8 @@ def main():
     inst = Instance(a.backend)
     try:
         hrns = prepare(inst, a.vouchers, a.filler)
-        elapsed, lat, per_commit, codes = run_service(inst, hrns[:n], n, a.concurrency,
-                                                      one_unit=not a.saga)
+        phases = run_service(inst, hrns, n, a.concurrency, one_unit=not a.saga, grow_by=a.grow_by)
+        elapsed, lat, per_commit, codes = phases[0]
         rate = n / elapsed
         print("backend:              %s (%s)" % (a.backend, "saga, three commits" if a.saga
                                                  else "ledger in the activation's transaction"))
@@ -176,8 +193,13 @@ def main():
         print("ivoms activations/s:  %.0f" % rate)
         print("latency p50/p99:      %.1f / %.1f ms" % (percentile(lat, 50) * 1000, percentile(lat, 99) * 1000))
         print("units per commit:     %.1f" % per_commit)
+        if a.grow_by:
+            e2, lat2, _, codes2 = phases[1]
+            print("after +%d rows:   %.0f activations/s, p50/p99 %.1f / %.1f ms, results %s"
+                  % (a.grow_by, n / e2, percentile(lat2, 50) * 1000, percentile(lat2, 99) * 1000, codes2))
+            print("large / small store:  %.2f" % ((n / e2) / rate))
         print("peak RSS:             %.0f MB" % peak_rss_mb())
-        if a.backend == "sqlite" and not a.no_baseline:
+        if a.backend == "sqlite" and not a.no_baseline and not a.grow_by:
             group = max(1, round(per_commit))
             raw = run_raw(inst.url.split("///", 1)[1], hrns[n:2 * n], inst.cipher, group,
                           one_unit=not a.saga)
