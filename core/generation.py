@@ -269,6 +269,7 @@ def generate(store, cipher: VoucherCipher, vt, count: int, expires_at: int, *,
                     yield make_chunk(cipher, s, n, vt.hrn_length, batch_id, expires_at, as_copy)
         done = 0
         tx = store.tx()
+        tune_bulk_writer(tx)
         try:
             for start, size, rows in zip(starts, sizes, chunks()):
                 done += size
@@ -290,6 +291,7 @@ def generate(store, cipher: VoucherCipher, vt, count: int, expires_at: int, *,
                 if progress is not None:
                     progress(done, count)
         finally:
+            end_bulk_writer(tx)
             tx.close()
         if store.run_sync(_finish, batch_id, _now_ms(clock)) != 1:
             raise GenerationError("batch %d was marked failed while it was generating" % batch_id)
@@ -311,6 +313,30 @@ def generate(store, cipher: VoucherCipher, vt, count: int, expires_at: int, *,
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
     return BatchInfo(batch_id, first, first + count - 1, count)
+
+
+#: Page cache of the generating connection (KiB, as SQLite's negative cache_size).
+BULK_CACHE_KIB = 131072
+
+
+def tune_bulk_writer(tx) -> None:
+    """SQLite settings for a connection writing a whole batch: a larger page cache
+    (random blind-index inserts stay in memory) and no automatic checkpoint between
+    chunks (one checkpoint at the end).  Durability is unchanged: every chunk's
+    commit is still synced (synchronous=FULL)."""
+    if tx.is_sqlite:
+        tx.execute_raw("PRAGMA cache_size=-%d" % BULK_CACHE_KIB)
+        tx.execute_raw("PRAGMA wal_autocheckpoint=0")
+
+
+def end_bulk_writer(tx) -> None:
+    """Checkpoint what the batch wrote and give the pooled connection its defaults back."""
+    if tx.is_sqlite:
+        try:
+            tx.execute_raw("PRAGMA wal_checkpoint(PASSIVE)")
+        finally:
+            tx.execute_raw("PRAGMA wal_autocheckpoint=1000")
+            tx.execute_raw("PRAGMA cache_size=-2000")
 
 
 def _is_unique_violation(e: Exception) -> bool:
