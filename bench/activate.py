@@ -23,7 +23,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import Instance, NoBars, peak_rss_mb, percentile, raw_fill, stock  # noqa: E402
+from bench.common import run_on_reactor, Instance, NoBars, peak_rss_mb, percentile, raw_fill, stock  # noqa: E402
 
 
 _Fraud = NoBars
@@ -54,7 +54,6 @@ def run_service(inst, hrns, n, concurrency, one_unit=True, grow_by=0):
 
     workers = 1 if inst.store.is_sqlite else int(os.environ.get("IVOMS_BENCH_PG_WORKERS", "4"))
     phases = []
-    out = {}
 
     async def phase(part):
         runner = UnitRunner(inst.store, reactor, workers=workers)
@@ -87,14 +86,7 @@ def run_service(inst, hrns, n, concurrency, one_unit=True, grow_by=0):
                                         expires_at=int(time.time() * 1000) + 10 ** 10)
             await phase(hrns[n:2 * n])
 
-    def go():
-        d = defer.ensureDeferred(main())
-        d.addErrback(lambda f: (f.printTraceback(), out.setdefault("error", f)))
-        d.addBoth(lambda _: reactor.stop())
-    reactor.callWhenRunning(go)
-    reactor.run(installSignalHandlers=False)
-    if "error" in out:
-        raise SystemExit(1)
+    run_on_reactor(main)
     return phases
 
 

@@ -20,7 +20,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.activate import _Fraud, prepare  # noqa: E402
-from bench.common import Instance, peak_rss_mb, percentile  # noqa: E402
+from bench.common import run_on_reactor, Instance, peak_rss_mb, percentile  # noqa: E402
 
 
 class TimedBilling:
@@ -39,7 +39,7 @@ class TimedBilling:
             return r
         return d.addBoth(done)
 
-    def lookup(self, key):
+    def lookup(self, key, **kw):
         return self.inner.lookup(key, **kw)
 
 
@@ -89,14 +89,7 @@ def run(inst, hrns, n, concurrency, port, window):
         await client.stopService()
         await runner.stop()
 
-    def go():
-        d = defer.ensureDeferred(main())
-        d.addErrback(lambda f: (f.printTraceback(), out.setdefault("error", f)))
-        d.addBoth(lambda _: reactor.stop())
-    reactor.callWhenRunning(go)
-    reactor.run(installSignalHandlers=False)
-    if "error" in out:
-        raise SystemExit(1)
+    run_on_reactor(main)
     return out["elapsed"], sorted(lat), sorted(billing.ccr), codes, client.stats
 
 

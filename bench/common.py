@@ -136,3 +136,38 @@ def build_core(inst, reactor, *, billing=None, workers: int = 1, in_transaction:
         inst.cipher, clock=reactor, msisdn_rules=MsisdnRules("381", "0", ["00", "+"], [11, 12]),
         hrn_lengths={14}, fraud_settings=NoBars(), billing_timeout=30.0)
     return runner, service
+
+
+def run_on_reactor(main) -> None:
+    """Run the coroutine function ``main()`` under the global reactor and stop it
+    afterwards; a failure is printed and exits with status 1."""
+    from twisted.internet import defer, reactor
+    failed = []
+
+    def go():
+        d = defer.ensureDeferred(main())
+        d.addErrback(lambda f: (f.printTraceback(), failed.append(f)))
+        d.addBoth(lambda _: reactor.stop())
+    reactor.callWhenRunning(go)
+    reactor.run(installSignalHandlers=False)
+    if failed:
+        raise SystemExit(1)
+
+
+def run_generator(cmd: list[str], timeout: float):
+    """Run a load-generator process off the reactor; a Deferred firing with the JSON
+    object its last output line holds (its stderr tail is echoed)."""
+    import json
+    import subprocess
+    import sys
+
+    from twisted.internet import threads
+
+    def go():
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        if done.stderr:
+            sys.stderr.write(done.stderr[-4000:])
+        if done.returncode != 0:
+            raise RuntimeError("generator failed: %s" % (done.stderr[-2000:],))
+        return json.loads(done.stdout.strip().splitlines()[-1])
+    return threads.deferToThread(go)

@@ -25,7 +25,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import Instance, NoBars, peak_rss_mb, percentile, raw_fill, stock  # noqa: E402
+from bench.common import run_on_reactor, Instance, NoBars, peak_rss_mb, percentile, raw_fill, stock  # noqa: E402
 
 
 def run(inst, hrns, a):
@@ -84,14 +84,7 @@ def run(inst, hrns, a):
         await job
         await runner.stop()
 
-    def go():
-        d = defer.ensureDeferred(main())
-        d.addErrback(lambda f: (f.printTraceback(), out.setdefault("error", f)))
-        d.addBoth(lambda _: reactor.stop())
-    reactor.callWhenRunning(go)
-    reactor.run(installSignalHandlers=False)
-    if "error" in out:
-        raise SystemExit(1)
+    run_on_reactor(main)
     return out
 
 

@@ -18,14 +18,13 @@ import argparse
 import dataclasses
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import Instance, build_core, stock, percentile  # noqa: E402
+from bench.common import run_generator, Instance, build_core, stock, percentile  # noqa: E402
 
 SHORT_CODE = "1555"
 
@@ -117,19 +116,11 @@ def run(args) -> None:
 
 def _generator(reactor, port: int, hrn_file: str, args):
     """Run the load generator process; a Deferred firing with its JSON result."""
-    from twisted.internet import threads
     cmd = [sys.executable, os.path.abspath(__file__), "--generator", "--port", str(port),
            "--hrn-file", hrn_file, "--binds", str(args.binds), "--window", str(args.window),
            "--timeout", str(args.timeout - 5)]
 
-    def go():
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
-        if done.stderr:
-            sys.stderr.write(done.stderr[-4000:])
-        if done.returncode != 0:
-            raise RuntimeError("generator failed: %s" % (done.stderr[-2000:],))
-        return json.loads(done.stdout.strip().splitlines()[-1])
-    return threads.deferToThread(go)
+    return run_generator(cmd, args.timeout)
 
 
 def report(out, args) -> None:

@@ -7,7 +7,7 @@ is specific to one database.
 """
 from sqlalchemy import (
     BigInteger, Column, ForeignKey, Index, Integer, LargeBinary, MetaData,
-    SmallInteger, String, Table, Text, UniqueConstraint,
+    SmallInteger, String, Table, Text,
 )
 
 metadata = MetaData(naming_convention={

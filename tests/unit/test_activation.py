@@ -13,7 +13,7 @@ from core.results import ResultCode as R
 from core.timeutil import DAY_MS
 from core.vouchers import Selection, set_state
 from tests.helpers import (
-    FakeBilling, FraudSettings, VType, build_service, credited_entries, make_batch,
+    FakeBilling, FraudSettings, build_service, credited_entries, make_batch,
     make_store, txn_rows, voucher_row,
 )
 

@@ -9,9 +9,9 @@ import pytest
 
 from protocols.smpp import errors
 from protocols.smpp.codec import (
-    DEFAULT_MAX_PDU_LENGTH, BindReceiverResp, BindTransceiver,
-    BindTransceiverResp, BindTransmitter, BindTransmitterResp, DataSm,
-    DataSmResp, DecodeError, DeliverSm, DeliverSmResp, EncodeError,
+    DEFAULT_MAX_PDU_LENGTH, BindReceiverResp,
+    BindTransceiverResp, BindTransmitter, DataSm,
+    DataSmResp, DecodeError, DeliverSmResp, EncodeError,
     EnquireLink, EnquireLinkResp, GenericNack, Outbind, SubmitSm, SubmitSmResp,
     Tlv, Unbind, UnbindResp, decode_header, decode_pdu, encode_pdu,
     error_response, make_response, split_frames, tlvs)
@@ -22,7 +22,7 @@ from protocols.smpp.errors import (
     ESME_RINVSYSTYP, ESME_RTHROTTLED)
 from protocols.smpp.pdus import PDU_CLASSES, QUERY_SM
 from protocols.smpp.tlv import SPECS_BY_TAG, C_STRING
-from tests.unit.smpp_vectors import VECTORS, hexdump
+from tests.unit.smpp_vectors import VECTORS
 
 try:
     from smpplib import smpp
