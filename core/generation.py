@@ -61,10 +61,35 @@ def copy_text(rows) -> bytes:
         r[0], r[1], r[2], r[3], r[4], r[5].hex(), r[6].hex(), r[7]) for r in rows]).encode("ascii")
 
 
+class Packed:
+    """A chunk as two byte strings of fixed-width fields (ciphertexts, blind indexes):
+    cheap to pass between processes, and turned into rows one at a time while
+    they are written, so no list of row tuples ever builds up in memory."""
+
+    __slots__ = ("first", "count", "batch_id", "expires_at", "key_id", "cts", "bis", "width")
+
+    def __init__(self, rows):
+        self.first, self.count = rows[0][0], len(rows)
+        self.batch_id, self.expires_at, self.key_id = rows[0][1], rows[0][3], rows[0][4]
+        self.width = len(rows[0][5])
+        self.cts = b"".join(r[5] for r in rows)
+        self.bis = b"".join(r[6] for r in rows)
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self):
+        w, cts, bis = self.width, self.cts, self.bis
+        b, exp, kid = self.batch_id, self.expires_at, self.key_id
+        for i in range(self.count):
+            yield (self.first + i, b, "generated", exp, kid, cts[i * w:(i + 1) * w],
+                   bis[i * 32:(i + 1) * 32], 0)
+
+
 def make_chunk(cipher, first_serial, count, length, batch_id, expires_at, as_copy: bool):
-    """A chunk of rows: tuples for executemany, or COPY text when ``as_copy``."""
+    """A chunk of rows: L{Packed} for SQLite's executemany, or COPY text when ``as_copy``."""
     rows = make_rows(cipher, first_serial, count, length, batch_id, expires_at)
-    return copy_text(rows) if as_copy else rows
+    return copy_text(rows) if as_copy else Packed(rows)
 
 
 _worker_cipher: VoucherCipher | None = None
@@ -285,6 +310,8 @@ def generate(store, cipher: VoucherCipher, vt, count: int, expires_at: int, *,
                     tx.begin()
                     if isinstance(rows, bytes):    # COPY text: draw the chunk again
                         rows = make_rows(cipher, start, size, vt.hrn_length, batch_id, expires_at)
+                    elif isinstance(rows, Packed):
+                        rows = list(rows)
                     rows = _dedupe(tx, cipher, rows, vt.hrn_length)
                     _insert_chunk(tx, rows, batch_id, done, t)
                     tx.commit()
