@@ -55,9 +55,9 @@ def run_baseline(backend, count, chunk):
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA foreign_keys=ON")
-            from core.generation import BULK_CACHE_KIB     # the generator's own tuning
-            db.execute("PRAGMA cache_size=-%d" % BULK_CACHE_KIB)
-            db.execute("PRAGMA wal_autocheckpoint=0")
+            from core.generation import BULK_CACHE_KIB, BULK_CHECKPOINT_FRAMES
+            db.execute("PRAGMA cache_size=-%d" % BULK_CACHE_KIB)    # the generator's own tuning
+            db.execute("PRAGMA wal_autocheckpoint=%d" % BULK_CHECKPOINT_FRAMES)
             sql = "INSERT INTO voucher (%s) VALUES (%s)" % (", ".join(COLUMNS), ", ".join("?" * len(COLUMNS)))
             for i in range(0, count, chunk):
                 db.execute("BEGIN IMMEDIATE")

@@ -44,6 +44,8 @@ def make_engine(url: str, *, pool_size: int = 8, busy_timeout_ms: int = 30000) -
                 cur.execute("PRAGMA synchronous=FULL")
                 cur.execute("PRAGMA foreign_keys=ON")
                 cur.execute("PRAGMA busy_timeout=%d" % busy_timeout_ms)
+                # after a checkpoint the WAL file is cut back to this size
+                cur.execute("PRAGMA journal_size_limit=67108864")
                 cur.close()
 
             @event.listens_for(engine, "begin")
