@@ -72,9 +72,23 @@ class FakeBilling:
         self.credits: dict = {}       # key -> (account, amount, currency, days)
         self.calls = 0
         self.lookup_answer = "record"  # 'record' | 'error'
+        self._waiting: list = []       # (call count, Deferred)
+
+    def called(self, n: int) -> defer.Deferred:
+        """A Deferred that fires once ``credit`` has been called ``n`` times."""
+        d = defer.Deferred()
+        if self.calls >= n:
+            d.callback(None)
+        else:
+            self._waiting.append((n, d))
+        return d
 
     def credit(self, account, amount, currency, validity_days, idempotency_key):
         self.calls += 1
+        ready = [w for w in self._waiting if w[0] <= self.calls]
+        for w in ready:
+            self._waiting.remove(w)
+            w[1].callback(None)
         if self.mode == "accept":
             self.credits.setdefault(idempotency_key, (account, amount, currency, validity_days))
             return defer.succeed(CreditOutcome(True, ResultCode.SUCCESS, balance=amount))

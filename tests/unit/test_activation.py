@@ -188,16 +188,14 @@ async def test_timeout_leaves_pending_then_reconciles(env, reactor):
                                    billing_timeout=5)
     try:
         d1 = svc.activate(_req(h1))
-        while billing.calls < 1:
-            await task.deferLater(reactor, 0.01, lambda: None)
+        await billing.called(1)
         assert (await svc.activate(_req(h1, msisdn="0640000001"))).code == R.VOUCHER_PENDING
         clock.advance(5)
         assert (await d1).code == R.BILLING_UNAVAILABLE
         assert voucher_row(store, s1)[0] == "reserved"
         # a second one times out too, but billing did credit it
         d2 = svc.activate(_req(h2))
-        while billing.calls < 2:
-            await task.deferLater(reactor, 0.01, lambda: None)
+        await billing.called(2)
         clock.advance(5)
         r2 = await d2
         billing.credits[r2.txn_id] = ("x", 1000, "EUR", 30)
