@@ -46,9 +46,16 @@ class NotInAlphabet(ValueError):
         self.char = char
 
 
+_CHARS = frozenset(SEPTETS)
+# str.translate table: character -> its septet codes as Latin-1 characters
+_TO_SEPTETS = {ord(char): codes.decode("latin-1") for char, codes in SEPTETS.items()}
+# fast path of from_septets: a code without escape -> its character
+_FROM_TABLE = {code: char for code, char in enumerate(DEFAULT_ALPHABET)}
+
+
 def encodable(text: str) -> bool:
     """True when every character of C{text} is in the default alphabet or the extension table."""
-    return all(char in SEPTETS for char in text)
+    return _CHARS.issuperset(text)
 
 
 def to_septets(text: str) -> bytes:
@@ -56,10 +63,9 @@ def to_septets(text: str) -> bytes:
 
     @raise NotInAlphabet: naming the first character that has no code.
     """
-    try:
-        return b"".join(SEPTETS[char] for char in text)
-    except KeyError as missing:
-        raise NotInAlphabet(missing.args[0]) from None
+    if not _CHARS.issuperset(text):
+        raise NotInAlphabet(next(char for char in text if char not in _CHARS))
+    return text.translate(_TO_SEPTETS).encode("latin-1")
 
 
 def from_septets(codes: Sequence[int]) -> str:
@@ -70,6 +76,8 @@ def from_septets(codes: Sequence[int]) -> str:
     followed by another escape, gives a space (§6.2.1.1).  A value above
     0x7F (not a septet) gives U+FFFD.
     """
+    if isinstance(codes, (bytes, bytearray)) and ESCAPE not in codes and max(codes, default=0) <= 0x7F:
+        return codes.decode("latin-1").translate(_FROM_TABLE)
     out = []
     i, n = 0, len(codes)
     while i < n:
