@@ -15,6 +15,7 @@ from core.results import ResultCode
 
 from protocols.common.results import result_code, result_fields, with_reward
 from protocols.common.templates import fill, lookup
+from protocols.common.texts import RESULT_TEXTS
 
 UI = {
     "en": {
@@ -42,38 +43,10 @@ UI = {
 }
 
 RESULTS = {
-    "en": {
-        "SUCCESS": "Your account was credited with {amount} {currency}. Valid until {expiry}.",
-        "SYSTEM_ERROR": "Sorry, the recharge failed. Please try again later.",
-        "SUBSCRIBER_UNKNOWN": "Your number is not known to the recharge service.",
-        "SUBSCRIBER_BARRED": "Too many failed attempts. You can try again after {unbar_time}.",
-        "VOUCHER_ALREADY_USED_BY_YOU": "You have already used this voucher.",
-        "VOUCHER_USED_BY_OTHER": "This voucher has already been used.",
-        "VOUCHER_NOT_AVAILABLE": "This voucher is not yet available.",
-        "VOUCHER_EXPIRED": "This voucher has expired.",
-        "VOUCHER_BLOCKED": "This voucher is blocked. Please contact customer care.",
-        "VOUCHER_PENDING": "This voucher is being processed, please wait.",
-        "BILLING_REJECTED": "The recharge was not accepted.",
-        "INVALID_HRN": "Invalid voucher number. Please check it and try again.",
-        "INVALID_MSISDN": "Invalid phone number.",
-        "BILLING_UNAVAILABLE": "The recharge service is busy, please try again later.",
-    },
-    "sr": {
-        "SUCCESS": "Vaš račun je dopunjen sa {amount} {currency}. Važi do {expiry}.",
-        "SYSTEM_ERROR": "Dopuna nije uspela. Pokušajte kasnije.",
-        "SUBSCRIBER_UNKNOWN": "Vaš broj nije poznat servisu za dopunu.",
-        "SUBSCRIBER_BARRED": "Previše neuspelih pokušaja. Pokušajte ponovo posle {unbar_time}.",
-        "VOUCHER_ALREADY_USED_BY_YOU": "Već ste iskoristili ovaj vaučer.",
-        "VOUCHER_USED_BY_OTHER": "Ovaj vaučer je već iskorišćen.",
-        "VOUCHER_NOT_AVAILABLE": "Ovaj vaučer još nije dostupan.",
-        "VOUCHER_EXPIRED": "Ovaj vaučer je istekao.",
-        "VOUCHER_BLOCKED": "Ovaj vaučer je blokiran. Obratite se korisničkoj podršci.",
-        "VOUCHER_PENDING": "Vaučer se obrađuje, sačekajte.",
-        "BILLING_REJECTED": "Dopuna nije prihvaćena.",
-        "INVALID_HRN": "Neispravan broj vaučera. Proverite ga i pokušajte ponovo.",
-        "INVALID_MSISDN": "Neispravan broj telefona.",
-        "BILLING_UNAVAILABLE": "Servis za dopunu je zauzet, pokušajte kasnije.",
-    },
+    "en": {"SUCCESS": "Your account was credited with {amount} {currency}. Valid until {expiry}.",
+           **RESULT_TEXTS["en"]},
+    "sr": {"SUCCESS": "Vaš račun je dopunjen sa {amount} {currency}. Važi do {expiry}.",
+           **RESULT_TEXTS["sr"]},
 }
 
 #: Every key a configured text may override.
