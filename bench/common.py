@@ -171,3 +171,35 @@ def run_generator(cmd: list[str], timeout: float):
             raise RuntimeError("generator failed: %s" % (done.stderr[-2000:],))
         return json.loads(done.stdout.strip().splitlines()[-1])
     return threads.deferToThread(go)
+
+
+def measure_core(inst, reactor, hrns: list[str], slots: int, request):
+    """The core-only reference phase of a channel benchmark: activate ``hrns``
+    straight on a fresh ActivationService over ``inst``, ``slots`` at once.
+
+    @param request: C{request(slot, i, hrn)} -> the slot's i-th ActivationRequest.
+    @return: a Deferred firing with {rate, p50, p99, codes, seconds}.
+    """
+    import time
+
+    from twisted.internet import defer
+
+    async def go():
+        runner, service = build_core(inst, reactor)
+        queues = [hrns[s::slots] for s in range(slots)]
+        latencies, codes = [], {}
+
+        async def worker(slot):
+            for i, hrn in enumerate(queues[slot]):
+                t0 = time.perf_counter()
+                result = await service.activate(request(slot, i, hrn))
+                latencies.append(time.perf_counter() - t0)
+                codes[result.name] = codes.get(result.name, 0) + 1
+        t0 = time.perf_counter()
+        await defer.gatherResults([defer.ensureDeferred(worker(s)) for s in range(slots)])
+        dt = time.perf_counter() - t0
+        await runner.stop()
+        latencies.sort()
+        return dict(rate=len(latencies) / dt, p50=percentile(latencies, 50),
+                    p99=percentile(latencies, 99), codes=codes, seconds=dt)
+    return defer.ensureDeferred(go())

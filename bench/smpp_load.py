@@ -24,7 +24,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import run_generator, Instance, build_core, stock, percentile  # noqa: E402
+from bench.common import measure_core, run_generator, Instance, build_core, stock, percentile  # noqa: E402
+
+from core.requests import ActivationRequest  # noqa: E402
 
 SHORT_CODE = "1555"
 
@@ -34,30 +36,6 @@ def msisdn(bind: int, slot: int) -> str:
 
 
 # -- the server side ------------------------------------------------------------
-
-def core_only(reactor, service, hrns: list[str], binds: int, window: int):
-    """Run the activations straight on the service, binds x window at once."""
-    from twisted.internet import defer
-
-    from core.requests import ActivationRequest
-    slots = binds * window
-    queues = [hrns[i::slots] for i in range(slots)]
-    latencies, codes = [], {}
-
-    @defer.inlineCallbacks
-    def worker(i):
-        number = msisdn(i // window, i % window)
-        for hrn in queues[i]:
-            t0 = time.perf_counter()
-            result = yield service.activate(ActivationRequest(number, hrn, "sms",
-                                                              channel_ref="bench"))
-            latencies.append(time.perf_counter() - t0)
-            codes[result.name] = codes.get(result.name, 0) + 1
-
-    t0 = time.perf_counter()
-    done = defer.gatherResults([worker(i) for i in range(slots)])
-    return t0, done, latencies, codes
-
 
 def run(args) -> None:
     from twisted.internet import defer, reactor
@@ -76,14 +54,10 @@ def run(args) -> None:
     def main():
         try:
             # 1. core only
-            runner, service = build_core(core_inst, reactor)
-            t0, done, lat, codes = core_only(reactor, service, core_hrns, args.binds, args.window)
-            yield done
-            dt = time.perf_counter() - t0
-            yield runner.stop()
-            lat.sort()
-            out["core"] = dict(rate=len(lat) / dt, p50=percentile(lat, 50), p99=percentile(lat, 99),
-                               codes=codes, seconds=dt)
+            out["core"] = yield measure_core(
+                core_inst, reactor, core_hrns, args.binds * args.window,
+                lambda s, i, h: ActivationRequest(msisdn(s // args.window, s % args.window), h,
+                                                  "sms", channel_ref="bench"))
             # 2. through SMPP
             runner, service = build_core(smpp_inst, reactor)
             settings = SmppSettings(

@@ -25,7 +25,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import Instance, build_core, stock, peak_rss_mb, percentile  # noqa: E402
+from bench.common import measure_core, Instance, build_core, stock, peak_rss_mb, percentile  # noqa: E402
+from core.requests import ActivationRequest  # noqa: E402
 
 USER, PASSWORD = "bench", "bench-secret"
 ENVELOPE = ('<?xml version="1.0" encoding="UTF-8"?>'
@@ -37,26 +38,6 @@ ENVELOPE = ('<?xml version="1.0" encoding="UTF-8"?>'
 
 def msisdn(slot: int, i: int) -> str:
     return "38165%03d%04d" % (slot, i % 10000)
-
-
-def core_only(service, hrns, concurrency):
-    from twisted.internet import defer
-
-    from core.requests import ActivationRequest
-    queues = [hrns[i::concurrency] for i in range(concurrency)]
-    latencies, codes = [], {}
-
-    @defer.inlineCallbacks
-    def worker(slot):
-        for i, hrn in enumerate(queues[slot]):
-            t0 = time.perf_counter()
-            r = yield service.activate(ActivationRequest(msisdn(slot, i), hrn, "soap",
-                                                         channel_ref="bench", source=USER))
-            latencies.append(time.perf_counter() - t0)
-            codes[r.name] = codes.get(r.name, 0) + 1
-
-    t0 = time.perf_counter()
-    return t0, defer.gatherResults([worker(s) for s in range(concurrency)]), latencies, codes
 
 
 def run(args) -> None:
@@ -75,14 +56,8 @@ def run(args) -> None:
     @defer.inlineCallbacks
     def main():
         try:
-            runner, service = build_core(core_inst, reactor)
-            t0, done, lat, codes = core_only(service, core_hrns, args.concurrency)
-            yield done
-            dt = time.perf_counter() - t0
-            yield runner.stop()
-            lat.sort()
-            out["core"] = dict(rate=len(lat) / dt, p50=percentile(lat, 50),
-                               p99=percentile(lat, 99), codes=codes, seconds=dt)
+            out["core"] = yield measure_core(core_inst, reactor, core_hrns, args.concurrency,
+                                             lambda s, i, h: ActivationRequest(msisdn(s, i), h, "soap", channel_ref="bench", source=USER))
 
             runner, service = build_core(soap_inst, reactor)
             res = build_resource(service, runner, SoapSettings(

@@ -25,7 +25,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import run_generator, BenchType, Instance, build_core, stock, peak_rss_mb, percentile  # noqa: E402
+from bench.common import measure_core, run_generator, BenchType, Instance, build_core, stock, peak_rss_mb, percentile  # noqa: E402
+from core.requests import ActivationRequest  # noqa: E402
 
 SERVICE_CODE = "123"
 
@@ -35,27 +36,6 @@ def msisdn(connection: int) -> str:
 
 
 # -- the server side ------------------------------------------------------------
-
-def core_only(service, hrns: list[str], connections: int):
-    """Run the activations straight on the service, ``connections`` at once."""
-    from twisted.internet import defer
-
-    from core.requests import ActivationRequest
-    queues = [hrns[i::connections] for i in range(connections)]
-    latencies, codes = [], {}
-
-    @defer.inlineCallbacks
-    def worker(i):
-        for hrn in queues[i]:
-            t0 = time.perf_counter()
-            result = yield service.activate(ActivationRequest(
-                msisdn(i), hrn, "ussd", channel_ref="bench"))
-            latencies.append(time.perf_counter() - t0)
-            codes[result.name] = codes.get(result.name, 0) + 1
-
-    t0 = time.perf_counter()
-    return t0, defer.gatherResults([worker(i) for i in range(connections)]), latencies, codes
-
 
 def successes(inst) -> int:
     """USSD transactions that ended in SUCCESS."""
@@ -85,14 +65,8 @@ def run(args) -> None:
     def main():
         try:
             # 1. core only
-            runner, service = build_core(core_inst, reactor)
-            t0, done, lat, codes = core_only(service, core_hrns, args.connections)
-            yield done
-            dt = time.perf_counter() - t0
-            yield runner.stop()
-            lat.sort()
-            out["core"] = dict(rate=len(lat) / dt, p50=percentile(lat, 50),
-                               p99=percentile(lat, 99), codes=codes, seconds=dt)
+            out["core"] = yield measure_core(core_inst, reactor, core_hrns, args.connections,
+                                             lambda s, i, h: ActivationRequest(msisdn(s), h, "ussd", channel_ref="bench"))
             # 2. through the HTTP bridge
             runner, service = build_core(ussd_inst, reactor)
             node = SimpleNamespace(activation=service, reactor=reactor,
