@@ -201,5 +201,6 @@ def measure_core(inst, reactor, hrns: list[str], slots: int, request):
         await runner.stop()
         latencies.sort()
         return dict(rate=len(latencies) / dt, p50=percentile(latencies, 50),
-                    p99=percentile(latencies, 99), codes=codes, seconds=dt)
+                    p99=percentile(latencies, 99), codes=codes, seconds=dt,
+                    batch=runner.units / max(1, runner.batches))
     return defer.ensureDeferred(go())

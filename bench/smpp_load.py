@@ -54,10 +54,12 @@ def run(args) -> None:
     def main():
         try:
             # 1. core only
+            c0 = time.process_time()
             out["core"] = yield measure_core(
                 core_inst, reactor, core_hrns, args.binds * args.window,
                 lambda s, i, h: ActivationRequest(msisdn(s // args.window, s % args.window), h,
                                                   "sms", channel_ref="bench"))
+            out["core"]["cpu"] = time.process_time() - c0
             # 2. through SMPP
             runner, service = build_core(smpp_inst, reactor)
             settings = SmppSettings(
@@ -72,12 +74,16 @@ def run(args) -> None:
             with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
                 f.write("\n".join(smpp_hrns))
                 hrn_file = f.name
+            c0 = time.process_time()
             proc = yield _generator(reactor, port.getHost().port, hrn_file, args)
             os.unlink(hrn_file)
             out["smpp"] = proc
+            proc["generator_cpu"] = proc.pop("cpu")
+            proc["cpu"] = time.process_time() - c0
             out["smpp"]["channel"] = dict(smpp.channel.counters)
             yield smpp.stopService()
             yield runner.stop()
+            proc["batch"] = runner.units / max(1, runner.batches)
         finally:
             reactor.stop()
 
@@ -110,7 +116,13 @@ def report(out, args) -> None:
               % (smpp["rate"], smpp["p50"] * 1000, smpp["p99"] * 1000, smpp["replies"],
                  smpp["errors"]))
         print("  reply texts: %s" % (smpp["texts"],))
+        n = smpp["replies"] or 1
+        print("  CPU per activation: listener %.0f us, load generator %.0f us%s"
+              % (smpp["cpu"] / n * 1e6, smpp["generator_cpu"] / n * 1e6,
+                 ("; core only %.0f us" % (core["cpu"] / args.count * 1e6)) if core else ""))
     if core and smpp:
+        print("  average group commit: core only %.1f units, via SMPP %.1f units"
+              % (core["batch"], smpp["batch"]))
         print("  ratio SMPP / core: %.2f   (target >= 2500/s and >= 0.6)"
               % (smpp["rate"] / core["rate"],))
 
@@ -171,6 +183,7 @@ def generator(args) -> None:
                 state["open"] -= 1
                 if state["open"] == 0:
                     state["t1"] = time.perf_counter()
+                    state["c1"] = time.process_time()
                     reactor.stop()
                 return
             self.next_index[slot] = k + 1
@@ -202,6 +215,7 @@ def generator(args) -> None:
                     state["bound"] += 1
                     if state["bound"] == args.binds:
                         state["t0"] = time.perf_counter()
+                        state["c0"] = time.process_time()
                         for p in protocols:
                             for slot in range(args.window):
                                 p.send(slot)
@@ -227,7 +241,8 @@ def generator(args) -> None:
     dt = state.get("t1", time.perf_counter()) - (state["t0"] or time.perf_counter())
     print(json.dumps(dict(rate=len(lat) / dt if dt > 0 else 0.0, p50=percentile(lat, 50),
                           p99=percentile(lat, 99), replies=len(lat), errors=state["errors"],
-                          seconds=dt, texts=texts)))
+                          seconds=dt, texts=texts,
+                          cpu=state.get("c1", time.process_time()) - state.get("c0", 0.0))))
 
 
 def main() -> None:

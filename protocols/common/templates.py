@@ -1,11 +1,7 @@
 """Language tables of C{str.format} templates: merging, looking up with fallbacks, filling in."""
 from __future__ import annotations
 
-import string
 from typing import Callable, Iterable
-
-_FORMATTER = string.Formatter()
-
 
 class Blank(dict):
     """Template fields in which a field not given renders empty."""
@@ -44,7 +40,7 @@ def fill(template: str, fields: dict, tidy: Callable[[str], str] | None = None) 
         or names a field C{fields} cannot give.  Never raises.
     """
     try:
-        text = _FORMATTER.vformat(template, (), fields).strip()
+        text = template.format_map(fields).strip()
     except (ValueError, IndexError, KeyError, AttributeError):
         return template
     return tidy(text) if tidy is not None else text

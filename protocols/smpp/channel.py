@@ -17,6 +17,7 @@ from twisted.logger import Logger
 from core.requests import ActivationRequest, ActivationResult, Channel
 from core.results import ResultCode
 
+from protocols.common.results import result_code
 from protocols.smpp.config import ChannelSettings
 from protocols.smpp.errors import (
     ESME_RINVESMCLASS, ESME_ROK, ESME_RTHROTTLED, ESME_RX_P_APPN, ESME_RX_T_APPN)
@@ -119,8 +120,6 @@ class SmsChannel:
         reply_to = self._reply_address(pdu)
         command = self.grammar.parse(text)
         if isinstance(command, Recharge):
-            self.log.debug("MO {ref} from {msisdn}: recharge ({language})", ref=ref,
-                          msisdn=msisdn, language=command.language)
             req = ActivationRequest(msisdn=msisdn, hrn=command.hrn, channel=Channel.SMS,
                                     channel_ref=ref, beneficiary=command.beneficiary,
                                     source=source)
@@ -151,29 +150,34 @@ class SmsChannel:
     def _activate(self, req: ActivationRequest, language: str, reply_to: dict, send) -> None:
         self.in_flight += 1
         self.counters["activations"] += 1
-        d = defer.maybeDeferred(self.activation.activate, req)
+        try:
+            d = self.activation.activate(req)
+        except Exception:  # noqa: BLE001 - answered as a system error below
+            d = defer.fail()
 
         def failed(failure):
             self.log.failure("activation of MO {ref} from {msisdn} failed", failure,
                              ref=req.channel_ref, msisdn=req.msisdn)
-            return ActivationResult(ResultCode.SYSTEM_ERROR)
+            return answered(ActivationResult(ResultCode.SYSTEM_ERROR))
 
         def answered(result):
             self.in_flight -= 1
             self.log.info("MO {ref} from {msisdn}: {result} (txn {txn_id})", ref=req.channel_ref,
-                          msisdn=req.msisdn, result=ResultCode(result.code).name,
+                          msisdn=req.msisdn, result=result_code(result.code).name,
                           txn_id=result.txn_id)
             text = self.replies.render(result, language, msisdn=req.msisdn)
             return self._reply(text, reply_to, send, req.channel_ref, req.msisdn)
-        d.addErrback(failed)
-        d.addCallback(answered)
+        d.addCallbacks(answered, failed)
         self._track(d)
 
     def _reply(self, text: str, reply_to: dict, send, ref: str, msisdn: str) -> defer.Deferred:
         ref_byte = next(self._concat_refs) % 256
         parts = [dict(reply_to, esm_class=esm_class, data_coding=coding, short_message=sm)
                  for esm_class, sm, coding in split_for_sms(text, ref_byte)]
-        d = defer.maybeDeferred(send, parts)
+        try:
+            d = send(parts)
+        except Exception:  # noqa: BLE001 - counted and logged as not delivered
+            d = defer.fail()
 
         def sent(_):
             self.counters["replies"] += 1

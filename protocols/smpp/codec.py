@@ -117,6 +117,17 @@ def decode_header(frame: bytes) -> Header:
     return Header(*HEADER.unpack_from(frame))
 
 
+#: Field kinds as small ints, for the per-class plans below.
+_INT8, _CSTR, _TIME, _SM = 0, 1, 2, 3
+_KINDS = {"int8": _INT8, "cstr": _CSTR, "time": _TIME, "sm": _SM}
+
+#: PDU class -> its mandatory fields as (name, kind, max_len, status, field),
+#: worked out once so that each PDU costs one pass over a tuple.
+_PLANS: dict[type[Pdu], tuple] = {
+    cls: tuple((f.name, _KINDS[f.kind], f.max_len, f.status, f) for f in cls.FIELDS)
+    for cls in PDU_CLASSES.values()}
+
+
 def decode_pdu(frame: bytes, max_length: int = DEFAULT_MAX_PDU_LENGTH) -> Pdu:
     """Decode exactly one PDU.
 
@@ -137,71 +148,101 @@ def decode_pdu(frame: bytes, max_length: int = DEFAULT_MAX_PDU_LENGTH) -> Pdu:
         and the TLV statuses of L{decode_tlvs}.
     """
     frame = bytes(frame)
-    header = decode_header(frame)
-    ids = {"command_id": header.command_id, "sequence_number": header.sequence_number}
-    if header.command_length != len(frame) or header.command_length > max_length:
+    size = len(frame)
+    if size < HEADER_LENGTH:
+        decode_header(frame)                     # raises the truncated-header error
+    command_length, command_id, command_status, sequence_number = HEADER.unpack_from(frame)
+    if command_length != size or command_length > max_length:
         raise DecodeError(
             ESME_RINVCMDLEN, "command_length %d but frame is %d octets (max %d)" % (
-                header.command_length, len(frame), max_length), fatal=True, **ids)
-    cls = PDU_CLASSES.get(header.command_id)
+                command_length, size, max_length), fatal=True,
+            command_id=command_id, sequence_number=sequence_number)
+    cls = PDU_CLASSES.get(command_id)
     if cls is None:
         raise DecodeError(
-            ESME_RINVCMDID, "unsupported command %s" % (command_name(header.command_id),),
-            **ids)
-    body = frame[HEADER_LENGTH:]
-    values: dict[str, Any] = {}
-    if body or not header.command_id & RESPONSE_BIT:
-        pos = 0
-        for field in cls.FIELDS:
-            values[field.name], pos = _decode_field(field, body, pos, ids)
-        rest = body[pos:]
-        if rest and not cls.ACCEPTS_TLVS:
-            raise DecodeError(
-                ESME_RINVCMDLEN, "%s must have no body, got %d octet(s)" % (
-                    cls.__name__, len(rest)), **ids)
-        if rest:
-            values["optional"] = decode_tlvs(rest, **ids)
-    return cls(sequence_number=header.sequence_number,
-               command_status=header.command_status, **values)
+            ESME_RINVCMDID, "unsupported command %s" % (command_name(command_id),),
+            command_id=command_id, sequence_number=sequence_number)
+    values: dict[str, Any] = {"sequence_number": sequence_number,
+                              "command_status": command_status}
+    if size > HEADER_LENGTH or not command_id & RESPONSE_BIT:
+        body = frame[HEADER_LENGTH:]
+        pos = _decode_fields(_PLANS[cls], body, values, command_id, sequence_number)
+        if pos < len(body):
+            if not cls.ACCEPTS_TLVS:
+                raise DecodeError(
+                    ESME_RINVCMDLEN, "%s must have no body, got %d octet(s)" % (
+                        cls.__name__, len(body) - pos),
+                    command_id=command_id, sequence_number=sequence_number)
+            values["optional"] = decode_tlvs(body[pos:], command_id=command_id,
+                                             sequence_number=sequence_number)
+    return _instance(cls, values)
 
 
-def _decode_field(field: Field, body: bytes, pos: int, ids: dict) -> tuple[Any, int]:
-    """Decode one mandatory field at C{pos}; return (value, next position)."""
-    remaining = len(body) - pos
-    if remaining < 1:
-        raise DecodeError(ESME_RINVCMDLEN, "body ends before %s" % (field.name,), **ids)
-    if field.kind == "int8":
-        return body[pos], pos + 1
-    if field.kind == "sm":
-        sm_length = body[pos]
-        pos += 1
-        if sm_length > field.max_len:
-            raise DecodeError(
-                ESME_RINVMSGLEN, "sm_length %d over %d" % (sm_length, field.max_len), **ids)
-        if sm_length > len(body) - pos:
-            raise DecodeError(
-                ESME_RINVMSGLEN, "sm_length %d but only %d octet(s) follow" % (
-                    sm_length, len(body) - pos), **ids)
-        return body[pos:pos + sm_length], pos + sm_length
-    end = body.find(b"\x00", pos, pos + field.max_len)
-    if end < 0:
-        if remaining >= field.max_len:
-            raise DecodeError(
-                field.status, "%s longer than %d octets with its NUL" % (
-                    field.name, field.max_len), **ids)
-        raise DecodeError(
-            ESME_RINVCMDLEN, "body ends inside %s (no NUL terminator)" % (field.name,),
-            **ids)
-    value = body[pos:end].decode("latin-1")
-    if field.kind == "time" and len(value) not in (0, field.max_len - 1):
-        raise DecodeError(
-            field.status, "%s must be empty or %d characters, got %r" % (
-                field.name, field.max_len - 1, value), **ids)
-    return value, end + 1
+def _instance(cls: type[Pdu], values: dict[str, Any]) -> Pdu:
+    """A C{cls} holding C{values}, each checked by the decoder already.
+
+    The frozen dataclass's __init__ is bypassed (it sets each field through
+    C{object.__setattr__}, several times the cost of the decode itself); a
+    field not in C{values} reads its class default, as __init__ would set.
+    """
+    pdu = object.__new__(cls)
+    pdu.__dict__.update(values)
+    return pdu
 
 
-def encode_pdu(pdu: Pdu) -> bytes:
+def _decode_fields(plan: tuple, body: bytes, values: dict, command_id: int,
+                   sequence_number: int) -> int:
+    """Decode the mandatory fields of C{plan} from C{body} into C{values};
+    return the position after the last one."""
+    pos = 0
+    size = len(body)
+    for name, kind, max_len, status, _ in plan:
+        if pos >= size:
+            raise DecodeError(ESME_RINVCMDLEN, "body ends before %s" % (name,),
+                              command_id=command_id, sequence_number=sequence_number)
+        if kind == _INT8:
+            values[name] = body[pos]
+            pos += 1
+        elif kind == _SM:
+            sm_length = body[pos]
+            pos += 1
+            if sm_length > max_len:
+                raise DecodeError(
+                    ESME_RINVMSGLEN, "sm_length %d over %d" % (sm_length, max_len),
+                    command_id=command_id, sequence_number=sequence_number)
+            if sm_length > size - pos:
+                raise DecodeError(
+                    ESME_RINVMSGLEN, "sm_length %d but only %d octet(s) follow" % (
+                        sm_length, size - pos),
+                    command_id=command_id, sequence_number=sequence_number)
+            values[name] = body[pos:pos + sm_length]
+            pos += sm_length
+        else:
+            end = body.find(b"\x00", pos, pos + max_len)
+            if end < 0:
+                if size - pos >= max_len:
+                    raise DecodeError(
+                        status, "%s longer than %d octets with its NUL" % (name, max_len),
+                        command_id=command_id, sequence_number=sequence_number)
+                raise DecodeError(
+                    ESME_RINVCMDLEN, "body ends inside %s (no NUL terminator)" % (name,),
+                    command_id=command_id, sequence_number=sequence_number)
+            value = body[pos:end].decode("latin-1")
+            if kind == _TIME and len(value) not in (0, max_len - 1):
+                raise DecodeError(
+                    status, "%s must be empty or %d characters, got %r" % (
+                        name, max_len - 1, value),
+                    command_id=command_id, sequence_number=sequence_number)
+            values[name] = value
+            pos = end + 1
+    return pos
+
+
+def encode_pdu(pdu: Pdu, sequence_number: int | None = None) -> bytes:
     """Return the wire form of C{pdu}, header included.
+
+    @param sequence_number: sent instead of C{pdu.sequence_number} when
+        given (a session numbers its requests as it sends them).
 
     submit_sm_resp and the bind responses with a non-zero command_status
     are sent without a body (§4.4.2), as most SMSCs do.
@@ -210,22 +251,38 @@ def encode_pdu(pdu: Pdu) -> bytes:
         that does not fit its definition, or a TLV that does not encode.
     """
     cls = type(pdu)
-    if PDU_CLASSES.get(cls.command_id) is not cls:
+    plan = _PLANS.get(cls)
+    if plan is None:
         raise EncodeError("not an encodable PDU: %r" % (pdu,))
-    for name in ("sequence_number", "command_status"):
-        value = getattr(pdu, name)
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0xFFFFFFFF:
+    if sequence_number is None:
+        sequence_number = pdu.sequence_number
+    command_status = pdu.command_status
+    for name, value in (("sequence_number", sequence_number),
+                        ("command_status", command_status)):
+        if type(value) is not int and (isinstance(value, bool) or not isinstance(value, int)) \
+                or not 0 <= value <= 0xFFFFFFFF:
             raise EncodeError("%s=%r is not a 32-bit unsigned int" % (name, value))
-    parts = []
-    if not (cls.OMIT_BODY_ON_ERROR and pdu.command_status != ESME_ROK):
-        parts.extend(_encode_field(field, getattr(pdu, field.name)) for field in cls.FIELDS)
+    out = bytearray(HEADER_LENGTH)
+    if not (cls.OMIT_BODY_ON_ERROR and command_status != ESME_ROK):
+        for name, kind, max_len, _, field in plan:
+            value = getattr(pdu, name)
+            if kind == _INT8:
+                if type(value) is int and 0 <= value <= 0xFF:
+                    out.append(value)
+                else:
+                    out += _encode_field(field, value)
+            elif kind == _CSTR and type(value) is str and value.isascii() \
+                    and len(value) < max_len and "\x00" not in value:
+                out += value.encode("ascii")
+                out.append(0)
+            else:
+                out += _encode_field(field, value)
         if pdu.optional:
             if not cls.ACCEPTS_TLVS:
                 raise EncodeError("%s takes no optional parameters" % (cls.__name__,))
-            parts.append(encode_tlvs(pdu.optional))
-    body = b"".join(parts)
-    return HEADER.pack(HEADER_LENGTH + len(body), cls.command_id,
-                       pdu.command_status, pdu.sequence_number) + body
+            out += encode_tlvs(pdu.optional)
+    HEADER.pack_into(out, 0, len(out), cls.command_id, command_status, sequence_number)
+    return bytes(out)
 
 
 def _encode_field(field: Field, value: Any) -> bytes:

@@ -113,7 +113,10 @@ class SmppProtocol(Protocol):
         self._buffer = b""
         self._closing = False
         self._sequence = 0
-        self._pending: dict[int, tuple[defer.Deferred, object, str]] = {}
+        # seq -> (Deferred, deadline, command name), oldest first: every
+        # request has the same response_timeout, so one timer serves them all
+        self._pending: dict[int, tuple[defer.Deferred, float, str]] = {}
+        self._expiry_call = None
         self._queue: deque = deque()
         self._pump_call = None
         self._bind_timer = None
@@ -145,15 +148,14 @@ class SmppProtocol(Protocol):
     def connectionLost(self, reason=None) -> None:
         was_bound = self.state == BOUND or self.state == UNBINDING
         self.state = CLOSED
-        for timer in (self._bind_timer, self._idle_timer, self._unbind_timer, self._pump_call):
+        for timer in (self._bind_timer, self._idle_timer, self._unbind_timer, self._pump_call,
+                      self._expiry_call):
             if timer is not None and timer.active():
                 timer.cancel()
         pending, self._pending = self._pending, {}
         queued, self._queue = self._queue, deque()
         lost = Failure(error.ConnectionLost("SMPP session %s closed" % (self.id,)))
-        for d, timer, _ in pending.values():
-            if timer.active():
-                timer.cancel()
+        for d, _, _ in pending.values():
             d.errback(lost)
         for _, d in queued:
             d.errback(lost)
@@ -352,10 +354,10 @@ class SmppProtocol(Protocol):
                               session=self.id, status=status_name(pdu.command_status),
                               seq=pdu.sequence_number)
             return
-        d, timer, _ = entry
-        if timer.active():
-            timer.cancel()
-        d.callback(pdu)
+        if not self._pending and self._expiry_call is not None:
+            self._expiry_call.cancel()
+            self._expiry_call = None
+        entry[0].callback(pdu)
         self._pump()
 
     # -- sending ---------------------------------------------------------
@@ -421,25 +423,35 @@ class SmppProtocol(Protocol):
 
     def _transmit(self, pdu, d: defer.Deferred) -> None:
         seq = self._next_sequence()
-        timer = self.clock.callLater(self.settings.response_timeout, self._expired, seq)
-        self._pending[seq] = (d, timer, pdu.command_name)
+        timeout = self.settings.response_timeout
+        self._pending[seq] = (d, self.clock.seconds() + timeout, pdu.command_name)
+        if self._expiry_call is None:
+            self._expiry_call = self.clock.callLater(timeout, self._expire_due)
         if self.transport is not None and self.state != CLOSED:
-            # sequence_number is header octets 12..15 (§3.2): set it on the
-            # encoded PDU rather than copying the frozen PDU object.
-            raw = encode_pdu(pdu)
             self.sent += 1
-            self.transport.write(raw[:12] + seq.to_bytes(4, "big") + raw[16:])
+            self.transport.write(encode_pdu(pdu, sequence_number=seq))
 
-    def _expired(self, seq: int) -> None:
-        entry = self._pending.pop(seq, None)
-        if entry is None:
-            return
-        d, _, what = entry
-        self.log.warn("{session} ({system_id}): no response to {command} seq {seq} "
-                      "within {timeout}s", session=self.id, system_id=self.system_id or "-",
-                      command=what, seq=seq, timeout=self.settings.response_timeout)
-        d.errback(ResponseTimeout(what))
-        self._pump()
+    def _expire_due(self) -> None:
+        """Fail every request whose response_timeout has passed (oldest first),
+        then wait for the next deadline."""
+        self._expiry_call = None
+        now = self.clock.seconds()
+        due = []
+        while self._pending:
+            seq = next(iter(self._pending))
+            entry = self._pending[seq]
+            if entry[1] > now:
+                self._expiry_call = self.clock.callLater(entry[1] - now, self._expire_due)
+                break
+            del self._pending[seq]
+            due.append((seq, entry))
+        for seq, (d, _, what) in due:
+            self.log.warn("{session} ({system_id}): no response to {command} seq {seq} "
+                          "within {timeout}s", session=self.id, system_id=self.system_id or "-",
+                          command=what, seq=seq, timeout=self.settings.response_timeout)
+            d.errback(ResponseTimeout(what))
+        if due:
+            self._pump()
 
     # -- keep-alive and timers -------------------------------------------
 
@@ -535,6 +547,10 @@ def send_all(session, requests, name: str) -> defer.Deferred:
                 raise SmppError(resp.command_status, "%s refused (%s)" % (
                     name, status_name(resp.command_status)))
 
+    if len(requests) == 1:           # the usual reply: one part, no gathering
+        d = session.send_request(requests[0])
+        d.addCallback(lambda resp: check((resp,)))
+        return d
     d = defer.gatherResults([session.send_request(pdu) for pdu in requests],
                             consumeErrors=True)
     d.addCallback(check)

@@ -310,13 +310,16 @@ def split_for_sms(text: str, ref: int) -> list[tuple[int, bytes, int]]:
         raise ValueError("concatenation reference %r is not 0..255" % (ref,))
     if gsm_encodable(text):
         coding, unit_size, single, per_part = DC_DEFAULT, 1, GSM_SINGLE_SEPTETS, GSM_PART_SEPTETS
+        whole = gsm0338.to_septets(text)
+        if len(whole) <= single:
+            return [(0, whole, coding)]
         units = [gsm0338.SEPTETS[char] for char in text]
     else:
         coding, unit_size, single, per_part = DC_UCS2, 2, UCS2_SINGLE_UNITS, UCS2_PART_UNITS
+        whole = text.encode("utf-16-be")
+        if len(whole) // unit_size <= single:
+            return [(0, whole, coding)]
         units = [char.encode("utf-16-be") for char in text]
-    whole = b"".join(units)
-    if len(whole) // unit_size <= single:
-        return [(0, whole, coding)]
     parts = _chunks(units, per_part, unit_size)
     if len(parts) > 255:
         raise ValueError("text needs %d parts, at most 255 allowed" % (len(parts),))

@@ -106,6 +106,9 @@ SPECS_BY_TAG: dict[int, TlvSpec] = {s.tag: s for s in TLV_SPECS}
 SPECS_BY_NAME: dict[str, TlvSpec] = {s.name: s for s in TLV_SPECS}
 #: Names people use for a parameter that the spec spells otherwise.
 ALIASES: dict[str, str] = {"dest_port": "destination_port"}
+#: name or alias -> tag.
+_TAGS: dict[str, int] = {**{s.name: s.tag for s in TLV_SPECS},
+                         **{alias: SPECS_BY_NAME[name].tag for alias, name in ALIASES.items()}}
 
 
 def tag_of(key: str | int) -> int:
@@ -113,9 +116,12 @@ def tag_of(key: str | int) -> int:
 
     @raise KeyError: for a name that is not in the table.
     """
+    tag = _TAGS.get(key)
+    if tag is not None:
+        return tag
     if isinstance(key, int):
         return key
-    return SPECS_BY_NAME[ALIASES.get(key, key)].tag
+    raise KeyError(key)
 
 
 @dataclass(frozen=True)

@@ -344,6 +344,41 @@ def test_unanswered_deliver_sm_times_out_and_frees_the_window():
     assert not t.disconnecting
 
 
+def test_each_request_times_out_at_its_own_deadline_on_one_timer():
+    clock = task.Clock()
+    factory = make_factory(clock=clock, window=5, response_timeout=10)
+    proto, t = bound(factory)
+    feed(proto, mo(seq=2))
+    clock.advance(4)
+    feed(proto, mo(seq=3))
+    clock.advance(4)
+    feed(proto, mo(seq=4))
+    first, second, third = [p for p in received(t) if isinstance(p, DeliverSm)]
+    feed(proto, DeliverSmResp(sequence_number=second.sequence_number))
+    expiry = [c for c in clock.getDelayedCalls() if c.func == proto._expire_due]
+    assert len(expiry) == 1                           # one timer for the session
+    clock.advance(1.9)                                # t=9.9: nothing due yet
+    assert factory.channel.counters["reply_failures"] == 0
+    clock.advance(0.1)                                # t=10: the first is due
+    assert factory.channel.counters["reply_failures"] == 1
+    clock.advance(7.9)                                # t=17.9: the third is not
+    assert factory.channel.counters["reply_failures"] == 1 and proto.outstanding == 1
+    clock.advance(0.1)                                # t=18: the third is due
+    assert factory.channel.counters["reply_failures"] == 2
+    assert factory.channel.counters["replies"] == 1 and proto.outstanding == 0
+    assert [c for c in clock.getDelayedCalls() if c.func == proto._expire_due] == []
+
+
+def test_answered_requests_leave_no_expiry_timer():
+    clock = task.Clock()
+    factory = make_factory(clock=clock, response_timeout=10)
+    proto, t = bound(factory)
+    feed(proto, mo(seq=2))
+    (_, reply) = received(t)
+    feed(proto, DeliverSmResp(sequence_number=reply.sequence_number))
+    assert [c for c in clock.getDelayedCalls() if c.func == proto._expire_due] == []
+
+
 def test_refused_deliver_sm_counts_as_failure():
     factory = make_factory()
     proto, t = bound(factory)
