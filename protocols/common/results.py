@@ -7,6 +7,8 @@ Each channel adds its own fields and keeps its own templates and limits.
 from __future__ import annotations
 
 import datetime
+import functools
+from typing import Iterable
 from zoneinfo import ZoneInfo
 
 from core.money import format_amount
@@ -47,11 +49,45 @@ def local_time(epoch_ms: int | None, zone: ZoneInfo, fmt: str) -> str:
     formatted with C{strftime} format C{fmt}; C{""} for C{None}."""
     if epoch_ms is None:
         return ""
-    return datetime.datetime.fromtimestamp(epoch_ms / 1000.0, tz=zone).strftime(fmt)
+    if _shows_seconds(fmt):
+        return datetime.datetime.fromtimestamp(epoch_ms / 1000.0, tz=zone).strftime(fmt)
+    return _minute_text(epoch_ms // 60_000, zone, fmt)
+
+
+#: strftime directives that can change within a minute.
+_SUB_MINUTE = ("%S", "%f", "%c", "%X", "%T", "%r", "%s", "%:z", "%+")
+
+
+@functools.lru_cache(maxsize=64)
+def _shows_seconds(fmt: str) -> bool:
+    return any(d in fmt for d in _SUB_MINUTE)
+
+
+@functools.lru_cache(maxsize=4096)
+def _minute_text(minute: int, zone: ZoneInfo, fmt: str) -> str:
+    """The text of a format without seconds, the same for the whole minute
+    (expiry dates of activations made together fall in few minutes)."""
+    return datetime.datetime.fromtimestamp(minute * 60, tz=zone).strftime(fmt)
+
+
+#: How each of L{RESULT_FIELDS} but C{msisdn} is shown:
+#: C{maker(result, zone, date_format, time_format) -> str}.
+_MAKERS = {
+    "amount": lambda r, zone, df, tf: format_amount(r.amount, r.currency),
+    "currency": lambda r, zone, df, tf: r.currency or "",
+    "expiry": lambda r, zone, df, tf: local_time(r.new_expiry, zone, df),
+    "unbar_time": lambda r, zone, df, tf: local_time(r.unbar_at, zone, tf),
+    "validity_days": lambda r, zone, df, tf: (
+        "" if r.validity_days is None else str(r.validity_days)),
+    "balance": lambda r, zone, df, tf: format_amount(r.balance, r.currency),
+    "txn_id": lambda r, zone, df, tf: (r.txn_id or "")[:12],
+    "code": lambda r, zone, df, tf: str(int(r.code)),
+    "reward": lambda r, zone, df, tf: reward_text(r),
+}
 
 
 def result_fields(result, zone: ZoneInfo, date_format: str, time_format: str, *,
-                  msisdn: str = "") -> Blank:
+                  msisdn: str = "", names: Iterable[str] = RESULT_FIELDS) -> Blank:
     """The L{RESULT_FIELDS} of an L{core.requests.ActivationResult} as text.
 
     A value the result does not carry is C{""}; C{expiry} is shown with
@@ -59,17 +95,17 @@ def result_fields(result, zone: ZoneInfo, date_format: str, time_format: str, *,
     12 characters; C{code} is the result's code as given; C{msisdn} is
     C{msisdn} when given, else the result's.
 
+    @param names: only these fields are worked out (e.g. those a template
+        names, L{protocols.common.templates.template_fields}); others are
+        ignored.
     @return: a L{Blank}, so that any other field a template names renders empty.
     """
-    return Blank(
-        amount=format_amount(result.amount, result.currency),
-        currency=result.currency or "",
-        expiry=local_time(result.new_expiry, zone, date_format),
-        unbar_time=local_time(result.unbar_at, zone, time_format),
-        validity_days="" if result.validity_days is None else str(result.validity_days),
-        balance=format_amount(result.balance, result.currency),
-        txn_id=(result.txn_id or "")[:12],
-        code=str(int(result.code)),
-        msisdn=msisdn or result.msisdn or "",
-        reward=reward_text(result),
-    )
+    fields = Blank()
+    for name in names:
+        if name == "msisdn":
+            fields[name] = msisdn or result.msisdn or ""
+        else:
+            maker = _MAKERS.get(name)
+            if maker is not None:
+                fields[name] = maker(result, zone, date_format, time_format)
+    return fields

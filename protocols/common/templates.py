@@ -1,6 +1,9 @@
 """Language tables of C{str.format} templates: merging, looking up with fallbacks, filling in."""
 from __future__ import annotations
 
+import functools
+import re
+import string
 from typing import Callable, Iterable
 
 class Blank(dict):
@@ -44,3 +47,17 @@ def fill(template: str, fields: dict, tidy: Callable[[str], str] | None = None) 
     except (ValueError, IndexError, KeyError, AttributeError):
         return template
     return tidy(text) if tidy is not None else text
+
+
+_FIELD_NAME = re.compile(r"[^.\[]*")
+
+
+@functools.lru_cache(maxsize=1024)
+def template_fields(template: str) -> frozenset[str]:
+    """The names of the fields C{template} uses (C{"{amount:>8}"} gives
+    C{"amount"}); empty for a malformed template, which L{fill} returns as it is."""
+    try:
+        return frozenset(_FIELD_NAME.match(name).group(0)
+                         for _, name, _, _ in string.Formatter().parse(template) if name)
+    except ValueError:
+        return frozenset()

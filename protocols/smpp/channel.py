@@ -162,9 +162,12 @@ class SmsChannel:
 
         def answered(result):
             self.in_flight -= 1
-            self.log.info("MO {ref} from {msisdn}: {result} (txn {txn_id})", ref=req.channel_ref,
-                          msisdn=req.msisdn, result=result_code(result.code).name,
-                          txn_id=result.txn_id)
+            if result.code != ResultCode.SUCCESS:
+                # a success is a transaction row (channel_ref = the MO's
+                # message id); one log line per MO would swamp the log
+                self.log.info("MO {ref} from {msisdn}: {result} (txn {txn_id})",
+                              ref=req.channel_ref, msisdn=req.msisdn,
+                              result=result_code(result.code).name, txn_id=result.txn_id)
             text = self.replies.render(result, language, msisdn=req.msisdn)
             return self._reply(text, reply_to, send, req.channel_ref, req.msisdn)
         d.addCallbacks(answered, failed)

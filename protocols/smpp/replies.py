@@ -13,7 +13,7 @@ import re
 
 from protocols.common.localised import LocalisedTemplates
 from protocols.common.results import result_code, with_reward
-from protocols.common.templates import Blank, fill
+from protocols.common.templates import Blank, fill, template_fields
 from protocols.smpp.config import HELP, default_templates
 
 _SPACES = re.compile(r" {2,}")
@@ -40,7 +40,8 @@ class Replies(LocalisedTemplates):
             C{SYSTEM_ERROR}).
         """
         template = self.template(result_code(result.code).name, language)
-        return with_reward(fill(template, self.result_fields(result, msisdn), _tidy), template, result)
+        fields = self.result_fields(result, msisdn, template_fields(template))
+        return with_reward(fill(template, fields, _tidy), template, result)
 
     def help(self, language: str, keywords: list[str]) -> str:
         """The help text in C{language}, listing C{keywords}."""

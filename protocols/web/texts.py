@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from core.results import ResultCode
 
 from protocols.common.results import result_code, result_fields, with_reward
-from protocols.common.templates import fill, lookup
+from protocols.common.templates import fill, lookup, template_fields
 from protocols.common.texts import RESULT_TEXTS
 
 UI = {
@@ -108,6 +108,7 @@ class Texts:
 
     def result(self, result, lang: str) -> str:
         """The localised text for an L{core.requests.ActivationResult}; never raises."""
-        fields = result_fields(result, self.zone, self.date_format, self.time_format)
         template = self.get(result_code(result.code).name, lang)
+        fields = result_fields(result, self.zone, self.date_format, self.time_format,
+                               names=template_fields(template))
         return with_reward(fill(template, fields, _tidy), template, result)

@@ -273,3 +273,21 @@ def test_hrn_never_logged():
     from twisted.logger import formatEvent
     text = " ".join(formatEvent(e) + repr(e) for e in seen)
     assert seen and HRN not in text and MSISDN in text
+
+
+def test_refused_activations_are_logged_and_successes_left_to_the_transaction_table():
+    from twisted.logger import formatEvent, globalLogPublisher
+    seen = []
+    globalLogPublisher.addObserver(seen.append)
+    try:
+        activation, proto, t, _ = setup(lambda req: ActivationResult(
+            ResultCode.SUCCESS if req.channel_ref.endswith("1") else ResultCode.INVALID_HRN,
+            txn_id="t-" + req.channel_ref))
+        feed(proto, submit(seq=2, short_message=b"RECHARGE " + HRN.encode()),
+             submit(seq=3, short_message=b"RECHARGE " + HRN.encode()))
+    finally:
+        globalLogPublisher.removeObserver(seen.append)
+    first, second = [r.channel_ref for r in activation.requests]
+    lines = [formatEvent(e) for e in seen if "MO " in formatEvent(e)]
+    assert lines == ["MO %s from %s: INVALID_HRN (txn t-%s)" % (second, MSISDN, second)]
+    assert first.endswith("1")
