@@ -62,7 +62,8 @@ class SmsChannel:
                                        max_pending=settings.max_pending_parts)
         self.in_flight = 0
         self._concat_refs = itertools.count(1)
-        self._running: set[defer.Deferred] = set()
+        self._busy = 0                  # activations and replies under way
+        self._drained: list[defer.Deferred] = []
         self.counters = {"mo": 0, "receipts": 0, "help": 0, "activations": 0,
                          "replies": 0, "reply_failures": 0, "refused": 0}
 
@@ -129,7 +130,7 @@ class SmsChannel:
                       ref=ref, msisdn=msisdn)
         help_text = self.replies.help(command.language,
                                       self.grammar.keywords_for(command.language))
-        return ESME_ROK, lambda: self._track(self._reply(help_text, reply_to, send, ref, msisdn))
+        return ESME_ROK, lambda: self._reply(help_text, reply_to, send, ref, msisdn)
 
     @staticmethod
     def _temporary(pdu) -> int:
@@ -150,6 +151,7 @@ class SmsChannel:
     def _activate(self, req: ActivationRequest, language: str, reply_to: dict, send) -> None:
         self.in_flight += 1
         self.counters["activations"] += 1
+        self._busy += 1
         try:
             d = self.activation.activate(req)
         except Exception:  # noqa: BLE001 - answered as a system error below
@@ -158,25 +160,33 @@ class SmsChannel:
         def failed(failure):
             self.log.failure("activation of MO {ref} from {msisdn} failed", failure,
                              ref=req.channel_ref, msisdn=req.msisdn)
-            return answered(ActivationResult(ResultCode.SYSTEM_ERROR))
+            answered(ActivationResult(ResultCode.SYSTEM_ERROR))
 
         def answered(result):
             self.in_flight -= 1
-            if result.code != ResultCode.SUCCESS:
-                # a success is a transaction row (channel_ref = the MO's
-                # message id); one log line per MO would swamp the log
-                self.log.info("MO {ref} from {msisdn}: {result} (txn {txn_id})",
-                              ref=req.channel_ref, msisdn=req.msisdn,
-                              result=result_code(result.code).name, txn_id=result.txn_id)
-            text = self.replies.render(result, language, msisdn=req.msisdn)
-            return self._reply(text, reply_to, send, req.channel_ref, req.msisdn)
+            try:
+                if result.code != ResultCode.SUCCESS:
+                    # a success is a transaction row (channel_ref = the MO's
+                    # message id); one log line per MO would swamp the log
+                    self.log.info("MO {ref} from {msisdn}: {result} (txn {txn_id})",
+                                  ref=req.channel_ref, msisdn=req.msisdn,
+                                  result=result_code(result.code).name, txn_id=result.txn_id)
+                text = self.replies.render(result, language, msisdn=req.msisdn)
+                self._reply(text, reply_to, send, req.channel_ref, req.msisdn)
+            except Exception:  # noqa: BLE001 - a bug must not leave the MO counted as busy
+                self.log.failure("reply to MO {ref} from {msisdn} not sent",
+                                 ref=req.channel_ref, msisdn=req.msisdn)
+                self.counters["reply_failures"] += 1
+            finally:
+                self._done()
         d.addCallbacks(answered, failed)
-        self._track(d)
 
-    def _reply(self, text: str, reply_to: dict, send, ref: str, msisdn: str) -> defer.Deferred:
+    def _reply(self, text: str, reply_to: dict, send, ref: str, msisdn: str) -> None:
+        """Send C{text} to the subscriber in the background (counted until answered)."""
         ref_byte = next(self._concat_refs) % 256
         parts = [dict(reply_to, esm_class=esm_class, data_coding=coding, short_message=sm)
                  for esm_class, sm, coding in split_for_sms(text, ref_byte)]
+        self._busy += 1
         try:
             d = send(parts)
         except Exception:  # noqa: BLE001 - counted and logged as not delivered
@@ -184,21 +194,29 @@ class SmsChannel:
 
         def sent(_):
             self.counters["replies"] += 1
+            self._done()
 
         def not_sent(failure):
             self.counters["reply_failures"] += 1
             self.log.warn("reply to MO {ref} for {msisdn} not delivered: {why}",
                           ref=ref, msisdn=msisdn, why=failure.getErrorMessage())
+            self._done()
         d.addCallbacks(sent, not_sent)
-        return d
 
-    def _track(self, d: defer.Deferred) -> None:
-        self._running.add(d)
-        d.addBoth(lambda r: (self._running.discard(d), r)[1])
+    def _done(self) -> None:
+        self._busy -= 1
+        if not self._busy and self._drained:
+            waiters, self._drained = self._drained, []
+            for w in waiters:
+                w.callback(None)
 
     def drain(self) -> defer.Deferred:
         """A Deferred firing when every activation and reply under way is done."""
-        return defer.DeferredList(list(self._running), consumeErrors=True)
+        if not self._busy:
+            return defer.succeed(None)
+        d = defer.Deferred()
+        self._drained.append(d)
+        return d
 
     def stop(self) -> None:
         """Drop reassembly state and its timers."""

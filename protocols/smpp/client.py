@@ -146,7 +146,7 @@ class SmscConnector(service.MultiService):
         d = self._transmitter()
 
         d.addCallback(lambda session: send_all(
-            session, [SubmitSm(**fields) for fields in parts], "submit_sm"))
+            session, [SubmitSm.build(**fields) for fields in parts], "submit_sm"))
         return d
 
     def stopService(self) -> defer.Deferred:

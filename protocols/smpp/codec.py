@@ -275,6 +275,11 @@ def encode_pdu(pdu: Pdu, sequence_number: int | None = None) -> bytes:
                     and len(value) < max_len and "\x00" not in value:
                 out += value.encode("ascii")
                 out.append(0)
+            elif kind == _SM and type(value) is bytes and len(value) <= max_len:
+                out.append(len(value))
+                out += value
+            elif kind == _TIME and value == "":
+                out.append(0)
             else:
                 out += _encode_field(field, value)
         if pdu.optional:
@@ -323,8 +328,8 @@ def make_response(request: Pdu, command_status: int = ESME_ROK, **values: Any) -
     cls = RESPONSE_CLASSES.get(type(request))
     if cls is None:
         raise ValueError("%s has no response PDU" % (request.command_name,))
-    return cls(sequence_number=request.sequence_number, command_status=command_status,
-               **values)
+    return cls.build(sequence_number=request.sequence_number, command_status=command_status,
+                     **values)
 
 
 def error_response(error: DecodeError) -> Pdu | None:

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 #: Characters allowed in the HRN part: digits, and spaces/dashes between them.
 _HRN_TOKEN = re.compile(r"^[0-9][0-9-]*$")
+#: Tokens that are all HRN tokens, joined by single spaces.
+_HRN_TOKENS = re.compile(r"[0-9][0-9-]*(?: [0-9][0-9-]*)*")
 _MSISDN_TOKEN = re.compile(r"^\+?[0-9][0-9-]*$")
 _SPACES = re.compile(r"[\s\u00a0]+")
-_SEPARATORS = str.maketrans("", "", "-")
 
 
 @dataclass(frozen=True)
@@ -105,8 +106,10 @@ class Grammar:
     def _arguments(self, args: list[str], language: str, keyword: str) -> Recharge | Unknown:
         if not args:
             return Unknown(language)
-        if all(_HRN_TOKEN.match(t) for t in args) and self._is_hrn(args):
-            return Recharge(" ".join(args), language, keyword=keyword)
+        joined = " ".join(args)
+        all_hrn = _HRN_TOKENS.fullmatch(joined) is not None
+        if all_hrn and self._is_hrn(args):
+            return Recharge(joined, language, keyword=keyword)
         if self.allow_beneficiary and self.hrn_lengths:
             for cut in range(len(args) - 1, 0, -1):
                 hrn, other = args[:cut], args[cut:]
@@ -115,17 +118,17 @@ class Grammar:
                         and _MSISDN_TOKEN.match(number)):
                     return Recharge(" ".join(hrn), language, beneficiary=number,
                                     keyword=keyword)
-        if all(_HRN_TOKEN.match(t) for t in args):
+        if all_hrn:
             # Digits of the wrong length: the core answers INVALID_HRN.
-            return Recharge(" ".join(args), language, keyword=keyword)
+            return Recharge(joined, language, keyword=keyword)
         return Unknown(language)
 
     def _is_hrn(self, tokens: list[str], strict: bool = False) -> bool:
         if not self.hrn_lengths:
             return not strict
-        return len("".join(tokens).translate(_SEPARATORS)) in self.hrn_lengths
+        return sum(len(t) - t.count("-") for t in tokens) in self.hrn_lengths
 
 
 def _words(text: str) -> list[str]:
     """Split on any whitespace and upper-case (casefold, then upper)."""
-    return [w.casefold().upper() for w in _SPACES.split(text.strip()) if w]
+    return [w for w in _SPACES.split(text.strip().casefold().upper()) if w]

@@ -10,8 +10,9 @@ order, read with L{Pdu.tlv}.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from protocols.smpp.errors import (
     ESME_RINVDSTADR, ESME_RINVEXPIRY, ESME_RINVMSGID, ESME_RINVPARLEN,
@@ -126,6 +127,10 @@ _DATA_SM_FIELDS = (
 _MESSAGE_ID_FIELDS = (_cstr("message_id", 65, ESME_RINVMSGID),)
 
 
+#: PDU class -> its field names (filled in by L{Pdu.build}).
+_FIELD_NAMES: dict[type, frozenset[str]] = {}
+
+
 @dataclass(frozen=True, kw_only=True)
 class Pdu:
     """Fields every PDU has: the header values and the optional parameters.
@@ -154,6 +159,24 @@ class Pdu:
         """True for a response PDU (command_id bit 31 set, generic_nack too)."""
         return bool(self.command_id & RESPONSE_BIT)
 
+    @classmethod
+    def build(cls, **values: Any) -> "Pdu":
+        """C{cls(**values)}, several times faster on the hot path: the frozen
+        dataclass __init__ sets each field through C{object.__setattr__}.
+        Fields not given read their class defaults, as after __init__.
+
+        @raise TypeError: for a name that is not a field of C{cls}.
+        """
+        names = _FIELD_NAMES.get(cls)
+        if names is None:
+            names = _FIELD_NAMES[cls] = frozenset(f.name for f in dataclasses.fields(cls))
+        if not names.issuperset(values):
+            raise TypeError("%s has no field %s" % (
+                cls.__name__, ", ".join(sorted(set(values) - names))))
+        pdu = object.__new__(cls)
+        pdu.__dict__.update(values)
+        return pdu
+
     def tlv(self, key: str | int, default: TlvValue | None = None) -> TlvValue | None:
         """Return the value of the first optional parameter C{key}.
 
@@ -163,6 +186,8 @@ class Pdu:
         @raise KeyError: for a name that is not in the table.
         """
         tag = tag_of(key)
+        if not self.optional:
+            return default
         for item in self.optional:
             if item.tag == tag:
                 return item.value

@@ -358,7 +358,8 @@ class SmppProtocol(Protocol):
             self._expiry_call.cancel()
             self._expiry_call = None
         entry[0].callback(pdu)
-        self._pump()
+        if self._queue:
+            self._pump()
 
     # -- sending ---------------------------------------------------------
 
@@ -401,6 +402,10 @@ class SmppProtocol(Protocol):
             return d
         if control:
             self._transmit(pdu, d)
+            return d
+        if not self._queue and self.out_throttle is None and self.state == BOUND \
+                and len(self._pending) < self.settings.window:
+            self._transmit(pdu, d)          # nothing waits before it: straight out
             return d
         if len(self._queue) >= self.settings.max_queued:
             d.errback(SmppError(ESME_RMSGQFUL, "local queue full"))

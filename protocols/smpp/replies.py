@@ -20,7 +20,9 @@ _SPACES = re.compile(r" {2,}")
 
 
 def _tidy(text: str) -> str:
-    return _SPACES.sub(" ", text).strip()
+    if "  " in text:
+        text = _SPACES.sub(" ", text)
+    return text.strip()
 
 
 class Replies(LocalisedTemplates):

@@ -141,7 +141,7 @@ class SmppServerFactory(ServerFactory):
         if target is None:
             return defer.fail(NoRoute("no receiver/transceiver bind of %s" % (
                 session.system_id,)))
-        return send_all(target, [DeliverSm(**fields) for fields in parts], "deliver_sm")
+        return send_all(target, [DeliverSm.build(**fields) for fields in parts], "deliver_sm")
 
     def stop(self) -> defer.Deferred:
         """Unbind every session; the Deferred fires when all are gone."""

@@ -258,7 +258,7 @@ def user_message(pdu: Any) -> UserMessage:
     The octets are the message_payload TLV if present, else short_message;
     with UDHI (esm_class 0x40) they start with a UDH.
 
-    @param pdu: an object with C{esm_class}, C{data_coding}, C{tlv()} and
+    @param pdu: an object with C{esm_class}, C{data_coding}, C{optional}, C{tlv()} and
         optionally C{short_message} (a submit_sm, deliver_sm or data_sm).
     @raise UdhError: if UDHI is set and the UDH is malformed.
     """
@@ -269,7 +269,7 @@ def user_message(pdu: Any) -> UserMessage:
     if pdu.esm_class & ESM_CLASS_UDHI:
         udh, data = parse_udh(data)
     concat = udh.concat if udh is not None else None
-    if concat is None:
+    if concat is None and pdu.optional:
         concat = Concat.checked(pdu.tlv("sar_msg_ref_num"), pdu.tlv("sar_total_segments"),
                                 pdu.tlv("sar_segment_seqnum"))
     return UserMessage(pdu.data_coding, data, udh, concat)

@@ -291,3 +291,36 @@ def test_refused_activations_are_logged_and_successes_left_to_the_transaction_ta
     lines = [formatEvent(e) for e in seen if "MO " in formatEvent(e)]
     assert lines == ["MO %s from %s: INVALID_HRN (txn t-%s)" % (second, MSISDN, second)]
     assert first.endswith("1")
+
+
+def test_drain_waits_for_activations_and_their_replies():
+    activation = FakeActivation(hold=True)
+    channel = make_channel(activation)
+    factory = make_factory(channel=channel)
+    proto, t = connect(factory)
+    feed(proto, BindTransceiver(sequence_number=1, system_id="smsc", password="secret"))
+    received(t)
+    assert channel.drain().called                      # nothing under way
+    feed(proto, submit(seq=2, short_message=b"RECHARGE " + HRN.encode()),
+         submit(seq=3, short_message=b"hello"))         # an activation and a help reply
+    drained = channel.drain()
+    help_reply = [p for p in received(t) if isinstance(p, DeliverSm)][0]
+    feed(proto, DeliverSmResp(sequence_number=help_reply.sequence_number))
+    assert not drained.called                          # the activation is still out
+    activation.release()
+    (reply,) = [p for p in received(t) if isinstance(p, DeliverSm)]
+    assert not drained.called                          # its reply is not answered yet
+    feed(proto, DeliverSmResp(sequence_number=reply.sequence_number))
+    assert drained.called and channel.counters["replies"] == 2
+
+
+def test_a_reply_that_cannot_be_rendered_is_counted_and_frees_the_slot():
+    class Exploding:
+        def render(self, *a, **kw):
+            raise RuntimeError("template bug")
+    activation, proto, t, _ = setup()
+    proto.owner.channel.replies = Exploding()
+    feed(proto, submit(short_message=b"RECHARGE " + HRN.encode()))
+    channel = proto.owner.channel
+    assert channel.counters["reply_failures"] == 1 and channel.in_flight == 0
+    assert channel.drain().called

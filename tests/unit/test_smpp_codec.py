@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import struct
 
@@ -11,7 +12,7 @@ from protocols.smpp import errors
 from protocols.smpp.codec import (
     DEFAULT_MAX_PDU_LENGTH, BindReceiverResp,
     BindTransceiverResp, BindTransmitter, DataSm,
-    DataSmResp, DecodeError, DeliverSmResp, EncodeError,
+    DataSmResp, DecodeError, DeliverSm, DeliverSmResp, EncodeError,
     EnquireLink, EnquireLinkResp, GenericNack, Outbind, SubmitSm, SubmitSmResp,
     Tlv, Unbind, UnbindResp, decode_header, decode_pdu, encode_pdu,
     error_response, make_response, split_frames, tlvs)
@@ -479,3 +480,24 @@ def test_we_decode_smpplib_encoding(name, kwargs):
         else:
             assert ours.tlv(key) == value, key
     assert encode_pdu(ours) == wire
+
+
+def test_build_is_the_constructor_without_its_cost():
+    fields = dict(sequence_number=9, source_addr="1555", destination_addr="381641234567",
+                  dest_addr_ton=1, short_message=b"hello")
+    built = DeliverSm.build(**fields)
+    assert built == DeliverSm(**fields) and hash(built) == hash(DeliverSm(**fields))
+    assert built.esm_class == 0 and built.optional == ()          # defaults as after __init__
+    assert encode_pdu(built) == encode_pdu(DeliverSm(**fields))
+    with pytest.raises(TypeError, match="no field sm_length"):
+        DeliverSm.build(sm_length=5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        built.short_message = b"changed"
+
+
+def test_encode_with_a_sequence_number_given_at_send_time():
+    pdu = EnquireLink(sequence_number=1)
+    assert decode_pdu(encode_pdu(pdu, sequence_number=0x7FFFFFFF)) == EnquireLink(
+        sequence_number=0x7FFFFFFF)
+    with pytest.raises(EncodeError, match="sequence_number"):
+        encode_pdu(pdu, sequence_number=-1)
