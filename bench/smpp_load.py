@@ -151,6 +151,8 @@ def generator(args) -> None:
             destination_addr=SHORT_CODE, short_message=b"RECHARGE " + h.encode())))
             for h in hrns[i::slots]])
     latencies: list[float] = []
+    SUBMIT_SM_RESP_ID = SubmitSmResp.command_id.to_bytes(4, "big")
+    DELIVER_SM_RESP = encode_pdu(DeliverSmResp())
     texts: dict[str, int] = {}
     state = {"errors": 0, "open": slots, "t0": None, "bound": 0}
 
@@ -194,19 +196,19 @@ def generator(args) -> None:
         def dataReceived(self, data):
             frames, self.buf = split_frames(self.buf + data)
             for frame in frames:
+                if frame[4:8] == SUBMIT_SM_RESP_ID:     # header only: its status
+                    if frame[8:12] != b"\0\0\0\0":
+                        state["errors"] += 1
+                    continue
                 pdu = decode_pdu(frame)
                 kind = type(pdu)
                 if kind is DeliverSm:
-                    self.transport.write(encode_pdu(DeliverSmResp(
-                        sequence_number=pdu.sequence_number)))
+                    self.transport.write(DELIVER_SM_RESP[:12] + frame[12:16] + DELIVER_SM_RESP[16:])
                     number = pdu.destination_addr
                     latencies.append(time.perf_counter() - self.sent_at.pop(number))
                     key = pdu.short_message[:24].decode("latin-1")
                     texts[key] = texts.get(key, 0) + 1
                     self.send(int(number[-4:]))
-                elif kind is SubmitSmResp:
-                    if pdu.command_status:
-                        state["errors"] += 1
                 elif kind is EnquireLink:
                     self.transport.write(encode_pdu(EnquireLinkResp(
                         sequence_number=pdu.sequence_number)))

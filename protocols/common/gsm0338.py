@@ -6,6 +6,7 @@ channel's business.
 """
 from __future__ import annotations
 
+import codecs
 from typing import Sequence
 
 #: The escape code that reaches the extension table (§6.2.1.1).
@@ -47,10 +48,10 @@ class NotInAlphabet(ValueError):
 
 
 _CHARS = frozenset(SEPTETS)
-# str.translate table: character -> its septet codes as Latin-1 characters
-_TO_SEPTETS = {ord(char): codes.decode("latin-1") for char, codes in SEPTETS.items()}
-# fast path of from_septets: a code without escape -> its character
-_FROM_TABLE = {code: char for code, char in enumerate(DEFAULT_ALPHABET)}
+# charmap codec tables (C speed): character -> its septets, and octet -> character
+# for input without escapes (octets above 0x7F are not septets: U+FFFD)
+_ENCODE_MAP = {ord(char): codes for char, codes in SEPTETS.items()}
+_DECODE_TABLE = DEFAULT_ALPHABET + "\ufffd" * 128
 
 
 def encodable(text: str) -> bool:
@@ -63,9 +64,10 @@ def to_septets(text: str) -> bytes:
 
     @raise NotInAlphabet: naming the first character that has no code.
     """
-    if not _CHARS.issuperset(text):
-        raise NotInAlphabet(next(char for char in text if char not in _CHARS))
-    return text.translate(_TO_SEPTETS).encode("latin-1")
+    try:
+        return codecs.charmap_encode(text, "strict", _ENCODE_MAP)[0]
+    except UnicodeEncodeError as e:
+        raise NotInAlphabet(text[e.start]) from None
 
 
 def from_septets(codes: Sequence[int]) -> str:
@@ -76,8 +78,8 @@ def from_septets(codes: Sequence[int]) -> str:
     followed by another escape, gives a space (§6.2.1.1).  A value above
     0x7F (not a septet) gives U+FFFD.
     """
-    if isinstance(codes, (bytes, bytearray)) and ESCAPE not in codes and max(codes, default=0) <= 0x7F:
-        return codes.decode("latin-1").translate(_FROM_TABLE)
+    if isinstance(codes, (bytes, bytearray)) and ESCAPE not in codes:
+        return codecs.charmap_decode(codes, "strict", _DECODE_TABLE)[0]
     out = []
     i, n = 0, len(codes)
     while i < n:

@@ -24,7 +24,10 @@ RESULT_FIELDS = frozenset({
 
 def reward_text(result) -> str:
     """The loyalty rewards this activation granted, as one sentence each (C{""} for none)."""
-    return " ".join(getattr(r, "text", str(r)) for r in (getattr(result, "rewards", None) or ()))
+    rewards = getattr(result, "rewards", None)
+    if not rewards:
+        return ""
+    return " ".join(getattr(r, "text", str(r)) for r in rewards)
 
 
 def with_reward(text: str, template: str, result, sep: str = " ") -> str:

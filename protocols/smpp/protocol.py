@@ -32,7 +32,7 @@ from twisted.python.failure import Failure
 from protocols.smpp.codec import (
     BindReceiver, BindTransceiver, BindTransmitter, DataSm, DecodeError,
     DeliverSm, EnquireLink, GenericNack, Outbind, SubmitSm, Unbind,
-    decode_pdu, encode_pdu, error_response, make_response, split_frames)
+    command_name, decode_pdu, encode_pdu, error_response, make_response, split_frames)
 from protocols.smpp.errors import (
     ESME_RALYBND, ESME_RINVBNDSTS, ESME_RINVCMDID, ESME_RMSGQFUL, ESME_ROK,
     ESME_RSYSERR, ESME_RTHROTTLED, status_name)
@@ -113,7 +113,7 @@ class SmppProtocol(Protocol):
         self._buffer = b""
         self._closing = False
         self._sequence = 0
-        # seq -> (Deferred, deadline, command name), oldest first: every
+        # seq -> (Deferred, deadline, command_id), oldest first: every
         # request has the same response_timeout, so one timer serves them all
         self._pending: dict[int, tuple[defer.Deferred, float, str]] = {}
         self._expiry_call = None
@@ -429,7 +429,7 @@ class SmppProtocol(Protocol):
     def _transmit(self, pdu, d: defer.Deferred) -> None:
         seq = self._next_sequence()
         timeout = self.settings.response_timeout
-        self._pending[seq] = (d, self.clock.seconds() + timeout, pdu.command_name)
+        self._pending[seq] = (d, self.clock.seconds() + timeout, pdu.command_id)
         if self._expiry_call is None:
             self._expiry_call = self.clock.callLater(timeout, self._expire_due)
         if self.transport is not None and self.state != CLOSED:
@@ -450,7 +450,8 @@ class SmppProtocol(Protocol):
                 break
             del self._pending[seq]
             due.append((seq, entry))
-        for seq, (d, _, what) in due:
+        for seq, (d, _, command_id) in due:
+            what = command_name(command_id)
             self.log.warn("{session} ({system_id}): no response to {command} seq {seq} "
                           "within {timeout}s", session=self.id, system_id=self.system_id or "-",
                           command=what, seq=seq, timeout=self.settings.response_timeout)

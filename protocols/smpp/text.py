@@ -308,9 +308,12 @@ def split_for_sms(text: str, ref: int) -> list[tuple[int, bytes, int]]:
     """
     if not 0 <= ref <= 0xFF:
         raise ValueError("concatenation reference %r is not 0..255" % (ref,))
-    if gsm_encodable(text):
-        coding, unit_size, single, per_part = DC_DEFAULT, 1, GSM_SINGLE_SEPTETS, GSM_PART_SEPTETS
+    try:
         whole = gsm0338.to_septets(text)
+    except gsm0338.NotInAlphabet:
+        whole = None
+    if whole is not None:
+        coding, unit_size, single, per_part = DC_DEFAULT, 1, GSM_SINGLE_SEPTETS, GSM_PART_SEPTETS
         if len(whole) <= single:
             return [(0, whole, coding)]
         units = [gsm0338.SEPTETS[char] for char in text]
