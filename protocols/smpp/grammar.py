@@ -71,6 +71,14 @@ class Grammar:
         self.bare_hrn = bare_hrn
         self.allow_beneficiary = allow_beneficiary
         self.hrn_lengths = frozenset(hrn_lengths)
+        # The usual MO, "<one-word ASCII keyword> <digits>", matched at once;
+        # anything else (or a match this cannot settle) takes the full parse.
+        single = {words[0]: lang for words, lang in self.keywords
+                  if len(words) == 1 and words[0].isascii() and words[0].isalnum()}
+        self._single = single
+        self._usual = re.compile(
+            r"[ \t]*(%s)[ \t]+([0-9]+)[ \t]*" % "|".join(map(re.escape, sorted(single))),
+            re.IGNORECASE | re.ASCII) if single else None
 
     @classmethod
     def from_settings(cls, grammar, default_language: str, hrn_lengths=()) -> "Grammar":
@@ -95,6 +103,11 @@ class Grammar:
 
     def parse(self, text: str) -> Recharge | Unknown:
         """Return what C{text} asks for.  Never raises."""
+        if self._usual is not None:
+            m = self._usual.fullmatch(text)
+            if m is not None and (not self.hrn_lengths or len(m.group(2)) in self.hrn_lengths):
+                keyword = m.group(1).upper()
+                return Recharge(m.group(2), self._single[keyword], keyword=keyword)
         tokens = _words(text)
         for words, language in self.keywords:
             if tuple(tokens[:len(words)]) == words:

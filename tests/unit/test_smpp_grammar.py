@@ -82,3 +82,19 @@ def test_from_settings_uses_voucher_lengths_when_none_configured():
     from protocols.smpp.config import GrammarSettings
     g = Grammar.from_settings(GrammarSettings(allow_beneficiary=True), "en", hrn_lengths=[14])
     assert g.parse("RECHARGE %s 0641112222" % HRN).beneficiary == "0641112222"
+
+
+@pytest.mark.parametrize("lengths", [[14], [], [12, 16]])
+def test_the_quick_match_answers_as_the_full_parse(lengths):
+    """The one-regex match of the usual MO gives what the token-by-token parse gives."""
+    quick = grammar(hrn_lengths=lengths)
+    full = grammar(hrn_lengths=lengths)
+    full._usual = None
+    texts = [kw + sep + digits + tail
+             for kw in ("RECHARGE", "recharge", "ReChArGe", "TOPUP", "dopuna", "TOP", "top up",
+                        "RECHARGEX", "\u212aecharge", "DOPUNA\u00a0")
+             for sep in (" ", "\t", "  ", "")
+             for digits in (HRN, "123", "123456789012", "1234567890123456", "")
+             for tail in ("", " ", " 0641112222", "x")]
+    for text in texts:
+        assert quick.parse(text) == full.parse(text), text
