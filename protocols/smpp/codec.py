@@ -257,11 +257,10 @@ def encode_pdu(pdu: Pdu, sequence_number: int | None = None) -> bytes:
     if sequence_number is None:
         sequence_number = pdu.sequence_number
     command_status = pdu.command_status
-    for name, value in (("sequence_number", sequence_number),
-                        ("command_status", command_status)):
-        if type(value) is not int and (isinstance(value, bool) or not isinstance(value, int)) \
-                or not 0 <= value <= 0xFFFFFFFF:
-            raise EncodeError("%s=%r is not a 32-bit unsigned int" % (name, value))
+    if type(sequence_number) is not int or not 0 <= sequence_number <= 0xFFFFFFFF:
+        _check_u32("sequence_number", sequence_number)
+    if type(command_status) is not int or not 0 <= command_status <= 0xFFFFFFFF:
+        _check_u32("command_status", command_status)
     out = bytearray(HEADER_LENGTH)
     if not (cls.OMIT_BODY_ON_ERROR and command_status != ESME_ROK):
         for name, kind, max_len, _, field in plan:
@@ -288,6 +287,12 @@ def encode_pdu(pdu: Pdu, sequence_number: int | None = None) -> bytes:
             out += encode_tlvs(pdu.optional)
     HEADER.pack_into(out, 0, len(out), cls.command_id, command_status, sequence_number)
     return bytes(out)
+
+
+def _check_u32(name: str, value: Any) -> None:
+    """Raise unless C{value} is a non-bool int in 0..2**32-1."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 0xFFFFFFFF:
+        raise EncodeError("%s=%r is not a 32-bit unsigned int" % (name, value))
 
 
 def _encode_field(field: Field, value: Any) -> bytes:
