@@ -204,3 +204,34 @@ def measure_core(inst, reactor, hrns: list[str], slots: int, request):
                     p99=percentile(latencies, 99), codes=codes, seconds=dt,
                     batch=runner.units / max(1, runner.batches))
     return defer.ensureDeferred(go())
+
+
+def drive_clients(reactor, port: int, count: int, make_protocol, protocols: list,
+                  timeout: float) -> None:
+    """Load-generator side: connect C{count} clients to 127.0.0.1:C{port}
+    (C{make_protocol(i)}, each appended to C{protocols} as it connects) and run
+    the reactor until a client stops it, or for C{timeout} seconds."""
+    from twisted.internet.protocol import ClientFactory
+
+    class Factory(ClientFactory):
+        def __init__(self, index):
+            self.index = index
+
+        def buildProtocol(self, addr):
+            p = make_protocol(self.index)
+            protocols.append(p)
+            return p
+    for i in range(count):
+        reactor.connectTCP("127.0.0.1", port, Factory(i))
+    reactor.callLater(timeout, reactor.stop)
+    reactor.run()
+
+
+def load_summary(latencies: list[float], state: dict) -> dict:
+    """{rate, p50, p99, seconds} of a load generator's run: C{state} holds the
+    perf_counter times C{t0} (start) and C{t1} (last answer, if it came)."""
+    import time
+    lat = sorted(latencies)
+    dt = state.get("t1", time.perf_counter()) - (state["t0"] or time.perf_counter())
+    return dict(rate=len(lat) / dt if dt > 0 else 0.0, p50=percentile(lat, 50),
+                p99=percentile(lat, 99), seconds=dt)

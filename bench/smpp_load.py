@@ -26,7 +26,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import measure_core, run_generator, Instance, build_core, stock, percentile  # noqa: E402
+from bench.common import (  # noqa: E402
+    Instance, build_core, drive_clients, load_summary, measure_core, run_generator, stock)
 
 from core.requests import ActivationRequest  # noqa: E402
 
@@ -133,7 +134,7 @@ def report(out, args) -> None:
 
 def generator(args) -> None:
     from twisted.internet import reactor
-    from twisted.internet.protocol import ClientFactory, Protocol
+    from twisted.internet.protocol import Protocol
 
     from protocols.smpp.codec import (
         BindTransceiver, DeliverSm, DeliverSmResp, EnquireLink, EnquireLinkResp,
@@ -225,27 +226,11 @@ def generator(args) -> None:
                                 p.send(slot)
 
     protocols = []
-
-    class F(ClientFactory):
-        def __init__(self, bind):
-            self.bind = bind
-
-        def buildProtocol(self, addr):
-            p = Load(self.bind)
-            protocols.append(p)
-            return p
-
     from twisted.logger import globalLogBeginner, textFileLogObserver
     globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)], redirectStandardIO=False)
-    for b in range(args.binds):
-        reactor.connectTCP("127.0.0.1", args.port, F(b))
-    reactor.callLater(args.timeout - 5, reactor.stop)
-    reactor.run()
-    lat = sorted(latencies)
-    dt = state.get("t1", time.perf_counter()) - (state["t0"] or time.perf_counter())
-    print(json.dumps(dict(rate=len(lat) / dt if dt > 0 else 0.0, p50=percentile(lat, 50),
-                          p99=percentile(lat, 99), replies=len(lat), errors=state["errors"],
-                          seconds=dt, texts=texts,
+    drive_clients(reactor, args.port, args.binds, Load, protocols, args.timeout - 5)
+    print(json.dumps(dict(load_summary(latencies, state), replies=len(latencies),
+                          errors=state["errors"], texts=texts,
                           cpu=state.get("c1", time.process_time()) - state.get("c0", 0.0))))
 
 

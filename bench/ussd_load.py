@@ -25,7 +25,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import measure_core, run_generator, BenchType, Instance, build_core, stock, peak_rss_mb, percentile  # noqa: E402
+from bench.common import (  # noqa: E402
+    BenchType, Instance, build_core, drive_clients, load_summary, measure_core, peak_rss_mb,
+    run_generator, stock)
 from core.requests import ActivationRequest  # noqa: E402
 
 SERVICE_CODE = "123"
@@ -176,7 +178,7 @@ def headers_chunked(lines) -> bool:
 
 def generator(args) -> None:
     from twisted.internet import reactor
-    from twisted.internet.protocol import ClientFactory, Protocol
+    from twisted.internet.protocol import Protocol
 
     with open(args.hrn_file) as f:
         hrns = f.read().split()
@@ -251,25 +253,9 @@ def generator(args) -> None:
                 self.send()
 
     protocols = []
-
-    class F(ClientFactory):
-        def __init__(self, index):
-            self.index = index
-
-        def buildProtocol(self, addr):
-            p = Load(self.index)
-            protocols.append(p)
-            return p
-
-    for i in range(args.connections):
-        reactor.connectTCP("127.0.0.1", args.port, F(i))
-    reactor.callLater(args.timeout - 5, reactor.stop)
-    reactor.run()
-    lat = sorted(latencies)
-    dt = state.get("t1", time.perf_counter()) - (state["t0"] or time.perf_counter())
-    print(json.dumps(dict(rate=len(lat) / dt if dt > 0 else 0.0, p50=percentile(lat, 50),
-                          p99=percentile(lat, 99), answers=len(lat), errors=state["errors"],
-                          seconds=dt, error_samples=state["samples"])))
+    drive_clients(reactor, args.port, args.connections, Load, protocols, args.timeout - 5)
+    print(json.dumps(dict(load_summary(latencies, state), answers=len(latencies),
+                          errors=state["errors"], error_samples=state["samples"])))
 
 
 def main() -> None:
