@@ -23,6 +23,9 @@ from urllib.parse import urldefrag, urlencode, urljoin
 
 from lxml import etree
 
+from tests.vxml_script import (
+    UNDEFINED, Throw, WalkerError, evaluate, js_str, truthy)
+
 NS = "{http://www.w3.org/2001/vxml}"
 NOINPUT = "<noinput>"
 NOMATCH = "<nomatch>"
@@ -32,18 +35,6 @@ HANGUP = "<hangup>"
 VXML21_DTD_PATHS = (
     "/usr/share/xml/w3c-sgml-lib/schema/dtd/REC-voicexml21-20070619/vxml.dtd",
 )
-
-
-class WalkerError(AssertionError):
-    """The walk cannot go on: unsupported VoiceXML, no input left, or a loop."""
-
-
-class _Undefined:
-    def __repr__(self):
-        return "undefined"
-
-
-UNDEFINED = _Undefined()
 
 
 # -- control flow ----------------------------------------------------------
@@ -60,11 +51,6 @@ class _Submit(Exception):
 class _End(Exception):
     def __init__(self, how):
         self.how = how
-
-
-class _Throw(Exception):
-    def __init__(self, event):
-        self.event = event
 
 
 @dataclass
@@ -109,224 +95,6 @@ def assert_valid(body: bytes, dtd=None) -> etree._Element:
         raise AssertionError("not valid VoiceXML 2.1: %s\n%s"
                              % (dtd.error_log.filter_from_errors(), body.decode("utf-8", "replace")))
     return root
-
-
-# -- ECMAScript subset -----------------------------------------------------
-_TOKEN = re.compile(r"""\s*(?:(\d+(?:\.\d+)?)|('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")|
-                        ([A-Za-z_$][\w$]*)|(===|!==|==|!=|<=|>=|&&|\|\||[-+*!<>().,]))""", re.X)
-
-
-def _tokens(src):
-    pos, out = 0, []
-    src = src.rstrip()
-    while pos < len(src):
-        m = _TOKEN.match(src, pos)
-        if not m:
-            raise WalkerError("cannot parse expression %r at %d" % (src, pos))
-        num, string, ident, op = m.groups()
-        if num is not None:
-            out.append(("num", float(num) if "." in num else int(num)))
-        elif string is not None:
-            out.append(("str", re.sub(r"\\(.)", r"\1", string[1:-1])))
-        elif ident is not None:
-            out.append(("id", ident))
-        else:
-            out.append(("op", op))
-        pos = m.end()
-    return out
-
-
-def js_str(v) -> str:
-    if v is UNDEFINED:
-        return "undefined"
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float) and v.is_integer():
-        return str(int(v))
-    return str(v)
-
-
-def _truthy(v) -> bool:
-    return not (v is UNDEFINED or v is None or v is False or v == "" or
-                (isinstance(v, (int, float)) and not isinstance(v, bool) and v == 0))
-
-
-def _num(v):
-    if isinstance(v, bool):
-        return int(v)
-    if isinstance(v, (int, float)):
-        return v
-    try:
-        return float(v) if "." in str(v) else int(v)
-    except (TypeError, ValueError):
-        return float("nan")
-
-
-def _loose_eq(a, b) -> bool:
-    if a in (None, UNDEFINED) or b in (None, UNDEFINED):
-        return a in (None, UNDEFINED) and b in (None, UNDEFINED)
-    if type(a) is type(b):
-        return a == b
-    if isinstance(a, str) and isinstance(b, str):
-        return a == b
-    return _num(a) == _num(b)
-
-
-def _substring(s, a, b=None):
-    n = len(s)
-    a = min(max(int(_num(a)), 0), n)
-    b = n if b is None else min(max(int(_num(b)), 0), n)
-    return s[min(a, b):max(a, b)]
-
-
-_METHODS = {
-    "substring": _substring,
-    "indexOf": lambda s, sub: s.find(js_str(sub)),
-    "charAt": lambda s, i: s[int(_num(i))] if 0 <= int(_num(i)) < len(s) else "",
-}
-
-
-class _Parser:
-    def __init__(self, src, lookup):
-        self.toks = _tokens(src)
-        self.i = 0
-        self.lookup = lookup
-        self.src = src
-
-    def peek(self, *ops):
-        t = self.toks[self.i] if self.i < len(self.toks) else None
-        return t is not None and t[0] == "op" and t[1] in ops
-
-    def take(self):
-        t = self.toks[self.i]
-        self.i += 1
-        return t
-
-    def expect(self, op):
-        if not self.peek(op):
-            raise WalkerError("expected %r in %r" % (op, self.src))
-        self.i += 1
-
-    def parse(self):
-        v = self.or_()
-        if self.i != len(self.toks):
-            raise WalkerError("trailing tokens in %r" % (self.src,))
-        return v
-
-    def or_(self):
-        v = self.and_()
-        while self.peek("||"):
-            self.take()
-            r = self.and_()
-            v = v if _truthy(v) else r
-        return v
-
-    def and_(self):
-        v = self.eq()
-        while self.peek("&&"):
-            self.take()
-            r = self.eq()
-            v = r if _truthy(v) else v
-        return v
-
-    def eq(self):
-        v = self.rel()
-        while self.peek("==", "!=", "===", "!=="):
-            op = self.take()[1]
-            r = self.rel()
-            same = (type(v) is type(r) and v == r) if op in ("===", "!==") else _loose_eq(v, r)
-            v = same if op in ("==", "===") else not same
-        return v
-
-    def rel(self):
-        v = self.add()
-        while self.peek("<", ">", "<=", ">="):
-            op = self.take()[1]
-            r = self.add()
-            a, b = (v, r) if isinstance(v, str) and isinstance(r, str) else (_num(v), _num(r))
-            v = {"<": a < b, ">": a > b, "<=": a <= b, ">=": a >= b}[op]
-        return v
-
-    def add(self):
-        v = self.mul()
-        while self.peek("+", "-"):
-            op = self.take()[1]
-            r = self.mul()
-            if op == "+" and (isinstance(v, str) or isinstance(r, str)):
-                v = js_str(v) + js_str(r)
-            else:
-                v = _num(v) + _num(r) if op == "+" else _num(v) - _num(r)
-        return v
-
-    def mul(self):
-        v = self.unary()
-        while self.peek("*"):
-            self.take()
-            v = _num(v) * _num(self.unary())
-        return v
-
-    def unary(self):
-        if self.peek("!"):
-            self.take()
-            return not _truthy(self.unary())
-        if self.peek("-"):
-            self.take()
-            return -_num(self.unary())
-        return self.postfix()
-
-    def args(self):
-        out = []
-        self.expect("(")
-        while not self.peek(")"):
-            out.append(self.or_())
-            if not self.peek(")"):
-                self.expect(",")
-        self.expect(")")
-        return out
-
-    def postfix(self):
-        v = self.primary()
-        while self.peek(".", "("):
-            if self.peek("("):
-                fn = v
-                a = self.args()
-                if not callable(fn):
-                    raise _Throw("error.semantic")
-                v = fn(*a)
-                continue
-            self.take()
-            kind, name = self.take()
-            if isinstance(v, str):
-                if name == "length":
-                    v = len(v)
-                elif name in _METHODS:
-                    method = _METHODS[name]
-                    v = method(v, *self.args())
-                else:
-                    raise WalkerError("unsupported string member %r" % name)
-            elif isinstance(v, dict):
-                v = v.get(name, UNDEFINED)
-            else:
-                raise _Throw("error.semantic")  # member of undefined/number
-        return v
-
-    def primary(self):
-        if self.i >= len(self.toks):
-            raise WalkerError("unexpected end of %r" % (self.src,))
-        kind, val = self.take()
-        if kind in ("num", "str"):
-            return val
-        if kind == "id":
-            consts = {"true": True, "false": False, "null": None, "undefined": UNDEFINED,
-                      "String": js_str}
-            return consts[val] if val in consts else self.lookup(val)
-        if val == "(":
-            v = self.or_()
-            self.expect(")")
-            return v
-        raise WalkerError("unexpected %r in %r" % (val, self.src))
 
 
 # -- grammars --------------------------------------------------------------
@@ -511,14 +279,14 @@ class Walker:
                 return scope[name]
         if name == "session":
             return self.session
-        raise _Throw("error.semantic")
+        raise Throw("error.semantic")
 
     def eval(self, expr):
-        return _Parser(expr, self.lookup).parse()
+        return evaluate(expr, self.lookup)
 
     def cond(self, node) -> bool:
         c = node.get("cond")
-        return True if c is None else _truthy(self.eval(c))
+        return True if c is None else truthy(self.eval(c))
 
     # -- input --
     def _next_input(self) -> str:
@@ -594,7 +362,7 @@ class Walker:
                 name = n.get("name")
                 scope = next((sc for sc in (self.dialog, self.doc_vars) if name in sc), None)
                 if scope is None:
-                    raise _Throw("error.semantic")
+                    raise Throw("error.semantic")
                 scope[name] = self.eval(n.get("expr"))
             elif tag == "clear":
                 names = (n.get("namelist") or "").split() or list(self.items)
@@ -613,7 +381,7 @@ class Walker:
                 url = n.get("next") or js_str(self.eval(n.get("expr")))
                 raise _Submit(url, (n.get("method") or "get").upper(), fields)
             elif tag == "throw":
-                raise _Throw(n.get("event") or js_str(self.eval(n.get("eventexpr"))))
+                raise Throw(n.get("event") or js_str(self.eval(n.get("eventexpr"))))
             elif tag == "reprompt":
                 reprompt = True
             elif tag == "exit":
@@ -694,7 +462,7 @@ class Walker:
         try:
             for v in _kids(form, "var"):
                 self.dialog[v.get("name")] = self.eval(v.get("expr")) if v.get("expr") else UNDEFINED
-        except _Throw as t:                      # e.g. a session variable the platform lacks
+        except Throw as t:                      # e.g. a session variable the platform lacks
             self._handle(t.event, None, form, self.counters)
         play = True
         while True:
@@ -723,15 +491,15 @@ class Walker:
                     self.dialog[name] = self.transfer_outcome
                     for filled in _kids(item, "filled"):
                         self._execute(filled)
-            except _Throw as t:
+            except Throw as t:
                 play = self._handle(t.event, item, form, self.counters)
 
     def _collect(self, item):
         dtmf = self._next_input()
         if dtmf == NOINPUT:
-            raise _Throw("noinput")
+            raise Throw("noinput")
         if dtmf == NOMATCH:
-            raise _Throw("nomatch")
+            raise Throw("nomatch")
         term = self._termchar()
         if term and dtmf.endswith(term):
             dtmf = dtmf[:-len(term)]
@@ -739,7 +507,7 @@ class Walker:
             value = match_grammar(g, dtmf)
             if value is not None:
                 return value
-        raise _Throw("nomatch")
+        raise Throw("nomatch")
 
     def _run_menu(self, menu):
         self.dialog = {}
@@ -753,15 +521,15 @@ class Walker:
                 play = True
                 dtmf = self._next_input()
                 if dtmf == NOINPUT:
-                    raise _Throw("noinput")
+                    raise Throw("noinput")
                 if dtmf == NOMATCH:
-                    raise _Throw("nomatch")
+                    raise Throw("nomatch")
                 dtmf = dtmf.rstrip(self._termchar() or "#")
                 for choice in _kids(menu, "choice"):
                     if choice.get("dtmf") == dtmf:
                         raise _Goto(choice.get("next"))
-                raise _Throw("nomatch")
-            except _Throw as t:
+                raise Throw("nomatch")
+            except Throw as t:
                 play = self._handle(t.event, None, menu, self.counters)
 
 

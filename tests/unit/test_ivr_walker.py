@@ -4,17 +4,16 @@ from __future__ import annotations
 import pytest
 import pytest_twisted
 
-from tests.vxml_walker import (
-    HANGUP, NOINPUT, UNDEFINED, Walker, WalkerError, _Parser, _Throw,
-)
+from tests.vxml_script import UNDEFINED, Throw, WalkerError, evaluate
+from tests.vxml_walker import HANGUP, NOINPUT, Walker
 
 
 def _eval(expr, **scope):
     def lookup(name):
         if name in scope:
             return scope[name]
-        raise _Throw("error.semantic")
-    return _Parser(expr, lookup).parse()
+        raise Throw("error.semantic")
+    return evaluate(expr, lookup)
 
 
 @pytest.mark.parametrize("expr,value", [
@@ -41,10 +40,10 @@ def test_expressions(expr, value):
 
 
 def test_undefined_variable_is_a_semantic_error():
-    with pytest.raises(_Throw) as e:
+    with pytest.raises(Throw) as e:
         _eval("session.nothing.deeper", session={})
     assert e.value.event == "error.semantic"
-    with pytest.raises(_Throw):
+    with pytest.raises(Throw):
         _eval("nobody")
 
 
