@@ -235,3 +235,13 @@ def load_summary(latencies: list[float], state: dict) -> dict:
     dt = state.get("t1", time.perf_counter()) - (state["t0"] or time.perf_counter())
     return dict(rate=len(lat) / dt if dt > 0 else 0.0, p50=percentile(lat, 50),
                 p99=percentile(lat, 99), seconds=dt)
+
+
+def parse_bench_args(ap):
+    """C{ap.parse_args()} with the hidden options a channel benchmark passes to
+    its own load-generator process: C{--generator}, C{--port}, C{--hrn-file}."""
+    import argparse
+    ap.add_argument("--generator", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--hrn-file", help=argparse.SUPPRESS)
+    return ap.parse_args()

@@ -27,7 +27,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import (  # noqa: E402
-    Instance, build_core, drive_clients, load_summary, measure_core, run_generator, stock)
+    Instance, build_core, drive_clients, load_summary, measure_core, parse_bench_args,
+    run_generator, stock)
 
 from core.requests import ActivationRequest  # noqa: E402
 
@@ -240,14 +241,8 @@ def main() -> None:
     ap.add_argument("--binds", type=int, default=4)
     ap.add_argument("--window", type=int, default=10)
     ap.add_argument("--timeout", type=float, default=600.0)
-    ap.add_argument("--generator", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--hrn-file", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.generator:
-        generator(args)
-    else:
-        run(args)
+    args = parse_bench_args(ap)
+    (generator if args.generator else run)(args)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import measure_core, Instance, build_core, stock, peak_rss_mb, percentile  # noqa: E402
+from bench.common import (  # noqa: E402
+    Instance, build_core, measure_core, parse_bench_args, peak_rss_mb, percentile, stock)
 from core.requests import ActivationRequest  # noqa: E402
 
 USER, PASSWORD = "bench", "bench-secret"
@@ -166,14 +167,8 @@ def main() -> None:
     ap.add_argument("--count", type=int, default=2000, help="calls (and vouchers) per part")
     ap.add_argument("--concurrency", type=int, default=16, help="connections / calls in flight")
     ap.add_argument("--timeout", type=float, default=120.0, help="give up after this many s")
-    ap.add_argument("--generator", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--hrn-file", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.generator:
-        generator(args)
-    else:
-        run(args)
+    args = parse_bench_args(ap)
+    (generator if args.generator else run)(args)
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import (  # noqa: E402
-    BenchType, Instance, build_core, drive_clients, load_summary, measure_core, peak_rss_mb,
-    run_generator, stock)
+    BenchType, Instance, build_core, drive_clients, load_summary, measure_core,
+    parse_bench_args, peak_rss_mb, run_generator, stock)
 from core.requests import ActivationRequest  # noqa: E402
 
 SERVICE_CODE = "123"
@@ -265,17 +265,11 @@ def main() -> None:
                     help="concurrent keep-alive connections (dialogues in flight)")
     ap.add_argument("--form", choices=("tcap", "map", "text"), default="tcap")
     ap.add_argument("--timeout", type=float, default=600.0)
-    ap.add_argument("--generator", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--hrn-file", help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = parse_bench_args(ap)
     if args.count < 1 or args.connections < 1 or args.count > 1_000_000:
         ap.error("--count must be 1..1000000 and --connections at least 1")
     args.connections = min(args.connections, args.count)
-    if args.generator:
-        generator(args)
-    else:
-        run(args)
+    (generator if args.generator else run)(args)
 
 
 if __name__ == "__main__":

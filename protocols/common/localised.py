@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from protocols.common.results import RESULT_FIELDS, result_fields
+from protocols.common.results import result_fields
 from protocols.common.templates import Blank, lookup, merge_tables
 
 
@@ -50,8 +50,8 @@ class LocalisedTemplates:
         """The template C{key} in C{language}, falling back as documented; C{""} if none."""
         return lookup(self.templates, key, (language, self.default_language, "en"))
 
-    def result_fields(self, result, msisdn: str = "", names=RESULT_FIELDS) -> Blank:
-        """The fields C{names} of an L{core.requests.ActivationResult}
+    def result_fields(self, result, msisdn: str = "") -> Blank:
+        """The fields of an L{core.requests.ActivationResult}
         (L{protocols.common.results.result_fields}) in this time zone and these formats."""
         return result_fields(result, self.zone, self.date_format, self.time_format,
-                             msisdn=msisdn, names=names)
+                             msisdn=msisdn)

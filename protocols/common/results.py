@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from core.money import format_amount
 from core.results import ResultCode
 
-from protocols.common.templates import Blank
+from protocols.common.templates import Blank, fill, template_fields
 
 #: The placeholders L{result_fields} fills.
 RESULT_FIELDS = frozenset({
@@ -112,3 +112,13 @@ def result_fields(result, zone: ZoneInfo, date_format: str, time_format: str, *,
             if maker is not None:
                 fields[name] = maker(result, zone, date_format, time_format)
     return fields
+
+
+def fill_result(template: str, result, zone: ZoneInfo, date_format: str, time_format: str, *,
+                tidy=None, msisdn: str = "") -> str:
+    """C{template} filled (L{protocols.common.templates.fill}, then C{tidy})
+    with the L{result_fields} it names, followed by the reward sentence when
+    the template does not place C{{reward}} (L{with_reward}).  Never raises."""
+    fields = result_fields(result, zone, date_format, time_format, msisdn=msisdn,
+                           names=template_fields(template))
+    return with_reward(fill(template, fields, tidy), template, result)

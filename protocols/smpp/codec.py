@@ -175,19 +175,7 @@ def decode_pdu(frame: bytes, max_length: int = DEFAULT_MAX_PDU_LENGTH) -> Pdu:
                     command_id=command_id, sequence_number=sequence_number)
             values["optional"] = decode_tlvs(body[pos:], command_id=command_id,
                                              sequence_number=sequence_number)
-    return _instance(cls, values)
-
-
-def _instance(cls: type[Pdu], values: dict[str, Any]) -> Pdu:
-    """A C{cls} holding C{values}, each checked by the decoder already.
-
-    The frozen dataclass's __init__ is bypassed (it sets each field through
-    C{object.__setattr__}, several times the cost of the decode itself); a
-    field not in C{values} reads its class default, as __init__ would set.
-    """
-    pdu = object.__new__(cls)
-    pdu.__dict__.update(values)
-    return pdu
+    return cls.from_fields(values)
 
 
 def _decode_fields(plan: tuple, body: bytes, values: dict, command_id: int,

@@ -173,6 +173,13 @@ class Pdu:
         if not names.issuperset(values):
             raise TypeError("%s has no field %s" % (
                 cls.__name__, ", ".join(sorted(set(values) - names))))
+        return cls.from_fields(values)
+
+    @classmethod
+    def from_fields(cls, values: dict[str, Any]) -> "Pdu":
+        """A C{cls} holding C{values}, whose names are known to be its fields
+        (the decoder's, or checked by L{build}); the frozen dataclass __init__
+        is bypassed and a field not given reads its class default."""
         pdu = object.__new__(cls)
         pdu.__dict__.update(values)
         return pdu

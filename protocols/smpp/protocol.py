@@ -115,7 +115,7 @@ class SmppProtocol(Protocol):
         self._sequence = 0
         # seq -> (Deferred, deadline, command_id), oldest first: every
         # request has the same response_timeout, so one timer serves them all
-        self._pending: dict[int, tuple[defer.Deferred, float, str]] = {}
+        self._pending: dict[int, tuple[defer.Deferred, float, int]] = {}
         self._expiry_call = None
         self._queue: deque = deque()
         self._pump_call = None

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 
 from protocols.common.localised import LocalisedTemplates
-from protocols.common.results import result_code, with_reward
-from protocols.common.templates import Blank, fill, template_fields
+from protocols.common.results import fill_result, result_code
+from protocols.common.templates import Blank, fill
 from protocols.smpp.config import HELP, default_templates
 
 _SPACES = re.compile(r" {2,}")
@@ -42,8 +42,8 @@ class Replies(LocalisedTemplates):
             C{SYSTEM_ERROR}).
         """
         template = self.template(result_code(result.code).name, language)
-        fields = self.result_fields(result, msisdn, template_fields(template))
-        return with_reward(fill(template, fields, _tidy), template, result)
+        return fill_result(template, result, self.zone, self.date_format, self.time_format,
+                           tidy=_tidy, msisdn=msisdn)
 
     def help(self, language: str, keywords: list[str]) -> str:
         """The help text in C{language}, listing C{keywords}."""

@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 from core.results import ResultCode
 
-from protocols.common.results import result_code, result_fields, with_reward
-from protocols.common.templates import fill, lookup, template_fields
+from protocols.common.results import fill_result, result_code
+from protocols.common.templates import lookup
 from protocols.common.texts import RESULT_TEXTS
 
 UI = {
@@ -109,6 +109,5 @@ class Texts:
     def result(self, result, lang: str) -> str:
         """The localised text for an L{core.requests.ActivationResult}; never raises."""
         template = self.get(result_code(result.code).name, lang)
-        fields = result_fields(result, self.zone, self.date_format, self.time_format,
-                               names=template_fields(template))
-        return with_reward(fill(template, fields, _tidy), template, result)
+        return fill_result(template, result, self.zone, self.date_format, self.time_format,
+                           tidy=_tidy)
