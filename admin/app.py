@@ -22,6 +22,7 @@ from twisted.web import pages, server, static
 from admin import auth, web
 from admin.web import FormError
 from core.timeutil import fmt_day, fmt_ms, now_ms
+from protocols.common.http_log import access_log_line   # never logs a query string
 
 PAGES = ("admin.login", "admin.generation", "admin.distribution", "admin.housekeeping",
          "admin.care", "admin.reports", "admin.users", "admin.audit")
@@ -159,7 +160,6 @@ def make_site(node, settings, reactor) -> server.Site:
     """The twisted.web Site of the GUI (its own listener)."""
     ctx = AdminContext(node, settings, reactor)
     app = build_app(ctx)
-    from gateway.http import access_log_line   # never logs a query string
     site = server.Site(app.resource(), logFormatter=access_log_line)
     site.displayTracebacks = False
     site.admin_context = ctx

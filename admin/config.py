@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.settings import endpoint, non_negative, one_of, positive, setting
+from core.settings import endpoint, non_negative, one_of, positive, setting
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 from sqlalchemy import and_, bindparam, func, insert, select, update
 
 from core.audit import audit
+from core.money import format_amount
 from core.schema import batch, export, partner, voucher, voucher_history
 from core.timeutil import fmt_day
 
@@ -80,15 +81,11 @@ def to_pem(cert: x509.Certificate) -> str:
 # -- the file ---------------------------------------------------------------------------
 def build_csv(rows) -> bytes:
     """The CSV of ``rows`` of (serial, hrn, type, value minor, currency, expires_at ms, batch)."""
-    from billing.currency import ISO_4217
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(CSV_HEADER)
     for serial, hrn, code, value, currency, expires_at, batch_id in rows:
-        digits = ISO_4217.get(currency, (0, 2))[1]
-        amount = str(value) if digits == 0 else "%d.%0*d" % (value // 10 ** digits, digits,
-                                                              value % 10 ** digits)
-        w.writerow((serial, hrn, code, amount, currency, fmt_day(expires_at), batch_id))
+        w.writerow((serial, hrn, code, format_amount(value, currency), currency, fmt_day(expires_at), batch_id))
     return out.getvalue().encode("utf-8")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from core.money import format_money
 from core.timeutil import DAY_MS
 
 
@@ -127,9 +128,6 @@ def redirect(request, location: str) -> bytes:
 
 
 def money(minor: int | None, currency: str | None = "") -> str:
-    """``1234, 'EUR'`` as ``12.34 EUR``."""
-    if minor is None:
-        return "-"
-    sign = "-" if minor < 0 else ""
-    minor = abs(minor)
-    return ("%s%d.%02d %s" % (sign, minor // 100, minor % 100, currency or "")).strip()
+    """C{1234, 'EUR'} as C{12.34 EUR}, C{500, 'JPY'} as C{500 JPY}
+    (L{core.money.format_money}); C{-} for no amount."""
+    return "-" if minor is None else format_money(minor, currency)

@@ -4,7 +4,10 @@ The core keeps amounts as integers of minor units beside the alphabetic
 code; billing connectors need the numeric code and the exponent, channels
 show the amount in major units ("10.50").  The table covers common
 currencies; the billing connectors accept configured overrides
-(L{billing.currency.Currencies}) for anything else.
+(L{billing.currency.Currencies}) for anything else.  L{format_money} is
+the one place an amount becomes text with its code ("10.50 EUR",
+"500 JPY", "1.000 KWD"): channels, the GUI, the CLI, exports and
+reports all use it.
 """
 from __future__ import annotations
 
@@ -68,3 +71,19 @@ def format_amount(minor: int | None, currency: str | None, *,
     if bare_whole and frac == 0:
         return "%s%d" % (sign, whole)
     return "%s%d.%0*d" % (sign, whole, exp, frac)
+
+
+def format_money(minor: int, currency: str | None) -> str:
+    """C{minor} units of C{currency} followed by the code, in the currency's
+    ISO 4217 minor units: C{1050, "EUR"} -> C{"10.50 EUR"}, C{500, "JPY"} ->
+    C{"500 JPY"}, C{1000, "KWD"} -> C{"1.000 KWD"}, C{-1050, "EUR"} ->
+    C{"-10.50 EUR"}.
+
+    @param minor: the amount in minor units (may be negative).
+    @param currency: the alphabetic code; an unknown code is shown with
+        L{DEFAULT_MINOR_DIGITS} digits, an empty or missing one leaves the
+        code out (C{1050, ""} -> C{"10.50"}).
+    @return: the amount and code, separated by one space.
+    """
+    text = format_amount(minor, currency)
+    return "%s %s" % (text, currency) if currency else text

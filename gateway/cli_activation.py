@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 
+from core.money import format_money
 from gateway.cli import CliError, whoami
 from gateway.cli_commands import _node, _now, _with_reactor
 
@@ -54,8 +55,8 @@ def cmd_activate(args):
     if res.txn_id:
         print("transaction: %s" % res.txn_id)
     if res.amount is not None and res.ok:
-        print("credited: %d.%02d %s to %s, %d days validity" % (
-            res.amount // 100, res.amount % 100, res.currency, res.account, res.validity_days))
+        print("credited: %s to %s, %d days validity" % (
+            format_money(res.amount, res.currency), res.account, res.validity_days))
     if res.unbar_at:
         print("barred until: %s" % fmt_ms(res.unbar_at))
     for g in res.rewards:
@@ -84,7 +85,7 @@ def cmd_transactions(args):
     print("%-20s %-32s %-13s %-13s %-13s %-11s %-8s %s" % (
         "time", "transaction", "channel", "msisdn", "account", "serial", "state", "result"))
     for r in rows:
-        amount = "" if r[8] is None else " %d.%02d %s" % (r[8] // 100, r[8] % 100, r[9])
+        amount = "" if r[8] is None else " " + format_money(r[8], r[9])
         print("%-20s %-32s %-13s %-13s %-13s %-11s %-8s %d %s%s" % (
             fmt_ms(r[1]), r[0], r[2] if r[10] == "activation" else r[10], r[3] or "-", r[4] or "-",
             r[5] or "-", r[6], r[7], ResultCode(r[7]).name, amount))

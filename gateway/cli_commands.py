@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 
+from core.money import format_money
 from gateway.cli import CliError, config_of, confirm, parse_date, whoami
 
 
@@ -289,8 +290,8 @@ def cmd_vouchers_show(args):
     print("serial:    %d" % v["serial"])
     print("state:     %s%s" % (v["state"], " (%s; was %s)" % (v["reason"], v["prev_state"])
                                if v["state"] == "blocked" else ""))
-    print("type:      %s (%d.%02d %s, %d days of account validity)" % (
-        b["type_code"], b["face_value"] // 100, b["face_value"] % 100, b["currency"],
+    print("type:      %s (%s, %d days of account validity)" % (
+        b["type_code"], format_money(b["face_value"], b["currency"]),
         b["account_validity_days"]))
     print("batch:     %d (%s)" % (b["id"], b["state"]))
     print("expires:   %s (end of day, UTC)" % fmt_day(v["expires_at"]))

@@ -14,7 +14,7 @@ def register(sub) -> None:
 
 
 def _reward_text(reward, plan_currency: str) -> str:
-    from core.loyalty.plans import format_money
+    from core.money import format_money
     parts = []
     if reward.bonus:
         parts.append(format_money(reward.bonus, reward.currency or plan_currency
@@ -25,7 +25,7 @@ def _reward_text(reward, plan_currency: str) -> str:
 
 
 def _to_go(plan, t) -> str:
-    from core.loyalty.plans import format_money
+    from core.money import format_money
     parts = []
     if t.to_go_recharges:
         parts.append("%d recharge%s" % (t.to_go_recharges, "" if t.to_go_recharges == 1 else "s"))
@@ -36,7 +36,7 @@ def _to_go(plan, t) -> str:
 
 def render(msisdn: str, statuses, rewards) -> list[str]:
     """The lines ``ivoms loyalty show`` prints (pure, for tests and other front ends)."""
-    from core.loyalty.plans import format_money
+    from core.money import format_money
     lines = ["subscriber %s" % msisdn]
     if not statuses:
         lines.append("(no loyalty plans configured)")

@@ -19,7 +19,7 @@ from protocols.web.config import WebSettings
 from protocols.smpp.config import SmppSettings
 from gateway.config_billing import BillingSimSettings, CaiSettingsTable, DiameterSettings
 from gateway.config_housekeeping import HousekeepingSettings
-from gateway.settings import (
+from core.settings import (
     ConfigError, build, digits, endpoint, non_negative, one_of, positive, setting,
 )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.settings import non_negative, one_of, positive, setting
+from core.settings import non_negative, one_of, positive, setting
 
 
 def cron(v):

@@ -5,7 +5,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from gateway.settings import ConfigError, build, non_negative, one_of, positive, setting
+from core.settings import ConfigError, build, non_negative, one_of, positive, setting
 
 #: Most tiers a plan may have (their rewarded marks share one counter column).
 MAX_TIERS = 8

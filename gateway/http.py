@@ -12,6 +12,8 @@ import json
 
 from twisted.web import resource, server
 
+from protocols.common.http_log import access_log_line
+
 #: (path segment, module providing make_resource(node))
 CHANNELS = (
     (b"ussd", "protocols.ussd.resource"),
@@ -52,18 +54,6 @@ class Root(resource.Resource):
         if path == b"":
             return self
         return resource.NoResource("No such channel.")
-
-
-def access_log_line(timestamp, request) -> str:
-    """A combined-log-style line WITHOUT the query string: an HRN or MSISDN
-    sent as a query parameter must never reach the access log."""
-    path = request.uri.split(b"?", 1)[0].decode("ascii", "replace")
-    client = request.getClientAddress()
-    host = getattr(client, "host", "-")
-    return '"%s" - - %s "%s %s %s" %d %s' % (
-        host, timestamp, request.method.decode("ascii", "replace"), path,
-        request.clientproto.decode("ascii", "replace"), request.code,
-        request.sentLength or "-")
 
 
 class LimitedRequest(server.Request):

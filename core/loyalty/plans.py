@@ -9,6 +9,7 @@ import datetime as _dt
 import json
 from dataclasses import dataclass, field
 
+from core.money import format_money
 from core.timeutil import DAY_MS
 
 #: Counter kinds: what a tier's targets are measured in.
@@ -65,22 +66,6 @@ class Tier:
         if self.amount:
             parts.append(format_money(self.amount, currency))
         return " and ".join(parts)
-
-
-def format_money(minor: int, currency: str) -> str:
-    """``1050, "EUR"`` -> ``10.50 EUR`` (the ISO 4217 minor digits; 2 if unknown)."""
-    try:
-        from billing.currency import ISO_4217
-        digits = ISO_4217.get(currency, (0, 2))[1]
-    except ImportError:    # pragma: no cover - billing always ships with core
-        digits = 2
-    if digits == 0:
-        text = "%d" % minor
-    else:
-        sign = "-" if minor < 0 else ""
-        q, r = divmod(abs(minor), 10 ** digits)
-        text = "%s%d.%0*d" % (sign, q, digits, r)
-    return (text + " " + currency) if currency else text
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Checks the channels' typed settings share: each returns an error text, or None when fine.
 
-Used as C{check=} of L{gateway.settings.setting}; the builder adds the
+Used as C{check=} of L{core.settings.setting}; the builder adds the
 file and key to the message.
 """
 from __future__ import annotations

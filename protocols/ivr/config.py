@@ -1,6 +1,6 @@
 """Typed settings of the IVR channel: the ``[ivr]`` table of ``conf/ivoms.toml``.
 
-Frozen dataclasses built by L{gateway.settings.build}; every field has the
+Frozen dataclasses built by L{core.settings.build}; every field has the
 default the shipped example config shows.  L{IvrSettings} is the root.
 HRN lengths are not set here: they come from the configured voucher types.
 """
@@ -10,7 +10,7 @@ import re
 import string
 from dataclasses import dataclass
 
-from gateway.settings import non_negative, one_of, positive, setting
+from core.settings import non_negative, one_of, positive, setting
 
 from protocols.common.settings_checks import time_zone
 from protocols.ivr.texts import ENGLISH, FIELDS, KEYS

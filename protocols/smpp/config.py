@@ -1,6 +1,6 @@
 """Typed settings of the SMS channel: the ``[smpp]`` table of ``conf/ivoms.toml``.
 
-Frozen dataclasses built by L{gateway.settings.build}; every field has the
+Frozen dataclasses built by L{core.settings.build}; every field has the
 default the shipped example config shows.  L{SmppSettings} is the root.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.results import ResultCode
-from gateway.settings import endpoint, non_negative, one_of, positive, setting
+from core.settings import endpoint, non_negative, one_of, positive, setting
 
 from protocols.common.results import RESULT_FIELDS
 from protocols.common.settings_checks import networks, template_tables, time_zone

@@ -1,6 +1,6 @@
 """Typed settings of the SOAP channel: the ``[soap]`` table of ``conf/ivoms.toml``.
 
-Frozen dataclasses built by L{gateway.settings.build}; every field has the
+Frozen dataclasses built by L{core.settings.build}; every field has the
 default the shipped example config shows.  L{SoapSettings} is the root.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from gateway.settings import positive, setting
+from core.settings import positive, setting
 
 from protocols.common.settings_checks import networks
 

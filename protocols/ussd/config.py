@@ -1,6 +1,6 @@
 """Typed settings of the USSD channel: the ``[ussd]`` table of ``conf/ivoms.toml``.
 
-Frozen dataclasses built by :func:`gateway.settings.build`; every field has the
+Frozen dataclasses built by :func:`core.settings.build`; every field has the
 default the shipped example config shows. :class:`UssdSettings` is the root; when the
 node's config has no ``ussd`` table yet, :func:`settings_of` gives the defaults.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.results import ResultCode
-from gateway.settings import positive, setting
+from core.settings import positive, setting
 
 from protocols.common.results import RESULT_FIELDS
 from protocols.common.settings_checks import networks, template_tables, time_zone

@@ -1,6 +1,6 @@
 """Typed settings of the subscriber Web/WAP pages: the ``[web]`` table of ``conf/ivoms.toml``.
 
-Frozen dataclasses built by L{gateway.settings.build}; every field has the
+Frozen dataclasses built by L{core.settings.build}; every field has the
 default the shipped example config shows.  L{WebSettings} is the root.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.settings import positive, setting
+from core.settings import positive, setting
 
 from protocols.common.results import RESULT_FIELDS
 from protocols.common.settings_checks import networks, template_tables, time_zone

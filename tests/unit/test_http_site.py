@@ -26,7 +26,8 @@ def _request(port, raw: bytes) -> bytes:
 async def test_site_mounts_channels_and_caps_bodies(conf_dir, reactor):
     from twisted.internet import endpoints
 
-    from gateway.http import access_log_line, make_site
+    from gateway.http import make_site
+    from protocols.common.http_log import access_log_line
     from gateway.node import Node
     path = conf_dir / "ivoms.toml"
     path.write_text(path.read_text().replace("max_body_bytes = 1048576", "max_body_bytes = 1000"))

@@ -5,7 +5,7 @@ import tomllib
 
 import pytest
 
-from gateway.settings import ConfigError, build
+from core.settings import ConfigError, build
 from protocols.ivr.config import IvrSettings, LanguageSettings
 from protocols.ivr.resource import FALLBACK_LENGTHS, hrn_lengths_of, settings_of
 from protocols.ivr.texts import ENGLISH, KEYS

@@ -8,7 +8,7 @@ from twisted.internet import task
 from core.money import format_amount
 from core.requests import ActivationResult
 from core.results import ResultCode
-from gateway.settings import ConfigError, build
+from core.settings import ConfigError, build
 from protocols.smpp.config import SmppSettings, default_templates
 from protocols.smpp.reassembly import Reassembler
 from protocols.smpp.replies import Replies

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.settings import ConfigError, build
+from core.settings import ConfigError, build
 from protocols.soap.config import SoapSettings
 
 

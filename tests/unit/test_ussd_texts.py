@@ -11,7 +11,7 @@ import pytest
 from core.money import format_amount
 from core.requests import ActivationResult
 from core.results import ResultCode as R
-from gateway.settings import ConfigError, build
+from core.settings import ConfigError, build
 from protocols.ussd.config import PROMPT_KEYS, UssdSettings, settings_of
 from protocols.ussd.gsm7 import encode_ussd
 from protocols.ussd.texts import Texts, default_templates, fit, fits, oversize_templates

@@ -8,7 +8,7 @@ from twisted.internet import task
 from core.money import format_amount
 from core.requests import ActivationResult
 from core.results import ResultCode as R
-from gateway.settings import ConfigError, build
+from core.settings import ConfigError, build
 from protocols.web import pages
 from protocols.web.config import WebSettings
 from protocols.web.csrf import CsrfGuard
