@@ -1,8 +1,7 @@
 """``ivoms`` commands for GUI users, distribution partners and exports."""
 from __future__ import annotations
 
-from gateway.cli import CliError, config_of, whoami
-from gateway.cli_commands import _node, _now
+from gateway.cli.runtime import CliError, config_of, current_ms, open_node, whoami
 
 
 def register(sub) -> None:
@@ -45,8 +44,8 @@ def cmd_user_add(args):
     pw_hash = hash_password(password)
 
     def unit(tx):
-        add_user(tx, args.name, args.role, pw_hash, _now())
-        audit(tx, at=_now(), actor=whoami(), action="user.add", target=args.name, origin="cli",
+        add_user(tx, args.name, args.role, pw_hash, current_ms())
+        audit(tx, at=current_ms(), actor=whoami(), action="user.add", target=args.name, origin="cli",
               detail={"role": args.role})
     try:
         store.run_sync(unit)
@@ -66,10 +65,10 @@ def cmd_partner_add(args):
             data = f.read()
     except OSError as e:
         raise CliError("cannot read %s: %s" % (args.cert, e.strerror))
-    node = _node(args, keys=False)
+    node = open_node(args, keys=False)
     try:
         _, created = node.store.run_sync(save_partner, args.name, data, actor=whoami(),
-                                         origin="cli", now=_now())
+                                         origin="cli", now=current_ms())
     except ExportError as e:
         raise CliError(str(e))
     print("partner %r %s" % (args.name, "added" if created else "certificate replaced"))
@@ -92,14 +91,14 @@ def cmd_export(args):
         flt = ExportFilter(args.type_code, args.batch, first, last, count=args.count)
     except ExportError as e:
         raise CliError(str(e))
-    node = _node(args)
+    node = open_node(args)
     p = node.store.run_sync(lambda tx: partner_row(tx, name=args.partner), read_only=True)
     if p is None:
         raise CliError("no partner %r (add one with 'ivoms partner add' or in the GUI)" % args.partner)
     s = cfg.admin
     try:
         res = node.store.run_sync(export_vouchers, node.cipher, flt, partner_id=p["id"],
-                                  actor=whoami(), origin="cli", now=_now(),
+                                  actor=whoami(), origin="cli", now=current_ms(),
                                   target_state=s.export_state, export_dir=s.export_dir,
                                   max_count=s.max_export_count)
     except ExportError as e:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 
-from gateway.cli import CliError, config_of
+from gateway.cli.runtime import CliError, open_node, run_with_reactor
 
 #: Exit statuses of ``housekeeping run``.
 EXIT_FAILED, EXIT_SKIPPED = 3, 4
@@ -23,13 +23,6 @@ def register(sub) -> None:
     hi.add_argument("--job", default=None)
     hi.add_argument("--limit", type=int, default=20)
     hi.set_defaults(func=cmd_housekeeping_history)
-
-
-def _store(args):
-    from gateway.node import Node
-    node = Node(config_of(args))
-    node.check_schema()
-    return node
 
 
 def _schedule_text(cfg, name) -> str:
@@ -68,7 +61,7 @@ def list_rows(cfg, last: dict, leases: dict, now: float) -> list[tuple]:
 def cmd_housekeeping_list(args):
     from core.housekeeping import leases, runs
     from core.housekeeping.jobs import JOBS
-    node = _store(args)
+    node = open_node(args, keys=False)
     cfg = node.config
 
     def unit(tx):
@@ -86,13 +79,12 @@ def cmd_housekeeping_list(args):
 def cmd_housekeeping_run(args):
     from core.housekeeping.housekeeper import Housekeeper, UnknownJob
     from core.housekeeping.jobs import JOBS
-    from gateway.cli_commands import _with_reactor
     if args.job not in JOBS:
         raise CliError(str(UnknownJob(args.job)))
 
     def go(node):
         return Housekeeper.from_node(node).run(args.job, dry_run=args.dry_run)
-    res = _with_reactor(args, go)
+    res = run_with_reactor(args, go)
     print("%s: %s, %d row(s)%s" % (res.job, res.outcome, res.rows,
                                    "" if res.run_id is None else " (run %d)" % res.run_id))
     print(res.message)
@@ -106,7 +98,7 @@ def cmd_housekeeping_run(args):
 def cmd_housekeeping_history(args):
     from core.housekeeping import runs
     from core.timeutil import fmt_ms
-    node = _store(args)
+    node = open_node(args, keys=False)
     rows = node.store.run_sync(runs.recent, args.job, args.limit, read_only=True)
     node.store.dispose()
     print("%6s %-13s %-20s %8s %-8s %8s %s" % ("run", "job", "started (UTC)", "seconds", "outcome",

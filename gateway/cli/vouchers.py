@@ -1,14 +1,15 @@
-"""The ``ivoms`` sub-commands; each takes parsed arguments and returns an exit status."""
+"""``ivoms`` commands on keys, the schema and vouchers: init, keys, db, generate, batches, vouchers."""
 from __future__ import annotations
 
 import sys
 
 from core.money import format_money
-from gateway.cli import CliError, config_of, confirm, parse_date, whoami
+from gateway.cli.runtime import (CliError, config_of, confirm, current_ms, open_node, parse_date,
+                                 whoami)
 
 
 def register(sub) -> None:
-    """Add every sub-command to the argparse ``sub`` parsers."""
+    """Add this module's sub-commands to the argparse C{sub} parsers."""
     s = sub.add_parser("init", help="create keys (if missing), migrate the database, create the admin user")
     s.add_argument("--admin-user", default="admin")
     s.add_argument("--admin-password", help="default: a generated password, printed once")
@@ -52,41 +53,9 @@ def register(sub) -> None:
     vt.add_argument("--reason")
     vt.set_defaults(func=cmd_vouchers_set_state)
 
-    from gateway import cli_activation, cli_admin
-    cli_activation.register(sub)
-    cli_admin.register(sub)
-
-    bs = sub.add_parser("billing-sim", help="run the billing simulator (Diameter server, CAI)")
-    from billing.sim.cli import add_arguments
-    add_arguments(bs)
-    bs.set_defaults(func=cmd_billing_sim)
-
-    run = sub.add_parser("run", help="start the node (all configured listeners and jobs)")
-    run.add_argument("--log-format", choices=["text", "json"], default=None)
-    run.set_defaults(func=cmd_run)
-
-    from gateway import cli_loyalty
-    cli_loyalty.register(sub)
-
-    from gateway import cli_housekeeping
-    cli_housekeeping.register(sub)
 
 
 # -- helpers -----------------------------------------------------------------
-def _node(args, *, keys=True, reactor=None):
-    from gateway.node import Node
-    node = Node(config_of(args), reactor)
-    node.check_schema()
-    if keys:
-        node.cipher
-    return node
-
-
-def _now():
-    from core.timeutil import now_ms
-    return now_ms()
-
-
 class _Progress:
     """A progress bar on a terminal; silent otherwise."""
 
@@ -136,7 +105,7 @@ def cmd_init(args):
             tx.insert(counter, {"name": "serial", "value": cfg.generation.serial_start - 1})
         if count_users(tx) == 0:
             password = args.admin_password or generate_password()
-            add_user(tx, args.admin_user, "administrator", hash_password(password), _now())
+            add_user(tx, args.admin_user, "administrator", hash_password(password), current_ms())
             return password
         return None
     password = store.run_sync(seed)
@@ -172,7 +141,7 @@ def _demo_stock(cfg, store):
         info = generate(store, cipher, vt, 100, end_of_day_ms(day), requested_by="demo",
                         serial_start=cfg.generation.serial_start, chunk_size=100)
         store.run_sync(set_state, Selection.of_batch(info.batch_id), "available", actor="demo",
-                       reason="demo stock", now=_now())
+                       reason="demo stock", now=current_ms())
         print("demo stock: batch %d, 100 available %s vouchers, serials %d-%d"
               % (info.batch_id, vt.code, info.first_serial, info.last_serial))
     print("try: ivoms --config %s vouchers reveal %d --yes   (then 'ivoms activate')"
@@ -248,8 +217,8 @@ def cmd_generate(args):
             raise CliError("--expires %s is in the past" % args.expires)
     else:
         day = dt.date.today() + dt.timedelta(days=vt.validity_days)
-    node = _node(args)
-    node.store.run_sync(recover_interrupted, _now())
+    node = open_node(args)
+    node.store.run_sync(recover_interrupted, current_ms())
     info = generate(node.store, node.cipher, vt, args.count, end_of_day_ms(day),
                     requested_by=args.by or whoami(), serial_start=cfg.generation.serial_start,
                     chunk_size=cfg.generation.chunk_size, workers=cfg.generation.workers,
@@ -265,8 +234,8 @@ def cmd_batches(args):
     from core.schema import batch
     from core.timeutil import fmt_day, fmt_ms
     from core.generation import recover_interrupted
-    node = _node(args, keys=False)
-    node.store.run_sync(recover_interrupted, _now())
+    node = open_node(args, keys=False)
+    node.store.run_sync(recover_interrupted, current_ms())
     rows = node.store.run_sync(lambda tx: tx.execute(
         select(batch.c.id, batch.c.type_code, batch.c.count, batch.c.first_serial,
                batch.c.last_serial, batch.c.state, batch.c.expires_at, batch.c.created_at,
@@ -282,7 +251,7 @@ def cmd_batches(args):
 def cmd_vouchers_show(args):
     from core.timeutil import fmt_day, fmt_ms
     from core.vouchers import get_voucher
-    node = _node(args, keys=False)
+    node = open_node(args, keys=False)
     v = node.store.run_sync(get_voucher, args.serial, read_only=True)
     if v is None:
         raise CliError("no voucher with serial %d" % args.serial)
@@ -308,14 +277,14 @@ def cmd_vouchers_show(args):
 def cmd_vouchers_reveal(args):
     from core.audit import audit
     from core.vouchers import get_voucher
-    node = _node(args)
+    node = open_node(args)
     v = node.store.run_sync(get_voucher, args.serial, read_only=True)
     if v is None:
         raise CliError("no voucher with serial %d" % args.serial)
     if not args.yes and not confirm("Reveal the HRN of voucher %d? This is audited." % args.serial):
         raise CliError("not confirmed (use --yes when not on a terminal)")
     hrn = node.cipher.decrypt(v["serial"], v["key_id"], bytes(v["hrn_ct"]))
-    node.store.run_sync(lambda tx: audit(tx, at=_now(), actor=whoami(), action="voucher.reveal",
+    node.store.run_sync(lambda tx: audit(tx, at=current_ms(), actor=whoami(), action="voucher.reveal",
                                          target=str(args.serial), origin="cli"))
     print(hrn)
 
@@ -338,11 +307,11 @@ def cmd_vouchers_set_state(args):
         sel = Selection.serial(args.serial)
     if args.state == "blocked" and not args.reason:
         raise CliError("blocking needs --reason (e.g. stolen, damaged, suspect)")
-    node = _node(args, keys=False)
+    node = open_node(args, keys=False)
     actor = whoami()
 
     def unit(tx):
-        now = _now()
+        now = current_ms()
         res = set_state(tx, sel, args.state, actor=actor, reason=args.reason, now=now)
         audit(tx, at=now, actor=actor, action="voucher.set_state", target=sel.describe(),
               origin="cli", detail={"state": args.state, "reason": args.reason,
@@ -351,69 +320,3 @@ def cmd_vouchers_set_state(args):
     res = node.store.run_sync(unit)
     print("%s: %d changed, %d skipped (state did not allow it)"
           % (sel.describe(), res.changed, res.skipped))
-
-
-def _with_reactor(args, fn):
-    """Run ``fn(node)`` (which may return a Deferred) under a running reactor; return its result."""
-    from twisted.internet import defer, reactor
-
-    from gateway.node import Node
-    node = Node(config_of(args), reactor)
-    node.check_schema()
-    node.cipher
-    out = {}
-
-    def go():
-        node.runner.start()
-        node.billing
-        if node.billing_service is not None:
-            node.billing_service.startService()
-        d = defer.maybeDeferred(fn, node)
-        d.addCallbacks(lambda r: out.__setitem__("value", r),
-                       lambda f: out.__setitem__("failure", f))
-        if node.billing_service is not None:
-            d.addBoth(lambda _: node.billing_service.stopService())
-        d.addBoth(lambda _: node.runner.stop())
-        d.addBoth(lambda _: reactor.stop())
-    reactor.callWhenRunning(go)
-    reactor.run()
-    if "failure" in out:
-        out["failure"].raiseException()
-    return out.get("value")
-
-
-def cmd_run(args):
-    from twisted.internet import reactor
-
-    from gateway.logs import start_logging
-    from gateway.service import make_service
-    from gateway.node import Node
-    cfg = config_of(args)
-    preflight = Node(cfg, reactor)
-    preflight.check_schema()          # refuse an uninitialised or old database first
-    preflight.cipher                  # then a missing or unsafe key file
-    preflight.store.dispose()
-    top = make_service(cfg, reactor)
-    start_logging(cfg.logging, args.log_format)
-    failed = []
-
-    def start():
-        try:
-            top.startService()
-        except Exception as e:
-            failed.append(e)
-            reactor.stop()
-    reactor.callWhenRunning(start)
-    reactor.addSystemEventTrigger("before", "shutdown", top.stopService)
-    reactor.run()
-    if failed:
-        raise CliError("cannot start: %s" % failed[0])
-    return 0
-
-
-def cmd_billing_sim(args):
-    import os
-
-    from billing.sim.cli import billing_sim_command
-    cfg = config_of(args) if os.path.exists(args.config) else None
-    return billing_sim_command(args, cfg)

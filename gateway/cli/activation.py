@@ -4,8 +4,7 @@ from __future__ import annotations
 import sys
 
 from core.money import format_money
-from gateway.cli import CliError, whoami
-from gateway.cli_commands import _node, _now, _with_reactor
+from gateway.cli.runtime import CliError, current_ms, open_node, run_with_reactor, whoami
 
 
 def register(sub) -> None:
@@ -50,7 +49,7 @@ def cmd_activate(args):
         # wait for loyalty rewards' credits too, before the reactor stops
         return node.activation.activate(req).addCallback(
             lambda r: node.loyalty.drain().addCallback(lambda _: r))
-    res = _with_reactor(args, activate)
+    res = run_with_reactor(args, activate)
     print("result:  %d %s - %s" % (res.code, res.name, res.text))
     if res.txn_id:
         print("transaction: %s" % res.txn_id)
@@ -70,7 +69,7 @@ def cmd_transactions(args):
     from core.schema import txn
     from core.timeutil import fmt_ms
     from core.results import ResultCode
-    node = _node(args, keys=False)
+    node = open_node(args, keys=False)
     q = select(txn.c.id, txn.c.started_at, txn.c.channel, txn.c.msisdn, txn.c.account,
                txn.c.serial, txn.c.state, txn.c.result_code, txn.c.amount, txn.c.currency,
                txn.c.kind)
@@ -94,7 +93,7 @@ def cmd_transactions(args):
 
 
 def cmd_reconcile(args):
-    rep = _with_reactor(args, lambda node: node.reconciler.run(args.older_than))
+    rep = run_with_reactor(args, lambda node: node.reconciler.run(args.older_than))
     print("examined %d, committed %d, released %d, left pending %d"
           % (rep.examined, rep.committed, rep.released, rep.left))
 
@@ -102,9 +101,9 @@ def cmd_reconcile(args):
 def cmd_fraud_list(args):
     from core.fraud import list_counters
     from core.timeutil import fmt_ms
-    node = _node(args, keys=False)
+    node = open_node(args, keys=False)
     rows = node.store.run_sync(list_counters, args.prefix, read_only=True)
-    now = _now()
+    now = current_ms()
     for r in rows:
         barred = " barred until %s" % fmt_ms(r["barred_until"]) if r["barred_until"] > now else ""
         print("%-40s %5d failures since %s%s" % (r["subject"], r["failures"],
@@ -117,13 +116,13 @@ def cmd_fraud_unbar(args):
     from core.audit import audit
     from core.fraud import msisdn_subject, reset
     from core.normalise import MsisdnRules
-    node = _node(args, keys=False)
+    node = open_node(args, keys=False)
     m = MsisdnRules.from_settings(node.config.msisdn).normalise(args.msisdn)
     if m is None:
         raise CliError("%r is not a valid MSISDN" % args.msisdn)
 
     def unit(tx):
         reset(tx, msisdn_subject(m))
-        audit(tx, at=_now(), actor=whoami(), action="fraud.unbar", target=m, origin="cli")
+        audit(tx, at=current_ms(), actor=whoami(), action="fraud.unbar", target=m, origin="cli")
     node.store.run_sync(unit)
     print("%s unbarred" % m)

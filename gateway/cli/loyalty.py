@@ -1,7 +1,9 @@
 """``ivoms loyalty show MSISDN``: a subscriber's loyalty counters, progress and rewards."""
 from __future__ import annotations
 
-from core.timeutil import fmt_day, fmt_ms
+from core.money import format_money
+from core.timeutil import fmt_day, fmt_ms, now_ms
+from gateway.cli.runtime import CliError, open_node
 
 
 def register(sub) -> None:
@@ -14,7 +16,6 @@ def register(sub) -> None:
 
 
 def _reward_text(reward, plan_currency: str) -> str:
-    from core.money import format_money
     parts = []
     if reward.bonus:
         parts.append(format_money(reward.bonus, reward.currency or plan_currency
@@ -25,7 +26,6 @@ def _reward_text(reward, plan_currency: str) -> str:
 
 
 def _to_go(plan, t) -> str:
-    from core.money import format_money
     parts = []
     if t.to_go_recharges:
         parts.append("%d recharge%s" % (t.to_go_recharges, "" if t.to_go_recharges == 1 else "s"))
@@ -36,7 +36,6 @@ def _to_go(plan, t) -> str:
 
 def render(msisdn: str, statuses, rewards) -> list[str]:
     """The lines ``ivoms loyalty show`` prints (pure, for tests and other front ends)."""
-    from core.money import format_money
     lines = ["subscriber %s" % msisdn]
     if not statuses:
         lines.append("(no loyalty plans configured)")
@@ -78,11 +77,7 @@ def render(msisdn: str, statuses, rewards) -> list[str]:
 def cmd_loyalty_show(args):
     from core.loyalty.status import subscriber_status
     from core.normalise import MsisdnRules
-    from core.timeutil import now_ms
-    from gateway.cli import CliError, config_of
-    from gateway.node import Node
-    node = Node(config_of(args))
-    node.check_schema()
+    node = open_node(args, keys=False)
     m = MsisdnRules.from_settings(node.config.msisdn).normalise(args.msisdn)
     if m is None:
         raise CliError("%r is not a valid MSISDN" % args.msisdn)
