@@ -26,8 +26,6 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench.common import run_on_reactor, Instance, NoBars, peak_rss_mb, percentile, raw_fill, stock  # noqa: E402
 
 
-_Fraud = NoBars
-
 
 def prepare(inst, count, filler):
     """``count`` available vouchers (their HRNs), after ``filler`` used filler rows."""
@@ -60,7 +58,7 @@ def run_service(inst, hrns, n, concurrency, one_unit=True, grow_by=0):
         service = ActivationService(
             runner, EmbeddedLedger(runner, clock=reactor, in_transaction=one_unit), inst.cipher,
             clock=reactor, msisdn_rules=MsisdnRules("381", "0", ["00", "+"], [11, 12]),
-            hrn_lengths={14}, fraud_settings=_Fraud())
+            hrn_lengths={14}, fraud_settings=NoBars())
         lat: list[float] = []
         codes: dict = {}
         it = iter(range(n))

@@ -19,7 +19,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.activate import _Fraud, prepare  # noqa: E402
+from bench.activate import prepare  # noqa: E402
+from bench.common import NoBars  # noqa: E402
 from bench.common import run_on_reactor, Instance, peak_rss_mb, percentile  # noqa: E402
 
 
@@ -64,7 +65,7 @@ def run(inst, hrns, n, concurrency, port, window):
     service = ActivationService(
         runner, billing, inst.cipher, clock=reactor,
         msisdn_rules=MsisdnRules("381", "0", ["00", "+"], [11, 12]), hrn_lengths={14},
-        fraud_settings=_Fraud(), billing_timeout=15.0)
+        fraud_settings=NoBars(), billing_timeout=15.0)
     lat: list[float] = []
     codes: dict = {}
     it = iter(range(n))

@@ -101,9 +101,9 @@ def raw_fill(inst, n: int, *, state: str, expires_at: int, serial_start: int = 5
     driver, fast: filler for "large store" runs, not usable vouchers."""
     import time
 
-    from core.generation import COLUMNS, _start_batch, copy_text
+    from core.generation import COLUMNS, start_batch, copy_text
     now = int(time.time() * 1000)
-    batch_id, first = inst.store.run_sync(_start_batch, BenchType, n, max(expires_at, now + 1),
+    batch_id, first = inst.store.run_sync(start_batch, BenchType, n, max(expires_at, now + 1),
                                           "bench", "d1", serial_start, now)
     tx = inst.store.tx()
     try:

@@ -42,8 +42,8 @@ def run_baseline(backend, count, chunk):
     (SQLite: executemany of tuples; PostgreSQL: COPY of preformatted text)."""
     inst = Instance(backend)
     try:
-        from core.generation import _start_batch
-        batch_id, first = inst.store.run_sync(_start_batch, BenchType, count, 2 ** 42, "bench", "d1",
+        from core.generation import start_batch
+        batch_id, first = inst.store.run_sync(start_batch, BenchType, count, 2 ** 42, "bench", "d1",
                                               1_000_000_000, int(time.time() * 1000))
         rows = [(first + i, batch_id, "generated", 2 ** 42, "d1", os.urandom(42), os.urandom(32), 0)
                 for i in range(count)]

@@ -57,7 +57,7 @@ class VoucherCipher:
         return hmac.digest(self._index_key, hrn.encode("ascii"), "sha256")
 
 
-def _draw_params(length: int) -> tuple[int, int, int]:
+def draw_params(length: int) -> tuple[int, int, int]:
     """Bytes per draw, the rejection limit and the modulus for ``length`` digits."""
     mod = 10 ** length
     nbytes = (mod.bit_length() + 7) // 8 + 1
@@ -73,7 +73,7 @@ def random_hrns(count: int, length: int) -> list[str]:
     """
     if not 1 <= length <= 40:
         raise ValueError("HRN length must be 1..40")
-    nbytes, limit, mod = _draw_params(length)
+    nbytes, limit, mod = draw_params(length)
     out: list[str] = []
     fmt = "%0" + str(length) + "d"
     from_bytes = int.from_bytes

@@ -312,7 +312,7 @@ class Store:
         except (DBAPIError, SQLAlchemyError, OSError, self.dialect.loaded_dbapi.Error) as e:
             # raw_connection() lets the driver's own connect error through unwrapped
             raise StoreError("cannot connect to database %s: %s"
-                             % (_redact(self.url), _first_line(e))) from e
+                             % (_redact(self.url), first_line(e))) from e
 
     def run_sync(self, fn, *args, read_only: bool = False, **kwargs):
         """Run the unit of work ``fn(tx, *args, **kwargs)`` on the calling thread.
@@ -341,7 +341,9 @@ class Store:
         self.engine.dispose()
 
 
-def _first_line(e: BaseException) -> str:
+def first_line(e: BaseException) -> str:
+    """The first line of a database error's text (the driver's own message when
+    SQLAlchemy wraps one), or the exception's class name when it has no text."""
     text = str(getattr(e, "orig", None) or e)
     return text.strip().splitlines()[0] if text.strip() else type(e).__name__
 

@@ -140,7 +140,14 @@ def _upsert_type(tx, vt, now: int) -> None:
         tx.insert(voucher_type, {"code": vt.code, **values})
 
 
-def _start_batch(tx, vt, count, expires_at, requested_by, key_id, serial_start, now):
+def start_batch(tx, vt, count, expires_at, requested_by, key_id, serial_start, now):
+    """Record a new batch of C{count} vouchers of type C{vt} in state C{generating}.
+
+    The voucher type row is written (or refreshed) and C{count} serials are
+    allocated; the vouchers themselves are inserted by the caller.
+
+    @return: (batch id, first serial).
+    """
     _upsert_type(tx, vt, now)
     first = allocate_serials(tx, count, serial_start)
     tx.insert(batch, {
@@ -156,7 +163,7 @@ def _start_batch(tx, vt, count, expires_at, requested_by, key_id, serial_start, 
     return batch_id, first
 
 
-def _insert_chunk(tx, rows, batch_id, done, now) -> None:
+def insert_chunk(tx, rows, batch_id, done, now) -> None:
     """Write one chunk: executemany on SQLite, COPY on PostgreSQL (rows as
     tuples, or already in COPY text form)."""
     if tx.is_sqlite:
@@ -263,7 +270,7 @@ def generate(store, cipher: VoucherCipher, vt, count: int, expires_at: int, *,
     now = _now_ms(clock)
     if expires_at <= now:
         raise GenerationError("the expiry date is in the past")
-    batch_id, first = store.run_sync(_start_batch, vt, count, expires_at, requested_by,
+    batch_id, first = store.run_sync(start_batch, vt, count, expires_at, requested_by,
                                      cipher.active_key_id, serial_start, now)
     pool = None
     try:
@@ -301,11 +308,11 @@ def generate(store, cipher: VoucherCipher, vt, count: int, expires_at: int, *,
                 t = _now_ms(clock)
                 try:
                     tx.begin()
-                    _insert_chunk(tx, rows, batch_id, done, t)
+                    insert_chunk(tx, rows, batch_id, done, t)
                     tx.commit()
                 except Exception as e:
                     tx.rollback()
-                    if not _is_unique_violation(e):
+                    if not is_unique_violation(e):
                         raise
                     tx.begin()
                     if isinstance(rows, bytes):    # COPY text: draw the chunk again
@@ -313,7 +320,7 @@ def generate(store, cipher: VoucherCipher, vt, count: int, expires_at: int, *,
                     elif isinstance(rows, Packed):
                         rows = list(rows)
                     rows = _dedupe(tx, cipher, rows, vt.hrn_length)
-                    _insert_chunk(tx, rows, batch_id, done, t)
+                    insert_chunk(tx, rows, batch_id, done, t)
                     tx.commit()
                 if progress is not None:
                     progress(done, count)
@@ -369,7 +376,8 @@ def end_bulk_writer(tx) -> None:
             tx.execute_raw("PRAGMA cache_size=-2000")
 
 
-def _is_unique_violation(e: Exception) -> bool:
+def is_unique_violation(e: Exception) -> bool:
+    """Whether C{e} is a unique-constraint violation (SQLite or PostgreSQL)."""
     name = type(e).__name__
     text = str(e).lower()
     return name in ("IntegrityError", "UniqueViolation") or "unique" in text

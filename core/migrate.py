@@ -9,7 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from core.db import StoreError, _first_line
+from core.db import StoreError, first_line
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations")
 
@@ -34,7 +34,7 @@ def upgrade(store, revision: str = "head") -> str:
             command.upgrade(cfg, revision)
         return current(store)
     except (DBAPIError, OperationalError) as e:
-        raise StoreError("cannot migrate the database: %s" % _first_line(e)) from e
+        raise StoreError("cannot migrate the database: %s" % first_line(e)) from e
 
 
 def current(store) -> str | None:
@@ -43,7 +43,7 @@ def current(store) -> str | None:
         with store.engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
     except (DBAPIError, OperationalError) as e:
-        raise StoreError("cannot read the database: %s" % _first_line(e)) from e
+        raise StoreError("cannot read the database: %s" % first_line(e)) from e
 
 
 def head() -> str:

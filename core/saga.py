@@ -87,6 +87,12 @@ def batch_terms(tx, batch_id: int) -> tuple:
     return t
 
 
+def forget_batch_terms() -> None:
+    """Empty the per-process cache of L{batch_terms} (for a process that
+    reaches a new database under a URL it used before, as tests do)."""
+    _terms_cache.clear()
+
+
 def _history(tx, serial, at, actor, frm, to, reason=None) -> None:
     tx.insert(voucher_history, {"serial": serial, "at": at, "actor": actor, "from_state": frm,
                                 "to_state": to, "reason": reason})

@@ -24,7 +24,8 @@ from twisted.logger import Logger
 
 from core.billing import BillingUnavailable
 from core.loyalty.counters import CounterState
-from core.loyalty.plans import Plan, Tier, format_money
+from core.loyalty.plans import Plan, Tier
+from core.money import format_money
 from core.results import ResultCode as R
 from core.schema import txn
 

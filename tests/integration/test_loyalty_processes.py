@@ -24,7 +24,7 @@ MSISDN = "381641234567"
 @pytest_twisted.ensureDeferred
 async def test_two_processes_count_every_recharge_and_reward_each_tier_once(pg_url, tmp_path,
                                                                              reactor):
-    saga._terms_cache.clear()
+    saga.forget_batch_terms()
     store, cipher = make_store(pg_url, str(tmp_path))
     _, hrns = make_batch(store, cipher, 31)
     hrns = list(hrns.values())

@@ -438,3 +438,14 @@ def test_twist_lists_the_plugin():
     r = subprocess.run([twist, "ivoms", "--help"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "--config" in r.stdout
+
+
+def test_vouchers_show_gives_a_jpy_face_value_without_decimals(ready):
+    from core.generation import generate
+    from tests.helpers import VType
+    inst = ready
+    info = generate(inst.store, VoucherCipher(load_keys(inst.keys)),
+                    VType(code="JPY500", face_value=500, currency="JPY"), 1, 2 ** 42,
+                    requested_by="test", serial_start=FIRST, chunk_size=1)
+    out = inst.ok("vouchers", "show", str(info.first_serial))
+    assert "JPY500 (500 JPY, 30 days of account validity)" in out

@@ -192,7 +192,7 @@ def test_unique_blind_index_is_enforced_by_the_database(env):
     with pytest.raises(Exception) as ei:
         store.run_sync(lambda tx: tx.execute(update(voucher).where(voucher.c.serial == s2)
                                              .values(blind_index=cipher.blind_index(hrns[s1]))))
-    assert generation._is_unique_violation(ei.value)
+    assert generation.is_unique_violation(ei.value)
 
 
 # -- refused requests ------------------------------------------------------------------
@@ -222,7 +222,7 @@ def test_expiry_not_in_future_leaves_nothing(env):
 def test_failure_in_second_chunk_leaves_failed_batch_and_no_vouchers(env, monkeypatch):
     store, cipher = env
     good = _gen(store, cipher, 5)
-    real = generation._insert_chunk
+    real = generation.insert_chunk
     calls = []
     committed_before_failure = []
 
@@ -233,7 +233,7 @@ def test_failure_in_second_chunk_leaves_failed_batch_and_no_vouchers(env, monkey
             raise RuntimeError("disk full")
         return real(tx, rows, batch_id, done, now)
 
-    monkeypatch.setattr(generation, "_insert_chunk", flaky)
+    monkeypatch.setattr(generation, "insert_chunk", flaky)
     with pytest.raises(GenerationError, match="disk full") as ei:
         _gen(store, cipher, 30, chunk_size=10)
     assert calls == [10, 20]
@@ -247,7 +247,7 @@ def test_failure_in_second_chunk_leaves_failed_batch_and_no_vouchers(env, monkey
     # the earlier batch is untouched, and the failed batch's serials are never reused
     assert _voucher_count(store, good.batch_id) == 5
     assert _batch_row(store, good.batch_id)["state"] == "ready"
-    monkeypatch.setattr(generation, "_insert_chunk", real)
+    monkeypatch.setattr(generation, "insert_chunk", real)
     nxt = _gen(store, cipher, 2)
     assert nxt.first_serial == row["last"] + 1
 
@@ -338,12 +338,12 @@ def test_vouchers_of_a_failed_batch_cannot_come_back(env):
 
 # -- recovery of interrupted generations ---------------------------------------------------
 def _start(store, cipher, owner, heartbeat_at):
-    bid, first = store.run_sync(generation._start_batch, VType(), 5, _future(), "t", "d1", 1000,
+    bid, first = store.run_sync(generation.start_batch, VType(), 5, _future(), "t", "d1", 1000,
                                 heartbeat_at)
     store.run_sync(lambda tx: tx.execute(update(batch).where(batch.c.id == bid)
                                          .values(owner=owner, heartbeat_at=heartbeat_at)))
     rows = generation.make_rows(cipher, first, 5, 14, bid, _future())
-    store.run_sync(lambda tx: generation._insert_chunk(tx, rows, bid, 5, heartbeat_at))
+    store.run_sync(lambda tx: generation.insert_chunk(tx, rows, bid, 5, heartbeat_at))
     return bid
 
 

@@ -12,7 +12,7 @@ import stat
 import pytest
 
 from core import keys
-from core.crypto import TamperError, VoucherCipher, _draw_params, random_hrns
+from core.crypto import TamperError, VoucherCipher, draw_params, random_hrns
 from core.keys import KeyFileError
 from tests.helpers import make_batch, make_store, reveal_all
 
@@ -369,7 +369,7 @@ def test_random_hrns_rejects_silly_lengths(length):
 
 @pytest.mark.parametrize("length", range(8, 21))
 def test_draw_parameters_have_no_modulo_bias(length):
-    nbytes, limit, mod = _draw_params(length)
+    nbytes, limit, mod = draw_params(length)
     assert mod == 10 ** length
     assert limit % mod == 0                      # the accepted range is whole multiples
     assert limit <= 1 << (8 * nbytes)

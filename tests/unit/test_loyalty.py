@@ -44,7 +44,7 @@ def at(text: str) -> float:
 @pytest.fixture
 def env(db_url, tmp_path):
     # batch terms are cached per process by batch id; each test has a new database
-    saga._terms_cache.clear()
+    saga.forget_batch_terms()
     store, cipher = make_store(db_url, str(tmp_path))
     yield store, cipher
     store.dispose()

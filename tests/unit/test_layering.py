@@ -1,0 +1,134 @@
+"""Checks of the layers (docs/architecture.md "Layers and dependencies"), read from the source with C{ast}."""
+from __future__ import annotations
+
+import ast
+import functools
+import os
+import pathlib
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+#: The project's own top-level packages.
+PROJECT = ("admin", "bench", "billing", "core", "gateway", "protocols", "tests")
+
+#: Folders that hold no project source.
+NOT_SOURCE = {".git", ".venv", "node_modules", "__pycache__"}
+
+
+def sources(*tops: str):
+    """(path relative to the repository, parsed module) of every C{.py} under C{tops}."""
+    for top in tops:
+        yield from parsed(top)
+
+
+@functools.cache
+def parsed(top: str) -> tuple:
+    """(path relative to the repository, parsed module) of every C{.py} under C{top}."""
+    return tuple(walk(top))
+
+
+def walk(top: str):
+    """Parse every C{.py} under C{top}, leaving out folders that hold no project source."""
+    for folder, subfolders, files in os.walk(REPO / top):
+        subfolders[:] = sorted(d for d in subfolders if d not in NOT_SOURCE)
+        for name in sorted(files):
+            if name.endswith(".py"):
+                path = pathlib.Path(folder, name)
+                yield path.relative_to(REPO).as_posix(), ast.parse(path.read_text(), str(path))
+
+
+def imported_modules(tree) -> list[tuple[int, str]]:
+    """(line, dotted module) of every absolute import in C{tree}, also inside functions."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.extend((node.lineno, a.name) for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.append((node.lineno, node.module))
+            found.extend((node.lineno, "%s.%s" % (node.module, a.name)) for a in node.names)
+    return found
+
+
+def imports_of(tops, forbidden) -> list[str]:
+    """C{path:line module} for each import under C{tops} of a package in C{forbidden}."""
+    return ["%s:%d %s" % (path, line, module)
+            for path, tree in sources(*tops)
+            for line, module in imported_modules(tree)
+            if module.split(".")[0] in forbidden]
+
+
+def is_private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+@functools.cache
+def is_project_module(dotted: str) -> bool:
+    """Whether C{dotted} names a module or package of this project."""
+    base = REPO.joinpath(*dotted.split("."))
+    return dotted.split(".")[0] in PROJECT and (base.with_suffix(".py").is_file()
+                                                or (base / "__init__.py").is_file())
+
+
+def private_uses(tree) -> list[tuple[int, str]]:
+    """(line, text) of each private name C{tree} takes from another project module:
+    C{from m import _x}, or C{m._x} where C{m} is a project module it imported."""
+    found, modules = [], set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module != "__future__":
+            for a in node.names:
+                if is_private(a.name):
+                    found.append((node.lineno, "from %s import %s" % (node.module, a.name)))
+                elif is_project_module("%s.%s" % (node.module, a.name)):
+                    modules.add(a.asname or a.name)
+        elif isinstance(node, ast.Import):
+            modules.update(a.asname for a in node.names if a.asname and is_project_module(a.name))
+            modules.update(a.name.split(".")[0] for a in node.names
+                           if not a.asname and is_project_module(a.name))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and is_private(node.attr) \
+                and isinstance(node.value, ast.Name) and node.value.id in modules:
+            found.append((node.lineno, "%s.%s" % (node.value.id, node.attr)))
+    return found
+
+
+def test_no_adapter_or_core_imports_gateway():
+    """The composition root (gateway/) is imported by nothing below it."""
+    assert imports_of(("protocols", "admin", "core"), {"gateway"}) == []
+
+
+def test_core_imports_no_adapter_or_billing():
+    """The core depends on no adapter, no billing connector and not on the GUI."""
+    assert imports_of(("core",), {"billing", "protocols", "admin", "gateway"}) == []
+
+
+def test_no_private_name_imported_across_modules():
+    """A C{_name} is used only in the module that defines it."""
+    found = ["%s:%d %s" % (path, line, text)
+             for path, tree in sources(*PROJECT, "twisted")
+             for line, text in private_uses(tree)]
+    assert found == []
+
+
+def test_cli_command_modules_import_only_the_runtime():
+    """Registration runs one way: C{gateway.cli.main} imports the command
+    modules, which import L{gateway.cli.runtime} and no other CLI module."""
+    for path, tree in sources("gateway/cli"):
+        name = pathlib.PurePosixPath(path).stem
+        cli = {m for _, m in imported_modules(tree)
+               if m.startswith("gateway.cli.") or m == "gateway.cli"}
+        if name in ("__init__", "__main__"):
+            assert cli <= {"gateway.cli.main", "gateway.cli.main.main"}, path
+        elif name == "runtime":
+            assert cli == set(), path
+        elif name != "main":
+            assert {m.rsplit(".", 1)[0] if m.count(".") > 2 else m for m in cli} \
+                == {"gateway.cli.runtime"}, path
+
+
+def test_the_checks_see_a_violation():
+    """The checks above would catch what they look for."""
+    tree = ast.parse("from core.db import _first\nfrom core import saga\n"
+                     "import core.generation as g\ndef f():\n    saga._x\n    g._y\n"
+                     "    from gateway.cli import runtime\n")
+    assert [t for _, t in private_uses(tree)] == ["from core.db import _first", "saga._x", "g._y"]
+    assert (7, "gateway.cli") in imported_modules(tree)
