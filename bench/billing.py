@@ -47,9 +47,9 @@ class TimedBilling:
 def run(inst, hrns, n, concurrency, port, window):
     from twisted.internet import defer, reactor
 
-    from billing.diameter.client import DiameterClient
+    from billing.diameter.node.client import DiameterClient
     from billing.diameter.config import from_mapping
-    from billing.diameter.connector import DiameterBilling
+    from billing.diameter.node.connector import DiameterBilling
     from core.activation import ActivationService
     from core.normalise import MsisdnRules
     from core.requests import ActivationRequest

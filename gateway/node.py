@@ -59,9 +59,9 @@ class Node:
                                   in_transaction=b.ledger.in_transaction)
         if b.connector == "diameter":
             from billing.currency import Currencies
-            from billing.diameter.client import DiameterClient
+            from billing.diameter.node.client import DiameterClient
             from billing.diameter.config import from_mapping
-            from billing.diameter.connector import DiameterBilling
+            from billing.diameter.node.connector import DiameterBilling
             local, credit, transport, extra = from_mapping(b.diameter)
             self.billing_service = DiameterClient(local, transport, reactor=self.reactor)
             return DiameterBilling(self.billing_service, local, credit, clock=self.clock,

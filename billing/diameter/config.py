@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
-from billing.diameter.credit import CreditSettings, ValidityAvp
-from billing.diameter.messages import LocalIdentity
+from billing.diameter.message.credit import CreditSettings, ValidityAvp
+from billing.diameter.message.messages import LocalIdentity
 
 #: IANA Private Enterprise Number reserved for documentation (RFC 5612);
 #: the billing simulator's own AVPs use it.

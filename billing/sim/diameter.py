@@ -16,19 +16,19 @@ from twisted.internet import protocol
 from twisted.logger import Logger
 
 from billing.currency import Currencies
-from billing.diameter import avps as _avps
+from billing.diameter.message import avps as _avps
 from billing.diameter.config import DOC_VENDOR_ID
-from billing.diameter.connector import AVP_SIM_BALANCE, AVP_SIM_EXPIRY
-from billing.diameter.constants import (
+from billing.diameter.node.connector import AVP_SIM_BALANCE, AVP_SIM_EXPIRY
+from billing.diameter.message.constants import (
     CMD_CAPABILITIES_EXCHANGE, CMD_CREDIT_CONTROL, CMD_DEVICE_WATCHDOG,
     CMD_DISCONNECT_PEER, DIAMETER_AUTHORIZATION_REJECTED,
     DIAMETER_COMMAND_UNSUPPORTED, DIAMETER_INVALID_AVP_VALUE,
     DIAMETER_MISSING_AVP, DIAMETER_SUCCESS, DIAMETER_TOO_BUSY,
     DIAMETER_USER_UNKNOWN)
-from billing.diameter.credit import ValidityAvp, build_cca, read_credit_request
-from billing.diameter.errors import DiameterDecodeError, DiameterFramingError
-from billing.diameter.framing import decode_message, split_frames
-from billing.diameter.messages import (
+from billing.diameter.message.credit import ValidityAvp, build_cca, read_credit_request
+from billing.diameter.message.errors import DiameterDecodeError, DiameterFramingError
+from billing.diameter.message.framing import decode_message, split_frames
+from billing.diameter.message.messages import (
     LocalIdentity, build_answer, build_cea, build_dpa, build_dwa,
     build_error_answer)
 from billing.sim.faults import FaultPlan

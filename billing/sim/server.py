@@ -11,7 +11,7 @@ import dataclasses
 from twisted.internet import defer
 from twisted.internet.endpoints import serverFromString
 
-from billing.diameter.messages import LocalIdentity
+from billing.diameter.message.messages import LocalIdentity
 from billing.sim.cai import SimCaiFactory
 from billing.sim.diameter import SimDiameterFactory
 from billing.sim.faults import FaultPlan

@@ -6,7 +6,7 @@ from protocols.ivr import spoken
 from protocols.ivr.care import care_form
 from protocols.ivr.config import LanguageSettings
 from protocols.ivr.context import Context, Urls
-from protocols.ivr.outcomes import Next, next_step
+from protocols.ivr.replies import Next, next_step
 from protocols.ivr.page import root
 from protocols.ivr.vxml import el
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import datetime
 
 from core.requests import ActivationRequest, Channel
-from core.results import DEFAULT_TEXT, ResultCode
 
 from protocols.common.results import with_reward
 from protocols.soap.errors import SoapFault
+from protocols.soap.replies import result_name, result_text
 from protocols.soap.types import ActivateVoucherResult, TransactionStatus, VoucherStatus
 
 
@@ -24,20 +24,6 @@ def to_datetime(epoch_ms: int | None):
     if epoch_ms is None:
         return None
     return datetime.datetime.fromtimestamp(epoch_ms / 1000.0, tz=datetime.timezone.utc)
-
-
-def _name(code) -> str:
-    try:
-        return ResultCode(code).name
-    except ValueError:
-        return "UNKNOWN"
-
-
-def _text(code) -> str:
-    try:
-        return DEFAULT_TEXT[ResultCode(code)]
-    except (ValueError, KeyError):
-        return ""
 
 
 class SoapHandlers:
@@ -90,8 +76,8 @@ class SoapHandlers:
                 return TransactionStatus(found=False)
             return TransactionStatus(
                 found=True, transactionId=row["id"], state=row["state"],
-                resultCode=row["result_code"], resultName=_name(row["result_code"]),
-                resultText=_text(row["result_code"]), channel=row["channel"],
+                resultCode=row["result_code"], resultName=result_name(row["result_code"]),
+                resultText=result_text(row["result_code"]), channel=row["channel"],
                 channelReference=row["channel_ref"], msisdn=row["msisdn"],
                 account=row["account"], serial=row["serial"], amount=row["amount"],
                 currency=row["currency"], validityDays=row["validity_days"],

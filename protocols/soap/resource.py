@@ -9,7 +9,7 @@ from protocols.soap.config import SoapSettings
 from protocols.soap.handlers import SoapHandlers
 from protocols.soap.queries import SoapQueries
 from protocols.soap.server import SoapResource
-from protocols.soap.service import make_application
+from protocols.soap.app import make_application
 
 log = Logger()
 

@@ -87,7 +87,7 @@ class SoapResource(resource.Resource):
                  max_request_bytes: int = 65536, public_url: str = "",
                  realm: str = "iVOMS SOAP"):
         """
-        @param app: the spyne Application (L{protocols.soap.service.make_application}).
+        @param app: the spyne Application (L{protocols.soap.app.make_application}).
         @param handlers: a L{protocols.soap.handlers.SoapHandlers}.
         @param authenticator: a L{protocols.soap.auth.Authenticator}.
         @param queries: L{protocols.soap.queries.SoapQueries} (audit rows).

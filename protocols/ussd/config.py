@@ -15,7 +15,7 @@ from core.settings import positive, setting
 from protocols.common.results import RESULT_FIELDS
 from protocols.common.settings_checks import networks, template_tables, time_zone
 
-#: Placeholders a text template may use (see :mod:`protocols.ussd.texts`).
+#: Placeholders a text template may use (see :mod:`protocols.ussd.replies`).
 TEMPLATE_FIELDS = RESULT_FIELDS | {"beneficiary", "service_code", "hrn_digits"}
 
 #: Text keys besides the result-code names of :class:`core.results.ResultCode`.
@@ -53,7 +53,7 @@ def _templates(languages):
     problem = template_tables(languages, allowed, TEMPLATE_FIELDS, non_empty=True)
     if problem:
         return problem
-    from protocols.ussd.texts import oversize_templates
+    from protocols.ussd.replies import oversize_templates
     return oversize_templates(languages)
 
 
@@ -85,7 +85,7 @@ class TextSettings:
     @ivar default_language: language used when neither the gateway, the service
         code nor the USSD string's data coding names one that has texts.
     @ivar templates: language -> text key -> template, merged over the built-in
-        English and Serbian texts (see :func:`protocols.ussd.texts.default_templates`).
+        English and Serbian texts (see :func:`protocols.ussd.replies.default_templates`).
     """
 
     default_language: str = setting("en", check=_language)

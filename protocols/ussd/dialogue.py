@@ -119,7 +119,7 @@ class DialogueManager:
         :param activation: an object with ``activate(ActivationRequest) ->
             Deferred[ActivationResult]`` (the core's ActivationService).
         :param clock: an ``IReactorTime`` for the dialogue timeout.
-        :param texts: a :class:`protocols.ussd.texts.Texts`.
+        :param texts: a :class:`protocols.ussd.replies.Texts`.
         :param service_codes: service code -> language (``""``: not fixed).
         :param hrn_lengths: digits an HRN may have (the voucher types' lengths);
             ``None``: any length 8..20.

@@ -20,7 +20,7 @@ from protocols.ussd.bridge import Bridge
 from protocols.ussd.config import settings_of
 from protocols.ussd.dialogue import DialogueManager
 from protocols.ussd.envelope import HttpError
-from protocols.ussd.texts import Texts
+from protocols.ussd.replies import Texts
 
 
 class UssdResource(resource.Resource):

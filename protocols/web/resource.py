@@ -9,7 +9,7 @@ A recharge POST is checked in this order: body size (413), CSRF token
 (403), per-address rate (429), both fields present (400), per-MSISDN rate
 (429); then one L{core.requests.ActivationRequest} goes to the core and the
 result page carries the localised text with the status of
-L{protocols.web.errors.RESULT_STATUS}.  The HRN is never echoed, logged or
+L{protocols.web.replies.RESULT_STATUS}.  The HRN is never echoed, logged or
 put in a URL (the recharge is POST only: GET answers 405).
 """
 
@@ -27,7 +27,7 @@ from core.requests import ActivationRequest, Channel
 from protocols.web import pages
 from protocols.web.config import WebSettings
 from protocols.web.csrf import CsrfGuard
-from protocols.web.errors import REFUSALS, status_for
+from protocols.web.replies import REFUSALS, status_for
 from protocols.web.ratelimit import RateLimiter
 from protocols.web.texts import Texts
 

@@ -21,10 +21,10 @@ import pytest
 import pytest_twisted
 from twisted.internet import task
 
-from billing.diameter.client import DiameterClient
+from billing.diameter.node.client import DiameterClient
 from billing.diameter.config import from_mapping
-from billing.diameter.connector import DiameterBilling
-from billing.diameter.protocol import PeerState
+from billing.diameter.node.connector import DiameterBilling
+from billing.diameter.node.protocol import PeerState
 
 pytestmark = pytest.mark.integration
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -144,9 +144,9 @@ NS_CLIENT = textwrap.dedent('''
     import sys
     from twisted.internet import defer, reactor, task
     sys.path.insert(0, sys.argv[1])
-    from billing.diameter.client import DiameterClient
+    from billing.diameter.node.client import DiameterClient
     from billing.diameter.config import from_mapping
-    from billing.diameter.protocol import PeerState
+    from billing.diameter.node.protocol import PeerState
 
     async def main():
         local, credit, ts, _ = from_mapping({

@@ -12,9 +12,9 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer, task
 
-from billing.diameter.client import DiameterClient
+from billing.diameter.node.client import DiameterClient
 from billing.diameter.config import from_mapping
-from billing.diameter.connector import DiameterBilling
+from billing.diameter.node.connector import DiameterBilling
 from billing.sim.process import SimProcess
 from core.reconcile import Reconciler
 from core.requests import ActivationRequest

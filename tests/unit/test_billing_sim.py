@@ -5,13 +5,13 @@ import decimal
 from twisted.internet import task
 from twisted.internet.testing import StringTransport
 
-from billing.diameter import (
+from billing.diameter.message import (
     CreditRequest, CreditSettings, LocalIdentity, build_ccr, build_cer,
     build_dpr, build_dwr, decode_message, mark_retransmission, parse_capabilities)
 from billing.diameter.config import DOC_VENDOR_ID
-from billing.diameter.credit import ValidityAvp
-from billing.diameter.framing import split_frames
-from billing.diameter.results import credit_outcome
+from billing.diameter.message.credit import ValidityAvp
+from billing.diameter.message.framing import split_frames
+from billing.diameter.message.results import credit_outcome
 from billing.sim.diameter import SimDiameterFactory
 from billing.sim.faults import FaultPlan
 from billing.sim.ledger import SimLedger
@@ -105,7 +105,7 @@ def test_faults_drop_reject_busy_slow_malformed():
     clock, ledger, f, p, t = server(malformed_rate=1)
     p.dataReceived(ccr())
     import pytest
-    from billing.diameter import DiameterDecodeError
+    from billing.diameter.message import DiameterDecodeError
     with pytest.raises(DiameterDecodeError) as e:
         decode_message(t.value())
     assert e.value.header.hop_by_hop == 1

@@ -8,18 +8,18 @@ from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.python.failure import Failure
 from twisted.internet.testing import StringTransport
 
-from billing.diameter import (
+from billing.diameter.message import (
     LocalIdentity, build_cca, build_cea, build_dwa, build_dpa,
     decode_message)
-from billing.diameter.client import DiameterClient
+from billing.diameter.node.client import DiameterClient
 from billing.diameter.config import PeerAddress, TransportSettings, from_mapping
-from billing.diameter.connector import DiameterBilling
-from billing.diameter.constants import (
+from billing.diameter.node.connector import DiameterBilling
+from billing.diameter.message.constants import (
     CMD_CAPABILITIES_EXCHANGE, CMD_CREDIT_CONTROL, CMD_DEVICE_WATCHDOG,
     CMD_DISCONNECT_PEER, FLAG_RETRANSMIT)
-from billing.diameter.framing import split_frames
-from billing.diameter.messages import build_dwr, build_dpr
-from billing.diameter.credit import CreditSettings
+from billing.diameter.message.framing import split_frames
+from billing.diameter.message.messages import build_dwr, build_dpr
+from billing.diameter.message.credit import CreditSettings
 from core.billing import BillingUnavailable, IBillingPort
 from core.results import ResultCode
 from zope.interface.verify import verifyObject
@@ -148,7 +148,7 @@ def test_cea_without_credit_control_is_refused_and_closed():
     clock, client, _, eps = make()
     peer = Peer(eps["p0"])
     (cer,) = peer.received()
-    from billing.diameter.messages import build_answer
+    from billing.diameter.message.messages import build_answer
     peer.feed(build_answer(cer.header, OCS, 2001))   # no application ids
     assert client.open_peers() == []
     assert peer.transport.disconnecting
@@ -222,8 +222,8 @@ def test_unknown_request_from_peer_gets_3001():
     clock, client, _, eps = make()
     peer = Peer(eps["p0"])
     peer.open()
-    from billing.diameter.messages import encode_message
-    from billing.diameter.constants import FLAG_REQUEST
+    from billing.diameter.message.messages import encode_message
+    from billing.diameter.message.constants import FLAG_REQUEST
     peer.feed(encode_message(999, FLAG_REQUEST, 0, OCS.origin_avps(),
                              hop_by_hop=5))
     (ans,) = peer.received()
@@ -361,7 +361,7 @@ def test_answer_with_wrong_session_id_is_unknown():
     peer.open()
     d1, d2 = credit(billing, "a"), credit(billing, "b")
     c1, c2 = ccrs(peer)
-    from billing.diameter.messages import build_answer
+    from billing.diameter.message.messages import build_answer
     wrong = build_answer(c1.header, OCS, 2001, session_id=c2.session_id)
     peer.feed(wrong)
     assert isinstance(result(d1).value, BillingUnavailable)

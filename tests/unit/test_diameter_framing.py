@@ -11,7 +11,7 @@ import struct
 
 import pytest
 
-from billing.diameter import (
+from billing.diameter.message import (
     CreditRequest, CreditSettings, DecodedMessage, DiameterDecodeError,
     DiameterFramingError, LocalIdentity, ValidityAvp, build_cca, build_ccr,
     build_cer, build_dpr, build_dwr, build_error_answer, credit_outcome,

@@ -17,7 +17,7 @@ from diameter.message.commands import (
     CapabilitiesExchangeAnswer, CreditControlAnswer, CreditControlRequest,
     DeviceWatchdogAnswer)
 
-from billing.diameter import (
+from billing.diameter.message import (
     CreditRequest, CreditSettings, DiameterEncodeError, LocalIdentity,
     Outcome, ValidityAvp, build_cca, build_ccr, build_cea, build_cer,
     build_dpa, build_dpr, build_dwa, build_dwr, credit_outcome,

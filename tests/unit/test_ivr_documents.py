@@ -13,7 +13,7 @@ from protocols.ivr.config import IvrSettings, LanguageSettings
 from protocols.ivr.context import Context, Urls
 from protocols.ivr.entry import entry_document
 from protocols.ivr.errors import REASONS
-from protocols.ivr.outcomes import NEXT, Next, next_step
+from protocols.ivr.replies import NEXT, Next, next_step
 from protocols.ivr.page import error_document, seconds
 from protocols.ivr.result import result_document
 from protocols.ivr.texts import ENGLISH

@@ -36,7 +36,7 @@ def test_sms_reply():
 
 
 def test_ussd_reply_fits_or_is_left_out():
-    from protocols.ussd.texts import Texts, fits
+    from protocols.ussd.replies import Texts, fits
     plain, rewarded = _results()
     t = Texts()
     text = t.result(rewarded, "en")

@@ -11,7 +11,7 @@ from core.results import ResultCode as R
 from protocols.ussd.dialogue import (DialogueBusy, DialogueManager, State,
                                      TooManyDialogues, UnknownDialogue,
                                      parse_service_string)
-from protocols.ussd.texts import Texts, fits
+from protocols.ussd.replies import Texts, fits
 
 HRN = "12345678901234"
 MSISDN = "+381641234567"

@@ -14,7 +14,7 @@ from core.results import ResultCode as R
 from core.settings import ConfigError, build
 from protocols.ussd.config import PROMPT_KEYS, UssdSettings, settings_of
 from protocols.ussd.gsm7 import encode_ussd
-from protocols.ussd.texts import Texts, default_templates, fit, fits, oversize_templates
+from protocols.ussd.replies import Texts, default_templates, fit, fits, oversize_templates
 
 
 def load(toml: str) -> UssdSettings:

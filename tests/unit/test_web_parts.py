@@ -12,7 +12,7 @@ from core.settings import ConfigError, build
 from protocols.web import pages
 from protocols.web.config import WebSettings
 from protocols.web.csrf import CsrfGuard
-from protocols.web.errors import RESULT_STATUS, status_for
+from protocols.web.replies import RESULT_STATUS, status_for
 from protocols.web.ratelimit import RateLimiter
 from protocols.web.texts import Texts
 

@@ -20,8 +20,8 @@ import hashlib
 
 from diameter.message.avp import Avp
 
-from billing.diameter import avps as _avps
-from billing.diameter.constants import (
+from billing.diameter.message import avps as _avps
+from billing.diameter.message.constants import (
     APP_CREDIT_CONTROL, AVP_AUTH_APPLICATION_ID, AVP_CC_MONEY,
     AVP_CC_REQUEST_NUMBER, AVP_CC_REQUEST_TYPE, AVP_CURRENCY_CODE,
     AVP_DESTINATION_HOST, AVP_DESTINATION_REALM, AVP_EVENT_TIMESTAMP,
@@ -32,10 +32,10 @@ from billing.diameter.constants import (
     CC_REQUEST_TYPE_EVENT, CMD_CREDIT_CONTROL, DIAMETER_MISSING_AVP,
     FLAG_PROXIABLE, FLAG_REQUEST, REQUESTED_ACTION_REFUND_ACCOUNT,
     SUBSCRIPTION_ID_E164)
-from billing.diameter.errors import DiameterDecodeError, DiameterEncodeError
-from billing.diameter.messages import (
+from billing.diameter.message.errors import DiameterDecodeError, DiameterEncodeError
+from billing.diameter.message.messages import (
     LocalIdentity, build_answer, encode_message)
-from billing.diameter.parsing import DecodedMessage
+from billing.diameter.message.parsing import DecodedMessage
 
 _KEY_CHARS = frozenset(chr(c) for c in range(0x21, 0x7F)) - {";"}
 MAX_KEY_LENGTH = 128

@@ -33,13 +33,13 @@ from zope.interface import implementer
 
 from billing.currency import Currencies
 from billing.diameter.config import DOC_VENDOR_ID
-from billing.diameter.credit import (
+from billing.diameter.message.credit import (
     CreditRequest, CreditSettings, build_ccr, session_id_for)
-from billing.diameter.errors import (
+from billing.diameter.message.errors import (
     DiameterDecodeError, DiameterEncodeError, DiameterTransportError)
-from billing.diameter.messages import LocalIdentity
-from billing.diameter.parsing import DecodedMessage
-from billing.diameter.results import credit_outcome
+from billing.diameter.message.messages import LocalIdentity
+from billing.diameter.message.parsing import DecodedMessage
+from billing.diameter.message.results import credit_outcome
 from core.billing import BillingUnavailable, CreditOutcome, IBillingPort
 from core.results import ResultCode
 

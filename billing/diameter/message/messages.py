@@ -16,8 +16,8 @@ from typing import Iterable
 from diameter.message import Message, MessageHeader
 from diameter.message.avp import Avp
 
-from billing.diameter import avps as _avps
-from billing.diameter.constants import (
+from billing.diameter.message import avps as _avps
+from billing.diameter.message.constants import (
     APP_BASE, APP_CREDIT_CONTROL, AVP_AUTH_APPLICATION_ID,
     AVP_DISCONNECT_CAUSE, AVP_ERROR_MESSAGE, AVP_FAILED_AVP,
     AVP_FIRMWARE_REVISION, AVP_HOST_IP_ADDRESS, AVP_ORIGIN_HOST,
@@ -26,9 +26,9 @@ from billing.diameter.constants import (
     CMD_CAPABILITIES_EXCHANGE, CMD_DEVICE_WATCHDOG, CMD_DISCONNECT_PEER,
     DIAMETER_SUCCESS, DISCONNECT_REBOOTING, FLAG_ERROR, FLAG_PROXIABLE,
     FLAG_REQUEST)
-from billing.diameter.errors import DiameterDecodeError, DiameterEncodeError
-from billing.diameter.header import DiameterHeader
-from billing.diameter.parsing import DecodedMessage
+from billing.diameter.message.errors import DiameterDecodeError, DiameterEncodeError
+from billing.diameter.message.header import DiameterHeader
+from billing.diameter.message.parsing import DecodedMessage
 
 #: Longest Error-Message text we send.
 MAX_ERROR_MESSAGE = 200

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from billing.diameter.constants import DIAMETER_INVALID_AVP_VALUE
+from billing.diameter.message.constants import DIAMETER_INVALID_AVP_VALUE
 
 if TYPE_CHECKING:  # pragma: no cover
-    from billing.diameter.header import DiameterHeader
+    from billing.diameter.message.header import DiameterHeader
 
 
 class DiameterError(Exception):

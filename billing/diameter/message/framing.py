@@ -9,15 +9,15 @@ header (when readable) and the Result-Code to answer a request with.
 """
 from __future__ import annotations
 
-from billing.diameter.avps import split_avps
-from billing.diameter.constants import (
+from billing.diameter.message.avps import split_avps
+from billing.diameter.message.constants import (
     AVP_SESSION_ID, CMD_CAPABILITIES_EXCHANGE, CMD_CREDIT_CONTROL,
     CMD_DEVICE_WATCHDOG, CMD_DISCONNECT_PEER, DIAMETER_INVALID_AVP_VALUE,
     DIAMETER_INVALID_HDR_BITS, DIAMETER_INVALID_MESSAGE_LENGTH,
     DIAMETER_UNSUPPORTED_VERSION, DIAMETER_VERSION, HEADER_LENGTH)
-from billing.diameter.errors import DiameterDecodeError, DiameterFramingError
-from billing.diameter.header import DiameterHeader, read_header
-from billing.diameter.parsing import DecodedMessage
+from billing.diameter.message.errors import DiameterDecodeError, DiameterFramingError
+from billing.diameter.message.header import DiameterHeader, read_header
+from billing.diameter.message.parsing import DecodedMessage
 
 #: Default largest message accepted; credit-control messages are < 2 KiB.
 DEFAULT_MAX_MESSAGE_LENGTH = 64 * 1024

@@ -18,6 +18,7 @@ from core.results import ResultCode
 from protocols.common.localised import LocalisedTemplates
 from protocols.common.results import result_code, with_reward
 from protocols.common.templates import Blank, fill
+from protocols.common.texts import RESULT_TEXTS
 from protocols.ussd.errors import UssdEncodeError
 from protocols.ussd.gsm7 import MAX_USSD_OCTETS, encode_ussd
 
@@ -32,9 +33,38 @@ _WIDEST = {
 ELLIPSIS = "..."
 
 
+_DIACRITICS = str.maketrans({
+    "č": "c", "ć": "c", "š": "s", "ž": "z", "đ": "dj",
+    "Č": "C", "Ć": "C", "Š": "S", "Ž": "Z", "Đ": "Dj"})
+
+#: Result texts of the USSD channel that differ from the shared ones.
+_OWN_RESULT_TEXTS = {
+    "en": {"SUBSCRIBER_UNKNOWN": "This number is not known to the recharge service."},
+    "sr": {"SUBSCRIBER_UNKNOWN": "Broj nije poznat servisu za dopunu."},
+}
+
+
+def plain(text: str) -> str:
+    """
+    Write Serbian Latin letters without diacritics, so that a text stays in
+    the GSM 7-bit alphabet.
+
+    @param text: any text.
+    @return: C{text} with č, ć, š, ž and đ as c, c, s, z and dj.
+    """
+    return text.translate(_DIACRITICS)
+
+
 def default_templates() -> dict[str, dict[str, str]]:
-    """The built-in texts (English and Serbian); configured entries override them."""
-    return {
+    """The built-in texts (English and Serbian); configured entries override them.
+
+    The result texts are the shared ones of L{protocols.common.texts}, written
+    without diacritics (see L{plain}); only C{SUBSCRIBER_UNKNOWN} differs, since
+    a USSD recharge may be for another number.
+
+    @return: language -> template key -> template.
+    """
+    tables = {
         "en": {
             "MENU": "Recharge\n1 Recharge my number\n2 Recharge another number\n3 Help",
             "MENU_SELF_ONLY": "Recharge\n1 Recharge my number\n3 Help",
@@ -61,20 +91,6 @@ def default_templates() -> dict[str, dict[str, str]]:
                                  "Ref {txn_id}",
             "SUCCESS_OTHER": "{beneficiary} was credited with {amount} {currency}. "
                              "Ref {txn_id}",
-            "SYSTEM_ERROR": "Sorry, the recharge failed. Please try again later.",
-            "SUBSCRIBER_UNKNOWN": "This number is not known to the recharge service.",
-            "SUBSCRIBER_BARRED": "Too many failed attempts. "
-                                 "You can try again after {unbar_time}.",
-            "VOUCHER_ALREADY_USED_BY_YOU": "You have already used this voucher.",
-            "VOUCHER_USED_BY_OTHER": "This voucher has already been used.",
-            "VOUCHER_NOT_AVAILABLE": "This voucher is not yet available.",
-            "VOUCHER_EXPIRED": "This voucher has expired.",
-            "VOUCHER_BLOCKED": "This voucher is blocked. Please contact customer care.",
-            "VOUCHER_PENDING": "This voucher is being processed, please wait.",
-            "BILLING_REJECTED": "The recharge was not accepted.",
-            "INVALID_HRN": "Invalid voucher number. Please check it and try again.",
-            "INVALID_MSISDN": "Invalid phone number.",
-            "BILLING_UNAVAILABLE": "The recharge service is busy, please try again later.",
         },
         "sr": {
             "MENU": "Dopuna\n1 Dopuna mog broja\n2 Dopuna drugog broja\n3 Pomoc",
@@ -101,22 +117,14 @@ def default_templates() -> dict[str, dict[str, str]]:
                                  "Ref {txn_id}",
             "SUCCESS_OTHER": "Broj {beneficiary} je dopunjen sa {amount} {currency}. "
                              "Ref {txn_id}",
-            "SYSTEM_ERROR": "Dopuna nije uspela. Pokusajte kasnije.",
-            "SUBSCRIBER_UNKNOWN": "Broj nije poznat servisu za dopunu.",
-            "SUBSCRIBER_BARRED": "Previse neuspelih pokusaja. "
-                                 "Pokusajte ponovo posle {unbar_time}.",
-            "VOUCHER_ALREADY_USED_BY_YOU": "Vec ste iskoristili ovaj vaucer.",
-            "VOUCHER_USED_BY_OTHER": "Ovaj vaucer je vec iskoriscen.",
-            "VOUCHER_NOT_AVAILABLE": "Ovaj vaucer jos nije dostupan.",
-            "VOUCHER_EXPIRED": "Ovaj vaucer je istekao.",
-            "VOUCHER_BLOCKED": "Ovaj vaucer je blokiran. Obratite se korisnickoj podrsci.",
-            "VOUCHER_PENDING": "Vaucer se obradjuje, sacekajte.",
-            "BILLING_REJECTED": "Dopuna nije prihvacena.",
-            "INVALID_HRN": "Neispravan broj vaucera. Proverite ga i pokusajte ponovo.",
-            "INVALID_MSISDN": "Neispravan broj telefona.",
-            "BILLING_UNAVAILABLE": "Servis za dopunu je zauzet, pokusajte kasnije.",
         },
     }
+    for language, table in tables.items():
+        shared = {key: plain(text)
+                  for key, text in RESULT_TEXTS[language].items()}
+        shared.update(_OWN_RESULT_TEXTS[language])
+        table.update(shared)
+    return tables
 
 
 def fits(text: str) -> bool:

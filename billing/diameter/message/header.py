@@ -9,9 +9,9 @@ from __future__ import annotations
 import dataclasses
 import struct
 
-from billing.diameter.constants import (
+from billing.diameter.message.constants import (
     FLAG_ERROR, FLAG_PROXIABLE, FLAG_REQUEST, FLAG_RETRANSMIT, HEADER_LENGTH)
-from billing.diameter.errors import DiameterEncodeError
+from billing.diameter.message.errors import DiameterEncodeError
 
 _HEADER = struct.Struct(">IIIII")
 _MAX_U32 = 0xFFFFFFFF

@@ -14,8 +14,8 @@ from typing import Callable, TypeVar
 from diameter.message import Message, MessageHeader
 from diameter.message.avp import Avp
 
-from billing.diameter import avps as _avps
-from billing.diameter.constants import (
+from billing.diameter.message import avps as _avps
+from billing.diameter.message.constants import (
     APP_CREDIT_CONTROL, APP_RELAY, AVP_ACCT_APPLICATION_ID,
     AVP_AUTH_APPLICATION_ID, AVP_ERROR_MESSAGE, AVP_EXPERIMENTAL_RESULT,
     AVP_EXPERIMENTAL_RESULT_CODE, AVP_FIRMWARE_REVISION, AVP_HOST_IP_ADDRESS,
@@ -23,8 +23,8 @@ from billing.diameter.constants import (
     AVP_RESULT_CODE, AVP_SESSION_ID, AVP_SUPPORTED_VENDOR_ID,
     AVP_VENDOR_ID, AVP_VENDOR_SPECIFIC_APPLICATION_ID,
     CMD_CAPABILITIES_EXCHANGE, DIAMETER_MISSING_AVP)
-from billing.diameter.errors import DiameterDecodeError
-from billing.diameter.header import DiameterHeader
+from billing.diameter.message.errors import DiameterDecodeError
+from billing.diameter.message.header import DiameterHeader
 
 _T = TypeVar("_T")
 

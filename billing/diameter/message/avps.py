@@ -16,10 +16,10 @@ from typing import Iterable
 from diameter.message.avp import Avp
 from diameter.message.avp.avp import get_avp_dictionary_entry
 
-from billing.diameter.constants import (
+from billing.diameter.message.constants import (
     AVP_FLAG_MANDATORY, AVP_FLAG_VENDOR, DIAMETER_INVALID_AVP_LENGTH,
     DIAMETER_INVALID_AVP_VALUE)
-from billing.diameter.errors import DiameterDecodeError, DiameterEncodeError
+from billing.diameter.message.errors import DiameterDecodeError, DiameterEncodeError
 
 #: Seconds between the NTP era-0 epoch (1900) and the Unix epoch.
 NTP_UNIX_OFFSET = 2208988800

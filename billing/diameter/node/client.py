@@ -30,12 +30,12 @@ from twisted.internet.endpoints import TCP4ClientEndpoint
 from twisted.logger import Logger
 
 from billing.diameter.config import PeerAddress, TransportSettings
-from billing.diameter.errors import (
+from billing.diameter.message.errors import (
     NoPeerAvailable, PeerLost, RequestTimedOut)
-from billing.diameter.header import set_identifiers
-from billing.diameter.identifiers import EndToEndIds
-from billing.diameter.messages import LocalIdentity
-from billing.diameter.protocol import DiameterPeerProtocol, PeerState
+from billing.diameter.message.header import set_identifiers
+from billing.diameter.message.identifiers import EndToEndIds
+from billing.diameter.message.messages import LocalIdentity
+from billing.diameter.node.protocol import DiameterPeerProtocol, PeerState
 
 
 class PendingRequest:

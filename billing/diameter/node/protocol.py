@@ -3,7 +3,7 @@
 `DiameterPeerProtocol` frames the TCP stream with `framing.split_frames`,
 exchanges CER/CEA, answers DWR and DPR, runs the DWR/DWA watchdog on an
 injected clock and matches answers to requests by Hop-by-Hop identifier.
-It owns no policy: it reports to its `link` (a `billing.diameter.client`
+It owns no policy: it reports to its `link` (a `billing.diameter.node.client`
 peer link) when it opens, turns suspect and closes, and hands answers to
 the link's pool.  Bad bytes never escape: a broken stream closes the
 connection, a malformed request gets an error answer, a malformed answer
@@ -21,23 +21,23 @@ from typing import TYPE_CHECKING
 from twisted.internet import defer, protocol
 from twisted.logger import Logger
 
-from billing.diameter.constants import (
+from billing.diameter.message.constants import (
     CMD_CAPABILITIES_EXCHANGE, CMD_DEVICE_WATCHDOG, CMD_DISCONNECT_PEER,
     DIAMETER_COMMAND_UNSUPPORTED, DIAMETER_SUCCESS, DIAMETER_UNABLE_TO_COMPLY,
     DISCONNECT_REBOOTING)
-from billing.diameter.errors import (
+from billing.diameter.message.errors import (
     DiameterDecodeError, DiameterEncodeError, DiameterFramingError)
-from billing.diameter.framing import decode_message, split_frames
-from billing.diameter.header import mark_retransmission, set_identifiers
-from billing.diameter.identifiers import HopByHopIds
-from billing.diameter.messages import (
+from billing.diameter.message.framing import decode_message, split_frames
+from billing.diameter.message.header import mark_retransmission, set_identifiers
+from billing.diameter.message.identifiers import HopByHopIds
+from billing.diameter.message.messages import (
     LocalIdentity, build_answer, build_cea, build_cer, build_dpa, build_dpr,
     build_dwa, build_dwr, build_error_answer)
-from billing.diameter.parsing import (
+from billing.diameter.message.parsing import (
     DecodedMessage, PeerCapabilities, parse_capabilities)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from billing.diameter.client import PeerLink, PendingRequest
+    from billing.diameter.node.client import PeerLink, PendingRequest
 
 
 class PeerState(enum.Enum):

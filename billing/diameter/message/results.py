@@ -24,11 +24,11 @@ import enum
 
 from core.results import ResultCode
 
-from billing.diameter.constants import (
+from billing.diameter.message.constants import (
     CMD_CREDIT_CONTROL, DIAMETER_SUCCESS, DIAMETER_UNABLE_TO_COMPLY,
     DIAMETER_USER_UNKNOWN)
-from billing.diameter.errors import DiameterDecodeError
-from billing.diameter.parsing import DecodedMessage
+from billing.diameter.message.errors import DiameterDecodeError
+from billing.diameter.message.parsing import DecodedMessage
 
 
 class Outcome(enum.Enum):
