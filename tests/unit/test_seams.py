@@ -23,3 +23,9 @@ def test_ledger_apart_is_a_plain_billing_port():
 def test_core_billing_still_exports_the_port():
     import core.billing
     assert core.billing.IBillingPort is IBillingPort
+
+
+def test_transaction_queries_provides_its_interface():
+    from core.interfaces import ITransactionQueries
+    from core.queries import TransactionQueries
+    assert verifyObject(ITransactionQueries, TransactionQueries(object()))
