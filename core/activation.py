@@ -10,10 +10,11 @@ import uuid
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from core import saga
 from core.billing import BillingUnavailable
-from core.interfaces import IInTransactionCredit
+from core.interfaces import IActivationService, IInTransactionCredit
 from core.normalise import MsisdnRules, normalise_hrn
 from core.requests import ActivationRequest, ActivationResult, Channel
 from core.results import ResultCode as R
@@ -22,6 +23,7 @@ from core.timeutil import now_ms
 CHANNELS = frozenset(c.value for c in Channel)
 
 
+@implementer(IActivationService)
 class ActivationService:
     """Consumes vouchers exactly once and credits accounts through billing."""
 

@@ -29,3 +29,11 @@ def test_transaction_queries_provides_its_interface():
     from core.interfaces import ITransactionQueries
     from core.queries import TransactionQueries
     assert verifyObject(ITransactionQueries, TransactionQueries(object()))
+
+
+def test_activation_service_declares_its_interface():
+    from zope.interface.verify import verifyClass
+
+    from core.activation import ActivationService
+    from core.interfaces import IActivationService
+    assert verifyClass(IActivationService, ActivationService)
