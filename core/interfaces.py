@@ -38,6 +38,27 @@ class ITransactionQueries(Interface):
         @return: a Deferred firing with a list of dicts, one per transaction.
         """
 
+    def transaction(txn_id=None, channel_ref=None, channel="soap", source=None):
+        """The activation transaction with id ``txn_id``, else the latest with ``channel_ref``.
+
+        @param source: when given, only a transaction of ``channel`` entered
+            by this source is returned.
+        @return: a Deferred firing with a dict of the row's fields, or None.
+        """
+
+    def voucher(serial):
+        """The status of voucher ``serial`` (never its HRN).
+
+        @return: a Deferred firing with a dict (serial, state, type_code,
+            batch_id, expires_at), or None.
+        """
+
+    def record(entry):
+        """Write one audit row (a L{core.queries.AuditEntry}).
+
+        @return: a Deferred firing once it is committed.
+        """
+
 
 class IInTransactionCredit(Interface):
     """A billing connector that credits inside the caller's unit of work.

@@ -33,7 +33,7 @@ def offending(packages, forbidden):
 
 
 @pytest.mark.xfail(strict=True, reason="admin pages (audit, auth, care, export, generation, "
-                   "housekeeping, reports, users) and protocols/soap/queries.py still read "
+                   "housekeeping, reports, users) still read "
                    "the store directly; they are not yet behind core queries")
 def test_adapters_do_not_import_the_store():
     assert offending(["protocols", "admin"], STORE) == []
