@@ -2,7 +2,7 @@
 barred status, and unbar by a supervisor (the administrator role)."""
 from __future__ import annotations
 
-from sqlalchemy import and_, or_, select, true
+from sqlalchemy import select
 
 from admin import web
 from admin.web import FormError
@@ -10,41 +10,8 @@ from core import fraud
 from core.audit import audit
 from core.normalise import MsisdnRules
 from core.requests import ActivationRequest, Channel
-from core.results import DEFAULT_TEXT, ResultCode
-from core.schema import txn, voucher
-
-LIMIT = 200
-_TXN_COLS = (txn.c.id, txn.c.kind, txn.c.started_at, txn.c.finished_at, txn.c.channel,
-             txn.c.msisdn, txn.c.account, txn.c.serial, txn.c.state, txn.c.result_code,
-             txn.c.amount, txn.c.currency, txn.c.operator_user, txn.c.channel_ref, txn.c.detail)
-
-
-def result_text(code: int) -> str:
-    try:
-        rc = ResultCode(code)
-    except ValueError:
-        return "unknown result %d" % code
-    return "%s: %s" % (rc.name, DEFAULT_TEXT[rc])
-
-
-def transactions(tx, *, msisdn=None, serial=None, start=None, end=None, limit=LIMIT) -> list[dict]:
-    """Transactions (activations and loyalty rewards) matching every criterion, newest first."""
-    cond = []
-    if msisdn:
-        cond.append(or_(txn.c.msisdn == msisdn, txn.c.account == msisdn))
-    if serial is not None:
-        cond.append(txn.c.serial == serial)
-    if start is not None:
-        cond.append(txn.c.started_at >= start)
-    if end is not None:
-        cond.append(txn.c.started_at < end)
-    q = select(*_TXN_COLS).where(and_(true(), *cond)).order_by(txn.c.started_at.desc()).limit(limit)
-    out = []
-    for r in tx.execute(q).rows:
-        d = dict(zip((c.name for c in _TXN_COLS), r))
-        d["result"] = result_text(d["result_code"])
-        out.append(d)
-    return out
+from core.queries import LIMIT, result_text, transactions  # noqa: F401 (used by admin pages)
+from core.schema import voucher
 
 
 def bar_status(tx, msisdn: str, now: int) -> dict | None:

@@ -9,9 +9,10 @@ may then release the voucher safely.
 from __future__ import annotations
 
 from sqlalchemy import and_, bindparam, case, select, update
-from zope.interface import implementer
+from zope.interface import alsoProvides, implementer
 
 from core.billing import CreditOutcome, IBillingPort
+from core.interfaces import IInTransactionCredit
 from core.results import ResultCode as R
 from core.schema import ledger_account as acc, ledger_entry as ent
 from core.timeutil import DAY_MS, now_ms
@@ -114,6 +115,8 @@ class EmbeddedLedger:
         self.clock = clock
         self.auto_create = auto_create
         self.in_transaction = in_transaction
+        if in_transaction:
+            alsoProvides(self, IInTransactionCredit)
 
     def credit_in(self, tx, account, amount, currency, validity_days, idempotency_key, now):
         """L{credit} inside the caller's unit of work ``tx`` (same database)."""

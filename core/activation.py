@@ -10,9 +10,11 @@ import uuid
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from core import saga
 from core.billing import BillingUnavailable
+from core.interfaces import IActivationService, IInTransactionCredit
 from core.normalise import MsisdnRules, normalise_hrn
 from core.requests import ActivationRequest, ActivationResult, Channel
 from core.results import ResultCode as R
@@ -21,6 +23,7 @@ from core.timeutil import now_ms
 CHANNELS = frozenset(c.value for c in Channel)
 
 
+@implementer(IActivationService)
 class ActivationService:
     """Consumes vouchers exactly once and credits accounts through billing."""
 
@@ -85,7 +88,7 @@ class ActivationService:
             channel_ref=req.channel_ref, operator_user=req.operator_user, source=req.source,
             now=now_ms(self.clock))
         self.in_flight += 1
-        if getattr(self.billing, "in_transaction", False):
+        if IInTransactionCredit.providedBy(self.billing):
             d = self.runner.submit(saga.activate_in_one, attempt, self.fraud_settings,
                                    self.billing.credit_in, self.fraud_settings.reset_on_success,
                                    self._after_factory(attempt))
@@ -151,9 +154,11 @@ class ActivationService:
             return d
         after = self.loyalty.after_success(r, a, now) if self.loyalty is not None else None
         detail = {"balance": outcome.balance, "new_expiry": outcome.new_expiry}
-        d = self.runner.submit(saga.commit_success, a.txn_id, r.serial, a.msisdn, now, ms,
-                               detail, self.fraud_settings.reset_on_success and r.has_failures,
-                               actor, after)
+        d = self.runner.submit(
+            saga.commit_success, txn_id=a.txn_id, serial=r.serial, msisdn=a.msisdn, now=now,
+            billing_ms=ms, detail=detail,
+            reset_fraud=self.fraud_settings.reset_on_success and r.has_failures,
+            actor=actor, after=after)
 
         def committed(changed_and_rewards):
             changed, rewards = changed_and_rewards

@@ -102,9 +102,11 @@ class Reconciler:
                     after = (self.loyalty.after_reconciled(txn_id, serial, account, now)
                              if self.loyalty is not None else None)
                     changed, granted = await self.runner.submit(
-                        saga.commit_success, txn_id, serial, msisdn, now, None,
-                        {"reconciled": True, "balance": outcome.balance,
-                         "new_expiry": outcome.new_expiry}, False, "reconcile", after)
+                        saga.commit_success, txn_id=txn_id, serial=serial, msisdn=msisdn,
+                        now=now, billing_ms=None,
+                        detail={"reconciled": True, "balance": outcome.balance,
+                                "new_expiry": outcome.new_expiry},
+                        reset_fraud=False, actor="reconcile", after=after)
                     report.committed += int(changed)
                     if granted:
                         self.loyalty.grant(granted)

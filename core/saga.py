@@ -236,9 +236,9 @@ def activate_in_one(tx, a: Attempt, fraud_settings, credit_in, reset_on_success:
         return out, (outcome, None)
     after = after_factory(out) if after_factory is not None else None
     _, rewards = commit_success(
-        tx, a.txn_id, out.serial, a.msisdn, a.now, 0,
-        {"balance": outcome.balance, "new_expiry": outcome.new_expiry},
-        reset_on_success and out.has_failures, actor, after)
+        tx, txn_id=a.txn_id, serial=out.serial, msisdn=a.msisdn, now=a.now, billing_ms=0,
+        detail={"balance": outcome.balance, "new_expiry": outcome.new_expiry},
+        reset_fraud=reset_on_success and out.has_failures, actor=actor, after=after)
     return out, (outcome, rewards)
 
 

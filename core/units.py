@@ -70,15 +70,19 @@ class UnitRunner:
         if self._stopped:
             self._stopped.pop().callback(None)
 
-    def submit(self, fn, *args) -> defer.Deferred:
-        """Queue the unit ``fn(tx, *args)``.
+    def submit(self, fn, *args, **kwargs) -> defer.Deferred:
+        """Queue the unit ``fn(tx, *args, **kwargs)``.
+
+        @param fn: the unit of work; its first argument is the transaction.
+        @param args: further positional arguments of ``fn``.
+        @param kwargs: keyword arguments of ``fn``.
 
         @return: a Deferred firing with what ``fn`` returned once its
             transaction committed, or failing with what it raised (then nothing
             of it was committed).
         """
         d = defer.Deferred()
-        self._queue.put((fn, args, d))
+        self._queue.put((fn, args, kwargs, d))
         return d
 
     # -- worker side --------------------------------------------------------
@@ -106,7 +110,7 @@ class UnitRunner:
                 results = self._run_batch(tx, batch)
             except Exception:
                 f = Failure()
-                results = [(d, False, f) for _, _, d in batch]
+                results = [(d, False, f) for _, _, _, d in batch]
                 if tx is not None:
                     try:
                         tx.close()
@@ -133,22 +137,22 @@ class UnitRunner:
         begin()
         try:
             with tx.pipeline():
-                results = [(d, True, fn(tx, *args)) for fn, args, d in batch]
+                results = [(d, True, fn(tx, *args, **kw)) for fn, args, kw, d in batch]
         except BaseException:
             if len(batch) == 1:
                 f = Failure()
                 tx.rollback()
-                return [(batch[0][2], False, f)]
+                return [(batch[0][3], False, f)]
             tx.rollback()
             results = None
         if results is None:
             results = []
             begin()
             try:
-                for fn, args, d in batch:
+                for fn, args, kw, d in batch:
                     tx.savepoint("u")
                     try:
-                        value = fn(tx, *args)
+                        value = fn(tx, *args, **kw)
                     except BaseException:
                         results.append((d, False, Failure()))
                         tx.rollback_to("u")

@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, select
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from core.interfaces import IInTransactionCredit
 from core.loyalty import counters, rewards
 from core.loyalty.plans import Plan, parse_snapshot
 from core.schema import voucher
@@ -193,8 +194,8 @@ class LoyaltyService:
 
     def _credit_in(self):
         """The billing port's in-transaction credit, when it has one and uses it."""
-        if getattr(self.billing, "in_transaction", False):
-            return getattr(self.billing, "credit_in", None)
+        if IInTransactionCredit.providedBy(self.billing):
+            return self.billing.credit_in
         return None
 
     def grant(self, grants) -> defer.Deferred:

@@ -64,30 +64,27 @@ def cmd_activate(args):
 
 
 def cmd_transactions(args):
-    from sqlalchemy import select
-
-    from core.schema import txn
+    from core.queries import transactions
     from core.timeutil import fmt_ms
     from core.results import ResultCode
     node = open_node(args, keys=False)
-    q = select(txn.c.id, txn.c.started_at, txn.c.channel, txn.c.msisdn, txn.c.account,
-               txn.c.serial, txn.c.state, txn.c.result_code, txn.c.amount, txn.c.currency,
-               txn.c.kind)
     if args.msisdn:
         from core.normalise import MsisdnRules
         m = MsisdnRules.from_settings(node.config.msisdn).normalise(args.msisdn) or args.msisdn
-        q = q.where((txn.c.msisdn == m) | (txn.c.account == m))
+        crit = {"msisdn": m}
     else:
-        q = q.where(txn.c.serial == args.serial)
-    q = q.order_by(txn.c.started_at.desc()).limit(args.limit)
-    rows = node.store.run_sync(lambda tx: tx.execute(q).rows, read_only=True)
+        crit = {"serial": args.serial}
+    rows = node.store.run_sync(lambda tx: transactions(tx, limit=args.limit, **crit),
+                               read_only=True)
     print("%-20s %-32s %-13s %-13s %-13s %-11s %-8s %s" % (
         "time", "transaction", "channel", "msisdn", "account", "serial", "state", "result"))
     for r in rows:
-        amount = "" if r[8] is None else " " + format_money(r[8], r[9])
+        amount = "" if r["amount"] is None else " " + format_money(r["amount"], r["currency"])
         print("%-20s %-32s %-13s %-13s %-13s %-11s %-8s %d %s%s" % (
-            fmt_ms(r[1]), r[0], r[2] if r[10] == "activation" else r[10], r[3] or "-", r[4] or "-",
-            r[5] or "-", r[6], r[7], ResultCode(r[7]).name, amount))
+            fmt_ms(r["started_at"]), r["id"],
+            r["channel"] if r["kind"] == "activation" else r["kind"], r["msisdn"] or "-",
+            r["account"] or "-", r["serial"] or "-", r["state"], r["result_code"],
+            ResultCode(r["result_code"]).name, amount))
     if not rows:
         print("(no transactions)")
 

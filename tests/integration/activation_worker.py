@@ -61,8 +61,8 @@ def main(argv):
     elif step == "before-final-commit":
         real_commit = saga.commit_success
 
-        def commit_then_die(tx, *a):
-            real_commit(tx, *a)
+        def commit_then_die(tx, *a, **kw):
+            real_commit(tx, *a, **kw)
             _die()
         saga.commit_success = commit_then_die
 

@@ -1,0 +1,75 @@
+"""The core's ports: the interfaces adapters and billing connectors meet the core through.
+
+Adapters (channels, GUI, CLI) call the core through L{IActivationService}
+and L{ITransactionQueries}; the core credits accounts through
+L{IBillingPort}, and a connector that can credit inside the activation's own
+unit of work also provides L{IInTransactionCredit}.  Nothing here imports
+an adapter, a connector or the store.
+"""
+from __future__ import annotations
+
+from zope.interface import Attribute, Interface
+
+from core.billing import IBillingPort
+
+__all__ = ["IActivationService", "ITransactionQueries", "IBillingPort", "IInTransactionCredit"]
+
+
+class IActivationService(Interface):
+    """Activates vouchers; every channel hands its requests to one of these."""
+
+    in_flight = Attribute("How many activations are under way (read by /health).")
+
+    def activate(req):
+        """Activate the voucher ``req`` names.
+
+        @param req: a L{core.requests.ActivationRequest}.
+        @return: a Deferred firing with a L{core.results.ActivationResult};
+            it never fails (unexpected errors answer a system error).
+        """
+
+
+class ITransactionQueries(Interface):
+    """Reads activation transactions, without HRNs, ciphertexts or blind indexes."""
+
+    def transactions(msisdn=None, serial=None, start=None, end=None, limit=None):
+        """Find the transactions of a subscriber and/or a voucher, newest first.
+
+        @return: a Deferred firing with a list of dicts, one per transaction.
+        """
+
+    def transaction(txn_id=None, channel_ref=None, channel="soap", source=None):
+        """The activation transaction with id ``txn_id``, else the latest with ``channel_ref``.
+
+        @param source: when given, only a transaction of ``channel`` entered
+            by this source is returned.
+        @return: a Deferred firing with a dict of the row's fields, or None.
+        """
+
+    def voucher(serial):
+        """The status of voucher ``serial`` (never its HRN).
+
+        @return: a Deferred firing with a dict (serial, state, type_code,
+            batch_id, expires_at), or None.
+        """
+
+    def record(entry):
+        """Write one audit row (a L{core.queries.AuditEntry}).
+
+        @return: a Deferred firing once it is committed.
+        """
+
+
+class IInTransactionCredit(Interface):
+    """A billing connector that credits inside the caller's unit of work.
+
+    The embedded ledger provides it when configured with ``in_transaction``:
+    the core then reserves, credits and commits an activation in one unit.
+    """
+
+    def credit_in(tx, account, amount, currency, validity_days, idempotency_key, now):
+        """Credit like L{IBillingPort.credit}, inside the unit of work ``tx``.
+
+        @param now: the unit's time (epoch ms).
+        @return: a L{core.billing.CreditOutcome} (not a Deferred).
+        """
