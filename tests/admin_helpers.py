@@ -6,6 +6,7 @@ import datetime as dt
 import http.client
 import os
 import re
+import shutil
 import urllib.parse
 
 import pytest
@@ -53,7 +54,14 @@ def write_conf(conf_dir, **admin) -> str:
 
 def init_instance(conf_path: str) -> None:
     """Keys, schema and the first administrator (``admin``), like ``ivoms init``."""
+    from core.db import sqlite_path
     from gateway.cli import main
+    from gateway.config import load_config
+    from tests.helpers import sqlite_template
+    path = sqlite_path(load_config(conf_path).database.url)
+    if path is not None and not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        shutil.copyfile(sqlite_template(), path)   # already at head: init only seeds
     assert main(["--config", conf_path, "init", "--admin-password", PASSWORD]) == 0
 
 

@@ -77,3 +77,18 @@ def reactor():
     """The global reactor pytest-twisted runs (for threads calling back into it)."""
     from twisted.internet import reactor as r
     return r
+
+
+#: Argon2id parameters for tests only: the same algorithm at minimal cost, so
+#: that creating and logging in users does not dominate the unit suite.
+#: Production keeps the library defaults (see test_users_hasher_defaults).
+CHEAP_ARGON2 = dict(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def cheap_argon2(monkeypatch):
+    """Hash passwords with cheap Argon2id parameters in this process."""
+    from argon2 import PasswordHasher
+
+    import core.users
+    monkeypatch.setattr(core.users, "_hasher", PasswordHasher(**CHEAP_ARGON2))

@@ -1,7 +1,10 @@
 """Building blocks for tests: migrated stores with keys, voucher batches, and a fake billing port."""
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -11,7 +14,7 @@ from zope.interface import implementer
 from core import keys, migrate
 from core.billing import BillingUnavailable, CreditOutcome, IBillingPort
 from core.crypto import VoucherCipher
-from core.db import Store
+from core.db import Store, sqlite_path
 from core.generation import generate
 from core.results import ResultCode
 from core.timeutil import DAY_MS
@@ -30,10 +33,34 @@ class VType:
     loyalty: dict = None
 
 
+_TEMPLATE: list = []
+
+
+def sqlite_template() -> str:
+    """Path of a SQLite database migrated to head once per test run.
+
+    Copying this file is much cheaper than running the migrations for every
+    test; tests/unit/test_migrations.py still runs the real migrations.
+    """
+    if not _TEMPLATE:
+        path = os.path.join(tempfile.mkdtemp(prefix="ivoms-template-"), "ivoms.db")
+        store = Store("sqlite:///" + path)
+        migrate.upgrade(store)
+        store.engine.dispose()
+        atexit.register(shutil.rmtree, os.path.dirname(path), True)
+        _TEMPLATE.append(path)
+    return _TEMPLATE[0]
+
+
 def make_store(url: str, key_dir: str):
     """A migrated store and a cipher over a new key file in ``key_dir``."""
-    store = Store(url)
-    migrate.upgrade(store)
+    path = sqlite_path(url)
+    if path is not None and not os.path.exists(path):
+        shutil.copyfile(sqlite_template(), path)   # already at head: no migration
+        store = Store(url)
+    else:
+        store = Store(url)
+        migrate.upgrade(store)
     ring = keys.init(os.path.join(key_dir, "keys.json"))
     return store, VoucherCipher(ring)
 

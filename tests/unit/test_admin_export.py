@@ -201,6 +201,7 @@ def gen(node, count=50, available=False):
     return mb(node.store, node.node.cipher, count=count, vt=vt, available=available)
 
 
+@pytest.mark.integration
 @pytest_twisted.ensureDeferred
 async def test_gui_partner_preview_export_download(admin_node, tmp_path):
     info, hrns = gen(admin_node, 50)

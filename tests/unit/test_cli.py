@@ -433,6 +433,7 @@ def test_twist_plugin_builds_the_same_service_tree(ready):
     assert not top.running                       # built, not started
 
 
+@pytest.mark.integration
 def test_twist_lists_the_plugin():
     twist = os.path.join(os.path.dirname(sys.executable), "twist")
     r = subprocess.run([twist, "ivoms", "--help"], capture_output=True, text=True, timeout=60)

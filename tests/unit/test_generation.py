@@ -375,6 +375,7 @@ def test_recover_interrupted(env):
     assert store.run_sync(recover_interrupted, now) == []   # idempotent
 
 
+@pytest.mark.integration
 def test_generation_with_worker_processes(tmp_path, sqlite_url):
     # the CLI default (generation.workers = 1) encrypts in a spawned process
     store, cipher = make_store(sqlite_url, str(tmp_path))

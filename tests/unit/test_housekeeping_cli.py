@@ -40,6 +40,7 @@ def test_list_shows_every_job_with_its_schedule(instance, capsys):
         assert sched in line and "never" in line
 
 
+@pytest.mark.integration
 def test_run_dry_run_and_history(instance, capsys):
     rc, out, err = ivoms("--config", instance, "housekeeping", "run", "expire", "--dry-run")
     assert rc == 0, err
@@ -62,6 +63,7 @@ def test_run_an_unknown_job(instance, capsys):
     assert "unknown housekeeping job 'nope'" in capsys.readouterr().err
 
 
+@pytest.mark.integration
 def test_run_while_the_lease_is_held_elsewhere(instance, capsys):
     from core.db import Store
     from core.housekeeping import leases

@@ -40,6 +40,7 @@ def ivoms(*args, stdin=None):
     return p.returncode, p.stdout, p.stderr
 
 
+@pytest.mark.integration
 def test_activate_and_transactions_cli(instance, capsys):
     hrn = _hrn(capsys, instance, 1000000001)
     rc, out, _ = ivoms("--config", instance, "activate", "--msisdn", "0641234567", "--hrn", hrn)
@@ -54,6 +55,7 @@ def test_activate_and_transactions_cli(instance, capsys):
     assert len(re.findall(r"^\d{4}-", capsys.readouterr().out, re.M)) == 2
 
 
+@pytest.mark.integration
 def test_fraud_cli_lists_and_unbars(instance, capsys):
     for _ in range(5):
         assert ivoms("--config", instance, "activate", "--msisdn", "0647777777",
@@ -68,6 +70,7 @@ def test_fraud_cli_lists_and_unbars(instance, capsys):
     assert rc == 0, out
 
 
+@pytest.mark.integration
 def test_activate_reads_hrn_from_stdin(instance, capsys):
     hrn = _hrn(capsys, instance, 1000000003)
     rc, out, _ = ivoms("--config", instance, "activate", "--msisdn", "0641234567", "--hrn", "-",
