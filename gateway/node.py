@@ -82,6 +82,13 @@ class Node:
                                      tuple(c.not_found_codes), c.not_found_is_final))
             self.billing_service = CaiPool(s, reactor=self.reactor)
             return CaiBilling(self.billing_service, s)
+        if b.connector == "ucip":
+            from billing.ucip.client import UcipClient
+            from billing.ucip.config import from_table
+            from billing.ucip.connector import UcipBilling
+            s = from_table(b.ucip)
+            self.billing_service = UcipClient(s, reactor=self.reactor, clock=self.clock)
+            return UcipBilling(self.billing_service, s, clock=self.clock)
         raise ValueError("unknown billing connector %r" % b.connector)
 
     @cached_property
