@@ -18,7 +18,7 @@ class UcipCodes:
     @ivar unknown: the AIR could not say whether it applied the request
         (100 other error): left pending for reconciliation.
     @ivar duplicate: codes by which the AIR says "this originTransactionID
-        was already applied" (only consulted by C{lookup = "replay"}).
+        was already applied": concluded as credited.
     """
 
     success: tuple[int, ...] = (0, 1, 2)
@@ -77,9 +77,6 @@ class UcipSettings:
             raise ValueError("credit_main_account = false needs dedicated_accounts")
         if self.lookup not in ("none", "replay"):
             raise ValueError("lookup must be 'none' or 'replay'")
-        if self.lookup == "replay" and not self.codes.duplicate:
-            raise ValueError("lookup = 'replay' needs duplicate_codes (the AIR's answer to a "
-                             "duplicate originTransactionID)")
         if self.pool_size < 1 or self.connect_timeout <= 0 or self.request_timeout <= 0:
             raise ValueError("pool_size and timeouts must be > 0")
 
