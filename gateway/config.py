@@ -294,6 +294,15 @@ def _check_cross(cfg: Config) -> None:
             from_mapping(b.diameter)
         except ValueError as e:
             raise ConfigError("%s: billing.diameter: %s" % (cfg.path, e))
+    if b.connector == "cai":
+        from billing.cai.answers import CaiLookupAnswer
+        c = b.cai
+        try:
+            CaiLookupAnswer(c.lookup_status_field, tuple(c.lookup_credited_values),
+                            tuple(c.lookup_refused_values), c.lookup_code_field,
+                            c.lookup_status_required, c.balance_field, c.expiry_field)
+        except ValueError as e:
+            raise ConfigError("%s: billing.cai.%s" % (cfg.path, e))
     if b.connector == "ucip":
         from billing.ucip.config import from_table
         try:

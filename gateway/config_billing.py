@@ -74,6 +74,13 @@ class CaiSettingsTable:
     not_logged_in_codes: list[int] = setting(factory=lambda: [1008])
     not_found_codes: list[int] = setting(factory=lambda: [1010])
     not_found_is_final: bool = True
+    lookup_status_field: str = "STATUS"
+    lookup_credited_values: list[str] = setting(factory=lambda: ["CREDITED"])
+    lookup_refused_values: list[str] = setting(factory=lambda: ["REFUSED"])
+    lookup_code_field: str = "CODE"
+    lookup_status_required: bool = False
+    balance_field: str = "BALANCE"
+    expiry_field: str = "EXPIRY"
 
 
 @dataclass(frozen=True)
