@@ -37,7 +37,7 @@ class SimUcipResource(resource.Resource):
         self.stats = {"update": 0, "duplicates": 0, "dropped": 0, "malformed": 0}
 
     def render_POST(self, request):
-        if request.getHeader(b"authorization") != self.auth.decode("ascii"):
+        if request.getHeader(b"authorization") != self.auth:
             request.setResponseCode(401)
             request.setHeader(b"WWW-Authenticate", b'Basic realm="AIR"')
             return b""
