@@ -51,11 +51,12 @@ def register(sub) -> None:
     vt.add_argument("--reason")
     vt.set_defaults(func=cmd_vouchers_set_state)
 
-    from gateway import cli_activation, cli_admin
+    from gateway import cli_activation, cli_admin, cli_settle
     cli_activation.register(sub)
     cli_admin.register(sub)
+    cli_settle.register(sub)
 
-    bs = sub.add_parser("billing-sim", help="run the billing simulator (Diameter server, CAI)")
+    bs = sub.add_parser("billing-sim", help="run the billing simulator (Diameter server, CAI, UCIP)")
     from billing.sim.cli import add_arguments
     add_arguments(bs)
     bs.set_defaults(func=cmd_billing_sim)

@@ -7,8 +7,9 @@ sent but no answer -> BillingUnavailable(sent=True).
 
 lookup: UCIP cannot query a past refill by transaction id.  With
 C{lookup = "none"} (the default) the connector never re-sends: it fails with
-BillingUnavailable, so the reservation stays pending until an operator
-settles it (docs/billing.md).  With C{lookup = "replay"} it re-sends the
+BillingUnavailable (logging the originTransactionID), so the reservation
+stays pending until an operator settles it with C{ivoms settle}
+(docs/billing.md).  With C{lookup = "replay"} it re-sends the
 identical request, which is only safe on an AIR that answers a duplicate
 originTransactionID with one of C{duplicate_codes} (or with the first answer)
 instead of applying it again.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import datetime
 
 from twisted.internet import defer
+from twisted.logger import Logger
 from zope.interface import implementer
 
 from billing.ucip import codec
@@ -66,6 +68,8 @@ class UcipBilling:
     @param settings: its L{billing.ucip.config.UcipSettings}.
     @param clock: the C{IReactorTime} giving originTimeStamp."""
 
+    log = Logger()
+
     def __init__(self, client, settings, clock):
         self.client = client
         self.settings = settings
@@ -78,6 +82,10 @@ class UcipBilling:
     def lookup(self, idempotency_key, account=None, amount=None, currency=None,
                validity_days=None):
         if self.settings.lookup != "replay":
+            self.log.warn("UCIP: outcome of transaction {txn_id} unknown; look up "
+                          "originTransactionID {origin} on the AIR, then 'ivoms settle'",
+                          txn_id=idempotency_key,
+                          origin=codec.origin_transaction_id(idempotency_key))
             return defer.fail(BillingUnavailable(
                 "UCIP has no refill lookup: transaction %s left pending for an operator "
                 "(originTransactionID %s)" % (idempotency_key,
