@@ -14,7 +14,9 @@ import base64
 from twisted.application import service
 from twisted.internet import defer, error
 from twisted.logger import Logger
-from twisted.web.client import Agent, HTTPConnectionPool, readBody
+from twisted.internet import protocol
+from twisted.web.client import Agent, HTTPConnectionPool, ResponseDone
+from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers
 from twisted.web.iweb import IBodyProducer
 from zope.interface import implementer
@@ -53,6 +55,29 @@ class _Body:
         pass
 
 
+class _BodyReader(protocol.Protocol):
+    """Collects a response body (as C{readBody}, without its per-call deprecation check)."""
+
+    def __init__(self, done: defer.Deferred):
+        self.done = done
+        self.parts: list[bytes] = []
+
+    def dataReceived(self, data):
+        self.parts.append(data)
+
+    def connectionLost(self, reason):
+        if reason.check(ResponseDone, PotentialDataLoss):
+            self.done.callback(b"".join(self.parts))
+        else:
+            self.done.errback(reason)
+
+
+def _read_body(response) -> defer.Deferred:
+    done = defer.Deferred()
+    response.deliverBody(_BodyReader(done))
+    return done
+
+
 class UcipClient(service.Service):
     """POSTs XML-RPC bodies to the AIR hosts.
 
@@ -71,10 +96,14 @@ class UcipClient(service.Service):
         self.pool.retryAutomatically = False    # never re-send a POST by itself
         self.agent = agent or Agent(reactor, connectTimeout=settings.connect_timeout, pool=self.pool)
         token = base64.b64encode(("%s:%s" % (settings.user, settings.password)).encode("utf-8"))
-        self.headers = {b"Content-Type": [b"text/xml"],
-                        b"User-Agent": [settings.user_agent.encode("ascii")],
-                        b"Authorization": [b"Basic " + token]}
+        # Agent copies the headers of each request before adding Host.
+        self.headers = Headers({b"Content-Type": [b"text/xml"],
+                                b"User-Agent": [settings.user_agent.encode("ascii")],
+                                b"Authorization": [b"Basic " + token]})
         self.down_until: dict[str, float] = {}
+        # At most pool_size requests in flight per AIR; the others wait for a
+        # connection rather than opening (and then closing) extra ones.
+        self.slots = {url: defer.DeferredSemaphore(settings.pool_size) for url in settings.hosts}
 
     def _order(self) -> list[str]:
         now = self.clock.seconds()
@@ -103,7 +132,15 @@ class UcipClient(service.Service):
         raise UcipTransportError("UCIP: no AIR host reachable (%s)" % last, sent=False)
 
     async def _post_one(self, url: str, body: bytes) -> bytes:
-        d = self.agent.request(b"POST", url.encode("ascii"), Headers(self.headers), _Body(body))
+        slot = self.slots[url]
+        await slot.acquire()
+        try:
+            return await self._exchange(url, body)
+        finally:
+            slot.release()
+
+    async def _exchange(self, url: str, body: bytes) -> bytes:
+        d = self.agent.request(b"POST", url.encode("ascii"), self.headers, _Body(body))
         d.addTimeout(self.settings.request_timeout, self.clock)
         try:
             response = await d
@@ -114,7 +151,7 @@ class UcipClient(service.Service):
                                      % (url, self.settings.request_timeout), sent=True) from None
         except Exception as e:
             raise UcipTransportError("%s: %s" % (url, e.__class__.__name__), sent=True) from None
-        b = readBody(response)
+        b = _read_body(response)
         b.addTimeout(self.settings.request_timeout, self.clock)
         try:
             data = await b
