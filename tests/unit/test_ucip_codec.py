@@ -70,3 +70,27 @@ def test_settings_are_checked():
                 dict(credit_main_account=False), dict(lookup="ask")):
         with pytest.raises(ValueError):
             UcipSettings(**bad)
+
+
+def test_node_builds_the_ucip_connector_from_config(conf_dir):
+    import os
+
+    from twisted.internet import task
+    from zope.interface.verify import verifyObject
+
+    from billing.ucip.client import UcipClient
+    from billing.ucip.connector import UcipBilling
+    from core.billing import IBillingPort
+    from gateway.config import load_config
+    from gateway.node import Node
+    path = os.path.join(str(conf_dir), "ivoms.toml")
+    text = open(path, encoding="utf-8").read().replace('connector = "ledger"', 'connector = "ucip"', 1)
+    text = text.replace('hosts = ["http://127.0.0.1:10010/Air"]',
+                        'hosts = ["http://127.0.0.1:10010/Air", "http://127.0.0.1:10011/Air"]')
+    open(path, "w", encoding="utf-8").write(text)
+    clock = task.Clock()
+    node = Node(load_config(path), reactor=clock, clock=clock)
+    billing = node.billing
+    assert isinstance(billing, UcipBilling) and verifyObject(IBillingPort, billing)
+    assert isinstance(node.billing_service, UcipClient)
+    assert billing.settings.hosts == ("http://127.0.0.1:10010/Air", "http://127.0.0.1:10011/Air")
