@@ -16,6 +16,7 @@ from billing.cai.connector import CaiBilling
 from billing.cai.pool import CaiPool
 from core.billing import BillingUnavailable
 from core.results import ResultCode
+from tests.integration.test_cai_sim import until_ready
 
 pytestmark = pytest.mark.integration
 
@@ -77,15 +78,6 @@ def docs_in():
     s.server_close()
 
 
-async def ready(pool, reactor):
-    from twisted.internet import task
-    for _ in range(100):
-        if pool.idle:
-            return
-        await task.deferLater(reactor, 0.05, lambda: None)
-    raise AssertionError("CAI pool never logged in")
-
-
 @pytest_twisted.ensureDeferred
 async def test_lookup_as_documented_concludes_every_pending_credit(reactor, docs_in):
     settings = CaiSettings(port=docs_in.server_address[1], pool_size=1, command_timeout=0.5,
@@ -94,14 +86,14 @@ async def test_lookup_as_documented_concludes_every_pending_credit(reactor, docs
     billing = CaiBilling(pool, settings)
     pool.startService()
     try:
-        await ready(pool, reactor)
+        await until_ready(pool, reactor)
         docs_in.silent.add("lost")
         try:
             await billing.credit("381641234567", 100, "EUR", 30, "lost")
             raise AssertionError("the IN never answers this credit")
         except BillingUnavailable as e:
             assert e.sent
-        await ready(pool, reactor)
+        await until_ready(pool, reactor)
         refused = await billing.credit("381641234567", 13, "EUR", 30, "bad")
         assert refused.code == ResultCode.BILLING_REJECTED
         credited = await billing.lookup("lost")           # RESP:0;
