@@ -1,4 +1,4 @@
-"""Benchmark: end-to-end activations with Diameter billing to the simulator in another process.
+"""Benchmark: end-to-end activations with Diameter or UCIP billing to the simulator in another process.
 
 Pre-generates vouchers in a fresh SQLite store, starts ``python -m
 billing.sim`` on 127.0.0.1 (its own process), and runs C concurrent
@@ -9,6 +9,11 @@ connection).  Prints activations/s, activation p50/p99 and CCR p50/p99
 
     python bench/billing.py [--vouchers 20000] [--activations 20000]
                             [--concurrency 128] [--window 512] [--latency 0]
+                            [--connector diameter|ucip]
+
+With ``--connector ucip`` each activation is one UpdateBalanceAndDate POST
+over persistent HTTP/1.1 connections (``--window`` of them) to the
+simulator's AIR role.
 """
 from __future__ import annotations
 
@@ -44,7 +49,7 @@ class TimedBilling:
         return self.inner.lookup(key, **kw)
 
 
-def run(inst, hrns, n, concurrency, port, window):
+def run(inst, hrns, n, concurrency, port, window, connector="diameter"):
     from twisted.internet import defer, reactor
 
     from billing.diameter.node.client import DiameterClient
@@ -59,8 +64,13 @@ def run(inst, hrns, n, concurrency, port, window):
         "origin_host": "ivoms.bench.localdomain", "origin_realm": "localdomain",
         "peers": [{"host": "127.0.0.1", "port": port}], "window": window,
         "validity_avps": [{"vendor_id": 32473, "code": 1}], "request_timeout": 10.0})
-    client = DiameterClient(local, ts, reactor=reactor)
-    billing = TimedBilling(DiameterBilling(client, local, credit, clock=reactor))
+    if connector == "ucip":
+        from bench.billing_ucip import UcipBench
+        client = UcipBench(port, reactor, window)
+        billing = TimedBilling(client.billing)
+    else:
+        client = DiameterClient(local, ts, reactor=reactor)
+        billing = TimedBilling(DiameterBilling(client, local, credit, clock=reactor))
     runner = UnitRunner(inst.store, reactor, workers=1)
     service = ActivationService(
         runner, billing, inst.cipher, clock=reactor,
@@ -99,9 +109,13 @@ def main(argv=None):
     p.add_argument("--vouchers", type=int, default=20_000)
     p.add_argument("--activations", type=int, default=20_000)
     p.add_argument("--concurrency", type=int, default=128)
-    p.add_argument("--window", type=int, default=512)
+    p.add_argument("--window", type=int, default=None,
+                   help="Diameter: outstanding requests (512); UCIP: HTTP connections (8)")
     p.add_argument("--latency", type=float, default=0.0, help="simulator answer latency (s)")
+    p.add_argument("--connector", choices=("diameter", "ucip"), default="diameter")
     a = p.parse_args(argv)
+    if a.window is None:
+        a.window = 8 if a.connector == "ucip" else 512
     n = min(a.activations, a.vouchers)
     from billing.sim.process import SimProcess
     inst = Instance("sqlite")
@@ -109,19 +123,21 @@ def main(argv=None):
     try:
         print("preparing %d vouchers ..." % a.vouchers, flush=True)
         hrns = prepare(inst, a.vouchers, 0)
-        sim = SimProcess.spawn("--latency", str(a.latency))
-        elapsed, lat, ccr, codes, stats = run(inst, hrns, n, a.concurrency,
-                                              sim.diameter_port, a.window)
+        sim = SimProcess.spawn("--latency", str(a.latency), ucip=a.connector == "ucip")
+        port = sim.ucip_port if a.connector == "ucip" else sim.diameter_port
+        elapsed, lat, ccr, codes, stats = run(inst, hrns, n, a.concurrency, port, a.window,
+                                              a.connector)
     finally:
         if sim is not None:
             sim.stop()
         inst.close()
     ms = lambda v: v * 1000  # noqa: E731
     print("activations: %d in %.2f s = %.0f activations/s (concurrency %d, SQLite, "
-          "Diameter to billing-sim in another process)" % (n, elapsed, n / elapsed, a.concurrency))
+          "%s to billing-sim in another process)" % (n, elapsed, n / elapsed, a.concurrency,
+                                              "UCIP" if a.connector == "ucip" else "Diameter"))
     print("activation latency: p50 %.1f ms  p99 %.1f ms" % (ms(percentile(lat, 50)),
                                                              ms(percentile(lat, 99))))
-    print("CCR round trip:     p50 %.1f ms  p99 %.1f ms  (%d CCRs)" % (
+    print("credit round trip:  p50 %.1f ms  p99 %.1f ms  (%d credits)" % (
         ms(percentile(ccr, 50)), ms(percentile(ccr, 99)), len(ccr)))
     print("result codes: %s" % dict(sorted(codes.items())))
     print("client stats: %s" % dict(stats))

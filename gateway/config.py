@@ -17,7 +17,8 @@ from protocols.soap.config import SoapSettings
 from protocols.ussd.config import UssdSettings
 from protocols.web.config import WebSettings
 from protocols.smpp.config import SmppSettings
-from gateway.config_billing import BillingSimSettings, CaiSettingsTable, DiameterSettings
+from gateway.config_billing import (BillingSimSettings, CaiSettingsTable, DiameterSettings,
+                                    UcipSettingsTable)
 from gateway.config_housekeeping import HousekeepingSettings
 from core.settings import (
     ConfigError, build, digits, endpoint, non_negative, one_of, positive, setting,
@@ -117,10 +118,11 @@ class LedgerSettings:
 
 @dataclass(frozen=True)
 class BillingSettings:
-    connector: str = setting("ledger", check=one_of("ledger", "diameter", "cai"))
+    connector: str = setting("ledger", check=one_of("ledger", "diameter", "cai", "ucip"))
     ledger: LedgerSettings = setting(factory=LedgerSettings)
     diameter: DiameterSettings = setting(factory=DiameterSettings)
     cai: CaiSettingsTable = setting(factory=CaiSettingsTable)
+    ucip: UcipSettingsTable = setting(factory=UcipSettingsTable)
 
 
 def _currency(v):
@@ -280,7 +282,8 @@ def _load_loyalty(path: str, explicit: bool, types: dict, types_path: str) -> tu
 
 def _check_cross(cfg: Config) -> None:
     b = cfg.main.billing
-    timeout = {"diameter": b.diameter.request_timeout, "cai": b.cai.command_timeout}.get(b.connector)
+    timeout = {"diameter": b.diameter.request_timeout, "cai": b.cai.command_timeout,
+               "ucip": b.ucip.request_timeout}.get(b.connector)
     if timeout is not None and timeout >= cfg.main.activation.billing_timeout:
         raise ConfigError("%s: billing.%s: its request timeout (%.1f s) must be below "
                           "activation.billing_timeout (%.1f s)"
@@ -291,6 +294,21 @@ def _check_cross(cfg: Config) -> None:
             from_mapping(b.diameter)
         except ValueError as e:
             raise ConfigError("%s: billing.diameter: %s" % (cfg.path, e))
+    if b.connector == "cai":
+        from billing.cai.answers import CaiLookupAnswer
+        c = b.cai
+        try:
+            CaiLookupAnswer(c.lookup_status_field, tuple(c.lookup_credited_values),
+                            tuple(c.lookup_refused_values), c.lookup_code_field,
+                            c.lookup_status_required, c.balance_field, c.expiry_field)
+        except ValueError as e:
+            raise ConfigError("%s: billing.cai.%s" % (cfg.path, e))
+    if b.connector == "ucip":
+        from billing.ucip.config import from_table
+        try:
+            from_table(b.ucip)
+        except ValueError as e:
+            raise ConfigError("%s: billing.ucip.%s" % (cfg.path, e))
     if cfg.main.ivr.fetch_timeout <= cfg.main.activation.billing_timeout:
         raise ConfigError("%s: ivr.fetch_timeout: must be longer than activation.billing_timeout "
                           "(%.1f s) so the platform waits for the result"

@@ -74,6 +74,43 @@ class CaiSettingsTable:
     not_logged_in_codes: list[int] = setting(factory=lambda: [1008])
     not_found_codes: list[int] = setting(factory=lambda: [1010])
     not_found_is_final: bool = True
+    lookup_status_field: str = "STATUS"
+    lookup_credited_values: list[str] = setting(factory=lambda: ["CREDITED"])
+    lookup_refused_values: list[str] = setting(factory=lambda: ["REFUSED"])
+    lookup_code_field: str = "CODE"
+    lookup_status_required: bool = False
+    balance_field: str = "BALANCE"
+    expiry_field: str = "EXPIRY"
+
+
+@dataclass(frozen=True)
+class UcipSettingsTable:
+    """``[billing.ucip]``: Ericsson AIR over UCIP (see billing/ucip/config.py)."""
+
+    hosts: list[str] = setting(factory=lambda: ["http://127.0.0.1:10010/Air"])
+    user: str = "ivoms"
+    password: str = "ivoms"
+    user_agent: str = "IVOMS/1.0/1.0"
+    origin_node_type: str = "EXT"
+    origin_host_name: str = "ivoms"
+    number_format: str = setting("international", check=one_of("international", "national"))
+    country_code: str = ""
+    national_prefix: str = "0"
+    transaction_type: str = "VOUCHER"
+    transaction_code: str = "RECHARGE"
+    validity_fields: list[str] = setting(
+        factory=lambda: ["supervisionExpiryDateRelative", "serviceFeeExpiryDateRelative"])
+    dedicated_accounts: list[int] = setting(factory=list)
+    credit_main_account: bool = True
+    pool_size: int = setting(16, check=positive)
+    connect_timeout: float = setting(3.0, check=positive)
+    request_timeout: float = setting(5.0, check=positive)
+    host_retry_seconds: float = setting(10.0, check=non_negative)
+    lookup: str = setting("none", check=one_of("none", "replay"))
+    success_codes: list[int] = setting(factory=lambda: [0, 1, 2])
+    unknown_subscriber_codes: list[int] = setting(factory=lambda: [102])
+    unknown_codes: list[int] = setting(factory=lambda: [100])
+    duplicate_codes: list[int] = setting(factory=list)
 
 
 def _rate(v):
@@ -86,6 +123,7 @@ class BillingSimSettings:
 
     diameter: str = setting("tcp:3868:interface=127.0.0.1", check=endpoint)
     cai: str = ""
+    ucip: str = ""
     origin_host: str = "ocs.sim.localdomain"
     origin_realm: str = "localdomain"
     accounts: str = setting("", path=True)

@@ -68,6 +68,7 @@ class Node:
                                    session_host=extra["session_host"],
                                    currencies=Currencies(extra["currencies"]))
         if b.connector == "cai":
+            from billing.cai.answers import CaiLookupAnswer
             from billing.cai.codec import CaiTemplates
             from billing.cai.config import CaiCodes, CaiSettings
             from billing.cai.connector import CaiBilling
@@ -79,9 +80,20 @@ class Node:
                                          c.lookup_template),
                             CaiCodes(tuple(c.success_codes), tuple(c.unknown_subscriber_codes),
                                      tuple(c.refused_codes), tuple(c.not_logged_in_codes),
-                                     tuple(c.not_found_codes), c.not_found_is_final))
+                                     tuple(c.not_found_codes), c.not_found_is_final),
+                            CaiLookupAnswer(c.lookup_status_field, tuple(c.lookup_credited_values),
+                                            tuple(c.lookup_refused_values), c.lookup_code_field,
+                                            c.lookup_status_required, c.balance_field,
+                                            c.expiry_field))
             self.billing_service = CaiPool(s, reactor=self.reactor)
             return CaiBilling(self.billing_service, s)
+        if b.connector == "ucip":
+            from billing.ucip.client import UcipClient
+            from billing.ucip.config import from_table
+            from billing.ucip.connector import UcipBilling
+            s = from_table(b.ucip)
+            self.billing_service = UcipClient(s, reactor=self.reactor, clock=self.clock)
+            return UcipBilling(self.billing_service, s, clock=self.clock)
         raise ValueError("unknown billing connector %r" % b.connector)
 
     @cached_property

@@ -6,7 +6,11 @@ C{<block>}, C{<field>} with DTMF grammars, C{<filled>}, C{<if>/<elseif>/<else>},
 C{<clear>}, C{<goto>}, C{<submit>}, C{<throw>}, C{<reprompt>}, C{<exit>},
 C{<disconnect>}, C{<transfer>}, C{<menu>}/C{<choice>}, and event handlers
 (C{<catch>}, C{<noinput>}, C{<nomatch>}, C{<error>}) chosen by the spec's
-count rules (§5.2.4).  Expressions are a small ECMAScript subset
+count rules (§5.2.4).  Counters follow the spec exactly: each form item has
+a prompt counter (prompts chosen by their C{count}, §4.1.6, incremented each
+time the item's prompts are queued, appendix C) and event counters; both
+are reset when the form is entered and by C{<clear>} of that item
+(§5.3.3), and by nothing else (C{<assign>} of an item's variable keeps them).  Expressions are a small ECMAScript subset
 (identifiers, literals, C{. ()} member calls C{length}, C{substring},
 C{indexOf}, C{charAt}, C{String()}, and C{! + - * == != === !== < > <= >= && ||}).
 
@@ -331,12 +335,22 @@ class Walker:
         if text:
             self.c.prompts.append(text)
 
-    def _play_prompts(self, item):
-        for p in _kids(item, "prompt", "audio"):
-            if self.cond(p):
+    def _play_prompts(self, item, key=None):
+        """Queue C{item}'s prompts per §4.1.6: of those whose C{cond} holds, the
+        ones with the highest C{count} not above the item's prompt counter;
+        then increment the counter (appendix C)."""
+        key = key if key is not None else item.get("name") or item.get("id")
+        counter = self.prompt_counters.get(key, 1)
+        eligible = [(int(p.get("count") or 1), p) for p in _kids(item, "prompt", "audio")
+                    if self.cond(p)]
+        eligible = [(c, p) for c, p in eligible if c <= counter]
+        best = max((c for c, _ in eligible), default=None)
+        for c, p in eligible:
+            if c == best:
                 if _tag(p) == "audio" and p.get("src"):
                     self.c.audio.append(p.get("src"))
                 self._say(self._render(p))
+        self.prompt_counters[key] = counter + 1
 
     # -- executable content --
     def _execute(self, nodes):
@@ -366,9 +380,10 @@ class Walker:
                 scope[name] = self.eval(n.get("expr"))
             elif tag == "clear":
                 names = (n.get("namelist") or "").split() or list(self.items)
-                for name in names:
+                for name in names:           # §5.3.3: value, prompt and event counters
                     self.dialog[name] = UNDEFINED
                     self.counters.pop(name, None)
+                    self.prompt_counters.pop(name, None)
             elif tag == "if":
                 reprompt = self._if(n)
             elif tag == "goto":
@@ -450,6 +465,7 @@ class Walker:
     def _run_form(self, form):
         self.dialog = {}
         self.counters = {}
+        self.prompt_counters = {}
         items = [c for c in form if _tag(c) in ("block", "field", "transfer", "initial",
                                                   "record", "object", "subdialog")]
         self.items = {}
@@ -478,7 +494,7 @@ class Walker:
                     self._execute(item)
                 elif tag == "field":
                     if play:
-                        self._play_prompts(item)
+                        self._play_prompts(item, name)
                     play = True
                     self.dialog[name] = self._collect(item)
                     for filled in _kids(item, "filled"):
@@ -512,6 +528,7 @@ class Walker:
     def _run_menu(self, menu):
         self.dialog = {}
         self.counters = {}
+        self.prompt_counters = {}
         self.items = {}
         play = True
         while True:

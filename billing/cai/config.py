@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from billing.cai.answers import CaiLookupAnswer
 from billing.cai.codec import CaiTemplates
 
 
@@ -40,6 +41,7 @@ class CaiSettings:
     reconnect_max: float = 30.0
     templates: CaiTemplates = dataclasses.field(default_factory=CaiTemplates)
     codes: CaiCodes = dataclasses.field(default_factory=CaiCodes)
+    lookup_answer: CaiLookupAnswer = dataclasses.field(default_factory=CaiLookupAnswer)
 
     def __post_init__(self):
         if not 0 < self.port < 65536:

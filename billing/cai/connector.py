@@ -6,10 +6,11 @@ credited (BALANCE/EXPIRY read when present); unknown-subscriber codes ->
 a malformed answer -> BillingUnavailable(sent=True); no logged-in
 connection -> BillingUnavailable(sent=False).
 
-lookup = the `lookup` template (GET:RECHARGE:REF,{key};): STATUS,CREDITED
--> credited; STATUS,REFUSED -> its code; a not-found code -> None when
-`not_found_is_final` (the IN closed the reference, see `codec`), else
-BillingUnavailable (left pending).
+lookup = the `lookup` template (GET:RECHARGE:REF,{key};), its answer read
+as `answers.CaiLookupAnswer` says: RESP:0; or STATUS,CREDITED -> credited;
+STATUS,REFUSED -> its CODE; a refusal code -> that refusal; a not-found
+code -> None when `not_found_is_final` (the IN closed the reference, see
+`codec`), else BillingUnavailable (left pending).
 """
 from __future__ import annotations
 
@@ -52,9 +53,10 @@ class CaiBilling:
 
     def _outcome(self, code: int, resp) -> CreditOutcome:
         c = self.settings.codes
+        a = self.settings.lookup_answer
         if code in c.success:
-            expiry = resp.get("EXPIRY")
-            balance = resp.get("BALANCE")
+            expiry = resp.get(a.expiry_field)
+            balance = resp.get(a.balance_field)
             try:
                 return CreditOutcome(
                     True, ResultCode.SUCCESS,
@@ -73,25 +75,35 @@ class CaiBilling:
 
     def _looked_up(self, resp):
         c = self.settings.codes
+        a = self.settings.lookup_answer
         if resp.code in c.not_found:
             if c.not_found_is_final:
                 return None
             raise BillingUnavailable("CAI: recharge not found (not final)")
+        status = resp.get(a.status_field) if a.status_field else None
+        if status is None:
+            if a.status_required and resp.code in c.success:
+                raise BillingUnavailable("CAI lookup: answer without %s" % a.status_field)
+            return self._outcome(resp.code, resp)       # the code alone decides
         if resp.code not in c.success:
             raise BillingUnavailable("CAI lookup: code %d" % resp.code)
-        status = resp.get("STATUS")
-        if status == "CREDITED":
+        if status in a.credited_values:
             return self._outcome(resp.code, resp)
-        if status == "REFUSED":
+        if status in a.refused_values:
+            raw = resp.get(a.code_field) if a.code_field else None
+            if raw is None:
+                return CreditOutcome(False, ResultCode.BILLING_REJECTED,
+                                     detail="CAI lookup: %s" % status)
             try:
-                code = int(resp.get("CODE") or "")
+                code = int(raw)
             except ValueError:
-                raise BillingUnavailable("CAI lookup: REFUSED without CODE") from None
+                raise BillingUnavailable("CAI lookup: %s %r is not a code"
+                                         % (a.code_field, raw)) from None
             out = self._outcome(code, resp)
             if out.credited:
                 raise BillingUnavailable("CAI lookup: contradictory answer")
             return out
-        raise BillingUnavailable("CAI lookup: unknown STATUS %r" % status)
+        raise BillingUnavailable("CAI lookup: unknown %s %r" % (a.status_field, status))
 
     def _failed(self, failure, lookup=False):
         exc = failure.value

@@ -3,7 +3,7 @@
 `add_arguments` declares the options on an argparse parser;
 `billing_sim_command(args, config=None)` runs it.  Options override the
 ``[billing_sim]`` table of the configuration when one is given.  On
-start it prints one line ``billing-sim ready diameter=<port> cai=<port>``
+start it prints one line ``billing-sim ready diameter=<port> cai=<port> ucip=<port>``
 (tests and benchmarks wait for it) and runs until SIGINT/SIGTERM.
 """
 from __future__ import annotations
@@ -23,6 +23,8 @@ def add_arguments(p) -> None:
                    "(default tcp:3868:interface=127.0.0.1)")
     p.add_argument("--cai", help="CAI listen endpoint, e.g. "
                    "tcp:3869:interface=127.0.0.1 (default: off)")
+    p.add_argument("--ucip", help="UCIP (HTTP) listen endpoint, e.g. "
+                   "tcp:10010:interface=127.0.0.1 (default: off)")
     p.add_argument("--accounts", help="CSV seed file: msisdn,balance_minor,"
                    "currency[,expires YYYY-MM-DD]")
     p.add_argument("--no-auto-create", dest="auto_create", action="store_false",
@@ -83,7 +85,8 @@ def billing_sim_command(args, config=None) -> int:
             return
         dport = sim.diameter_port.getHost().port
         cport = sim.cai_port.getHost().port if sim.cai_port else 0
-        print("billing-sim ready diameter=%d cai=%d" % (dport, cport),
+        uport = sim.ucip_port.getHost().port if sim.ucip_port else 0
+        print("billing-sim ready diameter=%d cai=%d ucip=%d" % (dport, cport, uport),
               flush=True)
         interval = getattr(args, "stats_interval", 0.0) or 0.0
         if interval > 0:

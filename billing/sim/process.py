@@ -14,26 +14,30 @@ import subprocess
 import sys
 import time
 
-_READY = re.compile(r"billing-sim ready diameter=(\d+) cai=(\d+)")
+_READY = re.compile(r"billing-sim ready diameter=(\d+) cai=(\d+)(?: ucip=(\d+))?")
 
 
 class SimProcess:
     """A running simulator child process."""
 
     def __init__(self, proc: subprocess.Popen, diameter_port: int,
-                 cai_port: int):
+                 cai_port: int, ucip_port: int = 0):
         self.proc = proc
         self.diameter_port = diameter_port
         self.cai_port = cai_port
+        self.ucip_port = ucip_port
 
     @classmethod
     def spawn(cls, *options: str, diameter_port: int = 0, cai: bool = False,
-              cai_port: int = 0, timeout: float = 15.0) -> "SimProcess":
+              cai_port: int = 0, ucip: bool = False, ucip_port: int = 0,
+              timeout: float = 15.0) -> "SimProcess":
         """Start the simulator; raises RuntimeError if not ready in time."""
         args = [sys.executable, "-m", "billing.sim", "--diameter",
                 "tcp:%d:interface=127.0.0.1" % diameter_port]
         if cai:
             args += ["--cai", "tcp:%d:interface=127.0.0.1" % cai_port]
+        if ucip:
+            args += ["--ucip", "tcp:%d:interface=127.0.0.1" % ucip_port]
         args += list(options)
         root = os.path.dirname(os.path.dirname(os.path.dirname(
             os.path.abspath(__file__))))
@@ -49,7 +53,7 @@ class SimProcess:
                 line = proc.stdout.readline()
                 m = _READY.search(line)
                 if m:
-                    return cls(proc, int(m.group(1)), int(m.group(2)))
+                    return cls(proc, int(m.group(1)), int(m.group(2)), int(m.group(3) or 0))
                 if not line and proc.poll() is not None:
                     break
             elif proc.poll() is not None:

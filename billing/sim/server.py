@@ -22,13 +22,15 @@ from billing.sim.ledger import SimLedger
 class SimSettings:
     """Simulator settings (also the ``[billing_sim]`` config table).
 
-    diameter / cai: server endpoint strings ("" disables CAI).
+    diameter / cai / ucip: server endpoint strings ("" disables CAI /
+    UCIP; UCIP is HTTP and shares the CAI user and password as Basic auth).
     accounts: optional CSV seed file; auto_create: credit unknown MSISDNs
     into new accounts (false answers 5030 / 1002).
     """
 
     diameter: str = "tcp:3868:interface=127.0.0.1"
     cai: str = ""
+    ucip: str = ""
     origin_host: str = "ocs.sim.localdomain"
     origin_realm: str = "localdomain"
     accounts: str = ""
@@ -53,13 +55,16 @@ class RunningSim:
     cai: SimCaiFactory | None
     diameter_port: object = None
     cai_port: object = None
+    ucip: object = None
+    ucip_port: object = None
 
     def stop(self) -> defer.Deferred:
         for f in (self.diameter, self.cai):
             for p in list(getattr(f, "protocols", ())):
                 p.transport.abortConnection()
         return defer.gatherResults([defer.maybeDeferred(p.stopListening)
-                                    for p in (self.diameter_port, self.cai_port)
+                                    for p in (self.diameter_port, self.cai_port,
+                                              self.ucip_port)
                                     if p is not None])
 
 
@@ -92,4 +97,9 @@ async def start(settings: SimSettings, reactor, clock=None) -> RunningSim:
                                 password=settings.cai_password)
         sim.cai_port = await serverFromString(reactor, settings.cai).listen(
             sim.cai)
+    if settings.ucip:
+        from billing.sim.ucip import site
+        sim.ucip = site(ledger, faults, clock, user=settings.cai_user,
+                        password=settings.cai_password)
+        sim.ucip_port = await serverFromString(reactor, settings.ucip).listen(sim.ucip)
     return sim

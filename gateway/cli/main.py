@@ -9,12 +9,12 @@ from core.generation import GenerationError
 from core.keys import KeyFileError
 from core.users import UserError
 from core.vouchers import SelectionError
-from gateway.cli import activation, admin, housekeeping, loyalty, serve, vouchers
+from gateway.cli import activation, admin, housekeeping, loyalty, serve, settle, vouchers
 from gateway.cli.runtime import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError
 from gateway.config import DEFAULT_CONFIG, ConfigError
 
 #: The command modules, in the order their sub-commands are listed in C{--help}.
-COMMAND_MODULES = (vouchers, activation, admin, serve, loyalty, housekeeping)
+COMMAND_MODULES = (vouchers, activation, settle, admin, serve, loyalty, housekeeping)
 
 #: The failures printed as one C{ivoms: error:} line with exit status 1.
 USER_ERRORS = (CliError, ConfigError, StoreError, KeyFileError, GenerationError, SelectionError,

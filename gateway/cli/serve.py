@@ -9,7 +9,7 @@ from gateway.cli.runtime import CliError, config_of, open_node
 
 def register(sub) -> None:
     """Add this module's sub-commands to the argparse C{sub} parsers."""
-    bs = sub.add_parser("billing-sim", help="run the billing simulator (Diameter server, CAI)")
+    bs = sub.add_parser("billing-sim", help="run the billing simulator (Diameter server, CAI, UCIP)")
     add_arguments(bs)
     bs.set_defaults(func=cmd_billing_sim)
 

@@ -40,14 +40,25 @@ def _length_check(lengths) -> str | None:
     return "!(%s)" % " || ".join("hrn.length == %d" % n for n in lengths)
 
 
+def _unset(*names) -> list:
+    """Make form items visit again B{without} C{<clear>}: C{<clear>} would also
+    reset their prompt and event counters (VoiceXML 2.0 §5.3.3), so refusals
+    would never reach the C{max_nomatch}/C{max_noinput} limits."""
+    return [el("assign", name=n, expr="undefined") for n in names]
+
+
 def hrn_field(ctx: Context, lang: LanguageSettings):
-    """The C{hrn} field: digits of the configured lengths, C{*} to start again."""
+    """The C{hrn} field: digits of the configured lengths, C{*} to start again.
+
+    A length the grammar accepts but no voucher type has (15 when the
+    lengths are 14 and 16) is refused with a C{nomatch} that counts like the
+    grammar's own, since the field is unset with C{<assign>}, not cleared."""
     p = ctx.prompts
     lengths_text = spoken.lengths(ctx.lengths, lang.text("or"))
-    restart = [el("clear", namelist="hrn"), p.prompt(lang, "restart")]
+    restart = _unset("hrn") + [p.prompt(lang, "restart")]
     gaps = _length_check(ctx.lengths)
-    wrong_length = [el("elseif", cond=gaps), el("clear", namelist="hrn"),
-                    el("throw", event="nomatch")] if gaps else []
+    wrong_length = [el("elseif", cond=gaps)] + _unset("hrn") + [
+        el("throw", event="nomatch")] if gaps else []
     return el("field",
               grammars.hrn_digits(ctx.lengths),
               grammars.restart(),
@@ -85,7 +96,7 @@ def confirm_field(ctx: Context, lang: LanguageSettings, urls: Urls):
                  el("if",
                     p.prompt(lang, "please_wait"), submit,
                     el("else"),
-                    p.prompt(lang, "reenter"), el("clear", namelist="hrn confirm"),
+                    p.prompt(lang, "reenter"), *_unset("hrn", "confirm"),
                     cond="confirm == '1'")),
               name="confirm")
 

@@ -191,3 +191,44 @@ def test_lookup_mapping():
     d = billing.lookup("tx3")
     line.answer("RESP:0:STATUS,REFUSED,CODE,1002;")
     assert fired(d).code == ResultCode.SUBSCRIBER_UNKNOWN
+
+
+def test_lookup_answers_as_documented_conclude():
+    """docs/billing.md: RESP:0; = credited, a refusal code = that refusal, 1010 = none."""
+    clock, ep, pool, billing = make()
+    line = login(ep)
+    d = billing.lookup("tx1")
+    line.answer("RESP:0;")
+    out = fired(d)
+    assert out.credited and out.code == ResultCode.SUCCESS
+    d = billing.lookup("tx2")
+    line.answer("RESP:1003;")
+    assert fired(d).code == ResultCode.BILLING_REJECTED
+    d = billing.lookup("tx3")
+    line.answer("RESP:1002;")
+    assert fired(d).code == ResultCode.SUBSCRIBER_UNKNOWN
+    d = billing.lookup("tx4")
+    line.answer("RESP:0:STATUS,REFUSED;")
+    assert fired(d).code == ResultCode.BILLING_REJECTED
+    d = billing.lookup("tx5")
+    line.answer("RESP:0:STATUS,MAYBE;")
+    assert isinstance(d.result.value, BillingUnavailable)
+    d.addErrback(lambda _: None)
+
+
+def test_lookup_answer_fields_are_configurable():
+    from billing.cai.answers import CaiLookupAnswer
+    clock, ep, pool, billing = make(lookup_answer=CaiLookupAnswer(
+        status_field="ST", credited_values=("OK",), refused_values=("KO",), code_field="ERR",
+        status_required=True, balance_field="BAL"))
+    line = login(ep)
+    d = billing.lookup("tx1")
+    line.answer("RESP:0:ST,OK,BAL,77;")
+    assert fired(d).balance == 77
+    d = billing.lookup("tx2")
+    line.answer("RESP:0:ST,KO,ERR,1002;")
+    assert fired(d).code == ResultCode.SUBSCRIBER_UNKNOWN
+    d = billing.lookup("tx3")
+    line.answer("RESP:0;")                       # status required: unknown
+    assert isinstance(d.result.value, BillingUnavailable)
+    d.addErrback(lambda _: None)

@@ -322,3 +322,34 @@ def test_absolute_sqlite_path_is_kept(conf, tmp_path):
     db = str(tmp_path / "abs.db")
     conf.edit(conf.main, 'url = "sqlite:///var/ivoms.db"', 'url = "sqlite:///%s"' % db)
     assert conf.load().database_url == "sqlite:///" + db
+
+
+# -- UCIP and CAI lookup settings ----------------------------------------------
+def test_ucip_connector_loads_and_bad_keys_name_file_and_key(conf):
+    conf.edit(conf.main, 'connector = "ledger"', 'connector = "ucip"')
+    cfg = conf.load()
+    assert cfg.billing.connector == "ucip"
+    assert cfg.billing.ucip.hosts == ["http://127.0.0.1:10010/Air"]
+    conf.edit(conf.main, 'hosts = ["http://127.0.0.1:10010/Air"]', 'hosts = ["air1:10010"]')
+    msg = conf.error()
+    assert conf.main in msg and "billing.ucip.hosts" in msg
+
+
+def test_ucip_national_format_needs_country_code(conf):
+    conf.edit(conf.main, 'connector = "ledger"', 'connector = "ucip"')
+    conf.edit(conf.main, 'number_format = "international"', 'number_format = "national"')
+    msg = conf.error()
+    assert conf.main in msg and "billing.ucip.country_code" in msg
+
+
+def test_ucip_lookup_mode_is_checked(conf):
+    conf.edit(conf.main, 'lookup = "none"', 'lookup = "ask"')
+    msg = conf.error()
+    assert conf.main in msg and "billing.ucip.lookup" in msg
+
+
+def test_cai_lookup_answer_values_must_not_overlap(conf):
+    conf.edit(conf.main, 'connector = "ledger"', 'connector = "cai"')
+    conf.edit(conf.main, 'lookup_refused_values = ["REFUSED"]', 'lookup_refused_values = ["CREDITED"]')
+    msg = conf.error()
+    assert conf.main in msg and "billing.cai.lookup_credited_values" in msg

@@ -139,7 +139,10 @@ def test_lengths_with_gaps_are_checked_after_the_grammar():
     root = _doc(collect_document(_ctx("default", "gaps"), SETTINGS["default"].default, URLS))
     elseif = root.find(".//%sfield[@name='hrn']//%selseif" % (V, V))
     assert elseif.get("cond") == "!(hrn.length == 8 || hrn.length == 14 || hrn.length == 20)"
-    assert elseif.getnext().tag == V + "clear" and elseif.getnext().getnext().get("event") == "nomatch"
+    # unset with <assign>, not <clear> (which would reset the nomatch counter, §5.3.3)
+    unset = elseif.getnext()
+    assert (unset.tag, unset.get("name"), unset.get("expr")) == (V + "assign", "hrn", "undefined")
+    assert unset.getnext().get("event") == "nomatch"
     assert "8, 14 or 20 digit" in etree.tostring(root, encoding="unicode")
 
 

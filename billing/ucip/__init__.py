@@ -1,0 +1,1 @@
+"""Ericsson AIR UCIP billing connector: UpdateBalanceAndDate over XML-RPC/HTTP."""

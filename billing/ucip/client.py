@@ -1,0 +1,170 @@
+"""HTTP/1.1 POSTs to a list of AIR hosts with failover (Twisted Agent over a persistent pool).
+
+A request goes to the first host not marked down.  When the connection to a
+host cannot be made (nothing was sent), that host is marked down for
+C{host_retry_seconds} and the next one is tried.  Once the request may have
+been written, it is never sent to another host: a timeout, a lost
+connection or an HTTP error then fails with C{sent=True}, the outcome is
+unknown and reconciliation decides (re-sending could credit twice).
+"""
+from __future__ import annotations
+
+import base64
+
+from twisted.application import service
+from twisted.internet import defer, error
+from twisted.logger import Logger
+from twisted.internet import protocol
+from twisted.web.client import Agent, HTTPConnectionPool, ResponseDone
+from twisted.web.http import PotentialDataLoss
+from twisted.web.http_headers import Headers
+from twisted.web.iweb import IBodyProducer
+from zope.interface import implementer
+
+#: Failures of Agent.request that prove the request was never written.
+_NOT_SENT = (error.ConnectError, error.DNSLookupError)
+#: HTTP statuses by which a server says it did not process the request.
+_NOT_PROCESSED = (401, 403, 503)
+
+
+class UcipTransportError(Exception):
+    """No UCIP answer.
+
+    @ivar sent: False when no AIR can have received the request.
+    """
+
+    def __init__(self, message: str, sent: bool):
+        super().__init__(message)
+        self.sent = sent
+
+
+@implementer(IBodyProducer)
+class _Body:
+    def __init__(self, data: bytes):
+        self.data = data
+        self.length = len(data)
+
+    def startProducing(self, consumer):
+        consumer.write(self.data)
+        return defer.succeed(None)
+
+    def pauseProducing(self):
+        pass
+
+    def stopProducing(self):
+        pass
+
+
+class _BodyReader(protocol.Protocol):
+    """Collects a response body (as C{readBody}, without its per-call deprecation check)."""
+
+    def __init__(self, done: defer.Deferred):
+        self.done = done
+        self.parts: list[bytes] = []
+
+    def dataReceived(self, data):
+        self.parts.append(data)
+
+    def connectionLost(self, reason):
+        if reason.check(ResponseDone, PotentialDataLoss):
+            self.done.callback(b"".join(self.parts))
+        else:
+            self.done.errback(reason)
+
+
+def _read_body(response) -> defer.Deferred:
+    done = defer.Deferred()
+    response.deliverBody(_BodyReader(done))
+    return done
+
+
+class UcipClient(service.Service):
+    """POSTs XML-RPC bodies to the AIR hosts.
+
+    @param settings: a L{billing.ucip.config.UcipSettings}.
+    @param reactor: the reactor for connections.
+    @param clock: the C{IReactorTime} of timeouts and host retry (default C{reactor}).
+    """
+
+    log = Logger()
+
+    def __init__(self, settings, reactor, clock=None, agent=None):
+        self.settings = settings
+        self.clock = clock if clock is not None else reactor
+        self.pool = HTTPConnectionPool(reactor, persistent=True)
+        self.pool.maxPersistentPerHost = settings.pool_size
+        self.pool.retryAutomatically = False    # never re-send a POST by itself
+        self.agent = agent or Agent(reactor, connectTimeout=settings.connect_timeout, pool=self.pool)
+        token = base64.b64encode(("%s:%s" % (settings.user, settings.password)).encode("utf-8"))
+        # Agent copies the headers of each request before adding Host.
+        self.headers = Headers({b"Content-Type": [b"text/xml"],
+                                b"User-Agent": [settings.user_agent.encode("ascii")],
+                                b"Authorization": [b"Basic " + token]})
+        self.down_until: dict[str, float] = {}
+        # At most pool_size requests in flight per AIR; the others wait for a
+        # connection rather than opening (and then closing) extra ones.
+        self.slots = {url: defer.DeferredSemaphore(settings.pool_size) for url in settings.hosts}
+
+    def _order(self) -> list[str]:
+        now = self.clock.seconds()
+        up = [h for h in self.settings.hosts if self.down_until.get(h, 0) <= now]
+        down = [h for h in self.settings.hosts if h not in up]
+        return up + down
+
+    async def post(self, body: bytes) -> bytes:
+        """POST C{body} to the first AIR that takes the connection.
+
+        @return: the answer body (HTTP 200).
+        @raise UcipTransportError: no answer (C{sent} tells whether any AIR
+            may have received the request).
+        """
+        last = "no AIR host"
+        for url in self._order():
+            try:
+                return await self._post_one(url, body)
+            except UcipTransportError as e:
+                if e.sent:
+                    raise
+                self.down_until[url] = self.clock.seconds() + self.settings.host_retry_seconds
+                self.log.warn("UCIP: AIR {url} not reachable ({why}); trying the next host",
+                              url=url, why=str(e))
+                last = str(e)
+        raise UcipTransportError("UCIP: no AIR host reachable (%s)" % last, sent=False)
+
+    async def _post_one(self, url: str, body: bytes) -> bytes:
+        slot = self.slots[url]
+        await slot.acquire()
+        try:
+            return await self._exchange(url, body)
+        finally:
+            slot.release()
+
+    async def _exchange(self, url: str, body: bytes) -> bytes:
+        d = self.agent.request(b"POST", url.encode("ascii"), self.headers, _Body(body))
+        d.addTimeout(self.settings.request_timeout, self.clock)
+        try:
+            response = await d
+        except _NOT_SENT as e:
+            raise UcipTransportError("%s: %s" % (url, e.__class__.__name__), sent=False) from None
+        except defer.TimeoutError:
+            raise UcipTransportError("%s: no answer within %.1f s"
+                                     % (url, self.settings.request_timeout), sent=True) from None
+        except Exception as e:
+            raise UcipTransportError("%s: %s" % (url, e.__class__.__name__), sent=True) from None
+        b = _read_body(response)
+        b.addTimeout(self.settings.request_timeout, self.clock)
+        try:
+            data = await b
+        except Exception as e:
+            raise UcipTransportError("%s: answer body lost (%s)" % (url, e.__class__.__name__),
+                                     sent=True) from None
+        if response.code in _NOT_PROCESSED:
+            raise UcipTransportError("%s: HTTP %d" % (url, response.code), sent=False)
+        if response.code != 200:
+            raise UcipTransportError("%s: HTTP %d" % (url, response.code), sent=True)
+        return data
+
+    def stopService(self) -> defer.Deferred:
+        """Close the pooled connections."""
+        service.Service.stopService(self)
+        return self.pool.closeCachedConnections()
