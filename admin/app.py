@@ -130,6 +130,7 @@ class AdminContext:
 def build_app(ctx: AdminContext) -> Klein:
     """The Klein app with every page module's routes."""
     app = Klein()
+    app.url_map.converters["int"] = web.StoreIdConverter
 
     @app.route("/static/", branch=True)
     def statics(request):
