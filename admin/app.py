@@ -44,6 +44,7 @@ class AdminContext:
         self.reactor = reactor
         self.sessions = auth.SessionStore(reactor, lifetime=settings.session_lifetime_seconds,
                                           idle=settings.idle_timeout_seconds, tls=settings.tls)
+        self.login_forms = auth.LoginForms(reactor, max_age=settings.idle_timeout_seconds)
         self.env = Environment(loader=PackageLoader("admin", "templates"),
                                autoescape=select_autoescape(["html", "svg"]),
                                trim_blocks=True, lstrip_blocks=True)
