@@ -50,3 +50,31 @@ async def test_admin_ids_above_int64_are_404_or_400(admin_node):  # noqa: F811
     for path in ["/vouchers/%s/reveal" % HUGE, "/users/" + HUGE]:
         r = await c.post(path, {"x": "1"})
         assert r.status in (404, 400), (path, r.status)
+
+
+def test_soap_xml_nested_4000_deep_is_a_client_fault():
+    from protocols.soap.codec import parse_envelope
+    from protocols.soap.errors import SoapFault
+    body = "<a>" * 4000 + "</a>" * 4000
+    doc = ('<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>%s'
+           '</s:Body></s:Envelope>' % body).encode()
+    with pytest.raises(SoapFault) as e:
+        parse_envelope(doc)
+    # a SOAP 1.1 fault travels as HTTP 500 (SOAP 1.1 section 6.2): a Client fault, no traceback
+    assert e.value.faultcode == "Client.XMLSyntaxError" and "depth" in e.value.faultstring
+
+
+def test_ber_nesting_is_bounded():
+    from protocols.ussd.ber import MAX_DEPTH, BerError, read_tlv
+    data = b""
+    for _ in range(MAX_DEPTH + 2):
+        data = b"\x30" + bytes((len(data),)) + data if len(data) < 128 else \
+            b"\x30\x82" + len(data).to_bytes(2, "big") + data
+    with pytest.raises(BerError):
+        read_tlv(data)
+
+
+def test_json_nesting_scan_skips_strings():
+    from protocols.jsonbound import nesting_depth
+    assert nesting_depth('{"a": "[[[[[[[[[[", "b": [1, {"c": "\\"]"}]}') == 3
+    assert nesting_depth("[" * 100, limit=10) == 11
