@@ -147,6 +147,18 @@ def _form(data: bytes):
     return out
 
 
+def _web_form(data: bytes):
+    from protocols.web.csrf import CsrfGuard
+    from protocols.web.resource import RechargePages
+    cookie, _, body = data.partition(b"\n")
+    request = _FormRequest(body)
+    request.getCookie = lambda name: cookie
+    guard = CsrfGuard("fuzz")
+    fields = [RechargePages._arg(None, request, name, 64)
+              for name in (b"msisdn", b"hrn", b"lang", b"csrf")]
+    return guard.check(request), guard.cookie_token(request), fields
+
+
 def _config_error():
     from gateway.settings import ConfigError
     return ConfigError
@@ -192,5 +204,6 @@ def targets() -> dict[str, Target]:
         Target("cai", _cai, (CaiSyntaxError,)),
         Target("soap", _soap, (SoapFault,)),
         Target("form", _form, (FormError,)),
+        Target("web_form", _web_form, ()),
         Target("config", _config, (_config_error(),)),
     )}
