@@ -132,7 +132,8 @@ class _FormRequest:
     def __init__(self, body: bytes):
         from urllib.parse import parse_qs
         self.args = {k.encode("latin-1"): [v.encode("latin-1") for v in vs]
-                     for k, vs in parse_qs(body.decode("latin-1"), keep_blank_values=True).items()}
+                     for k, vs in parse_qs(body.decode("latin-1"), keep_blank_values=True,
+                                          encoding="latin-1").items()}
 
 
 def _form(data: bytes):
