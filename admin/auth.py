@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass, field
 
@@ -184,6 +185,8 @@ class LoginForms:
     """
 
     PREFIX = "n."
+    _NONCE = re.compile(r"n\.[A-Za-z0-9_-]{16,64}")
+    _ISSUED = re.compile(r"[0-9]{1,12}")
 
     def __init__(self, clock, *, max_age: int, secret: bytes | None = None):
         self.clock = clock
@@ -192,7 +195,7 @@ class LoginForms:
 
     def nonce(self, cookie: str | None) -> str:
         """The login nonce carried by ``cookie``, or a fresh one."""
-        if cookie and cookie.startswith(self.PREFIX) and 8 < len(cookie) <= 64:
+        if cookie and self._NONCE.fullmatch(cookie):
             return cookie
         return self.PREFIX + secrets.token_urlsafe(24)
 
@@ -208,10 +211,10 @@ class LoginForms:
 
     def check(self, nonce: str | None, token: str | None) -> bool:
         """True when ``token`` was issued for ``nonce`` by this node and has not expired."""
-        if not nonce or not token or not nonce.startswith(self.PREFIX):
+        if not nonce or not token or not self._NONCE.fullmatch(nonce):
             return False
         issued_text, _, mac = token.partition(".")
-        if not issued_text.isdigit() or len(issued_text) > 12:
+        if not self._ISSUED.fullmatch(issued_text):
             return False
         issued = int(issued_text)
         now = self.clock.seconds()

@@ -160,6 +160,22 @@ def _web_form(data: bytes):
     return guard.check(request), guard.cookie_token(request), fields
 
 
+_LOGIN_FORMS = None
+
+
+def _login_token(data: bytes):
+    from twisted.internet.task import Clock
+    from admin.auth import LoginForms
+    global _LOGIN_FORMS
+    if _LOGIN_FORMS is None:
+        clock = Clock()
+        clock.advance(1_800_000_000)
+        _LOGIN_FORMS = LoginForms(clock, max_age=1800, secret=b"fuzz")
+    cookie, _, token = data.decode("ascii", "replace").partition("\n")
+    nonce = _LOGIN_FORMS.nonce(cookie)
+    return _LOGIN_FORMS.check(cookie, token), _LOGIN_FORMS.check(nonce, token)
+
+
 def _config_error():
     from gateway.settings import ConfigError
     return ConfigError
@@ -206,5 +222,6 @@ def targets() -> dict[str, Target]:
         Target("soap", _soap, (SoapFault,)),
         Target("form", _form, (FormError,)),
         Target("web_form", _web_form, ()),
+        Target("login_token", _login_token, ()),
         Target("config", _config, (_config_error(),)),
     )}

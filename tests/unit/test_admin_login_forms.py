@@ -69,3 +69,8 @@ def test_login_token_expires_and_is_bound_to_its_nonce():
     clock.advance(601)
     assert not forms.check(nonce, token)
     assert forms.nonce(nonce) == nonce and forms.nonce("junk") != "junk"
+    # what a client sends back is never echoed into a header or parsed loosely
+    assert forms.nonce("n.\ufffd;Path=/x" + "a" * 20).startswith("n.")
+    assert forms.nonce("n.\ufffd;Path=/x" + "a" * 20) != "n.\ufffd;Path=/x" + "a" * 20
+    assert not forms.check(nonce, "\u00b2." + token.partition(".")[2])
+    assert not forms.check(nonce, "9" * 40 + "." + token.partition(".")[2])
