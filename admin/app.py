@@ -45,6 +45,7 @@ class AdminContext:
         self.reactor = reactor
         self.sessions = auth.SessionStore(reactor, lifetime=settings.session_lifetime_seconds,
                                           idle=settings.idle_timeout_seconds, tls=settings.tls)
+        self.login_forms = auth.LoginForms(reactor, max_age=settings.idle_timeout_seconds)
         self.env = Environment(loader=PackageLoader("admin", "templates"),
                                autoescape=select_autoescape(["html", "svg"]),
                                trim_blocks=True, lstrip_blocks=True)
@@ -131,6 +132,7 @@ class AdminContext:
 def build_app(ctx: AdminContext) -> Klein:
     """The Klein app with every page module's routes."""
     app = Klein()
+    app.url_map.converters["int"] = web.StoreIdConverter
 
     @app.route("/static/", branch=True)
     def statics(request):

@@ -3,13 +3,19 @@
 Sessions live in the memory of the node that served the login (a
 multi-node deployment routes a GUI user to one node: sticky sessions).
 The session cookie is HttpOnly, SameSite=Strict, and Secure (with the
-``__Host-`` prefix) under TLS.  Every form carries the session's CSRF token;
+``__Host-`` prefix) under TLS.  Before login the cookie holds only a random
+nonce and the login form a signed, expiring token bound to it
+(:class:`LoginForms`): anonymous visitors take no session slot.  Every other
+form carries the session's CSRF token;
 every POST without it is refused.  A user's role and enabled flag are read
 from the store on every request, so a change takes effect at once.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass, field
 
@@ -134,17 +140,88 @@ class SessionStore:
 
     # -- cookies -----------------------------------------------------------------
     def from_request(self, request) -> Session | None:
+        return self.get(self.cookie(request))
+
+    def cookie(self, request) -> str | None:
+        """The raw value of the session cookie, or None."""
         raw = request.getCookie(self.cookie_name)
-        return self.get(raw.decode("ascii", "replace") if raw else None)
+        return raw.decode("ascii", "replace") if raw else None
+
+    def set_raw_cookie(self, request, value: str) -> None:
+        """Send the session cookie holding ``value`` (a login nonce before login)."""
+        request.addCookie(self.cookie_name, value.encode("ascii"), path=b"/",
+                          httpOnly=True, secure=self.tls, sameSite="strict")
+
+    def anonymous(self, request, forms: LoginForms) -> Session:
+        """A transient (never stored) session for a login form, its cookie set.
+
+        Its id is the browser's login nonce and its CSRF token a fresh
+        signed token from ``forms``.
+        """
+        nonce = forms.nonce(self.cookie(request))
+        self.set_raw_cookie(request, nonce)
+        now = self.clock.seconds()
+        return Session(nonce, forms.token(nonce), now, now)
 
     def set_cookie(self, request, session: Session) -> None:
         """Send ``session``'s cookie: HttpOnly, SameSite=Strict, Path=/, Secure under TLS."""
-        request.addCookie(self.cookie_name, session.id.encode("ascii"), path=b"/",
-                          httpOnly=True, secure=self.tls, sameSite="strict")
+        self.set_raw_cookie(request, session.id)
 
     def clear_cookie(self, request) -> None:
         request.addCookie(self.cookie_name, b"", path=b"/", httpOnly=True, secure=self.tls,
                           sameSite="strict", max_age=b"0")
+
+
+class LoginForms:
+    """Stateless CSRF tokens for the login form: no server-side state before login.
+
+    An anonymous browser gets a random nonce in its cookie; the form's token
+    is ``ISSUED.MAC`` with ``MAC = HMAC-SHA256(secret, nonce | ISSUED)``.  A
+    POST is accepted when the MAC matches the cookie's nonce and the token is
+    younger than ``max_age`` seconds, so any number of anonymous ``GET
+    /login`` leaves the session table untouched.
+
+    @ivar max_age: seconds a login form stays valid.
+    """
+
+    PREFIX = "n."
+    _NONCE = re.compile(r"n\.[A-Za-z0-9_-]{16,64}")
+    _ISSUED = re.compile(r"[0-9]{1,12}")
+
+    def __init__(self, clock, *, max_age: int, secret: bytes | None = None):
+        self.clock = clock
+        self.max_age = max_age
+        self._secret = secret or secrets.token_bytes(32)
+
+    def nonce(self, cookie: str | None) -> str:
+        """The login nonce carried by ``cookie``, or a fresh one."""
+        if cookie and self._NONCE.fullmatch(cookie):
+            return cookie
+        return self.PREFIX + secrets.token_urlsafe(24)
+
+    def _mac(self, nonce: str, issued: int) -> str:
+        msg = ("%s|%d" % (nonce, issued)).encode("utf-8", "replace")
+        digest = hmac.new(self._secret, msg, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+    def token(self, nonce: str) -> str:
+        """A fresh signed token for a login form shown to the holder of ``nonce``."""
+        issued = int(self.clock.seconds())
+        return "%d.%s" % (issued, self._mac(nonce, issued))
+
+    def check(self, nonce: str | None, token: str | None) -> bool:
+        """True when ``token`` was issued for ``nonce`` by this node and has not expired."""
+        if not nonce or not token or not self._NONCE.fullmatch(nonce):
+            return False
+        issued_text, _, mac = token.partition(".")
+        if not self._ISSUED.fullmatch(issued_text):
+            return False
+        issued = int(issued_text)
+        now = self.clock.seconds()
+        if issued > now + 5 or now - issued > self.max_age:
+            return False
+        return hmac.compare_digest(self._mac(nonce, issued).encode(),
+                                   mac.encode("utf-8", "replace"))
 
 
 def csrf_ok(session: Session | None, token: str | None) -> bool:

@@ -5,6 +5,12 @@ from admin import auth, web
 
 
 def register(app, ctx) -> None:
+    """Add the login, logout and home routes.
+
+    The login form takes no server-side session: its CSRF token is signed
+    and bound to a nonce cookie (L{auth.LoginForms}); a session is created
+    only by a successful login, with a new id (no session fixation).
+    """
     s = ctx.settings
 
     @app.route("/login", methods=["GET"])
@@ -12,22 +18,20 @@ def register(app, ctx) -> None:
         session = ctx.sessions.from_request(request)
         if session is not None and session.user_id is not None:
             return web.redirect(request, "/")
-        if session is None:
-            session = ctx.sessions.new()
-            ctx.sessions.set_cookie(request, session)
-        return ctx.render(request, "login.html", session, title="Log in")
+        form = ctx.sessions.anonymous(request, ctx.login_forms)
+        return ctx.render(request, "login.html", form, title="Log in")
 
     @app.route("/login", methods=["POST"])
     async def login(request):
-        session = ctx.sessions.from_request(request)
+        nonce = ctx.sessions.cookie(request)
         try:
             name = web.arg(request, "username")[:64]
             password = web.arg(request, "password")[:1024]
+            token = web.arg(request, "csrf")
         except web.FormError as e:
-            return ctx.error(request, session, 400, str(e))
-        if session is None or not auth.csrf_ok(session, web.arg(request, "csrf")):
-            session = session or ctx.sessions.new()
-            ctx.sessions.set_cookie(request, session)
+            return ctx.error(request, None, 400, str(e))
+        if not ctx.login_forms.check(nonce, token):
+            session = ctx.sessions.anonymous(request, ctx.login_forms)
             session.flash("Your login form had expired; please try again.", "error")
             return ctx.render(request, "login.html", session, status=403, title="Log in",
                               username=name)
@@ -37,12 +41,12 @@ def register(app, ctx) -> None:
         await ctx.write(_record, name, outcome, now, web.client_origin(request),
                         s.lockout_threshold, s.lockout_seconds * 1000)
         if outcome.user is None:
+            session = ctx.sessions.anonymous(request, ctx.login_forms)
             session.flash("Login failed: wrong user name or password, or the account is "
                           "locked or disabled. Repeated failures lock an account for a while.",
                           "error")
             return ctx.render(request, "login.html", session, status=401, title="Log in",
                               username=name)
-        ctx.sessions.drop(session.id)        # a new id at login: no session fixation
         fresh = ctx.sessions.new()
         fresh.user_id, fresh.name, fresh.role = outcome.user.id, outcome.user.name, outcome.user.role
         ctx.sessions.set_cookie(request, fresh)

@@ -4,8 +4,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from werkzeug.routing import IntegerConverter
+
 from core.money import format_money
 from core.timeutil import DAY_MS
+
+#: The largest id or serial the store holds (a signed 64-bit integer).
+MAX_STORE_INT = 2 ** 63 - 1
 
 
 class FormError(ValueError):
@@ -21,6 +26,18 @@ SECURITY_HEADERS = (
     (b"referrer-policy", b"no-referrer"),
     (b"cache-control", b"no-store"),
 )
+
+
+class StoreIdConverter(IntegerConverter):
+    """The ``<int:...>`` path converter, bounded to the store's integer range.
+
+    A larger number in a path is no page (404) rather than an overflow in
+    the database driver.
+    """
+
+    def __init__(self, map, *args, **kwargs):
+        kwargs.setdefault("max", MAX_STORE_INT)
+        super().__init__(map, *args, **kwargs)
 
 
 def secure_headers(request) -> None:

@@ -218,6 +218,8 @@ def _read_toml(path: str) -> dict:
         raise ConfigError("%s: cannot read: %s" % (path, e.strerror))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError("%s: not valid TOML: %s" % (path, e))
+    except UnicodeDecodeError as e:
+        raise ConfigError("%s: not UTF-8 text (octet %d)" % (path, e.start))
 
 
 def resolve_database_url(url: str, base_dir: str) -> str:

@@ -23,6 +23,7 @@ import binascii
 import json
 from dataclasses import dataclass
 
+from protocols.jsonbound import nesting_depth
 from protocols.ussd.gsm7 import MAX_USSD_SEPTETS
 
 OPERATIONS = ("begin", "continue", "end", "abort")
@@ -32,6 +33,8 @@ PAYLOAD_KINDS = ("map", "tcap", "text")
 
 BINARY_TYPES = ("application/octet-stream",)
 JSON_TYPES = ("application/json",)
+#: The envelope is one flat object: deeper nesting is refused before decoding.
+MAX_JSON_DEPTH = 8
 
 #: First octet of a TCAP message (Q.773 §4.2.1 application tags) or of a MAP SEQUENCE.
 _TCAP_FIRST_OCTETS = frozenset({0x61, 0x62, 0x64, 0x65, 0x67})
@@ -199,8 +202,14 @@ def _parse_binary(request, body, max_dialogue_id, source):
 
 def _parse_json(body, max_dialogue_id, source):
     try:
-        doc = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise bad("body: not a UTF-8 JSON document") from None
+    if nesting_depth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH:
+        raise bad("body: JSON nested more than %d levels deep" % MAX_JSON_DEPTH)
+    try:
+        doc = json.loads(text)
+    except ValueError:
         raise bad("body: not a UTF-8 JSON document") from None
     if not isinstance(doc, dict):
         raise bad("body: must be a JSON object")
