@@ -452,7 +452,31 @@ def _oid_content(arcs):
 _AS_ID_CONTENT = _oid_content(DIALOGUE_AS_ID)
 
 
+_PORTIONS: dict = {}
+
+
 def _dialogue_portion(dialogue):
+    """The dialogue portion's octets; the few distinct AAREs a node sends are kept."""
+    context, diagnostic = dialogue.application_context, dialogue.diagnostic
+    if type(context) is not tuple or type(diagnostic) not in (tuple, type(None)):
+        return _write_dialogue_portion(dialogue)
+    # equal values of other types (1.0 for 1) must not share an entry
+    key = (dialogue, tuple(map(type, context)), type(dialogue.result),
+           diagnostic and tuple(map(type, diagnostic)))
+    try:
+        return _PORTIONS[key]
+    except KeyError:
+        pass
+    except TypeError:           # unhashable contents: not kept
+        return _write_dialogue_portion(dialogue)
+    data = _write_dialogue_portion(dialogue)
+    if len(_PORTIONS) >= 64:
+        _PORTIONS.clear()
+    _PORTIONS[key] = data
+    return data
+
+
+def _write_dialogue_portion(dialogue):
     if dialogue.kind == "request" or dialogue.kind == "response":
         if dialogue.application_context is None:
             raise _Fallback
