@@ -13,7 +13,7 @@ import time
 #: Writer time one chunk aims at, in seconds.
 CHUNK_TARGET = 0.004
 #: Fewest rows a chunk is cut down to.
-SMALLEST_CHUNK = 20
+SMALLEST_CHUNK = 50
 #: Rows of a job's first chunk (before any has been timed).
 FIRST_CHUNK = 100
 
