@@ -321,8 +321,9 @@ def decode_tcap(data):
         return tcap.decode_tcap(data)
 
 
-def _decode_arg(opcode, data):
-    if opcode not in _OPCODES or not data or data[0] != 0x30:
+def _ussd_sequence(data):
+    """``(dcs, string, other elements)`` of a USSD-Arg / USSD-Res SEQUENCE."""
+    if not data or data[0] != 0x30:
         raise _Fallback
     _, start, end = _header(data, 0, len(data))
     if end != len(data):
@@ -338,10 +339,16 @@ def _decode_arg(opcode, data):
     _, s, e = items[1]
     if not 1 <= e - s <= MAX_USSD_STRING_LENGTH:
         raise _Fallback
-    string = data[s:e]
+    return dcs, data[s:e], items[2:]
+
+
+def _decode_arg(opcode, data):
+    if opcode not in _OPCODES:
+        raise _Fallback
+    dcs, string, rest = _ussd_sequence(data)
     pattern = msisdn = None
     expect = 2          # 2: alertingPattern or msisdn may come, 3: msisdn, 4: nothing
-    for first, s, e in items[2:]:
+    for first, s, e in rest:
         key = first & 0xDF          # (class, number): the constructed bit aside
         if key == 0x04 and expect <= 2:
             if first != 0x04 or e - s != 1:
@@ -373,24 +380,9 @@ def decode_map_argument(opcode, ber):
 
 
 def _decode_res(data):
-    if not data or data[0] != 0x30:
-        raise _Fallback
-    _, start, end = _header(data, 0, len(data))
-    if end != len(data):
-        raise _Fallback
-    _check(data, start, end, 1)
-    items = _children(data, start, end)
-    if len(items) < 2 or items[0][0] != 0x04 or items[1][0] != 0x04:
-        raise _Fallback
-    _, s, e = items[0]
-    if e - s != 1:
-        raise _Fallback
-    dcs = data[s]
-    _, s, e = items[1]
-    if not 1 <= e - s <= MAX_USSD_STRING_LENGTH:
-        raise _Fallback
+    dcs, string, _ = _ussd_sequence(data)
     # USSD-Res has nothing after its two elements but extensions: ignored
-    text, language = gsm7.decode_ussd_with_language(dcs, data[s:e])
+    text, language = gsm7.decode_ussd_with_language(dcs, string)
     return ussd_map.UssdResponse(dcs, text, language)
 
 
