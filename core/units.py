@@ -16,6 +16,8 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from core.unit_lanes import Lanes
+
 _STOP = object()
 
 
@@ -40,7 +42,7 @@ class UnitRunner:
         self.max_batch = max_batch
         self.read_only = read_only
         self.name = name
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._queue = Lanes()
         self._threads: list[threading.Thread] = []
         self._stopped: list = []
         self.batches = 0
@@ -62,6 +64,7 @@ class UnitRunner:
             return defer.succeed(None)
         done = [defer.Deferred() for _ in threads]
         self._stopped = list(done)
+        self._queue.promote_background()
         for _ in threads:
             self._queue.put(_STOP)
         return defer.gatherResults(done)
@@ -84,6 +87,13 @@ class UnitRunner:
         d = defer.Deferred()
         self._queue.put((fn, args, kwargs, d))
         return d
+
+    def submit_background(self, fn, *args, **kwargs) -> defer.Deferred:
+        """Queue ``fn(tx, *args)`` like L{submit}, behind every waiting unit of
+        L{submit}: it runs when none waits, or as the one background unit that
+        ends a batch (L{core.unit_lanes.Lanes})."""
+        with self._queue.background():
+            return self.submit(fn, *args, **kwargs)
 
     # -- worker side --------------------------------------------------------
     def _work(self) -> None:

@@ -17,6 +17,7 @@ from twisted.logger import Logger
 
 from core.housekeeping import leases, runs
 from core.housekeeping.jobs import JOBS
+from core.housekeeping.pacing import ChunkPacer
 from core.timeutil import fmt_ms, now_ms
 
 SKIPPED = "skipped"
@@ -60,7 +61,8 @@ class JobContext:
         self.job = job
         self.dry_run = dry_run
         self.settings = keeper.settings.job(job)
-        self.chunk_size = keeper.settings.chunk_size
+        self.pacer = ChunkPacer(keeper.settings.chunk_size)
+        self.chunk_size = self.pacer.size
         self.reconciler = keeper.reconciler
         self.fraud_window_seconds = keeper.fraud_window_seconds
         self.log = keeper.log
@@ -81,8 +83,11 @@ class JobContext:
         self.rows += n
 
     def write(self, fn, *args) -> defer.Deferred:
-        """Queue the unit of work ``fn(tx, *args)`` on the node's writer."""
-        return self.keeper.runner.submit(fn, *args)
+        """Queue the unit of work ``fn(tx, *args)`` on the node's writer, behind the
+        activations (the runner's background lane), timed for the chunk size."""
+        runner = self.keeper.runner
+        submit = getattr(runner, "submit_background", runner.submit)
+        return submit(self.pacer.timed(fn), *args)
 
     def read(self, fn, *args) -> defer.Deferred:
         """Run ``fn(tx, *args)`` in a read transaction on the reactor's thread pool,
@@ -97,8 +102,9 @@ class JobContext:
         return threads.deferToThreadPool(k.reactor, k.reactor.getThreadPool(), fn, *args)
 
     async def checkpoint(self) -> None:
-        """Between two chunks: stop if the node stops or the lease was lost, then pause
-        ``chunk_pause`` seconds (on the injected clock) if configured.
+        """Between two chunks: stop if the node stops or the lease was lost, size the
+        next chunk, then pause (on the injected clock) ``chunk_pause`` seconds for
+        each ``chunk_size`` rows of the last chunk, if configured.
 
         @raise JobStopped: the node is stopping.
         @raise LeaseLost: another run took the job's lease.
@@ -107,7 +113,8 @@ class JobContext:
             raise JobStopped("stopped because the node is stopping")
         if self.lease_lost:
             raise LeaseLost("stopped because the job's lease was taken over")
-        pause = self.keeper.settings.chunk_pause
+        pause = self.pacer.pause(self.keeper.settings.chunk_pause)
+        self.chunk_size = self.pacer.next_size()
         if pause > 0:
             await task.deferLater(self.keeper.clock, pause, lambda: None)
 

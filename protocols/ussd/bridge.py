@@ -26,13 +26,14 @@ import random
 from twisted.internet import defer
 
 from protocols.ussd import map as ussd_map
+from protocols.ussd.fastpath import (decode_map_argument, decode_tcap, decode_ussd_res,
+                                     encode_tcap, encode_ussd_request_arg, encode_ussd_res)
 from protocols.ussd.dialogue import DialogueBusy, TooManyDialogues, UnknownDialogue
 from protocols.ussd.envelope import Answer, HttpError, bad
 from protocols.ussd.errors import (InvokeProblem, MapError, PAbortCause, ProblemType,
                                    UssdDecodeError)
 from protocols.ussd.map_types import Operation
-from protocols.ussd.tcap import (Invoke, Reject, ReturnError, ReturnResult, TcapMessage,
-                                 decode_tcap, encode_tcap)
+from protocols.ussd.tcap import Invoke, Reject, ReturnError, ReturnResult, TcapMessage
 
 PROCESS = int(Operation.PROCESS_UNSTRUCTURED_SS_REQUEST)
 REQUEST = int(Operation.UNSTRUCTURED_SS_REQUEST)
@@ -144,7 +145,7 @@ class Bridge:
                                "operation %d is not served at begin; only "
                                "processUnstructuredSS-Request (59)" % opcode)
         try:
-            arg = ussd_map.decode_map_argument(PROCESS, env.payload)
+            arg = decode_map_argument(PROCESS, env.payload)
         except UssdDecodeError as exc:
             return _map_error_answer(exc)
         msisdn = str(arg.msisdn) if arg.msisdn and arg.msisdn.digits else env.msisdn
@@ -161,7 +162,7 @@ class Bridge:
 
     def _map_continue(self, env):
         try:
-            res = ussd_map.decode_ussd_res(env.payload)
+            res = decode_ussd_res(env.payload)
         except UssdDecodeError as exc:
             self.dialogues.release(env.dialogue_id, "ended (undecodable answer)")
             if exc.map_error is None:
@@ -172,7 +173,7 @@ class Bridge:
             d = self.dialogues.continue_(env.dialogue_id, res.text)
         except UnknownDialogue:
             text = self.dialogues.expired_text(env.language)
-            return Answer("end", "map", ussd_map.encode_ussd_res(text), text=text,
+            return Answer("end", "map", encode_ussd_res(text), text=text,
                           component="result", opcode=PROCESS,
                           reason="no open dialogue with this id (ended or timed out)")
         except DialogueBusy:
@@ -231,7 +232,7 @@ class Bridge:
                 invoke.invoke_id, ProblemType.INVOKE, InvokeProblem.UNRECOGNIZED_OPERATION)],
                 "operation %r is not served at begin" % (invoke.opcode,), dialogue_id)
         try:
-            arg = ussd_map.decode_map_argument(PROCESS, invoke.parameter)
+            arg = decode_map_argument(PROCESS, invoke.parameter)
         except UssdDecodeError as exc:
             return _tcap_end(otid, aare, [ussd_map.error_component(exc, invoke.invoke_id)],
                              exc.reason, dialogue_id)
@@ -281,7 +282,7 @@ class Bridge:
             return _tcap_end(peer, None, components, "the Continue carries no result "
                              "for our unstructuredSS-Request", dialogue_id)
         try:
-            res = ussd_map.decode_ussd_res(result.parameter)
+            res = decode_ussd_res(result.parameter)
         except UssdDecodeError as exc:
             self.dialogues.release(dialogue_id, "ended (undecodable answer)")
             if exc.map_error is not None:
@@ -316,9 +317,9 @@ def _busy():
 
 def _map_reply(reply):
     if reply.ends:
-        return Answer("end", "map", ussd_map.encode_ussd_res(reply.text), text=reply.text,
+        return Answer("end", "map", encode_ussd_res(reply.text), text=reply.text,
                       component="result", opcode=PROCESS)
-    return Answer("continue", "map", ussd_map.encode_ussd_request_arg(reply.text),
+    return Answer("continue", "map", encode_ussd_request_arg(reply.text),
                   text=reply.text, component="request", opcode=REQUEST)
 
 
@@ -357,13 +358,13 @@ def _tcap_reply(reply, transport, dialogue_id):
     if reply.ends:
         data = encode_tcap(TcapMessage("end", dtid=peer, dialogue=aare, components=(
             ReturnResult(transport["invoke_id"], PROCESS,
-                         ussd_map.encode_ussd_res(reply.text)),)))
+                         encode_ussd_res(reply.text)),)))
         return Answer("end", "tcap", data, text=reply.text, dialogue_id=dialogue_id)
     invoke_id = _next_invoke_id(transport)
     transport["pending"] = invoke_id
     data = encode_tcap(TcapMessage(
         "continue", otid=transport["our_tid"], dtid=peer, dialogue=aare, components=(
-            Invoke(invoke_id, REQUEST, ussd_map.encode_ussd_request_arg(reply.text)),)))
+            Invoke(invoke_id, REQUEST, encode_ussd_request_arg(reply.text)),)))
     return Answer("continue", "tcap", data, text=reply.text, dialogue_id=dialogue_id)
 
 

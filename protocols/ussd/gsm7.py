@@ -118,21 +118,14 @@ def pack_septets(septets):
     :return: the packed ``bytes``.
     :raises UssdEncodeError: if a value does not fit in seven bits.
     """
-    out = bytearray()
+    septets = list(septets)
+    if septets and not (0 <= min(septets) and max(septets) <= 0x7F):
+        bad = next(s for s in septets if not 0 <= s <= 0x7F)
+        raise UssdEncodeError("septet value %r out of range" % (bad,))
     acc = 0
-    bits = 0
-    for septet in septets:
-        if not 0 <= septet <= 0x7F:
-            raise UssdEncodeError("septet value %r out of range" % (septet,))
-        acc |= septet << bits
-        bits += 7
-        while bits >= 8:
-            out.append(acc & 0xFF)
-            acc >>= 8
-            bits -= 8
-    if bits:
-        out.append(acc & 0xFF)
-    return bytes(out)
+    for septet in reversed(septets):
+        acc = (acc << 7) | septet
+    return acc.to_bytes((7 * len(septets) + 7) // 8, "little")
 
 
 def unpack_septets(octets):
@@ -140,17 +133,8 @@ def unpack_septets(octets):
 
     :return: list of ints 0..127; ``len(octets) * 8 // 7`` of them.
     """
-    septets = []
-    acc = 0
-    bits = 0
-    for octet in octets:
-        acc |= octet << bits
-        bits += 8
-        while bits >= 7:
-            septets.append(acc & 0x7F)
-            acc >>= 7
-            bits -= 7
-    return septets
+    acc = int.from_bytes(octets, "little")
+    return [(acc >> shift) & 0x7F for shift in range(0, len(octets) * 8 // 7 * 7, 7)]
 
 
 def text_to_septets(text):

@@ -1,0 +1,70 @@
+"""Chunk sizes that keep a housekeeping job's hold on the writer short (DESIGN §8).
+
+A job's chunk shares the node's single SQLite writer with activations: an
+activation queued behind a chunk waits for all of it. A :class:`ChunkPacer`
+times each chunk's units of work where they run and sizes the next chunk so
+that one holds the writer for about ``target`` seconds, never more rows than
+the configured ``housekeeping.chunk_size``.
+"""
+from __future__ import annotations
+
+import time
+
+#: Writer time one chunk aims at, in seconds.
+CHUNK_TARGET = 0.004
+#: Fewest rows a chunk is cut down to.
+SMALLEST_CHUNK = 50
+#: Rows of a job's first chunk (before any has been timed).
+FIRST_CHUNK = 100
+
+
+class ChunkPacer:
+    """Adapts a job's chunk size to the time its chunks take.
+
+    @ivar size: the rows of the next chunk.
+    """
+
+    def __init__(self, largest: int, *, target: float = CHUNK_TARGET,
+                 smallest: int = SMALLEST_CHUNK, first: int = FIRST_CHUNK,
+                 timer=time.perf_counter):
+        """
+        @param largest: most rows of a chunk (the configured chunk size).
+        @param target: writer time one chunk should take, in seconds.
+        @param timer: the clock that times units (perf_counter; a fake in tests).
+        """
+        self.largest = max(1, largest)
+        self.smallest = min(smallest, self.largest)
+        self.target = target
+        self.size = min(first, self.largest)
+        self.elapsed = 0.0
+        self._timer = timer
+
+    def timed(self, fn):
+        """C{fn(tx, *args)} as a unit of work whose run time counts towards the
+        current chunk (it runs on the writer's thread)."""
+        def unit(tx, *args, **kwargs):
+            t0 = self._timer()
+            try:
+                return fn(tx, *args, **kwargs)
+            finally:
+                self.elapsed += self._timer() - t0
+        return unit
+
+    def next_size(self) -> int:
+        """Between two chunks: size the next one from the time the last took.
+
+        Shrinks at once to what fits the target; grows by half the distance, so
+        that one quick chunk does not bring back a long one.
+        @return: the new L{size}.
+        """
+        if self.elapsed > 0:
+            ideal = self.size * self.target / self.elapsed
+            size = ideal if ideal < self.size else (self.size + ideal) / 2
+            self.size = int(max(self.smallest, min(self.largest, round(size))))
+        self.elapsed = 0.0
+        return self.size
+
+    def pause(self, configured: float) -> float:
+        """The pause after a chunk of L{size} rows: C{configured} seconds per chunk of
+        the largest size, so that a job keeps the configured share of the writer."""
+        return configured * self.size / self.largest
