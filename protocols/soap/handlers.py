@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 
+from core.inbox import request_key
 from core.requests import ActivationRequest, Channel
 from core.results import DEFAULT_TEXT, ResultCode
 
@@ -55,7 +56,9 @@ class SoapHandlers:
         """@return: a Deferred firing with an L{ActivateVoucherResult}."""
         req = ActivationRequest(msisdn=msisdn, hrn=hrn, channel=Channel.SOAP,
                                 channel_ref=channel_ref, beneficiary=beneficiary or None,
-                                source=call.client.name)
+                                source=call.client.name,
+                                idempotency_key=request_key("soap", call.client.name, channel_ref,
+                                                            msisdn, hrn))
         call.target = msisdn
         d = self.activation.activate(req)
 
