@@ -55,6 +55,7 @@ class SmsOutbox:
         self.counters = {"sent": 0, "resent": 0, "retries": 0, "expired": 0, "given_up": 0}
         self._loop: task.LoopingCall | None = None
         self._sweeping = False
+        self._confirmed: list[str] = []     # marks waiting for the next unit of work
 
     # -- replies of this process ------------------------------------------
 
@@ -71,16 +72,22 @@ class SmsOutbox:
         def confirmed(_):
             self.in_flight.discard(txn_id)
             self.counters["sent"] += 1
-            m = self.runner.submit(inbox.mark_sent, [txn_id], now_ms(self.clock))
-            m.addErrback(lambda f: self.log.failure(
-                "reply of transaction {txn_id} sent but not marked; it may be sent again",
-                f, txn_id=txn_id))
+            if not self._confirmed:
+                self.clock.callLater(0, self._mark)
+            self._confirmed.append(txn_id)
 
         def failed(failure):
             self.in_flight.discard(txn_id)
             return failure
         d.addCallbacks(confirmed, failed)
         return d
+
+    def _mark(self) -> None:
+        """Mark the replies confirmed since the last turn sent, in one unit of work."""
+        txn_ids, self._confirmed = self._confirmed, []
+        m = self.runner.submit(inbox.mark_sent, txn_ids, now_ms(self.clock))
+        m.addErrback(lambda f: self.log.failure(
+            "{n} confirmed replies not marked sent; they may be sent again", f, n=len(txn_ids)))
 
     # -- the sweep ----------------------------------------------------------
 
