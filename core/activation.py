@@ -56,6 +56,7 @@ class ActivationService:
         self.loyalty = loyalty
         self.replay_window_ms = int(replay_window * 1000)
         self.in_flight = 0
+        self.running: set[str] = set()     # transaction ids of activations under way
 
     def activate(self, req: ActivationRequest, durable=None) -> defer.Deferred:
         """Run one activation.
@@ -100,6 +101,7 @@ class ActivationService:
             channel_ref=req.channel_ref, operator_user=req.operator_user, source=req.source,
             now=now_ms(self.clock))
         self.in_flight += 1
+        self.running.add(attempt.txn_id)
         if getattr(self.billing, "in_transaction", False):
             unit = (saga.activate_in_one, attempt, self.fraud_settings, self.billing.credit_in,
                     self.fraud_settings.reset_on_success, self._after_factory(attempt))
@@ -114,7 +116,7 @@ class ActivationService:
         d = self.runner.submit(*unit)
         d.addBoth(_durable, durable)
         d.addCallback(_unless_replay, then, attempt)
-        d.addBoth(self._done)
+        d.addBoth(self._done, attempt.txn_id)
         return d
 
     def _after_factory(self, a: saga.Attempt):
@@ -135,8 +137,9 @@ class ActivationService:
         return self._result(R.SUCCESS, a, out, new_expiry=outcome.new_expiry,
                             balance=outcome.balance, rewards=tuple(rewards or ()))
 
-    def _done(self, result):
+    def _done(self, result, txn_id=None):
         self.in_flight -= 1
+        self.running.discard(txn_id)
         return result
 
     def _reserved(self, outcome, a: saga.Attempt):

@@ -37,9 +37,12 @@ class SmsOutbox:
     log = Logger()
 
     def __init__(self, runner, clock, *, retry_seconds: float = 5.0, max_attempts: int = 5,
-                 expiry_seconds: float = 3600.0, render=None) -> None:
+                 expiry_seconds: float = 3600.0, render=None, busy=None) -> None:
         """
         @param runner: the L{core.units.UnitRunner} of the store.
+        @param busy: C{busy(txn_id)}: whether that activation is still under
+            way here (its own reply will follow; reconciliation may have
+            concluded it meanwhile).  Default: never.
         @param render: C{render(result, language) -> parts}: the reply's PDU
             fields without addresses (the channel's templates and splitter).
         """
@@ -50,6 +53,8 @@ class SmsOutbox:
         self.max_attempts = max_attempts
         self.expiry_ms = int(expiry_seconds * 1000)
         self.render = render
+        self.busy = busy or (lambda txn_id: False)
+        self._recent: dict[str, float] = {}    # confirmed here lately (mark may be in flight)
         self.route = lambda source: None
         self.in_flight: set[str] = set()
         self.counters = {"sent": 0, "resent": 0, "retries": 0, "expired": 0, "given_up": 0}
@@ -72,6 +77,7 @@ class SmsOutbox:
         def confirmed(_):
             self.in_flight.discard(txn_id)
             self.counters["sent"] += 1
+            self._recent[txn_id] = self.clock.seconds()
             if not self._confirmed:
                 self.clock.callLater(0, self._mark)
             self._confirmed.append(txn_id)
@@ -125,8 +131,11 @@ class SmsOutbox:
 
     def _sweep_rows(self, rows, now) -> defer.Deferred:
         work = []
+        horizon = self.clock.seconds() - 2 * self.retry_seconds - 5
+        self._recent = {t: at for t, at in self._recent.items() if at > horizon}
         for due in rows:
-            if due.txn_id in self.in_flight or due.pending:
+            if due.txn_id in self.in_flight or due.pending or due.txn_id in self._recent \
+                    or self.busy(due.txn_id):
                 continue
             if now - due.received_at > self.expiry_ms:
                 self.counters["expired"] += 1

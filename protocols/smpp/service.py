@@ -68,7 +68,8 @@ def make_smpp_service(settings, activation, reactor, *, hrn_lengths=(), clock=No
     if runner is not None and c.durable:
         outbox = SmsOutbox(runner, clock, retry_seconds=c.reply_retry_seconds,
                            max_attempts=c.reply_max_attempts,
-                           expiry_seconds=c.reply_expiry_seconds)
+                           expiry_seconds=c.reply_expiry_seconds,
+                           busy=lambda txn_id: txn_id in getattr(activation, "running", ()))
     channel = SmsChannel(activation, grammar, replies, clock=clock, settings=c, outbox=outbox)
     top = SmppService(channel)
     if settings.server.enabled:
