@@ -204,6 +204,16 @@ class Peer(threading.Thread):
     def success(self) -> None:
         self.successes.append(time.monotonic())
 
+    def take(self) -> Item | None:
+        """The next request from the feed (recorded), or None after a short wait."""
+        nxt = self.feed(self.kind)
+        if nxt is None:
+            time.sleep(0.05)
+            return None
+        item = Item(*nxt)
+        self.items.append(item)
+        return item
+
 
 class SmsPeer(Peer):
     """smpplib as the SMSC: a transceiver bind; resends each MO until it is acknowledged."""
@@ -315,12 +325,9 @@ class SoapPeer(Peer):
                     client = Client(url + "?wsdl", transport=Transport(session=session, timeout=10),
                                     settings=Settings(strict=True))
                 if item is None:
-                    nxt = self.feed("soap")
-                    if nxt is None:
-                        time.sleep(0.05)
+                    item = self.take()
+                    if item is None:
                         continue
-                    item = Item(*nxt)
-                    self.items.append(item)
                 item.submits += 1
                 r = client.service.ActivateVoucher(msisdn="+" + item.msisdn, hrn=item.hrn,
                                                    channelReference=item.ref)
@@ -346,12 +353,9 @@ class UssdPeer(Peer):
         while not (self.stopping.is_set() and item is None):
             try:
                 if item is None:
-                    nxt = self.feed("ussd")
-                    if nxt is None:
-                        time.sleep(0.05)
+                    item = self.take()
+                    if item is None:
                         continue
-                    item = Item(*nxt)
-                    self.items.append(item)
                 item.submits += 1
                 body = json.dumps({"dialogue_id": item.ref, "operation": "begin",
                                    "text": "*123*%s#" % item.hrn, "msisdn": "+" + item.msisdn})

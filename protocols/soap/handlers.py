@@ -57,7 +57,7 @@ class SoapHandlers:
         req = ActivationRequest(msisdn=msisdn, hrn=hrn, channel=Channel.SOAP,
                                 channel_ref=channel_ref, beneficiary=beneficiary or None,
                                 source=call.client.name,
-                                idempotency_key=request_key("soap", call.client.name, channel_ref,
+                                idempotency_key=request_key("soap", channel_ref, call.client.name,
                                                             msisdn, hrn))
         call.target = msisdn
         d = self.activation.activate(req)
