@@ -72,7 +72,7 @@ def run(args) -> None:
                                                                 password="bench",
                                                                 max_binds=args.binds)]),
                 session=SessionSettings(window=max(10, args.window)))
-            smpp = make_smpp_service(settings, service, reactor, hrn_lengths=[14])
+            smpp = make_smpp_service(settings, service, reactor, hrn_lengths=[14], runner=runner)
             smpp.startService()
             port = yield smpp.server.when_listening()
             with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:

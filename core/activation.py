@@ -6,13 +6,15 @@ outcome, expected or not, is an :class:`ActivationResult`.
 """
 from __future__ import annotations
 
+import dataclasses
 import uuid
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from core import saga
+from core import inbox, saga
 from core.billing import BillingUnavailable
 from core.interfaces import IActivationService, IInTransactionCredit
 from core.normalise import MsisdnRules, normalise_hrn
@@ -31,7 +33,8 @@ class ActivationService:
 
     def __init__(self, runner, billing, cipher, *, clock, msisdn_rules: MsisdnRules,
                  hrn_lengths, fraud_settings, billing_timeout: float = 10.0,
-                 allow_beneficiary: bool = True, node: str = "node1", loyalty=None):
+                 allow_beneficiary: bool = True, node: str = "node1", loyalty=None,
+                 replay_window: float = 3600.0):
         """
         @param runner: a L{core.units.UnitRunner} for the store.
         @param billing: an L{core.billing.IBillingPort}.
@@ -40,6 +43,8 @@ class ActivationService:
         @param hrn_lengths: HRN lengths of the configured voucher types.
         @param loyalty: optional object with C{after_success(reservation, attempt, now)}
             returning a unit hook, and C{grant(rewards)} (loyalty plans).
+        @param replay_window: seconds after a success during which a request
+            with the same idempotency key gets the original answer again.
         """
         self.runner = runner
         self.billing = billing
@@ -52,35 +57,46 @@ class ActivationService:
         self.allow_beneficiary = allow_beneficiary
         self.node = node
         self.loyalty = loyalty
+        self.replay_window_ms = int(replay_window * 1000)
         self.in_flight = 0
+        self.running: set[str] = set()     # transaction ids of activations under way
 
-    def activate(self, req: ActivationRequest) -> defer.Deferred:
+    def activate(self, req: ActivationRequest, durable=None) -> defer.Deferred:
         """Run one activation.
 
+        @param durable: optional C{durable(ok)}, called once the request is
+            durable (C{ok} True: its first unit of work committed, or it
+            needed none) or certainly lost (C{ok} False: that unit failed,
+            nothing of it was kept); before the result is delivered.
         @return: a Deferred that always fires with an L{ActivationResult}.
         """
-        d = defer.maybeDeferred(self._activate, req)
+        durable = _Once(durable)
+        d = defer.maybeDeferred(self._activate, req, durable)
         d.addErrback(self._unexpected, req)
+        d.addBoth(durable.settle)
         return d
 
     def _unexpected(self, failure, req):
         self.log.failure("activation failed unexpectedly ({request})", failure, request=req)
         return ActivationResult(R.SYSTEM_ERROR)
 
-    def _activate(self, req: ActivationRequest):
+    def _activate(self, req: ActivationRequest, durable):
         channel = str(getattr(req.channel, "value", req.channel))
         if channel not in CHANNELS:
             raise ValueError("unknown channel %r" % (channel,))
         msisdn = self.rules.normalise(req.msisdn)
         if msisdn is None:
+            durable(True)
             return ActivationResult(R.INVALID_MSISDN)
         account = msisdn
         if req.beneficiary:
             account = self.rules.normalise(req.beneficiary) if self.allow_beneficiary else None
             if account is None:
+                durable(True)
                 return ActivationResult(R.INVALID_MSISDN, msisdn=msisdn)
         hrn = normalise_hrn(req.hrn, self.hrn_lengths)
         if hrn is None:
+            durable(True)
             return ActivationResult(R.INVALID_HRN, msisdn=msisdn)
         attempt = saga.Attempt(
             txn_id=uuid.uuid4().hex, msisdn=msisdn, account=account,
@@ -88,15 +104,22 @@ class ActivationService:
             channel_ref=req.channel_ref, operator_user=req.operator_user, source=req.source,
             now=now_ms(self.clock))
         self.in_flight += 1
+        self.running.add(attempt.txn_id)
         if IInTransactionCredit.providedBy(self.billing):
-            d = self.runner.submit(saga.activate_in_one, attempt, self.fraud_settings,
-                                   self.billing.credit_in, self.fraud_settings.reset_on_success,
-                                   self._after_factory(attempt))
-            d.addCallback(self._concluded_in_one, attempt)
+            unit = (saga.activate_in_one, attempt, self.fraud_settings, self.billing.credit_in,
+                    self.fraud_settings.reset_on_success, self._after_factory(attempt))
+            then = self._concluded_in_one
         else:
-            d = self.runner.submit(saga.reserve, attempt, self.fraud_settings)
-            d.addCallback(self._reserved, attempt)
-        d.addBoth(self._done)
+            unit = (saga.reserve, attempt, self.fraud_settings)
+            then = self._reserved
+        entry = inbox.entry_for(self.cipher, req, channel)
+        if entry is not None:
+            unit = (inbox.keyed, entry, attempt.txn_id, attempt.now,
+                    self.replay_window_ms) + unit
+        d = self.runner.submit(*unit)
+        d.addBoth(_durable, durable)
+        d.addCallback(_unless_replay, then, attempt)
+        d.addBoth(self._done, attempt.txn_id)
         return d
 
     def _after_factory(self, a: saga.Attempt):
@@ -117,8 +140,9 @@ class ActivationService:
         return self._result(R.SUCCESS, a, out, new_expiry=outcome.new_expiry,
                             balance=outcome.balance, rewards=tuple(rewards or ()))
 
-    def _done(self, result):
+    def _done(self, result, txn_id=None):
         self.in_flight -= 1
+        self.running.discard(txn_id)
         return result
 
     def _reserved(self, outcome, a: saga.Attempt):
@@ -185,3 +209,34 @@ class ActivationService:
             self.log.warn("billing outcome unknown for transaction {txn_id} ({why}); "
                           "left for reconciliation", txn_id=a.txn_id, why=type(exc).__name__)
         return self._result(R.BILLING_UNAVAILABLE, a, r)
+
+
+class _Once:
+    """Calls a channel's C{durable(ok)} at most once (C{settle}: False if never called)."""
+
+    def __init__(self, fn):
+        self.fn = fn
+        self.called = fn is None
+
+    def __call__(self, ok: bool) -> None:
+        if not self.called:
+            self.called = True
+            self.fn(ok)
+
+    def settle(self, result):
+        self(False)
+        return result
+
+
+def _durable(result, durable):
+    """Tell the channel whether the first unit of work committed; pass C{result} on."""
+    durable(not isinstance(result, Failure))
+    return result
+
+
+def _unless_replay(result, then, attempt):
+    """A repeated request (L{inbox.Replay}) is answered as first; else go on with C{then}."""
+    if isinstance(result, inbox.Replay):
+        return dataclasses.replace(result.result,
+                                   replay="pending" if result.pending else "answered")
+    return then(result, attempt)

@@ -56,6 +56,10 @@ class VoucherCipher:
         """HMAC-SHA256 of the normalised digits ``hrn``."""
         return hmac.digest(self._index_key, hrn.encode("ascii"), "sha256")
 
+    def request_digest(self, key: str) -> bytes:
+        """HMAC-SHA256 of a request's idempotency key (it may contain an HRN as typed)."""
+        return hmac.digest(self._index_key, b"ivoms-request/1:" + key.encode("utf-8"), "sha256")
+
 
 def draw_params(length: int) -> tuple[int, int, int]:
     """Bytes per draw, the rejection limit and the modulus for ``length`` digits."""

@@ -33,6 +33,12 @@ class ActivationRequest:
     @ivar beneficiary: another MSISDN to credit, when enabled.
     @ivar source: where the request entered (SMPP bind, HTTP client address),
         for per-source failure counters.
+    @ivar idempotency_key: the channel's key for "this same request again"
+        (see L{core.inbox}); a repeat within the replay window gets the
+        original answer.  May contain the HRN: never logged, stored hashed.
+    @ivar reply: for a channel that replies later (SMS): C{{"to": addresses,
+        "language": ..., "source": route}}, kept with the key until the
+        reply is confirmed.
     """
 
     msisdn: str
@@ -42,6 +48,8 @@ class ActivationRequest:
     operator_user: str | None = None
     beneficiary: str | None = None
     source: str | None = None
+    idempotency_key: str | None = None
+    reply: dict | None = None
 
     def __repr__(self) -> str:  # never show the HRN
         return ("ActivationRequest(msisdn=%r, hrn=<%d chars>, channel=%r, channel_ref=%r)"
@@ -59,6 +67,10 @@ class ActivationResult:
     @ivar new_expiry: the account's expiry (epoch ms) when billing told it.
     @ivar unbar_at: when a barred MSISDN may try again (epoch ms).
     @ivar rewards: loyalty rewards granted by this activation.
+    @ivar replay: C{""} for a new activation; C{"answered"} when this is the
+        original answer to a repeated request (same idempotency key);
+        C{"pending"} when the repeated request's first attempt is not
+        concluded yet (its own answer is still to come).
     """
 
     code: ResultCode
@@ -73,6 +85,7 @@ class ActivationResult:
     balance: int | None = None
     unbar_at: int | None = None
     rewards: tuple = field(default_factory=tuple)
+    replay: str = ""
 
     @property
     def ok(self) -> bool:

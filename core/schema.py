@@ -285,3 +285,23 @@ ledger_entry = Table(
     Column("at", BigInteger, nullable=False),
     Index(None, "msisdn", "at"),
 )
+
+#: Requests that carry an idempotency key (one row per key, DESIGN §4): the
+#: transaction it started and, for a channel that answers later (SMS), where
+#: and in which language the reply goes and whether it was confirmed.  The
+#: key is stored as an HMAC (it may contain the HRN as typed).
+request_inbox = Table(
+    "request_inbox", metadata,
+    Column("key", LargeBinary(32), primary_key=True),
+    Column("txn_id", String(32), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("received_at", BigInteger, nullable=False),
+    Column("source", String(128)),                         # reply route (SMPP bind / SMSC)
+    Column("reply_to", Text),                              # JSON addresses, SMS only
+    Column("language", String(8)),
+    Column("reply_state", String(8), nullable=False),      # none | due | sent | expired
+    Column("attempts", Integer, nullable=False),
+    Column("replied_at", BigInteger),
+    Index(None, "txn_id"),
+    Index(None, "reply_state", "received_at"),
+)

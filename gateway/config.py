@@ -98,6 +98,7 @@ class ActivationSettings:
     allow_beneficiary: bool = True
     reconcile_after_seconds: int = setting(120, check=positive)
     reconcile_interval_seconds: int = setting(60, check=positive)
+    replay_window_seconds: int = setting(3600, check=positive)
 
 
 @dataclass(frozen=True)

@@ -139,3 +139,4 @@ class BillingSimSettings:
     malformed_rate: float = setting(0.0, check=_rate)
     busy_rate: float = setting(0.0, check=_rate)
     seed: int | None = None
+    journal: str = setting("", path=True)

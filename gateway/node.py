@@ -105,7 +105,7 @@ class Node:
             hrn_lengths={t.hrn_length for t in self.config.voucher_types.values()},
             fraud_settings=self.config.fraud, billing_timeout=a.billing_timeout,
             allow_beneficiary=a.allow_beneficiary, node=self.config.node.name,
-            loyalty=self.loyalty)
+            loyalty=self.loyalty, replay_window=a.replay_window_seconds)
 
     @cached_property
     def loyalty(self):

@@ -74,8 +74,8 @@ def make_service(config, reactor, clock=None) -> service.MultiService:
     if config.smpp.enabled:
         from protocols.smpp.service import make_smpp_service
         make_smpp_service(config.smpp, node.activation, reactor,
-                          hrn_lengths={t.hrn_length for t in config.voucher_types.values()}
-                          ).setServiceParent(top)
+                          hrn_lengths={t.hrn_length for t in config.voucher_types.values()},
+                          runner=node.runner).setServiceParent(top)
     if config.admin.enabled:
         from admin.app import make_service as make_admin_service
         make_admin_service(node, config.admin, reactor).setServiceParent(top)

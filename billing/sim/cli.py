@@ -33,6 +33,8 @@ def add_arguments(p) -> None:
     p.add_argument("--origin-realm")
     p.add_argument("--cai-user")
     p.add_argument("--cai-password")
+    p.add_argument("--journal", help="file where every decision is fsynced before "
+                   "it is answered (replayed on start)")
     p.add_argument("--seed", type=int, help="random seed of the faults")
     for name in _FLOATS:
         p.add_argument("--" + name.replace("_", "-"), type=float,

@@ -5,6 +5,8 @@ repeated credit answers what the first did; `void` closes a reference
 that was never used so it can never apply later (what the CAI lookup
 relies on).  Accounts may be seeded from a CSV file:
 ``msisdn,balance_minor,currency[,expires YYYY-MM-DD]`` ('#' comments).
+With a L{billing.sim.journal.Journal} every decision is fsynced before
+it is answered and replayed on start (a crash forgets nothing answered).
 """
 from __future__ import annotations
 
@@ -40,13 +42,37 @@ class SimLedger:
     """In-memory accounts; `clock` is an IReactorTime."""
 
     def __init__(self, clock, *, auto_create: bool = True,
-                 currency: str = "EUR"):
+                 currency: str = "EUR", journal=None):
         self.clock = clock
         self.auto_create = auto_create
         self.currency = currency
         self.accounts: dict[str, Account] = {}
         self.records: dict[str, Record] = {}
         self.applied = 0
+        self.journal = None
+        if journal is not None:
+            for e in journal.replay():
+                self._replay(e)
+            self.journal = journal
+
+    def _replay(self, e: dict) -> None:
+        if e["status"] == "credited":
+            acc = self.accounts.get(e["msisdn"])
+            if acc is None:
+                acc = self.add_account(e["msisdn"], 0, e["currency"], e["expires_at"])
+            acc.balance, acc.expires_at = e["balance"], e["expires_at"]
+            self.applied += 1
+            self.records[e["key"]] = Record("credited", e["balance"], e["expires_at"])
+        else:
+            self.records.setdefault(e["key"], Record(e["status"]))
+
+    def _keep(self, key: str, rec: Record, **extra) -> Record:
+        """Record ``rec`` for ``key`` (durably first, with a journal)."""
+        if self.journal is not None:
+            self.journal.append(dict(extra, key=key, status=rec.status, balance=rec.balance,
+                                     expires_at=rec.expires_at))
+        self.records[key] = rec
+        return rec
 
     def now_ms(self) -> int:
         return int(self.clock.seconds() * 1000)
@@ -92,11 +118,13 @@ class SimLedger:
 
     def record(self, key: str, status: str) -> Record:
         """Record a refusal decided elsewhere (an injected fault)."""
-        return self.records.setdefault(key, Record(status))
+        old = self.records.get(key)
+        return old if old is not None else self._keep(key, Record(status))
 
     def void(self, key: str) -> Record:
         """Close an unused reference: a later credit with it is refused."""
-        return self.records.setdefault(key, Record("void"))
+        old = self.records.get(key)
+        return old if old is not None else self._keep(key, Record("void"))
 
     def credit(self, key: str, msisdn: str, amount: int, currency: str,
                validity_days: int = 0, until: int | None = None
@@ -113,10 +141,9 @@ class SimLedger:
             acc = self.add_account(msisdn, 0, currency, now)
         if acc.currency != currency:
             return self.record(key, "refused"), False
-        acc.balance += amount
         target = until if until is not None else now + validity_days * DAY_MS
-        acc.expires_at = max(acc.expires_at, target)
+        rec = Record("credited", acc.balance + amount, max(acc.expires_at, target))
+        self._keep(key, rec, msisdn=msisdn, currency=currency, amount=amount)
+        acc.balance, acc.expires_at = rec.balance, rec.expires_at
         self.applied += 1
-        rec = Record("credited", acc.balance, acc.expires_at)
-        self.records[key] = rec
         return rec, False

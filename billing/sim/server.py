@@ -15,6 +15,7 @@ from billing.diameter.message.messages import LocalIdentity
 from billing.sim.cai import SimCaiFactory
 from billing.sim.diameter import SimDiameterFactory
 from billing.sim.faults import FaultPlan
+from billing.sim.journal import Journal
 from billing.sim.ledger import SimLedger
 
 
@@ -25,7 +26,9 @@ class SimSettings:
     diameter / cai / ucip: server endpoint strings ("" disables CAI /
     UCIP; UCIP is HTTP and shares the CAI user and password as Basic auth).
     accounts: optional CSV seed file; auto_create: credit unknown MSISDNs
-    into new accounts (false answers 5030 / 1002).
+    into new accounts (false answers 5030 / 1002).  journal: a file where
+    every decision is fsynced before it is answered, replayed on start
+    ("" keeps them in memory only).
     """
 
     diameter: str = "tcp:3868:interface=127.0.0.1"
@@ -46,6 +49,7 @@ class SimSettings:
     malformed_rate: float = 0.0
     busy_rate: float = 0.0
     seed: int | None = None
+    journal: str = ""
 
 
 @dataclasses.dataclass
@@ -75,8 +79,9 @@ async def start(settings: SimSettings, reactor, clock=None) -> RunningSim:
         ValueError: bad settings or seed file; CannotListenError.
     """
     clock = clock or reactor
+    journal = Journal(settings.journal) if settings.journal else None
     ledger = SimLedger(clock, auto_create=settings.auto_create,
-                       currency=settings.currency)
+                       currency=settings.currency, journal=journal)
     if settings.accounts:
         ledger.load(settings.accounts)
     faults = FaultPlan(latency=settings.latency,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from core.inbox import request_key
 from core.requests import ActivationRequest, Channel
 from core.timeutil import now_ms
 
@@ -70,7 +71,8 @@ class IvrChannel:
                            max_chars=s.max_param_chars)
         lang = s.language(p.lang)
         req = ActivationRequest(msisdn=p.msisdn, hrn=p.hrn, channel=Channel.IVR,
-                                channel_ref=p.call_ref, source=source)
+                                channel_ref=p.call_ref, source=source,
+                                idempotency_key=request_key("ivr", p.call_ref, p.msisdn, p.hrn))
         d = self.activation.activate(req)
 
         def answered(result):

@@ -5,10 +5,18 @@ activation runs in the background and its result goes back to the
 subscriber as one or more MT messages through the C{send} callable the
 mode supplies (deliver_sm on a server-mode bind, submit_sm in ESME mode).
 HRNs are never logged: the MSISDN and the message id are.
+
+With an outbox (L{protocols.smpp.durable.SmsOutbox}) a recharge MO is
+acknowledged only once durable: the status is a Deferred that fires when
+the activation's first unit of work (which records the MO and its reply as
+due, L{core.inbox}) has committed, or with a temporary error when it could
+not be, so that the SMSC sends it again.  The reply then goes through the
+outbox, which survives a crash.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 from twisted.internet import defer
@@ -46,18 +54,21 @@ class SmsChannel:
     log = Logger()
 
     def __init__(self, activation, grammar: Grammar, replies: Replies, *, clock,
-                 settings: ChannelSettings = ChannelSettings()) -> None:
+                 settings: ChannelSettings = ChannelSettings(), outbox=None) -> None:
         """
         @param activation: an object with C{activate(ActivationRequest)}
             returning a Deferred L{ActivationResult} (the core's
             L{core.activation.ActivationService}).
         @param clock: an C{IReactorTime} for reassembly timeouts.
+        @param outbox: a L{protocols.smpp.durable.SmsOutbox}: acknowledge
+            recharges once durable and send their replies through it.
         """
         self.activation = activation
         self.grammar = grammar
         self.replies = replies
         self.clock = clock
         self.settings = settings
+        self.outbox = outbox
         self.reassembler = Reassembler(clock, timeout=settings.reassembly_timeout,
                                        max_pending=settings.max_pending_parts)
         self.in_flight = 0
@@ -124,6 +135,8 @@ class SmsChannel:
             req = ActivationRequest(msisdn=msisdn, hrn=command.hrn, channel=Channel.SMS,
                                     channel_ref=ref, beneficiary=command.beneficiary,
                                     source=source)
+            if self.outbox is not None:
+                return self._accept_durably(pdu, req, text, command.language, reply_to, send)
             return ESME_ROK, lambda: self._activate(req, command.language, reply_to, send)
         self.counters["help"] += 1
         self.log.info("MO {ref} from {msisdn}: not understood; sending help",
@@ -131,6 +144,23 @@ class SmsChannel:
         help_text = self.replies.help(command.language,
                                       self.grammar.keywords_for(command.language))
         return ESME_ROK, lambda: self._reply(help_text, reply_to, send, ref, msisdn)
+
+    def _accept_durably(self, pdu, req: ActivationRequest, text: str, language: str,
+                        reply_to: dict, send):
+        """Start the activation now; answer the MO when it is durable (see module doc)."""
+        req = dataclasses.replace(
+            req, idempotency_key="sms\0%s\0%s" % (req.msisdn, text.strip()),
+            reply={"to": reply_to, "language": language, "source": req.source})
+        status = defer.Deferred()
+        gate = defer.Deferred()            # fires once the response is written
+        kept = []
+
+        def durable(ok):
+            kept.append(ok)
+            status.callback(ESME_ROK if ok else self._temporary(pdu))
+        self._activate(req, language, reply_to, send, durable=durable,
+                       gate=gate, kept=kept)
+        return status, lambda: gate.callback(None)
 
     @staticmethod
     def _temporary(pdu) -> int:
@@ -148,12 +178,14 @@ class SmsChannel:
             "dest_addr_npi": pdu.source_addr_npi,
         }
 
-    def _activate(self, req: ActivationRequest, language: str, reply_to: dict, send) -> None:
+    def _activate(self, req: ActivationRequest, language: str, reply_to: dict, send, *,
+                  durable=None, gate=None, kept=None) -> None:
         self.in_flight += 1
         self.counters["activations"] += 1
         self._busy += 1
         try:
-            d = self.activation.activate(req)
+            d = (self.activation.activate(req) if durable is None
+                 else self.activation.activate(req, durable=durable))
         except Exception:  # noqa: BLE001 - answered as a system error below
             d = defer.fail()
 
@@ -172,7 +204,13 @@ class SmsChannel:
                                   ref=req.channel_ref, msisdn=req.msisdn,
                                   result=result_code(result.code).name, txn_id=result.txn_id)
                 text = self.replies.render(result, language, msisdn=req.msisdn)
-                self._reply(text, reply_to, send, req.channel_ref, req.msisdn)
+                if gate is None:
+                    self._reply(text, reply_to, send, req.channel_ref, req.msisdn)
+                elif kept and kept[0] and result.replay != "pending" \
+                        and result.txn_id not in self.outbox.in_flight:
+                    # after the MO's response; a pending repeat's reply comes from its first
+                    self._busy += 1
+                    gate.addCallback(lambda _: self._reply_due(text, reply_to, send, req, result))
             except Exception:  # noqa: BLE001 - a bug must not leave the MO counted as busy
                 self.log.failure("reply to MO {ref} from {msisdn} not sent",
                                  ref=req.channel_ref, msisdn=req.msisdn)
@@ -181,11 +219,26 @@ class SmsChannel:
                 self._done()
         d.addCallbacks(answered, failed)
 
+    def parts(self, text: str) -> list[dict]:
+        """The MT parts (PDU fields but the addresses) that carry C{text}."""
+        ref_byte = next(self._concat_refs) % 256
+        return [dict(esm_class=esm_class, data_coding=coding, short_message=sm)
+                for esm_class, sm, coding in split_for_sms(text, ref_byte)]
+
+    def render_parts(self, result, language: str | None) -> list[dict]:
+        """The MT parts of the reply to C{result} (the outbox's renderer)."""
+        language = language or self.replies.default_language
+        return self.parts(self.replies.render(result, language, msisdn=result.msisdn or ""))
+
+    def _reply_due(self, text, reply_to, send, req, result) -> None:
+        """Send a durable reply through the outbox (busy counted by the caller)."""
+        self._busy -= 1
+        self._reply(text, reply_to, lambda parts: self.outbox.send(result.txn_id, parts, send),
+                    req.channel_ref, req.msisdn)
+
     def _reply(self, text: str, reply_to: dict, send, ref: str, msisdn: str) -> None:
         """Send C{text} to the subscriber in the background (counted until answered)."""
-        ref_byte = next(self._concat_refs) % 256
-        parts = [dict(reply_to, esm_class=esm_class, data_coding=coding, short_message=sm)
-                 for esm_class, sm, coding in split_for_sms(text, ref_byte)]
+        parts = [dict(reply_to, **p) for p in self.parts(text)]
         self._busy += 1
         try:
             d = send(parts)

@@ -205,6 +205,13 @@ class ChannelSettings:
     @ivar default_alphabet: what data_coding 0 means: gsm, latin-1 or ascii.
     @ivar reply_source_addr: source address of replies; empty: the MO's
         destination (the short code it was sent to).
+    @ivar durable: acknowledge a recharge MO only once it is committed, and
+        keep its reply due in the database until the SMSC confirmed it.
+    @ivar reply_retry_seconds: how often replies still due are swept and sent
+        (also the age a due reply must reach before the sweep takes it).
+    @ivar reply_max_attempts: tries of a due reply before it is dropped.
+    @ivar reply_expiry_seconds: a reply due for longer is dropped (logged and
+        counted) instead of sent.
     """
 
     reassembly_timeout: float = setting(60.0, check=positive)
@@ -214,6 +221,10 @@ class ChannelSettings:
     reply_source_addr: str = setting("", check=_c_string(20))
     reply_source_ton: int = setting(-1, check=lambda v: None if -1 <= v <= 6 else "must be -1..6")
     reply_source_npi: int = setting(-1, check=lambda v: None if -1 <= v <= 18 else "must be -1..18")
+    durable: bool = True
+    reply_retry_seconds: float = setting(5.0, check=positive)
+    reply_max_attempts: int = setting(10, check=positive)
+    reply_expiry_seconds: float = setting(3600.0, check=positive)
 
 
 def _unique_names(smscs):

@@ -9,6 +9,7 @@ I{owner} (the listener factory or the client connector), which provides::
     session_bound(session)
     session_lost(session)
     message_received(session, pdu) -> (command_status, message_id, follow_up or None)
+                                       (command_status may be a Deferred status)
     outbind_received(session, pdu)                                        # esme role, optional
 
 C{follow_up()} is called right after the response is written (it starts
@@ -263,6 +264,13 @@ class SmppProtocol(Protocol):
             self._answer(pdu, ESME_RTHROTTLED)
             return
         status, message_id, follow_up = self.owner.message_received(self, pdu)
+        if isinstance(status, defer.Deferred):
+            # answered once the MO is durable (see SmsChannel.accept)
+            status.addCallback(self._respond, pdu, message_id, follow_up)
+            return
+        self._respond(status, pdu, message_id, follow_up)
+
+    def _respond(self, status: int, pdu, message_id: str, follow_up) -> None:
         if isinstance(pdu, (SubmitSm, DataSm)) and status == ESME_ROK:
             self._answer(pdu, status, message_id=message_id or "")
         else:

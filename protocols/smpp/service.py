@@ -11,6 +11,7 @@ from twisted.application import service
 
 from protocols.smpp.channel import SmsChannel
 from protocols.smpp.client import SmscConnector
+from protocols.smpp.durable import SmsOutbox, make_route
 from protocols.smpp.grammar import Grammar
 from protocols.smpp.replies import Replies
 from protocols.smpp.server import SmppServerFactory, SmppServerService
@@ -32,13 +33,21 @@ class SmppService(service.MultiService):
         self.server: SmppServerService | None = None
         self.connectors: dict[str, SmscConnector] = {}
 
+    def startService(self):
+        super().startService()
+        if self.channel.outbox is not None:
+            self.channel.outbox.start()
+
     def stopService(self):
+        if self.channel.outbox is not None:
+            self.channel.outbox.stop()
         d = super().stopService()
         d.addBoth(lambda r: (self.channel.stop(), r)[1])
         return d
 
 
-def make_smpp_service(settings, activation, reactor, *, hrn_lengths=(), clock=None) -> SmppService:
+def make_smpp_service(settings, activation, reactor, *, hrn_lengths=(), clock=None,
+                      runner=None) -> SmppService:
     """Build the SMS channel's services.
 
     @param settings: a L{protocols.smpp.config.SmppSettings}.
@@ -46,12 +55,22 @@ def make_smpp_service(settings, activation, reactor, *, hrn_lengths=(), clock=No
     @param hrn_lengths: HRN lengths of the configured voucher types (used
         when C{[smpp.grammar] hrn_lengths} is empty).
     @param clock: timers (default: C{reactor}).
+    @param runner: the store's L{core.units.UnitRunner}: with it (and
+        C{[smpp.channel] durable}), MOs are acknowledged once durable and
+        replies go through a L{protocols.smpp.durable.SmsOutbox}.
     """
     clock = clock or reactor
     grammar = Grammar.from_settings(settings.grammar, settings.replies.default_language,
                                     hrn_lengths)
     replies = Replies.from_settings(settings.replies)
-    channel = SmsChannel(activation, grammar, replies, clock=clock, settings=settings.channel)
+    c = settings.channel
+    outbox = None
+    if runner is not None and c.durable:
+        outbox = SmsOutbox(runner, clock, retry_seconds=c.reply_retry_seconds,
+                           max_attempts=c.reply_max_attempts,
+                           expiry_seconds=c.reply_expiry_seconds,
+                           busy=lambda txn_id: txn_id in getattr(activation, "running", ()))
+    channel = SmsChannel(activation, grammar, replies, clock=clock, settings=c, outbox=outbox)
     top = SmppService(channel)
     if settings.server.enabled:
         factory = SmppServerFactory(settings.server, settings.session, channel, clock=clock)
@@ -61,4 +80,7 @@ def make_smpp_service(settings, activation, reactor, *, hrn_lengths=(), clock=No
         connector = SmscConnector(smsc, settings.session, channel, reactor=reactor, clock=clock)
         connector.setServiceParent(top)
         top.connectors[smsc.name] = connector
+    if outbox is not None:
+        outbox.render = channel.render_parts
+        outbox.route = make_route(top.server.factory if top.server else None, top.connectors)
     return top

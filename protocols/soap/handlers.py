@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 
+from core.inbox import request_key
 from core.requests import ActivationRequest, Channel
 
 from protocols.common.results import with_reward
@@ -41,7 +42,9 @@ class SoapHandlers:
         """@return: a Deferred firing with an L{ActivateVoucherResult}."""
         req = ActivationRequest(msisdn=msisdn, hrn=hrn, channel=Channel.SOAP,
                                 channel_ref=channel_ref, beneficiary=beneficiary or None,
-                                source=call.client.name)
+                                source=call.client.name,
+                                idempotency_key=request_key("soap", channel_ref, call.client.name,
+                                                            msisdn, hrn))
         call.target = msisdn
         d = self.activation.activate(req)
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from twisted.internet import defer
 from twisted.logger import Logger
 
+from core.inbox import request_key
 from core.normalise import normalise_hrn
 from core.requests import ActivationRequest, ActivationResult, Channel
 from core.results import ResultCode
@@ -273,7 +274,8 @@ class DialogueManager:
         request = ActivationRequest(
             msisdn=session.msisdn, hrn=hrn, channel=Channel.USSD,
             channel_ref=session.dialogue_id, beneficiary=session.beneficiary,
-            source=session.source)
+            source=session.source,
+            idempotency_key=request_key("ussd", session.dialogue_id, session.msisdn, hrn))
         d = defer.maybeDeferred(self.activation.activate, request)
         d.addErrback(self._activation_failed, session)
         d.addCallback(self._activated, session)

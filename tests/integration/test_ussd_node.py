@@ -162,7 +162,10 @@ def test_tcap_and_text_dialogues_on_a_real_node(node):
     assert prompt.startswith("Enter the ") and prompt.endswith("-digit voucher number:")
     done = say("continue", hrns[1])
     assert done["operation"] == "end" and done["text"].startswith("Your account was credited")
-    again = say("begin", "*123*%s#" % hrns[1], msisdn="0641234567")
+    again = say("begin", "*123*%s#" % hrns[1], msisdn="0641234567", dialogue_id="node-2")
     assert again["text"] == "You have already used this voucher."
+    # the same dialogue replayed gets its original answer (idempotency key: dialogue id)
+    replayed = say("begin", "*123*%s#" % hrns[1], msisdn="0641234567")
+    assert replayed["text"] == done["text"]
     status, _, body = _post(port, base64.b64encode(b"x"), {"Content-Type": "text/plain"})
     assert status == 415 and json.loads(body)["error"] == "unsupported_media_type"
