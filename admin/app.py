@@ -1,10 +1,10 @@
 """Wiring of the administrator GUI: context, page guard, Klein app, Site and listener service.
 
-Every page module provides ``register(app, ctx)`` adding its routes to the
-Klein app with :meth:`AdminContext.page` as decorator, which checks the
+Every page module provides C{register(app, ctx)} adding its routes to the
+Klein app with L{AdminContext.page} as decorator, which checks the
 session, the role and (for POST) the CSRF token before the handler runs.
 Store reads run on the reactor's thread pool in read transactions; writes
-are units of work on the node's :class:`core.units.UnitRunner`.
+are units of work on the node's L{core.units.UnitRunner}.
 """
 from __future__ import annotations
 
@@ -59,16 +59,16 @@ class AdminContext:
         return self.node.store
 
     def read(self, fn, *args):
-        """Run ``fn(tx, *args)`` in a read transaction off the reactor; a Deferred of its result."""
+        """Run C{fn(tx, *args)} in a read transaction off the reactor; a Deferred of its result."""
         return threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
                                          self.node.store.run_sync, fn, *args, read_only=True)
 
     def write(self, fn, *args):
-        """Run the unit of work ``fn(tx, *args)``; a Deferred firing after its commit."""
+        """Run the unit of work C{fn(tx, *args)}; a Deferred firing after its commit."""
         return self.node.runner.submit(fn, *args)
 
     def blocking(self, fn, *args, **kw):
-        """Run the blocking call ``fn(*args, **kw)`` on the thread pool."""
+        """Run the blocking call C{fn(*args, **kw)} on the thread pool."""
         return threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(), fn, *args, **kw)
 
     def now(self) -> int:
@@ -77,7 +77,7 @@ class AdminContext:
 
     # -- rendering -----------------------------------------------------------------
     def render(self, request, template: str, session=None, *, status: int = 200, **values) -> bytes:
-        """Render ``template`` with the session's user, CSRF token and messages."""
+        """Render C{template} with the session's user, CSRF token and messages."""
         request.setResponseCode(status)
         request.setHeader(b"content-type", b"text/html; charset=utf-8")
         web.secure_headers(request)
@@ -94,10 +94,10 @@ class AdminContext:
 
     # -- the guard -----------------------------------------------------------------
     def page(self, permission: str | None):
-        """Decorate a handler ``async fn(request, session, **kw)``.
+        """Decorate a handler C{async fn(request, session, **kw)}.
 
         Anonymous users are sent to the login page; a role without
-        ``permission`` gets 403; a POST without the session's CSRF token
+        C{permission} gets 403; a POST without the session's CSRF token
         gets 403; a L{FormError} raised by the handler re-renders as 400.
         """
         def deco(fn):
@@ -169,7 +169,7 @@ def make_site(node, settings, reactor) -> server.Site:
 
 
 def make_service(node, settings, reactor) -> service.Service:
-    """The GUI listener as a service named ``admin``."""
+    """The GUI listener as a service named C{admin}."""
     svc = strports.service(settings.endpoint_string(), make_site(node, settings, reactor))
     svc.setName("admin")
     return svc

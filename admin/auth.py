@@ -3,9 +3,9 @@
 Sessions live in the memory of the node that served the login (a
 multi-node deployment routes a GUI user to one node: sticky sessions).
 The session cookie is HttpOnly, SameSite=Strict, and Secure (with the
-``__Host-`` prefix) under TLS.  Before login the cookie holds only a random
+C{__Host-} prefix) under TLS.  Before login the cookie holds only a random
 nonce and the login form a signed, expiring token bound to it
-(:class:`LoginForms`): anonymous visitors take no session slot.  Every other
+(L{LoginForms}): anonymous visitors take no session slot.  Every other
 form carries the session's CSRF token;
 every POST without it is refused.  A user's role and enabled flag are read
 from the store on every request, so a change takes effect at once.
@@ -58,7 +58,7 @@ _DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 
 def allowed(role: str | None, permission: str) -> bool:
-    """True when ``role`` holds ``permission``."""
+    """True when C{role} holds C{permission}."""
     return role in PERMISSIONS[permission]
 
 
@@ -109,7 +109,7 @@ class SessionStore:
         return s
 
     def get(self, sid: str | None) -> Session | None:
-        """The live session ``sid`` (touching it), or None when unknown or expired."""
+        """The live session C{sid} (touching it), or None when unknown or expired."""
         if not sid:
             return None
         s = self._sessions.get(sid)
@@ -126,7 +126,7 @@ class SessionStore:
         self._sessions.pop(sid, None)
 
     def drop_user(self, user_id: int) -> None:
-        """End every session of ``user_id`` (disabled, or password reset)."""
+        """End every session of C{user_id} (disabled, or password reset)."""
         for sid in [k for k, v in self._sessions.items() if v.user_id == user_id]:
             self._sessions.pop(sid, None)
 
@@ -148,7 +148,7 @@ class SessionStore:
         return raw.decode("ascii", "replace") if raw else None
 
     def set_raw_cookie(self, request, value: str) -> None:
-        """Send the session cookie holding ``value`` (a login nonce before login)."""
+        """Send the session cookie holding C{value} (a login nonce before login)."""
         request.addCookie(self.cookie_name, value.encode("ascii"), path=b"/",
                           httpOnly=True, secure=self.tls, sameSite="strict")
 
@@ -156,7 +156,7 @@ class SessionStore:
         """A transient (never stored) session for a login form, its cookie set.
 
         Its id is the browser's login nonce and its CSRF token a fresh
-        signed token from ``forms``.
+        signed token from C{forms}.
         """
         nonce = forms.nonce(self.cookie(request))
         self.set_raw_cookie(request, nonce)
@@ -164,7 +164,7 @@ class SessionStore:
         return Session(nonce, forms.token(nonce), now, now)
 
     def set_cookie(self, request, session: Session) -> None:
-        """Send ``session``'s cookie: HttpOnly, SameSite=Strict, Path=/, Secure under TLS."""
+        """Send C{session}'s cookie: HttpOnly, SameSite=Strict, Path=/, Secure under TLS."""
         self.set_raw_cookie(request, session.id)
 
     def clear_cookie(self, request) -> None:
@@ -176,10 +176,10 @@ class LoginForms:
     """Stateless CSRF tokens for the login form: no server-side state before login.
 
     An anonymous browser gets a random nonce in its cookie; the form's token
-    is ``ISSUED.MAC`` with ``MAC = HMAC-SHA256(secret, nonce | ISSUED)``.  A
+    is C{ISSUED.MAC} with C{MAC = HMAC-SHA256(secret, nonce | ISSUED)}.  A
     POST is accepted when the MAC matches the cookie's nonce and the token is
-    younger than ``max_age`` seconds, so any number of anonymous ``GET
-    /login`` leaves the session table untouched.
+    younger than C{max_age} seconds, so any number of anonymous C{GET
+    /login} leaves the session table untouched.
 
     @ivar max_age: seconds a login form stays valid.
     """
@@ -194,7 +194,7 @@ class LoginForms:
         self._secret = secret or secrets.token_bytes(32)
 
     def nonce(self, cookie: str | None) -> str:
-        """The login nonce carried by ``cookie``, or a fresh one."""
+        """The login nonce carried by C{cookie}, or a fresh one."""
         if cookie and self._NONCE.fullmatch(cookie):
             return cookie
         return self.PREFIX + secrets.token_urlsafe(24)
@@ -205,12 +205,12 @@ class LoginForms:
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
     def token(self, nonce: str) -> str:
-        """A fresh signed token for a login form shown to the holder of ``nonce``."""
+        """A fresh signed token for a login form shown to the holder of C{nonce}."""
         issued = int(self.clock.seconds())
         return "%d.%s" % (issued, self._mac(nonce, issued))
 
     def check(self, nonce: str | None, token: str | None) -> bool:
-        """True when ``token`` was issued for ``nonce`` by this node and has not expired."""
+        """True when C{token} was issued for C{nonce} by this node and has not expired."""
         if not nonce or not token or not self._NONCE.fullmatch(nonce):
             return False
         issued_text, _, mac = token.partition(".")
@@ -225,7 +225,7 @@ class LoginForms:
 
 
 def csrf_ok(session: Session | None, token: str | None) -> bool:
-    """True when ``token`` is ``session``'s CSRF token (constant-time compare)."""
+    """True when C{token} is C{session}'s CSRF token (constant-time compare)."""
     if session is None or not token:
         return False
     return hmac.compare_digest(session.csrf.encode(), token.encode("utf-8", "replace"))
@@ -272,7 +272,7 @@ class LoginOutcome:
 
 
 def check_password(user: UserRow | None, password: str, now: int) -> LoginOutcome:
-    """Verify ``password`` (blocking: Argon2id); run it off the reactor."""
+    """Verify C{password} (blocking: Argon2id); run it off the reactor."""
     if user is None:
         verify_password(_DUMMY_HASH, password)
         return LoginOutcome(None, "unknown")

@@ -15,7 +15,7 @@ from core.schema import voucher
 
 
 def bar_status(tx, msisdn: str, now: int) -> dict | None:
-    """The fraud counter of ``msisdn``: failures, window start, bar end (None: not barred)."""
+    """The fraud counter of C{msisdn}: failures, window start, bar end (None: not barred)."""
     subject = fraud.msisdn_subject(msisdn)
     rows = [r for r in fraud.list_counters(tx, subject, 10) if r["subject"] == subject]
     if not rows:

@@ -11,7 +11,7 @@ def _fmt(v) -> str:
 
 
 def hbar(items, *, title: str, width: int = 560, bar: int = 22) -> Markup:
-    """A horizontal bar chart of ``items`` [(label, value)], one bar per item."""
+    """A horizontal bar chart of C{items} [(label, value)], one bar per item."""
     items = list(items)
     height = 30 + max(1, len(items)) * (bar + 6)
     top = max([v for _, v in items] + [1])
@@ -36,7 +36,7 @@ def hbar(items, *, title: str, width: int = 560, bar: int = 22) -> Markup:
 
 
 def vbar(items, *, title: str, width: int = 760, height: int = 220) -> Markup:
-    """A vertical bar chart of ``items`` [(label, value)] (e.g. one bar per day)."""
+    """A vertical bar chart of C{items} [(label, value)] (e.g. one bar per day)."""
     items = list(items)
     top = max([v for _, v in items] + [1])
     left, bottom, plot_h = 40, 40, height - 70

@@ -1,4 +1,4 @@
-"""Typed settings of the administrator GUI: the ``[admin]`` table of ``ivoms.toml``."""
+"""Typed settings of the administrator GUI: the C{[admin]} table of C{ivoms.toml}."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,16 +8,16 @@ from core.settings import endpoint, non_negative, one_of, positive, setting
 
 @dataclass(frozen=True)
 class AdminSettings:
-    """``[admin]``: the GUI's own listener, sessions, login lockout, TLS and export.
+    """C{[admin]}: the GUI's own listener, sessions, login lockout, TLS and export.
 
     @ivar listen: endpoint string of the GUI listener (plain TCP; TLS is
-        added when ``tls_key`` and ``tls_cert`` are set).
+        added when C{tls_key} and C{tls_cert} are set).
     @ivar session_lifetime_seconds: a session ends this long after login.
     @ivar idle_timeout_seconds: ...or after this long without a request.
     @ivar lockout_threshold: consecutive failed logins that lock a user.
     @ivar lockout_seconds: how long a locked user stays locked.
-    @ivar export_state: state exported vouchers move to (``available``, or
-        ``generated`` to keep them unusable until enabled in housekeeping).
+    @ivar export_state: state exported vouchers move to (C{available}, or
+        C{generated} to keep them unusable until enabled in housekeeping).
     @ivar export_dir: folder keeping each encrypted export file for re-download.
     @ivar max_export_count: most vouchers one export file may hold.
     @ivar near_expiry_days: the stock report's "near expiry" horizon.
@@ -48,7 +48,7 @@ class AdminSettings:
         return bool(self.tls_key and self.tls_cert)
 
     def endpoint_string(self) -> str:
-        """The listener as a Twisted endpoint string, ``ssl:`` when TLS is set."""
+        """The listener as a Twisted endpoint string, C{ssl:} when TLS is set."""
         if not self.tls:
             return self.listen
         kind, _, rest = self.listen.partition(":")

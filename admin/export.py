@@ -1,22 +1,22 @@
 """Distribution export: generated vouchers as a CSV inside CMS EnvelopedData for a partner (DESIGN §9).
 
-The file is DER-encoded CMS ``EnvelopedData`` (RFC 5652) built with
-cryptography's ``PKCS7EnvelopeBuilder``: the content is encrypted with
+The file is DER-encoded CMS C{EnvelopedData} (RFC 5652) built with
+cryptography's C{PKCS7EnvelopeBuilder}: the content is encrypted with
 AES-256-CBC under a random key, which is encrypted for the partner's RSA
 certificate (key transport, RSAES-PKCS1-v1_5, the only recipient type that
 builder offers).  The partner opens it with
-``openssl cms -decrypt -inform DER -in FILE -recip CERT -inkey KEY``.
+C{openssl cms -decrypt -inform DER -in FILE -recip CERT -inkey KEY}.
 
 The content is a CSV (RFC 4180, CRLF, UTF-8) with the header
-``serial,hrn,type,value,currency,expiry,batch``: ``value`` in major units
-with the currency's minor digits, ``expiry`` the last valid day (UTC).
+C{serial,hrn,type,value,currency,expiry,batch}: C{value} in major units
+with the currency's minor digits, C{expiry} the last valid day (UTC).
 
-:func:`export_vouchers` is one unit of work: it selects ``generated``,
-never-exported vouchers of ready batches, flags them ``exported`` and moves
+L{export_vouchers} is one unit of work: it selects C{generated},
+never-exported vouchers of ready batches, flags them C{exported} and moves
 them to the target state with one conditional UPDATE per chunk, records
 their history, the export row and an audit entry, and returns the file.
 Either all of that commits or none of it, and a voucher can never be in
-two exports (``exported = 0`` is part of the UPDATE's condition).
+two exports (C{exported = 0} is part of the UPDATE's condition).
 """
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def to_pem(cert: x509.Certificate) -> str:
 
 # -- the file ---------------------------------------------------------------------------
 def build_csv(rows) -> bytes:
-    """The CSV of ``rows`` of (serial, hrn, type, value minor, currency, expires_at ms, batch)."""
+    """The CSV of C{rows} of (serial, hrn, type, value minor, currency, expires_at ms, batch)."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\r\n")
     w.writerow(CSV_HEADER)
@@ -90,7 +90,7 @@ def build_csv(rows) -> bytes:
 
 
 def envelope(content: bytes, cert: x509.Certificate) -> bytes:
-    """``content`` as DER CMS EnvelopedData, AES-256-CBC, for ``cert``'s holder."""
+    """C{content} as DER CMS EnvelopedData, AES-256-CBC, for C{cert}'s holder."""
     return (pkcs7.PKCS7EnvelopeBuilder().set_data(content).add_recipient(cert)
             .set_content_encryption_algorithm(algorithms.AES256)
             .encrypt(serialization.Encoding.DER, [pkcs7.PKCS7Options.Binary]))
@@ -99,7 +99,7 @@ def envelope(content: bytes, cert: x509.Certificate) -> bytes:
 # -- the selection --------------------------------------------------------------------
 @dataclass(frozen=True)
 class ExportFilter:
-    """Which generated vouchers to export: a type, a batch, a serial range, at most ``count``."""
+    """Which generated vouchers to export: a type, a batch, a serial range, at most C{count}."""
 
     type_code: str | None = None
     batch_id: int | None = None
@@ -118,7 +118,7 @@ class ExportFilter:
             raise ExportError("count must be at least 1")
 
     def conditions(self, now: int) -> list:
-        """SQL conditions on ``voucher`` joined with ``batch``."""
+        """SQL conditions on C{voucher} joined with C{batch}."""
         c = [voucher.c.state == "generated", voucher.c.exported == 0, batch.c.state == "ready",
              voucher.c.expires_at > now]
         if self.type_code is not None:
@@ -146,7 +146,7 @@ _JOIN = voucher.join(batch, voucher.c.batch_id == batch.c.id)
 
 
 def preview(tx, flt: ExportFilter, now: int) -> dict:
-    """How many vouchers ``flt`` would export now: total, first and last serial, by type."""
+    """How many vouchers C{flt} would export now: total, first and last serial, by type."""
     rows = tx.execute(select(batch.c.type_code, func.count(), func.min(voucher.c.serial),
                              func.max(voucher.c.serial))
                       .select_from(_JOIN).where(and_(*flt.conditions(now)))
@@ -193,12 +193,12 @@ def partner_row(tx, *, partner_id: int | None = None, name: str | None = None) -
 
 def export_vouchers(tx, cipher, flt: ExportFilter, *, partner_id: int, actor: str, origin: str,
                     now: int, target_state: str, export_dir: str, max_count: int) -> ExportResult:
-    """Export the vouchers ``flt`` selects to partner ``partner_id`` (a unit of work).
+    """Export the vouchers C{flt} selects to partner C{partner_id} (a unit of work).
 
-    The file is written to ``export_dir`` before the unit returns; a caller
-    whose commit fails deletes it (:func:`discard`).
+    The file is written to C{export_dir} before the unit returns; a caller
+    whose commit fails deletes it (L{discard}).
 
-    @param target_state: ``available`` or ``generated``.
+    @param target_state: C{available} or C{generated}.
     @return: the export's id, counts, SHA-256 and the DER bytes.
     @raise ExportError: unknown partner, nothing to export, too many, or the
         vouchers changed under us (nothing is changed then).
@@ -275,7 +275,7 @@ def discard(export_dir: str, export_id: int | None = None) -> None:
 
 
 def find_file(export_dir: str, export_id: int) -> str | None:
-    """The stored file of export ``export_id``, or None."""
+    """The stored file of export C{export_id}, or None."""
     if not os.path.isdir(export_dir):
         return None
     prefix = "ivoms-export-%d-" % export_id
@@ -286,7 +286,7 @@ def find_file(export_dir: str, export_id: int) -> str | None:
 
 
 def history(tx, limit: int = 100, export_id: int | None = None) -> list[dict]:
-    """The newest exports (or export ``export_id``) with their partner's name."""
+    """The newest exports (or export C{export_id}) with their partner's name."""
     q = select(export.c.id, partner.c.name, export.c.actor, export.c.count, export.c.first_serial,
                export.c.last_serial, export.c.file_sha256, export.c.at) \
         .select_from(export.join(partner, export.c.partner_id == partner.c.id)) \
@@ -312,7 +312,7 @@ def list_partners(tx) -> list[dict]:
 
 
 def save_partner(tx, name: str, cert_data: bytes, *, actor: str, origin: str, now: int) -> tuple[int, bool]:
-    """Add partner ``name`` or replace its certificate; audited.
+    """Add partner C{name} or replace its certificate; audited.
 
     @return: (partner id, whether it was created).
     @raise ExportError: bad name or certificate.

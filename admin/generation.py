@@ -136,7 +136,7 @@ def register(app, ctx) -> None:
 
 
 def _run(ctx, job: Job, vt, expires_at: int, origin: str) -> None:
-    """Start ``job`` on the thread pool; progress and the outcome come back to the reactor."""
+    """Start C{job} on the thread pool; progress and the outcome come back to the reactor."""
     cfg = ctx.node.config
     reactor = ctx.reactor
 
@@ -178,7 +178,7 @@ _NAMES = tuple(c.name for c in _COLS)
 
 
 def list_batches(tx, before: int | None, limit: int) -> list[dict]:
-    """The newest ``limit`` batches with an id below ``before``."""
+    """The newest C{limit} batches with an id below C{before}."""
     q = select(*_COLS).order_by(batch.c.id.desc()).limit(limit)
     if before is not None:
         q = q.where(batch.c.id < before)

@@ -56,7 +56,7 @@ def search(tx, *, serial=None, rng=None, batch_id=None, state=None, msisdn=None,
 
 
 def preview_change(tx, sel: Selection, action: str, now: int) -> dict:
-    """Vouchers of ``sel`` by state, and how many ``action`` would change now."""
+    """Vouchers of C{sel} by state, and how many C{action} would change now."""
     by_state = count_by_state(tx, sel)
     sources = ACTIONS[action][1]
     if action == "available":
@@ -70,7 +70,7 @@ def preview_change(tx, sel: Selection, action: str, now: int) -> dict:
 
 
 def apply_change(tx, sel: Selection, action: str, *, reason, new_expiry, actor, origin, now):
-    """Apply ``action`` to ``sel`` and audit it; return the L{TransitionResult}."""
+    """Apply C{action} to C{sel} and audit it; return the L{TransitionResult}."""
     if action == "extend":
         res = extend_expiry(tx, sel, new_expiry, actor=actor, now=now, reason=reason)
     else:

@@ -54,7 +54,7 @@ def recharges(tx, start: int, end: int) -> dict:
 
 def stock(tx, now: int, near_days: int) -> dict:
     """Vouchers by type and state, and usable (generated or available) ones expiring
-    within ``near_days``."""
+    within C{near_days}."""
     rows = tx.execute(select(batch.c.type_code, voucher.c.state, func.count())
                       .select_from(voucher.join(batch, voucher.c.batch_id == batch.c.id))
                       .group_by(batch.c.type_code, voucher.c.state)).rows

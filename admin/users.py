@@ -32,7 +32,7 @@ def _enabled_admins(tx, except_id) -> int:
 
 
 def change_user(tx, user_id, action, *, role=None, pw_hash=None, actor, actor_id, origin, now):
-    """Apply ``action`` to user ``user_id`` and audit it; return the user's name.
+    """Apply C{action} to user C{user_id} and audit it; return the user's name.
 
     @raise UserError: unknown user or role, or a change that would leave no
         enabled administrator or lock the acting user out.

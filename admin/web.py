@@ -29,7 +29,7 @@ SECURITY_HEADERS = (
 
 
 class StoreIdConverter(IntegerConverter):
-    """The ``<int:...>`` path converter, bounded to the store's integer range.
+    """The C{<int:...>} path converter, bounded to the store's integer range.
 
     A larger number in a path is no page (404) rather than an overflow in
     the database driver.
@@ -47,7 +47,7 @@ def secure_headers(request) -> None:
 
 
 def arg(request, name: str, default: str = "") -> str:
-    """The text of form/query field ``name`` (stripped), or ``default``."""
+    """The text of form/query field C{name} (stripped), or C{default}."""
     values = request.args.get(name.encode())
     if not values:
         return default
@@ -58,15 +58,15 @@ def arg(request, name: str, default: str = "") -> str:
 
 
 def raw_arg(request, name: str) -> bytes:
-    """The bytes of field ``name`` (an uploaded file), or b''."""
+    """The bytes of field C{name} (an uploaded file), or b''."""
     values = request.args.get(name.encode())
     return values[0] if values else b""
 
 
 def opt_int(request, name: str, *, minimum: int | None = None, label: str | None = None) -> int | None:
-    """Field ``name`` as an int, None when empty.
+    """Field C{name} as an int, None when empty.
 
-    @raise FormError: not a whole number, or below ``minimum``.
+    @raise FormError: not a whole number, or below C{minimum}.
     """
     text = arg(request, name)
     if not text:
@@ -87,7 +87,7 @@ def req_int(request, name: str, **kw) -> int:
 
 
 def opt_day(request, name: str, label: str | None = None) -> dt.date | None:
-    """Field ``name`` as a date (YYYY-MM-DD), None when empty."""
+    """Field C{name} as a date (YYYY-MM-DD), None when empty."""
     text = arg(request, name)
     if not text:
         return None
@@ -112,7 +112,7 @@ def day_range(request, frm: str = "from", to: str = "to") -> tuple[int | None, i
 
 
 def serial_range(text: str) -> tuple[int, int] | None:
-    """``A-B`` or ``A`` as (first, last); None for ''.
+    """C{A-B} or C{A} as (first, last); None for ''.
 
     @raise FormError: malformed, or the first serial after the last.
     """
@@ -136,7 +136,7 @@ def client_origin(request) -> str:
 
 
 def redirect(request, location: str) -> bytes:
-    """A 303 See Other to ``location`` (a local path)."""
+    """A 303 See Other to C{location} (a local path)."""
     if not location.startswith("/") or location.startswith("//"):
         location = "/"
     request.setResponseCode(303)

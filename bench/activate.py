@@ -10,8 +10,8 @@ service run), and prints the ratio.
     python bench/activate.py [--vouchers 100000] [--activations 20000] [--concurrency 64]
                              [--filler 0] [--backend sqlite|postgresql]
 
-``--filler N`` first adds N extra stored vouchers (random blind indexes,
-realistic rows); ``--grow-by N`` measures, adds N filler rows, and measures
+C{--filler N} first adds N extra stored vouchers (random blind indexes,
+realistic rows); C{--grow-by N} measures, adds N filler rows, and measures
 again in the same run, so a small and a large store compare fairly.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ from bench.common import run_on_reactor, Instance, NoBars, peak_rss_mb, percenti
 
 
 def prepare(inst, count, filler):
-    """``count`` available vouchers (their HRNs), after ``filler`` used filler rows."""
+    """C{count} available vouchers (their HRNs), after C{filler} used filler rows."""
     if filler:
         raw_fill(inst, filler, state="used", expires_at=int(time.time() * 1000) + 10 ** 10)
     return stock(inst, count, expires_in_days=30)
@@ -37,8 +37,8 @@ def prepare(inst, count, filler):
 def run_service(inst, hrns, n, concurrency, one_unit=True, grow_by=0):
     """Drive the real service on the real reactor.
 
-    With ``grow_by``, a second phase runs in the same process on the second half
-    of ``hrns`` after ``grow_by`` filler rows were added to the store.
+    With C{grow_by}, a second phase runs in the same process on the second half
+    of C{hrns} after C{grow_by} filler rows were added to the store.
 
     @return: one (elapsed, sorted latencies, units/commit, result codes) per phase.
     """
@@ -90,7 +90,7 @@ def run_service(inst, hrns, n, concurrency, one_unit=True, grow_by=0):
 
 def run_raw(path, hrns, cipher, group, one_unit):
     """The same statements as the service ran, stdlib sqlite3, same durability
-    (WAL, synchronous=FULL) and the same commit grouping: with ``one_unit`` every
+    (WAL, synchronous=FULL) and the same commit grouping: with C{one_unit} every
     activation of a group in one transaction (the embedded ledger credits inside
     the activation's unit), otherwise three commits per group (reserve, credit,
     conclude), as the saga does for external billing."""

@@ -1,7 +1,7 @@
 """Benchmark: end-to-end activations with Diameter or UCIP billing to the simulator in another process.
 
-Pre-generates vouchers in a fresh SQLite store, starts ``python -m
-billing.sim`` on 127.0.0.1 (its own process), and runs C concurrent
+Pre-generates vouchers in a fresh SQLite store, starts C{python -m
+billing.sim} on 127.0.0.1 (its own process), and runs C concurrent
 activations through the real ActivationService whose billing port is
 DiameterBilling (CCR EVENT_REQUEST per activation over one TCP peer
 connection).  Prints activations/s, activation p50/p99 and CCR p50/p99
@@ -11,8 +11,8 @@ connection).  Prints activations/s, activation p50/p99 and CCR p50/p99
                             [--concurrency 128] [--window 512] [--latency 0]
                             [--connector diameter|ucip]
 
-With ``--connector ucip`` each activation is one UpdateBalanceAndDate POST
-over persistent HTTP/1.1 connections (``--window`` of them) to the
+With C{--connector ucip} each activation is one UpdateBalanceAndDate POST
+over persistent HTTP/1.1 connections (C{--window} of them) to the
 simulator's AIR role.
 """
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """Chaos soak: mixed SMS/SOAP/USSD load on a real node killed with SIGKILL, then every invariant checked.
 
-A node (``python -m gateway.cli --config ... run``) runs in a child process
+A node (C{python -m gateway.cli --config ... run}) runs in a child process
 over a fresh SQLite store, in one billing mode: the embedded ledger in the
-activation's unit of work (``ledger``), the ledger as a saga step
-(``ledger-saga``) or Diameter to the billing simulator with a journal
-(``diameter``).  Three peers keep load on it: smpplib as the SMSC (binds to
+activation's unit of work (C{ledger}), the ledger as a saga step
+(C{ledger-saga}) or Diameter to the billing simulator with a journal
+(C{diameter}).  Three peers keep load on it: smpplib as the SMSC (binds to
 the listener, sends each MO until it is acknowledged, records every reply),
 zeep on SOAP (repeats a call with the same client reference until it is
 answered) and plain HTTP on USSD (replays a dialogue with the same id).  The
@@ -58,7 +58,7 @@ def _sub(text: str, pattern: str, repl: str) -> str:
 # -- the node ------------------------------------------------------------------
 
 class Node:
-    """A configured instance in ``folder`` and its ``ivoms run`` child process."""
+    """A configured instance in C{folder} and its C{ivoms run} child process."""
 
     def __init__(self, folder: str, mode: str, log) -> None:
         self.folder, self.mode, self.log = folder, mode, log
@@ -103,7 +103,7 @@ class Node:
         return r.stdout
 
     def init(self, count: int) -> list[str]:
-        """Keys, schema, and ``count`` available vouchers; their HRNs."""
+        """Keys, schema, and C{count} available vouchers; their HRNs."""
         self.cli("init", "--admin-password", "chaos-admin-password-1")
         from core import keys
         from core.crypto import VoucherCipher
@@ -382,7 +382,7 @@ class UssdPeer(Peer):
 
 class Feed:
     """Hands out (msisdn, hrn, reference): one voucher and one subscriber per request,
-    at most ``rate`` per second in all."""
+    at most C{rate} per second in all."""
 
     def __init__(self, hrns: list[str], rate: float) -> None:
         self.hrns = list(hrns)

@@ -52,7 +52,7 @@ def _pg_admin(sql: str) -> None:
 
 
 def percentile(sorted_values, p: float) -> float:
-    """The ``p``-th percentile (0-100) of an ascending list."""
+    """The C{p}-th percentile (0-100) of an ascending list."""
     if not sorted_values:
         return float("nan")
     k = min(len(sorted_values) - 1, max(0, int(round(p / 100.0 * (len(sorted_values) - 1)))))
@@ -76,7 +76,7 @@ class NoBars:
 
 def stock(inst, count: int, *, serial_start: int = 1_000_000_000, expires_in_days: int = 365,
           workers: int = 0) -> list[str]:
-    """Generate ``count`` vouchers, make them available, and return their HRNs."""
+    """Generate C{count} vouchers, make them available, and return their HRNs."""
     import time
 
     from sqlalchemy import select
@@ -97,7 +97,7 @@ def stock(inst, count: int, *, serial_start: int = 1_000_000_000, expires_in_day
 
 
 def raw_fill(inst, n: int, *, state: str, expires_at: int, serial_start: int = 5_000_000_000) -> None:
-    """Add ``n`` realistic voucher rows (random ciphertext and blind index) with the raw
+    """Add C{n} realistic voucher rows (random ciphertext and blind index) with the raw
     driver, fast: filler for "large store" runs, not usable vouchers."""
     import time
 
@@ -123,8 +123,8 @@ def raw_fill(inst, n: int, *, state: str, expires_at: int, serial_start: int = 5
 
 
 def build_core(inst, reactor, *, billing=None, workers: int = 1, in_transaction: bool = True):
-    """(runner, service): a started UnitRunner and an ActivationService over ``inst``
-    with the embedded ledger (or ``billing``), never barring."""
+    """(runner, service): a started UnitRunner and an ActivationService over C{inst}
+    with the embedded ledger (or C{billing}), never barring."""
     from billing.ledger import EmbeddedLedger
     from core.activation import ActivationService
     from core.normalise import MsisdnRules
@@ -139,7 +139,7 @@ def build_core(inst, reactor, *, billing=None, workers: int = 1, in_transaction:
 
 
 def run_on_reactor(main) -> None:
-    """Run the coroutine function ``main()`` under the global reactor and stop it
+    """Run the coroutine function C{main()} under the global reactor and stop it
     afterwards; a failure is printed and exits with status 1."""
     from twisted.internet import defer, reactor
     failed = []
@@ -174,8 +174,8 @@ def run_generator(cmd: list[str], timeout: float):
 
 
 def measure_core(inst, reactor, hrns: list[str], slots: int, request):
-    """The core-only reference phase of a channel benchmark: activate ``hrns``
-    straight on a fresh ActivationService over ``inst``, ``slots`` at once.
+    """The core-only reference phase of a channel benchmark: activate C{hrns}
+    straight on a fresh ActivationService over C{inst}, C{slots} at once.
 
     @param request: C{request(slot, i, hrn)} -> the slot's i-th ActivationRequest.
     @return: a Deferred firing with {rate, p50, p99, codes, seconds}.

@@ -3,14 +3,14 @@
     python bench/fuzz.py --minutes 10 --decoder all
     python bench/fuzz.py --minutes 1 --decoder smpp --decoder tcap
 
-Each decoder runs in a child process under libFuzzer (atheris, the ``fuzz``
-extra), over the same targets as the property tests (``tests/fuzz_targets``).
+Each decoder runs in a child process under libFuzzer (atheris, the C{fuzz}
+extra), over the same targets as the property tests (C{tests/fuzz_targets}).
 An input is a crash when the decoder raises anything but its documented error
 type; the harness records each distinct crash (exception type and raising
-line) with its input under ``--out`` and keeps fuzzing, so one run counts all
-of them.  A hang (``--timeout`` seconds on one input) ends that decoder's run
+line) with its input under C{--out} and keeps fuzzing, so one run counts all
+of them.  A hang (C{--timeout} seconds on one input) ends that decoder's run
 and counts as a crash.  Printed per decoder: executions, libFuzzer's edge
-coverage (``cov``) and features (``ft``), corpus size and distinct crashes.
+coverage (C{cov}) and features (C{ft}), corpus size and distinct crashes.
 """
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ _EXECUTED = re.compile(r"stat::number_of_executed_units: (\d+)")
 
 
 def run_decoder(name: str, seconds: int, out_dir: str, timeout: int) -> dict:
-    """Fuzz ``name`` for ``seconds`` in a child process; its figures as a dict."""
+    """Fuzz C{name} for C{seconds} in a child process; its figures as a dict."""
     work = os.path.join(out_dir, name)
     corpus = os.path.join(work, "corpus")
     os.makedirs(corpus, exist_ok=True)

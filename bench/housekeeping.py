@@ -1,13 +1,13 @@
 """Benchmark: activation latency while the expiry job expires 1 M vouchers, against without it.
 
 In one process and one run, over SQLite (synchronous=FULL) with the embedded
-ledger: fills ``--expiring`` vouchers already past their date (a fast raw
+ledger: fills C{--expiring} vouchers already past their date (a fast raw
 fill), generates real vouchers to activate, then
 
-1. drives ``--baseline`` activations at ``--concurrency`` through the real
+1. drives C{--baseline} activations at C{--concurrency} through the real
    ActivationService and records each latency (no job running);
-2. starts the housekeeping ``expire`` job (the real Housekeeper, chunks of
-   ``--chunk-size`` on the same writer) and keeps driving activations until
+2. starts the housekeeping C{expire} job (the real Housekeeper, chunks of
+   C{--chunk-size} on the same writer) and keeps driving activations until
    the job ends, recording their latencies;
 
 and prints p50/p99/max of both phases, the job's duration and rate.

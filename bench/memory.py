@@ -1,10 +1,10 @@
-"""Benchmark: resident memory of a real ``ivoms run`` node, idle and under load.
+"""Benchmark: resident memory of a real C{ivoms run} node, idle and under load.
 
 A copy of the shipped conf/ (every listener moved to a free 127.0.0.1 port) is
-initialised with the demo stock, and ``ivoms run`` is started as its own
-process. Once ``/health`` answers and the node has settled, its RSS is read
-from /proc (idle). Then ``--connections`` keep-alive HTTP clients in this
-process drive USSD for ``--seconds``: whole TCAP Begins (``*123*HRN#``, the
+initialised with the demo stock, and C{ivoms run} is started as its own
+process. Once C{/health} answers and the node has settled, its RSS is read
+from /proc (idle). Then C{--connections} keep-alive HTTP clients in this
+process drive USSD for C{--seconds}: whole TCAP Begins (C{*123*HRN#}, the
 demo vouchers first, then numbers that are no voucher), and JSON text menu
 dialogues, while the node's RSS is sampled; the figure under load is the
 node's peak (VmHWM). Prints both against the limits (120 MB idle, 200 MB under
@@ -45,7 +45,7 @@ def free_port() -> int:
 
 
 def prepare(workdir: str) -> tuple[str, int]:
-    """A conf/ copy in ``workdir`` with free loopback ports, initialised with the
+    """A conf/ copy in C{workdir} with free loopback ports, initialised with the
     demo stock; (config path, HTTP port)."""
     conf = os.path.join(workdir, "conf")
     shutil.copytree(os.path.join(REPO, "conf"), conf, ignore=shutil.ignore_patterns("var"))
@@ -95,7 +95,7 @@ def demo_hrns(path: str) -> list[str]:
 
 
 def rss_mb(pid: int) -> tuple[float, float]:
-    """(current RSS, peak RSS) of ``pid`` in MB, from /proc."""
+    """(current RSS, peak RSS) of C{pid} in MB, from /proc."""
     values = {}
     with open("/proc/%d/status" % pid) as f:
         for line in f:
@@ -132,7 +132,7 @@ def tcap_begin(i: int, hrn: str) -> bytes:
 
 
 def drive(port: int, hrns: list[str], seconds: float, connections: int, pid: int) -> dict:
-    """Keep-alive clients posting to /ussd for ``seconds``; the node's RSS sampled."""
+    """Keep-alive clients posting to /ussd for C{seconds}; the node's RSS sampled."""
     stop = time.monotonic() + seconds
     counter = itertools.count()
     fed = iter(hrns)

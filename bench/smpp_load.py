@@ -2,7 +2,7 @@
 
 A load generator (a separate process, our own codec on a bare Twisted
 client) binds B transceivers to the listener and keeps W MOs in flight on
-each (default 4 x 10): it sends ``RECHARGE <hrn>`` as submit_sm, and the
+each (default 4 x 10): it sends C{RECHARGE <hrn>} as submit_sm, and the
 next one on a slot only when that slot's reply (deliver_sm) arrived.  The
 listener runs the real core (ActivationService, embedded ledger, a fresh
 SQLite store).  In the same run, the core alone (ActivationService.activate

@@ -3,11 +3,11 @@
 The bridge runs in this process on a 127.0.0.1 listener with the real core
 (ActivationService, embedded ledger, a fresh SQLite store). A load generator (a
 separate process: a bare Twisted HTTP/1.1 client on keep-alive connections) opens C
-connections and keeps one dialogue in flight on each: a ``*123*HRN#`` begin, answered
+connections and keeps one dialogue in flight on each: a C{*123*HRN#} begin, answered
 by an end carrying the result -- one whole USSD dialogue per request. Request bodies
-are encoded before the clock starts. The ``--form`` chooses the envelope: ``tcap`` (a
-whole TCAP Begin as BER, answered by a TCAP End; the default), ``map`` (a bare
-USSD-Arg) or ``text`` (JSON with plain text). In the same run, the core alone
+are encoded before the clock starts. The C{--form} chooses the envelope: C{tcap} (a
+whole TCAP Begin as BER, answered by a TCAP End; the default), C{map} (a bare
+USSD-Arg) or C{text} (JSON with plain text). In the same run, the core alone
 (ActivationService.activate at the same concurrency, same store shape) gives the
 reference rate. Prints dialogues/s, p50/p99 from request sent to answer received,
 the core-only rate and the ratio. Everything stays on 127.0.0.1 and stops by itself.
@@ -134,7 +134,7 @@ def report(out, args) -> None:
 # -- the load generator (child process) --------------------------------------------
 
 def request_bodies(hrns, connections, form):
-    """Pre-encoded HTTP requests, one per HRN: ``(raw request bytes, dialogue id)``."""
+    """Pre-encoded HTTP requests, one per HRN: C{(raw request bytes, dialogue id)}."""
     from protocols.ussd.map import encode_ussd_arg
     from protocols.ussd.map_types import NETWORK_UNSTRUCTURED_SS_CONTEXT_V2 as AC
     from protocols.ussd.tcap import Dialogue, Invoke, TcapMessage, encode_tcap

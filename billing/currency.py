@@ -17,11 +17,9 @@ __all__ = ["ISO_4217", "Currencies"]
 class Currencies:
     """The ISO 4217 table plus configured overrides.
 
-    Args:
-        overrides: {"ABC": [numeric, minor digits]} added or replacing.
+    @param overrides: {"ABC": [numeric, minor digits]} added or replacing.
 
-    Raises:
-        ValueError: an override is malformed.
+    @raise ValueError: an override is malformed.
     """
 
     def __init__(self, overrides: dict | None = None):
@@ -47,9 +45,8 @@ class Currencies:
     def to_minor(self, amount: decimal.Decimal, numeric: int) -> tuple[int, str]:
         """Decimal amount of the numeric currency -> (minor units, alpha).
 
-        Raises:
-            KeyError: unknown numeric code.
-            ValueError: the amount has more decimals than the currency.
+        @raise KeyError: unknown numeric code.
+        @raise ValueError: the amount has more decimals than the currency.
         """
         alpha, digits = self.by_numeric[numeric]
         scaled = amount.scaleb(digits)

@@ -1,8 +1,8 @@
 """The embedded ledger: prepaid accounts in the iVOMS store, the default billing connector (DESIGN §6).
 
-Balances and expiry dates live in ``ledger_account``; every credit leaves a
-``ledger_entry`` keyed by its idempotency key, so a repeated credit answers
-what the first did (without the balance, which has moved on since).  ``lookup`` of an unknown key writes a ``void`` entry, so
+Balances and expiry dates live in C{ledger_account}; every credit leaves a
+C{ledger_entry} keyed by its idempotency key, so a repeated credit answers
+what the first did (without the balance, which has moved on since).  C{lookup} of an unknown key writes a C{void} entry, so
 a credit still in flight for that key can never apply afterwards: reconciliation
 may then release the voucher safely.
 """
@@ -47,9 +47,9 @@ _SET_OUTCOME = update(ent).where(ent.c.idempotency_key == bindparam("key")).valu
 
 
 def credit_unit(tx, msisdn, amount, currency, validity_days, key, now, auto_create):
-    """Credit ``msisdn`` once for ``key`` (a unit of work); return a L{CreditOutcome}.
+    """Credit C{msisdn} once for C{key} (a unit of work); return a L{CreditOutcome}.
 
-    The entry is claimed first (``INSERT ... ON CONFLICT DO NOTHING`` on the
+    The entry is claimed first (C{INSERT ... ON CONFLICT DO NOTHING} on the
     key), so a repeated or voided key is detected before any money moves.
     """
     claimed = tx.insert_ignore(ent, {
@@ -83,7 +83,7 @@ def credit_unit(tx, msisdn, amount, currency, validity_days, key, now, auto_crea
 
 
 def lookup_unit(tx, key, now):
-    """The outcome for ``key``, or None after voiding it (a unit of work)."""
+    """The outcome for C{key}, or None after voiding it (a unit of work)."""
     row = tx.execute(_ENTRY, {"key": key}).first()
     if row is not None:
         out = _outcome(row)
@@ -95,7 +95,7 @@ def lookup_unit(tx, key, now):
 
 
 def account_unit(tx, msisdn):
-    """(balance, currency, expires_at) of ``msisdn``, or None."""
+    """(balance, currency, expires_at) of C{msisdn}, or None."""
     row = tx.execute(_GET, {"msisdn": msisdn}).first()
     return tuple(row) if row is not None else None
 
@@ -119,7 +119,7 @@ class EmbeddedLedger:
             alsoProvides(self, IInTransactionCredit)
 
     def credit_in(self, tx, account, amount, currency, validity_days, idempotency_key, now):
-        """L{credit} inside the caller's unit of work ``tx`` (same database)."""
+        """L{credit} inside the caller's unit of work C{tx} (same database)."""
         return credit_unit(tx, account, amount, currency, validity_days, idempotency_key, now,
                            self.auto_create)
 

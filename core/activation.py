@@ -2,7 +2,7 @@
 
 Normalise, check bars, reserve, credit through the billing port under a
 timeout, then commit or release.  It never raises to a channel: every
-outcome, expected or not, is an :class:`ActivationResult`.
+outcome, expected or not, is an L{ActivationResult}.
 """
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ def audit(tx, *, at: int, actor: str, action: str, target: str | None = None,
           origin: str | None = None, detail: dict | None = None) -> None:
     """Append one audit entry inside the caller's unit of work.
 
-    ``detail`` must never hold an HRN, key or password.
+    C{detail} must never hold an HRN, key or password.
     """
     tx.insert(audit_log, {"at": at, "actor": actor, "action": action, "target": target,
                           "origin": origin,

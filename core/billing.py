@@ -44,10 +44,10 @@ class IBillingPort(Interface):
     """Credits prepaid accounts; every connector implements this."""
 
     def credit(account, amount, currency, validity_days, idempotency_key):
-        """Credit ``amount`` minor units of ``currency`` to ``account`` (E.164
-        digits) and extend its validity by ``validity_days``.
+        """Credit C{amount} minor units of C{currency} to C{account} (E.164
+        digits) and extend its validity by C{validity_days}.
 
-        Repeating a call with the same ``idempotency_key`` never credits twice;
+        Repeating a call with the same C{idempotency_key} never credits twice;
         it answers what the first call did.
 
         @return: a Deferred firing with a L{CreditOutcome}, or failing with
@@ -55,7 +55,7 @@ class IBillingPort(Interface):
         """
 
     def lookup(idempotency_key, account=None, amount=None, currency=None, validity_days=None):
-        """Tell what became of the credit with ``idempotency_key``.
+        """Tell what became of the credit with C{idempotency_key}.
 
         The other arguments repeat what the credit asked for (the pending
         transaction row holds them); connectors whose query is a replay of the

@@ -33,13 +33,13 @@ class VoucherCipher:
         self._index_key = ring.index_key
 
     def encrypt(self, serial: int, hrn: str) -> bytes:
-        """Encrypt the digits ``hrn`` of voucher ``serial`` under the active key."""
+        """Encrypt the digits C{hrn} of voucher C{serial} under the active key."""
         nonce = os.urandom(12)
         return nonce + self._aead[self.active_key_id].encrypt(
             nonce, hrn.encode("ascii"), _aad(serial, self.active_key_id))
 
     def decrypt(self, serial: int, key_id: str, blob: bytes) -> str:
-        """Recover the HRN of voucher ``serial``.
+        """Recover the HRN of voucher C{serial}.
 
         @raise TamperError: wrong serial or key id, altered bytes, or an
             unknown key id.
@@ -53,7 +53,7 @@ class VoucherCipher:
             raise TamperError("voucher %d: HRN failed authentication" % serial) from e
 
     def blind_index(self, hrn: str) -> bytes:
-        """HMAC-SHA256 of the normalised digits ``hrn``."""
+        """HMAC-SHA256 of the normalised digits C{hrn}."""
         return hmac.digest(self._index_key, hrn.encode("ascii"), "sha256")
 
     def request_digest(self, key: str) -> bytes:
@@ -62,7 +62,7 @@ class VoucherCipher:
 
 
 def draw_params(length: int) -> tuple[int, int, int]:
-    """Bytes per draw, the rejection limit and the modulus for ``length`` digits."""
+    """Bytes per draw, the rejection limit and the modulus for C{length} digits."""
     mod = 10 ** length
     nbytes = (mod.bit_length() + 7) // 8 + 1
     space = 1 << (8 * nbytes)
@@ -70,7 +70,7 @@ def draw_params(length: int) -> tuple[int, int, int]:
 
 
 def random_hrns(count: int, length: int) -> list[str]:
-    """``count`` HRNs of ``length`` digits from the OS CSPRNG, without modulo bias.
+    """C{count} HRNs of C{length} digits from the OS CSPRNG, without modulo bias.
 
     Each draw takes enough random bytes to exceed 10**length at least 256-fold
     and rejects the top partial range, so every HRN is equally likely.

@@ -1,7 +1,7 @@
 """The store's engine and units of work: SQLAlchemy-compiled SQL run on DB-API connections.
 
-One *unit of work* is a plain function ``fn(tx, *args)`` that runs a few
-statements on a :class:`Tx`; it commits as a whole or not at all.  Statements
+One *unit of work* is a plain function C{fn(tx, *args)} that runs a few
+statements on a L{Tx}; it commits as a whole or not at all.  Statements
 are written once with SQLAlchemy Core (portable between SQLite and
 PostgreSQL), compiled once per dialect, and executed on the DB-API cursor, so
 the hot path pays neither ORM nor per-call compilation cost.
@@ -23,11 +23,11 @@ class StoreError(Exception):
 
 
 def make_engine(url: str, *, pool_size: int = 8, busy_timeout_ms: int = 30000) -> Engine:
-    """Create an engine for ``url`` with the durability settings iVOMS relies on.
+    """Create an engine for C{url} with the durability settings iVOMS relies on.
 
-    SQLite gets WAL, ``synchronous=FULL``, foreign keys and a busy timeout,
+    SQLite gets WAL, C{synchronous=FULL}, foreign keys and a busy timeout,
     and runs in autocommit mode so that units of work issue their own
-    ``BEGIN IMMEDIATE`` / ``SAVEPOINT`` / ``COMMIT``.
+    C{BEGIN IMMEDIATE} / C{SAVEPOINT} / C{COMMIT}.
 
     @raise StoreError: the URL is malformed or names an unknown driver.
     """
@@ -60,7 +60,7 @@ def make_engine(url: str, *, pool_size: int = 8, busy_timeout_ms: int = 30000) -
 
 
 def _redact(url: str) -> str:
-    """Return ``url`` with any password replaced, for messages."""
+    """Return C{url} with any password replaced, for messages."""
     from sqlalchemy.engine import make_url
     try:
         return make_url(url).render_as_string(hide_password=True)
@@ -112,7 +112,7 @@ class Tx:
     def pipeline(self):
         """PostgreSQL pipeline mode for the statements run inside (a no-op on SQLite).
 
-        Statements whose result nobody reads (``insert``, ``execute(wait=False)``)
+        Statements whose result nobody reads (C{insert}, C{execute(wait=False)})
         are sent without waiting for the server; the next statement whose result
         is read waits for all of them, so a unit of work costs one round trip per
         result it needs instead of one per statement.  Errors surface at that
@@ -129,7 +129,7 @@ class Tx:
                 self._pipe = None
 
     def execute(self, stmt, params=None, *, wait: bool = True) -> Result:
-        """Run a Core statement (compiled once and cached) with ``params``.
+        """Run a Core statement (compiled once and cached) with C{params}.
 
         @param wait: False when the caller will not read the result: under
             pipeline mode the statement is then sent without a round trip.
@@ -138,12 +138,12 @@ class Tx:
         return self._run(c, params or {}, wait)
 
     def insert(self, table, row: dict) -> None:
-        """Insert ``row`` (a dict of column values) into ``table`` (no result)."""
+        """Insert C{row} (a dict of column values) into C{table} (no result)."""
         c = self.store.compiled_insert(table, tuple(row))
         self._run(c, row, False)
 
     def insert_ignore(self, table, row: dict) -> int:
-        """Insert ``row`` unless its primary key exists (``ON CONFLICT DO NOTHING``,
+        """Insert C{row} unless its primary key exists (C{ON CONFLICT DO NOTHING},
         which SQLite and PostgreSQL both speak); return 1 if inserted, else 0."""
         k = ("ignore", table, tuple(row))
         c = self.store._cache.get(k)
@@ -158,7 +158,7 @@ class Tx:
         return self._run(c, row).rowcount
 
     def insert_many(self, table, rows: list[dict]) -> None:
-        """Insert many rows with the same keys using ``executemany``."""
+        """Insert many rows with the same keys using C{executemany}."""
         if not rows:
             return
         c = self.store.compiled_insert(table, tuple(rows[0]))
@@ -246,7 +246,7 @@ class Tx:
 class Store:
     """The database: an engine, a cache of compiled statements, and connections.
 
-    Thread-safe; each unit of work gets its own :class:`Tx`.
+    Thread-safe; each unit of work gets its own L{Tx}.
     """
 
     def __init__(self, url: str, *, pool_size: int = 8):
@@ -259,7 +259,7 @@ class Store:
 
     # -- compilation ------------------------------------------------------
     def compiled(self, stmt) -> Compiled:
-        """Compile ``stmt`` for this dialect once; later calls hit the cache."""
+        """Compile C{stmt} for this dialect once; later calls hit the cache."""
         c = self._cache.get(stmt)
         if c is None:
             c = self._compile(stmt)
@@ -270,7 +270,7 @@ class Store:
         return c
 
     def compiled_insert(self, table, keys: tuple) -> Compiled:
-        """Compile an INSERT of exactly ``keys`` into ``table``, cached."""
+        """Compile an INSERT of exactly C{keys} into C{table}, cached."""
         k = (table, keys)
         c = self._cache.get(k)
         if c is None:
@@ -303,7 +303,7 @@ class Store:
 
     # -- connections ------------------------------------------------------
     def tx(self) -> Tx:
-        """A new :class:`Tx` on a pooled connection; the caller closes it.
+        """A new L{Tx} on a pooled connection; the caller closes it.
 
         @raise StoreError: the database cannot be reached.
         """
@@ -315,11 +315,11 @@ class Store:
                              % (_redact(self.url), first_line(e))) from e
 
     def run_sync(self, fn, *args, read_only: bool = False, **kwargs):
-        """Run the unit of work ``fn(tx, *args, **kwargs)`` on the calling thread.
+        """Run the unit of work C{fn(tx, *args, **kwargs)} on the calling thread.
 
-        Commits when ``fn`` returns, rolls back when it raises.
+        Commits when C{fn} returns, rolls back when it raises.
 
-        @return: what ``fn`` returned.
+        @return: what C{fn} returned.
         """
         tx = self.tx()
         try:

@@ -35,7 +35,7 @@ def source_subject(channel: str, source: str) -> str:
 
 
 def status(tx, subject: str, now: int) -> tuple[bool, int | None]:
-    """(whether ``subject`` has a counter, the epoch ms its bar ends or None)."""
+    """(whether C{subject} has a counter, the epoch ms its bar ends or None)."""
     row = tx.execute(_BARRED, {"subject": subject}).first()
     if row is None:
         return False, None
@@ -43,12 +43,12 @@ def status(tx, subject: str, now: int) -> tuple[bool, int | None]:
 
 
 def barred_until(tx, subject: str, now: int) -> int | None:
-    """The epoch ms until which ``subject`` is barred, or None when it is not."""
+    """The epoch ms until which C{subject} is barred, or None when it is not."""
     return status(tx, subject, now)[1]
 
 
 def record_failure(tx, subject: str, now: int, settings, *, bars: bool = True) -> int | None:
-    """Count one failed attempt of ``subject`` and bar it when it reaches a tier.
+    """Count one failed attempt of C{subject} and bar it when it reaches a tier.
 
     @param bars: False for per-source counters, which are kept but never bar.
     @return: the new bar's end (epoch ms) when this failure crossed a tier.
@@ -74,11 +74,11 @@ def record_failure(tx, subject: str, now: int, settings, *, bars: bool = True) -
 
 
 def reset(tx, subject: str) -> None:
-    """Forget ``subject``'s failures (after a success, or an unbar)."""
+    """Forget C{subject}'s failures (after a success, or an unbar)."""
     tx.execute(_RESET, {"subject": subject})
 
 
 def list_counters(tx, prefix: str = "", limit: int = 100) -> list[dict]:
-    """Counters whose subject starts with ``prefix``, most failures first."""
+    """Counters whose subject starts with C{prefix}, most failures first."""
     q = select(fc).where(fc.c.subject.startswith(prefix)).order_by(fc.c.failures.desc()).limit(limit)
     return [dict(zip(fc.c.keys(), r)) for r in tx.execute(q).rows]

@@ -2,10 +2,10 @@
 
 A batch is written in chunks, each its own commit, so memory stays flat and
 a running node's writer is never held for long.  Vouchers of a batch are
-``generated`` (never usable) until the batch is ``ready``, and only vouchers
+C{generated} (never usable) until the batch is C{ready}, and only vouchers
 of a ready batch can be made available; a generation that fails or is
-killed leaves a ``failed`` batch whose vouchers are deleted (at once, or by
-:func:`recover_interrupted` on the next start).
+killed leaves a C{failed} batch whose vouchers are deleted (at once, or by
+L{recover_interrupted} on the next start).
 """
 from __future__ import annotations
 
@@ -40,14 +40,14 @@ class BatchInfo:
 
 
 def owner_tag() -> str:
-    """``host:pid`` of this process, recorded on the batches it generates."""
+    """C{host:pid} of this process, recorded on the batches it generates."""
     return "%s:%d" % (socket.gethostname(), os.getpid())
 
 
 # -- rows -----------------------------------------------------------------
 def make_rows(cipher: VoucherCipher, first_serial: int, count: int, length: int,
               batch_id: int, expires_at: int) -> list[tuple]:
-    """Rows (in COLUMNS order) for ``count`` vouchers from ``first_serial``."""
+    """Rows (in COLUMNS order) for C{count} vouchers from C{first_serial}."""
     hrns = random_hrns(count, length)
     enc, bi, kid = cipher.encrypt, cipher.blind_index, cipher.active_key_id
     state = "generated"
@@ -56,7 +56,7 @@ def make_rows(cipher: VoucherCipher, first_serial: int, count: int, length: int,
 
 
 def copy_text(rows) -> bytes:
-    """``rows`` in PostgreSQL COPY text format (bytea as hex), ready to stream."""
+    """C{rows} in PostgreSQL COPY text format (bytea as hex), ready to stream."""
     return "".join(["%d\t%d\t%s\t%d\t%s\t\\\\x%s\t\\\\x%s\t%d\n" % (
         r[0], r[1], r[2], r[3], r[4], r[5].hex(), r[6].hex(), r[7]) for r in rows]).encode("ascii")
 
@@ -87,7 +87,7 @@ class Packed:
 
 
 def make_chunk(cipher, first_serial, count, length, batch_id, expires_at, as_copy: bool):
-    """A chunk of rows: L{Packed} for SQLite's executemany, or COPY text when ``as_copy``."""
+    """A chunk of rows: L{Packed} for SQLite's executemany, or COPY text when C{as_copy}."""
     rows = make_rows(cipher, first_serial, count, length, batch_id, expires_at)
     return copy_text(rows) if as_copy else Packed(rows)
 
@@ -122,7 +122,7 @@ _ALLOC = update(counter).where(counter.c.name == "serial") \
 
 
 def allocate_serials(tx, n: int, serial_start: int) -> int:
-    """Reserve ``n`` consecutive serials; return the first.  Unique across nodes."""
+    """Reserve C{n} consecutive serials; return the first.  Unique across nodes."""
     row = tx.execute(_ALLOC, {"n": n}).first()
     if row is None:
         tx.insert(counter, {"name": "serial", "value": serial_start - 1 + n})
@@ -213,7 +213,7 @@ def _finish(tx, batch_id, now) -> int:
 
 
 def fail_batch(tx, batch_id: int, message: str, now: int) -> int:
-    """Mark ``batch_id`` failed and delete its vouchers; return how many were deleted."""
+    """Mark C{batch_id} failed and delete its vouchers; return how many were deleted."""
     tx.execute(update(batch).where(batch.c.id == batch_id)
                .values(state="failed", finished_at=now, message=message[:1000]))
     from core.vouchers import in_batch
@@ -232,7 +232,7 @@ def _pid_alive(pid: int) -> bool:
 
 
 def recover_interrupted(tx, now: int) -> list[int]:
-    """Fail every ``generating`` batch whose generator is gone.
+    """Fail every C{generating} batch whose generator is gone.
 
     A generator is gone when it ran on this host and its process no longer
     exists, or when its heartbeat is older than ten minutes.
@@ -256,13 +256,13 @@ def recover_interrupted(tx, now: int) -> list[int]:
 def generate(store, cipher: VoucherCipher, vt, count: int, expires_at: int, *,
              requested_by: str, serial_start: int, chunk_size: int = 20000,
              workers: int = 0, progress=None, clock=None) -> BatchInfo:
-    """Generate ``count`` vouchers of type ``vt`` into ``store`` (blocking).
+    """Generate C{count} vouchers of type C{vt} into C{store} (blocking).
 
     @param progress: called with (done, count) after every chunk.
     @param workers: extra processes encrypting the next chunk while this one
         is written (0 encrypts inline).
     @return: the batch id and serial range.
-    @raise GenerationError: the batch failed; it is marked ``failed`` and
+    @raise GenerationError: the batch failed; it is marked C{failed} and
         none of its vouchers remain.
     """
     if count <= 0:

@@ -68,7 +68,7 @@ def request_key(channel: str, ref, *parts) -> str | None:
 
 
 def entry_for(cipher, req, channel: str) -> Entry | None:
-    """The inbox entry of ``req``, or None when it carries no idempotency key.
+    """The inbox entry of C{req}, or None when it carries no idempotency key.
 
     @param cipher: a L{core.crypto.VoucherCipher} (its index key hashes the key).
     """
@@ -111,13 +111,13 @@ def result_of(row) -> ActivationResult:
 
 
 def keyed(tx, entry: Entry, txn_id: str, now: int, window_ms: int, unit, *args):
-    """Run the activation's first ``unit(tx, *args)`` unless ``entry``'s key was seen.
+    """Run the activation's first C{unit(tx, *args)} unless C{entry}'s key was seen.
 
     One unit of work: looks the key up, and either answers a L{Replay} or
-    records the key for ``txn_id`` (with the deferred reply due, when the
-    entry has a reply route) and runs ``unit``.
+    records the key for C{txn_id} (with the deferred reply due, when the
+    entry has a reply route) and runs C{unit}.
 
-    @return: a L{Replay}, or what ``unit`` returned.
+    @return: a L{Replay}, or what C{unit} returned.
     """
     prev = tx.execute(_FIND, {"key": entry.key}).first()
     state = DUE if entry.reply_to else NONE
@@ -180,7 +180,7 @@ class DueReply:
 
 
 def due_replies(tx, before: int, limit: int = 200) -> list[DueReply]:
-    """Replies due for requests received before ``before`` (oldest first)."""
+    """Replies due for requests received before C{before} (oldest first)."""
     out = []
     for r in tx.execute(_DUE, {"before": before, "limit": limit}).rows:
         key, txn_id, source, reply_to, language, attempts, received = r[:7]
@@ -211,5 +211,5 @@ _PURGE = inbox.delete().where(and_(inbox.c.reply_state != DUE,
 
 
 def purge(tx, before: int) -> int:
-    """Forget keys received before ``before`` whose reply is not due (past every window)."""
+    """Forget keys received before C{before} whose reply is not due (past every window)."""
     return tx.execute(_PURGE, {"before": before}).rowcount

@@ -21,7 +21,7 @@ class IActivationService(Interface):
     in_flight = Attribute("How many activations are under way (read by /health).")
 
     def activate(req):
-        """Activate the voucher ``req`` names.
+        """Activate the voucher C{req} names.
 
         @param req: a L{core.requests.ActivationRequest}.
         @return: a Deferred firing with a L{core.results.ActivationResult};
@@ -39,15 +39,15 @@ class ITransactionQueries(Interface):
         """
 
     def transaction(txn_id=None, channel_ref=None, channel="soap", source=None):
-        """The activation transaction with id ``txn_id``, else the latest with ``channel_ref``.
+        """The activation transaction with id C{txn_id}, else the latest with C{channel_ref}.
 
-        @param source: when given, only a transaction of ``channel`` entered
+        @param source: when given, only a transaction of C{channel} entered
             by this source is returned.
         @return: a Deferred firing with a dict of the row's fields, or None.
         """
 
     def voucher(serial):
-        """The status of voucher ``serial`` (never its HRN).
+        """The status of voucher C{serial} (never its HRN).
 
         @return: a Deferred firing with a dict (serial, state, type_code,
             batch_id, expires_at), or None.
@@ -63,12 +63,12 @@ class ITransactionQueries(Interface):
 class IInTransactionCredit(Interface):
     """A billing connector that credits inside the caller's unit of work.
 
-    The embedded ledger provides it when configured with ``in_transaction``:
+    The embedded ledger provides it when configured with C{in_transaction}:
     the core then reserves, credits and commits an activation in one unit.
     """
 
     def credit_in(tx, account, amount, currency, validity_days, idempotency_key, now):
-        """Credit like L{IBillingPort.credit}, inside the unit of work ``tx``.
+        """Credit like L{IBillingPort.credit}, inside the unit of work C{tx}.
 
         @param now: the unit's time (epoch ms).
         @return: a L{core.billing.CreditOutcome} (not a Deferred).

@@ -53,7 +53,7 @@ def _b64key(value, path, where) -> bytes:
 
 
 def load(path: str) -> KeyRing:
-    """Read and check the key file at ``path``.
+    """Read and check the key file at C{path}.
 
     @raise KeyFileError: missing, unreadable, readable by group/others,
         malformed, or without the keys it must hold.
@@ -90,7 +90,7 @@ def load(path: str) -> KeyRing:
 
 
 def _write(path: str, doc: dict) -> None:
-    """Write ``doc`` atomically with mode 0600 (temp file, fsync, rename)."""
+    """Write C{doc} atomically with mode 0600 (temp file, fsync, rename)."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, mode=0o700, exist_ok=True)
     tmp = "%s.tmp-%d" % (path, os.getpid())
@@ -117,7 +117,7 @@ def _enc(raw: bytes) -> str:
 
 
 def init(path: str) -> KeyRing:
-    """Create a new key file at ``path``.
+    """Create a new key file at C{path}.
 
     @raise KeyFileError: a file already exists there (keys are never
         overwritten: losing them makes every voucher unreadable).
@@ -134,7 +134,7 @@ def init(path: str) -> KeyRing:
 
 
 def rotate(path: str) -> KeyRing:
-    """Add a new data key to the file at ``path`` and make it the active one.
+    """Add a new data key to the file at C{path} and make it the active one.
 
     @return: the new key ring.
     @raise KeyFileError: the current file cannot be loaded.

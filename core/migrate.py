@@ -1,4 +1,4 @@
-"""Schema migrations with Alembic (``ivoms db upgrade``; ``ivoms init`` runs it)."""
+"""Schema migrations with Alembic (C{ivoms db upgrade}; C{ivoms init} runs it)."""
 from __future__ import annotations
 
 import os
@@ -22,7 +22,7 @@ def alembic_config() -> AlembicConfig:
 
 
 def upgrade(store, revision: str = "head") -> str:
-    """Bring the database of ``store`` to ``revision``.
+    """Bring the database of C{store} to C{revision}.
 
     @return: the revision now current.
     @raise StoreError: the database cannot be reached or migrated.

@@ -19,10 +19,10 @@ class MsisdnRules:
         return cls(s.country_code, s.national_prefix, s.international_prefixes, s.lengths)
 
     def normalise(self, raw: str | None) -> str | None:
-        """E.164 digits (no '+') for ``raw``, or None when it is malformed.
+        """E.164 digits (no '+') for C{raw}, or None when it is malformed.
 
-        ``+381641234567``, ``00381641234567``, ``0641234567`` and
-        ``381641234567`` all give ``381641234567`` with country code 381 and
+        C{+381641234567}, C{00381641234567}, C{0641234567} and
+        C{381641234567} all give C{381641234567} with country code 381 and
         national prefix 0.  Spaces, dashes, dots and parentheses are ignored.
         """
         if not raw or len(raw) > 32:
@@ -48,7 +48,7 @@ class MsisdnRules:
 
 
 def normalise_hrn(raw: str | None, lengths) -> str | None:
-    """The digits of ``raw`` with spaces and dashes removed, or None when
+    """The digits of C{raw} with spaces and dashes removed, or None when
     malformed (other characters, or a length no voucher type uses)."""
     if not raw or len(raw) > 64:
         return None

@@ -18,7 +18,7 @@ _TXN_COLS = (txn.c.id, txn.c.kind, txn.c.started_at, txn.c.finished_at, txn.c.ch
 
 
 def result_text(code: int) -> str:
-    """Name and default text of result ``code`` (or "unknown result N").
+    """Name and default text of result C{code} (or "unknown result N").
 
     @param code: a numeric result code.
     """
@@ -38,7 +38,7 @@ def transactions(tx, *, msisdn=None, serial=None, start=None, end=None, limit=LI
     @param start: earliest start (epoch ms, inclusive), or None.
     @param end: latest start (epoch ms, exclusive), or None.
     @param limit: at most this many rows.
-    @return: one dict per transaction, keyed by column name, plus ``result``
+    @return: one dict per transaction, keyed by column name, plus C{result}
         (the result code's name and text).
     """
     cond = []

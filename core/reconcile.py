@@ -1,12 +1,12 @@
 """Reconciliation of reservations whose billing outcome is unknown (DESIGN §4 step 6).
 
 For every transaction pending longer than the configured age, billing is
-asked by idempotency key: credited → the voucher becomes ``used``; no
+asked by idempotency key: credited → the voucher becomes C{used}; no
 record (which a connector only answers when the credit can no longer
 apply) or refused → the voucher is released.  Unanswered lookups are left
 for the next run.
 
-A pending loyalty reward (kind ``loyalty``) has no voucher: its credit is
+A pending loyalty reward (kind C{loyalty}) has no voucher: its credit is
 repeated with its own idempotency key, which billing answers without
 crediting twice, and only its transaction row is concluded.  An activation
 committed here counts toward loyalty plans like one committed on the spot.

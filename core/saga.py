@@ -1,7 +1,7 @@
 """The activation saga's units of work: reserve, commit, release (DESIGN §4 steps 3-6).
 
-Each function is one unit of work run by a :class:`core.units.UnitRunner`.
-The reservation is one conditional ``UPDATE ... RETURNING``; the final
+Each function is one unit of work run by a L{core.units.UnitRunner}.
+The reservation is one conditional C{UPDATE ... RETURNING}; the final
 steps are conditional on the voucher still being reserved for this very
 transaction and the transaction still pending, so a late answer and
 reconciliation can never both apply.
@@ -111,8 +111,8 @@ def _txn_row(a: Attempt, state: str, code: int, **extra) -> dict:
 def reserve(tx, a: Attempt, fraud_settings):
     """Bar check, reservation and the transaction row, in one unit of work.
 
-    @return: a L{Reservation} (voucher now ``reserved``, transaction
-        ``pending``) or a L{Refusal} (a ``failed`` transaction row written and
+    @return: a L{Reservation} (voucher now C{reserved}, transaction
+        C{pending}) or a L{Refusal} (a C{failed} transaction row written and
         the failure counted when it is one fraud control counts).
     """
     subject = fraud.msisdn_subject(a.msisdn)
@@ -178,9 +178,9 @@ _CLOSE = update(txn).where(and_(txn.c.id == bindparam("txn_id"), txn.c.state == 
 
 def commit_success(tx, txn_id: str, serial: int, msisdn: str, now: int, billing_ms: int | None,
                    detail: dict | None, reset_fraud: bool, actor: str, after=None):
-    """Billing credited: the voucher becomes ``used`` and the transaction ``success``.
+    """Billing credited: the voucher becomes C{used} and the transaction C{success}.
 
-    @param after: optional ``after(tx)`` run in the same unit when this call
+    @param after: optional C{after(tx)} run in the same unit when this call
         made the change (loyalty counters); its return value is returned.
     @return: (changed, after's value); changed is False when the transaction
         was no longer pending (someone else already concluded it).
@@ -199,8 +199,8 @@ def commit_success(tx, txn_id: str, serial: int, msisdn: str, now: int, billing_
 
 def release(tx, txn_id: str, serial: int, code: R, now: int, billing_ms: int | None,
             detail: str | None, actor: str) -> bool:
-    """Billing definitely did not credit: the voucher is ``available`` again and
-    the transaction ``failed`` with ``code``.
+    """Billing definitely did not credit: the voucher is C{available} again and
+    the transaction C{failed} with C{code}.
 
     @return: False when the transaction was no longer pending.
     """
@@ -250,6 +250,6 @@ _PENDING = select(txn.c.id, txn.c.serial, txn.c.account, txn.c.msisdn, txn.c.amo
 
 
 def pending_older_than(tx, cutoff: int, limit: int = 500) -> list[tuple]:
-    """Pending transactions started before ``cutoff`` (oldest first): activations
-    and loyalty rewards (``kind`` tells them apart; a reward has no serial)."""
+    """Pending transactions started before C{cutoff} (oldest first): activations
+    and loyalty rewards (C{kind} tells them apart; a reward has no serial)."""
     return tx.execute(_PENDING, {"cutoff": cutoff, "limit": limit}).rows

@@ -225,7 +225,7 @@ job_lease = Table(
     Column("expires_at", BigInteger, nullable=False),
 )
 
-#: Used and expired vouchers moved out of ``voucher`` by the purge job (table
+#: Used and expired vouchers moved out of C{voucher} by the purge job (table
 #: mode).  The encrypted HRN is not kept: an archived voucher can never be
 #: activated or revealed; its blind index stays so an HRN can still be traced.
 voucher_archive = Table(

@@ -1,9 +1,9 @@
 """Typed settings built from TOML tables: unknown keys rejected, errors naming file and key.
 
 A settings class is a frozen dataclass; a field's type says what the TOML
-value must be (``int``, ``float``, ``str``, ``bool``, ``list[...]``,
-``dict[str, ...]`` or another settings class).  ``field(metadata=...)``
-adds ``check`` (a function returning an error text or None) and ``path``
+value must be (C{int}, C{float}, C{str}, C{bool}, C{list[...]},
+C{dict[str, ...]} or another settings class).  C{field(metadata=...)}
+adds C{check} (a function returning an error text or None) and C{path}
 (a filesystem path resolved against the config file's folder).
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ class ConfigError(Exception):
 
 
 def setting(default=dataclasses.MISSING, *, check=None, path=False, factory=None):
-    """Declare a settings field with an optional ``check`` and ``path`` flag."""
+    """Declare a settings field with an optional C{check} and C{path} flag."""
     meta = {"check": check, "path": path}
     if factory is not None:
         return dataclasses.field(default_factory=factory, metadata=meta)
@@ -26,12 +26,12 @@ def setting(default=dataclasses.MISSING, *, check=None, path=False, factory=None
 
 
 def build(cls, data, *, file: str, key: str, base_dir: str):
-    """Build the settings class ``cls`` from the TOML table ``data``.
+    """Build the settings class C{cls} from the TOML table C{data}.
 
-    @param key: the dotted key of ``data`` in the file, for messages.
+    @param key: the dotted key of C{data} in the file, for messages.
     @param base_dir: folder that relative paths resolve against.
     @raise ConfigError: an unknown or missing key, a wrong type, or a
-        failed check, named as ``file: key: problem``.
+        failed check, named as C{file: key: problem}.
     """
     where = key or "(top level)"
     if not isinstance(data, dict):
@@ -77,7 +77,7 @@ def _join(key: str, name: str) -> str:
 
 
 def resolve_path(value: str, base_dir: str) -> str:
-    """``value`` as an absolute path, relative ones against ``base_dir``; '-' is kept."""
+    """C{value} as an absolute path, relative ones against C{base_dir}; '-' is kept."""
     if value == "-" or value == "":
         return value
     value = os.path.expanduser(value)
@@ -146,7 +146,7 @@ def digits(v):
 
 
 def endpoint(v):
-    """A Twisted server endpoint string such as ``tcp:2775:interface=127.0.0.1``."""
+    """A Twisted server endpoint string such as C{tcp:2775:interface=127.0.0.1}."""
     if not isinstance(v, str) or ":" not in v:
         return "must be an endpoint string such as 'tcp:8080:interface=127.0.0.1'"
     return None

@@ -16,7 +16,7 @@ class VoucherState(str, enum.Enum):
 S = VoucherState
 
 #: Which states an administrative transition may leave, by target state.
-#: ``reserved`` and ``used`` are only reached through activation; ``blocked``
+#: C{reserved} and C{used} are only reached through activation; C{blocked}
 #: is left only by unblocking, which returns to the state recorded at block
 #: time.
 ADMIN_SOURCES = {
@@ -26,7 +26,7 @@ ADMIN_SOURCES = {
     S.GENERATED: (S.AVAILABLE,),
 }
 
-#: Target states an operator may ask for with ``set-state`` (plus ``unblock``).
+#: Target states an operator may ask for with C{set-state} (plus C{unblock}).
 ADMIN_TARGETS = tuple(ADMIN_SOURCES) + ("unblock",)
 
 #: Block reasons offered by the GUI and CLI; free text is allowed too.

@@ -1,8 +1,8 @@
 """The unit runner's queue: activations first, background units at a bounded share.
 
-A :class:`Lanes` holds two lanes of units for the runner's worker threads.
-The foreground lane (every ``UnitRunner.submit``) is served first, in order.
-A background unit (``UnitRunner.submit_background``: housekeeping chunks)
+A L{Lanes} holds two lanes of units for the runner's worker threads.
+The foreground lane (every C{UnitRunner.submit}) is served first, in order.
+A background unit (C{UnitRunner.submit_background}: housekeeping chunks)
 is taken only when the foreground lane is empty: alone when nothing else
 waits, or as the last unit of a batch of foreground units, at most one per
 batch. A long job therefore never makes an activation wait for more than one

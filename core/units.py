@@ -1,7 +1,7 @@
 """Units of work off the reactor, with group commit (DESIGN §1, issue: throughput).
 
-A :class:`UnitRunner` owns worker threads, each with its own connection.  A
-worker takes every unit waiting in the queue (up to ``max_batch``), runs them
+A L{UnitRunner} owns worker threads, each with its own connection.  A
+worker takes every unit waiting in the queue (up to C{max_batch}), runs them
 in one transaction and commits once; a unit that raises is rolled back alone
 (the batch is re-run with a SAVEPOINT per unit), the others commit together.  A unit's Deferred
 fires only after that COMMIT returned, so what a caller is told is durable.
@@ -22,7 +22,7 @@ _STOP = object()
 
 
 class UnitRunner:
-    """Run ``fn(tx, *args)`` units on worker threads and answer on the reactor."""
+    """Run C{fn(tx, *args)} units on worker threads and answer on the reactor."""
 
     log = Logger()
 
@@ -74,13 +74,13 @@ class UnitRunner:
             self._stopped.pop().callback(None)
 
     def submit(self, fn, *args, **kwargs) -> defer.Deferred:
-        """Queue the unit ``fn(tx, *args, **kwargs)``.
+        """Queue the unit C{fn(tx, *args, **kwargs)}.
 
         @param fn: the unit of work; its first argument is the transaction.
-        @param args: further positional arguments of ``fn``.
-        @param kwargs: keyword arguments of ``fn``.
+        @param args: further positional arguments of C{fn}.
+        @param kwargs: keyword arguments of C{fn}.
 
-        @return: a Deferred firing with what ``fn`` returned once its
+        @return: a Deferred firing with what C{fn} returned once its
             transaction committed, or failing with what it raised (then nothing
             of it was committed).
         """
@@ -89,7 +89,7 @@ class UnitRunner:
         return d
 
     def submit_background(self, fn, *args, **kwargs) -> defer.Deferred:
-        """Queue ``fn(tx, *args)`` like L{submit}, behind every waiting unit of
+        """Queue C{fn(tx, *args)} like L{submit}, behind every waiting unit of
         L{submit}: it runs when none waits, or as the one background unit that
         ends a batch (L{core.unit_lanes.Lanes})."""
         with self._queue.background():
@@ -135,7 +135,7 @@ class UnitRunner:
         self.reactor.callFromThread(self._worker_exited)
 
     def _run_batch(self, tx, batch) -> list:
-        """Run ``batch`` in one transaction; return (deferred, ok, value) triples.
+        """Run C{batch} in one transaction; return (deferred, ok, value) triples.
 
         Units run back to back without savepoints (the common case, where
         none raises).  If one raises, the whole transaction is rolled back and

@@ -20,12 +20,12 @@ class UserError(ValueError):
 
 
 def hash_password(password: str) -> str:
-    """An Argon2id hash of ``password`` (salted, memory-hard)."""
+    """An Argon2id hash of C{password} (salted, memory-hard)."""
     return _hasher.hash(password)
 
 
 def verify_password(stored_hash: str, password: str) -> bool:
-    """True when ``password`` matches ``stored_hash``; never raises for a mismatch."""
+    """True when C{password} matches C{stored_hash}; never raises for a mismatch."""
     try:
         return _hasher.verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
@@ -45,7 +45,7 @@ _BY_NAME = select(users.c.id).where(users.c.name == bindparam("name"))
 
 
 def add_user(tx, name: str, role: str, password_hash: str, now: int) -> int:
-    """Create user ``name`` with ``role``; return its id.
+    """Create user C{name} with C{role}; return its id.
 
     @raise UserError: unknown role or the name is taken.
     """

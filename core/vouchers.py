@@ -1,8 +1,8 @@
 """Voucher state transitions as conditional UPDATEs, each with its history (DESIGN §3).
 
-Every function here is a unit of work (``fn(tx, ...)``) or a helper of one.
+Every function here is a unit of work (C{fn(tx, ...)}) or a helper of one.
 A transition changes only vouchers still in the state it expects
-(``... WHERE state = <expected>``), so two nodes or two channels can never
+(C{... WHERE state = <expected>}), so two nodes or two channels can never
 both win; vouchers in any other state are counted as skipped.
 """
 from __future__ import annotations
@@ -58,8 +58,8 @@ class Selection:
 
 
 def in_batch(batch_id: int):
-    """Condition for the vouchers of ``batch_id``: its serial range (a primary-key
-    range scan; there is no index on ``voucher.batch_id``)."""
+    """Condition for the vouchers of C{batch_id}: its serial range (a primary-key
+    range scan; there is no index on C{voucher.batch_id})."""
     b = batch.alias("b")
     return and_(
         voucher.c.serial.between(
@@ -78,7 +78,7 @@ class TransitionResult:
 
 
 def count_by_state(tx, sel: Selection) -> dict:
-    """``{state: count}`` of the vouchers ``sel`` selects (a preview)."""
+    """C{{state: count}} of the vouchers C{sel} selects (a preview)."""
     rows = tx.execute(select(voucher.c.state, func.count()).where(sel.where())
                       .group_by(voucher.c.state)).rows
     return {state: n for state, n in rows}
@@ -104,11 +104,11 @@ def _chunks(sel: Selection):
 
 def set_state(tx, sel: Selection, target: str, *, actor: str, reason: str | None,
               now: int, sources=None) -> TransitionResult:
-    """Move the vouchers of ``sel`` to ``target`` from the states that allow it.
+    """Move the vouchers of C{sel} to C{target} from the states that allow it.
 
-    ``target`` is one of ``available``, ``blocked``, ``expired``,
-    ``generated``, or ``unblock`` (back to the state recorded at block time).
-    Making vouchers available needs their batch to be ``ready`` and their
+    C{target} is one of C{available}, C{blocked}, C{expired},
+    C{generated}, or C{unblock} (back to the state recorded at block time).
+    Making vouchers available needs their batch to be C{ready} and their
     expiry in the future.
 
     @param sources: restrict the source states (default: every allowed one).
@@ -162,7 +162,7 @@ def set_state(tx, sel: Selection, target: str, *, actor: str, reason: str | None
 
 def extend_expiry(tx, sel: Selection, new_expires_at: int, *, actor: str, now: int,
                   reason: str | None = None) -> TransitionResult:
-    """Set the expiry of not-yet-used vouchers of ``sel`` to ``new_expires_at``.
+    """Set the expiry of not-yet-used vouchers of C{sel} to C{new_expires_at}.
 
     Only generated, available, blocked and expired vouchers change; expired
     ones stay expired until made available explicitly.
@@ -189,9 +189,9 @@ _BATCH = select(batch).where(batch.c.id == bindparam("id"))
 
 
 def get_voucher(tx, serial: int) -> dict | None:
-    """The voucher ``serial`` with its batch's terms and its history, or None.
+    """The voucher C{serial} with its batch's terms and its history, or None.
 
-    The HRN stays encrypted in ``hrn_ct``; callers never show it.
+    The HRN stays encrypted in C{hrn_ct}; callers never show it.
     """
     row = tx.execute(_VOUCHER_BY_SERIAL, {"serial": serial}).first()
     if row is None:

@@ -1,8 +1,8 @@
-"""The iVOMS configuration: ``conf/ivoms.toml`` and the admin-edited files beside it.
+"""The iVOMS configuration: C{conf/ivoms.toml} and the admin-edited files beside it.
 
 Loaded once, validated whole, and handed to every part as typed settings.
 Relative paths resolve against the folder of the file they appear in, so a
-copied ``conf/`` folder is a self-contained instance.
+copied C{conf/} folder is a self-contained instance.
 """
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ class ActivationSettings:
 
 @dataclass(frozen=True)
 class HttpSettings:
-    """``[http]``: the listener shared by the HTTP channels (USSD, IVR, SOAP, Web/WAP)."""
+    """C{[http]}: the listener shared by the HTTP channels (USSD, IVR, SOAP, Web/WAP)."""
 
     enabled: bool = True
     listen: str = setting("tcp:8080:interface=127.0.0.1", check=endpoint)
@@ -155,7 +155,7 @@ class VoucherTypesFile:
 
 @dataclass(frozen=True)
 class IvomsFile:
-    """The tables of ``ivoms.toml``."""
+    """The tables of C{ivoms.toml}."""
 
     voucher_types: str = setting("voucher-types.toml", path=True)
     loyalty: str = setting("loyalty.toml", path=True)
@@ -198,7 +198,7 @@ class Config:
         return self.main.database.url
 
     def voucher_type(self, code: str) -> VoucherType:
-        """The type ``code``.
+        """The type C{code}.
 
         @raise ConfigError: no such type is configured.
         """
@@ -209,7 +209,7 @@ class Config:
                               % (code, ", ".join(sorted(self.voucher_types)) or "none"))
 
 
-def _read_toml(path: str) -> dict:
+def read_toml(path: str) -> dict:
     try:
         with open(path, "rb") as f:
             return tomllib.load(f)
@@ -224,7 +224,7 @@ def _read_toml(path: str) -> dict:
 
 
 def resolve_database_url(url: str, base_dir: str) -> str:
-    """Make a relative SQLite file path absolute against ``base_dir``."""
+    """Make a relative SQLite file path absolute against C{base_dir}."""
     m = re.match(r"^(sqlite(?:\+\w+)?:///)(.*)$", url)
     if m and m.group(2) and m.group(2) != ":memory:" and not m.group(2).startswith("/"):
         path = os.path.normpath(os.path.join(base_dir, m.group(2)))
@@ -233,20 +233,20 @@ def resolve_database_url(url: str, base_dir: str) -> str:
 
 
 def load_config(path: str | None = None) -> Config:
-    """Load, resolve and validate the configuration at ``path``.
+    """Load, resolve and validate the configuration at C{path}.
 
     @raise ConfigError: anything wrong, naming the file and the key.
     """
     path = os.path.abspath(path or DEFAULT_CONFIG)
     base = os.path.dirname(path)
-    raw = _read_toml(path)
+    raw = read_toml(path)
     main = build(IvomsFile, raw, file=path, key="", base_dir=base)
     url = resolve_database_url(main.database.url, base)
     if url != main.database.url:
         from dataclasses import replace
         main = replace(main, database=replace(main.database, url=url))
     types_path = main.voucher_types
-    types_file = build(VoucherTypesFile, _read_toml(types_path), file=types_path, key="",
+    types_file = build(VoucherTypesFile, read_toml(types_path), file=types_path, key="",
                        base_dir=os.path.dirname(types_path))
     types = {}
     for i, t in enumerate(types_file.voucher_type):
@@ -263,13 +263,13 @@ def load_config(path: str | None = None) -> Config:
 
 
 def _load_loyalty(path: str, explicit: bool, types: dict, types_path: str) -> tuple:
-    """The loyalty plans (``loyalty.toml``); the default file may be absent (no plans),
-    a file named in ``ivoms.toml`` must exist.  Plan ids that voucher types name must exist."""
+    """The loyalty plans (C{loyalty.toml}); the default file may be absent (no plans),
+    a file named in C{ivoms.toml} must exist.  Plan ids that voucher types name must exist."""
     from gateway.config_loyalty import load_plans
     if not explicit and not os.path.exists(path):
         plans = ()
     else:
-        plans = load_plans(path, _read_toml(path), types)
+        plans = load_plans(path, read_toml(path), types)
     ids = {p.id for p in plans}
     for i, t in enumerate(types.values()):
         for plan_id, weight in t.loyalty.items():

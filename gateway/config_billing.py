@@ -85,7 +85,7 @@ class CaiSettingsTable:
 
 @dataclass(frozen=True)
 class UcipSettingsTable:
-    """``[billing.ucip]``: Ericsson AIR over UCIP (see billing/ucip/config.py)."""
+    """C{[billing.ucip]}: Ericsson AIR over UCIP (see billing/ucip/config.py)."""
 
     hosts: list[str] = setting(factory=lambda: ["http://127.0.0.1:10010/Air"])
     user: str = "ivoms"
@@ -119,7 +119,7 @@ def _rate(v):
 
 @dataclass(frozen=True)
 class BillingSimSettings:
-    """``[billing_sim]``: the standalone simulator ``ivoms billing-sim``."""
+    """C{[billing_sim]}: the standalone simulator C{ivoms billing-sim}."""
 
     diameter: str = setting("tcp:3868:interface=127.0.0.1", check=endpoint)
     cai: str = ""

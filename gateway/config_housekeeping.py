@@ -1,8 +1,8 @@
-"""Typed settings of the housekeeping jobs and their scheduler: ``[housekeeping]`` (DESIGN §8).
+"""Typed settings of the housekeeping jobs and their scheduler: C{[housekeeping]} (DESIGN §8).
 
 Schedules are cron expressions evaluated in **UTC** (see
-:mod:`core.housekeeping.cron` for the syntax).  A job that is not enabled is
-never scheduled, but can still be run on demand (``ivoms housekeeping run``).
+L{core.housekeeping.cron} for the syntax).  A job that is not enabled is
+never scheduled, but can still be run on demand (C{ivoms housekeeping run}).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def cron_or_empty(v):
 
 @dataclass(frozen=True)
 class ExpireJob:
-    """``[housekeeping.expire]``: generated/available vouchers past their date become expired."""
+    """C{[housekeeping.expire]}: generated/available vouchers past their date become expired."""
 
     enabled: bool = True
     schedule: str = setting("5 0 * * *", check=cron)
@@ -36,7 +36,7 @@ class ExpireJob:
 
 @dataclass(frozen=True)
 class ReconcileJob:
-    """``[housekeeping.reconcile]``: conclude reservations left pending with billing."""
+    """C{[housekeeping.reconcile]}: conclude reservations left pending with billing."""
 
     enabled: bool = True
     # "": every activation.reconcile_interval_seconds, aligned to the clock
@@ -46,7 +46,7 @@ class ReconcileJob:
 
 @dataclass(frozen=True)
 class LiftBarsJob:
-    """``[housekeeping.lift_bars]``: forget fraud counters whose bar ended and window passed."""
+    """C{[housekeeping.lift_bars]}: forget fraud counters whose bar ended and window passed."""
 
     enabled: bool = True
     schedule: str = setting("20 * * * *", check=cron)
@@ -55,7 +55,7 @@ class LiftBarsJob:
 
 @dataclass(frozen=True)
 class PurgeJob:
-    """``[housekeeping.purge]``: move used and expired vouchers out of the voucher table."""
+    """C{[housekeeping.purge]}: move used and expired vouchers out of the voucher table."""
 
     enabled: bool = True
     schedule: str = setting("30 2 * * *", check=cron)
@@ -67,7 +67,7 @@ class PurgeJob:
 
 @dataclass(frozen=True)
 class DailyReportJob:
-    """``[housekeeping.daily_report]``: recharge and stock CSV files for the previous UTC day."""
+    """C{[housekeeping.daily_report]}: recharge and stock CSV files for the previous UTC day."""
 
     enabled: bool = True
     schedule: str = setting("15 0 * * *", check=cron)
@@ -77,7 +77,7 @@ class DailyReportJob:
 
 @dataclass(frozen=True)
 class NearExpiryJob:
-    """``[housekeeping.near_expiry]``: warn about unused stock expiring soon."""
+    """C{[housekeeping.near_expiry]}: warn about unused stock expiring soon."""
 
     enabled: bool = True
     schedule: str = setting("0 6 * * *", check=cron)
@@ -88,7 +88,7 @@ class NearExpiryJob:
 
 @dataclass(frozen=True)
 class HousekeepingSettings:
-    """``[housekeeping]``: the scheduler and every job's table."""
+    """C{[housekeeping]}: the scheduler and every job's table."""
 
     enabled: bool = True
     chunk_size: int = setting(1000, check=positive)
@@ -102,5 +102,5 @@ class HousekeepingSettings:
     near_expiry: NearExpiryJob = setting(factory=NearExpiryJob)
 
     def job(self, name: str):
-        """The settings table of the job ``name``."""
+        """The settings table of the job C{name}."""
         return getattr(self, name)

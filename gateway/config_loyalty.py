@@ -1,4 +1,4 @@
-"""Typed settings of the loyalty plans file (``loyalty.toml``, DESIGN §7) and their validation."""
+"""Typed settings of the loyalty plans file (C{loyalty.toml}, DESIGN §7) and their validation."""
 from __future__ import annotations
 
 import datetime as dt
@@ -50,7 +50,7 @@ def _weights(v):
 
 @dataclass(frozen=True)
 class RewardSettings:
-    """``reward = { bonus = 500, currency = "EUR", validity_days = 7 }``."""
+    """C{reward = { bonus = 500, currency = "EUR", validity_days = 7 }}."""
 
     bonus: int = setting(0, check=non_negative)
     currency: str = setting("", check=_currency_or_empty)
@@ -63,7 +63,7 @@ class RewardSettings:
 
 @dataclass(frozen=True)
 class TierSettings:
-    """``[[plan.tier]]``: targets (recharges and/or amount) and the reward."""
+    """C{[[plan.tier]]}: targets (recharges and/or amount) and the reward."""
 
     reward: RewardSettings
     recharges: int = setting(0, check=non_negative)
@@ -77,7 +77,7 @@ class TierSettings:
 
 @dataclass(frozen=True)
 class PlanSettings:
-    """``[[plan]]``: one loyalty plan."""
+    """C{[[plan]]}: one loyalty plan."""
 
     id: str = setting(check=_plan_id)
     name: str = setting(check=lambda v: None if v.strip() else "must not be empty")
@@ -114,17 +114,17 @@ class PlanSettings:
 
 @dataclass(frozen=True)
 class LoyaltyFile:
-    """The tables of ``loyalty.toml``."""
+    """The tables of C{loyalty.toml}."""
 
     plan: list[PlanSettings] = setting(factory=list)
 
 
 def load_plans(path: str, data: dict, voucher_types: dict) -> tuple:
-    """Build and check the plans of ``path`` (its parsed TOML ``data``).
+    """Build and check the plans of C{path} (its parsed TOML C{data}).
 
     @param voucher_types: code -> L{gateway.config.VoucherType}, for cross checks.
     @return: a tuple of L{core.loyalty.plans.Plan}, in file order.
-    @raise ConfigError: naming ``path`` and the key.
+    @raise ConfigError: naming C{path} and the key.
     """
     import os
     f = build(LoyaltyFile, data, file=path, key="", base_dir=os.path.dirname(path))

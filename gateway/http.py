@@ -1,9 +1,9 @@
 """The HTTP channels' listener: one twisted.web Site whose children are the channels.
 
-Each HTTP channel package provides ``make_resource(node)`` in its
-``resource.py`` returning a twisted.web resource (or None when disabled);
-it is mounted under the channel's path (``/ussd``, ``/ivr``, ``/soap``,
-``/web`` with the WAP pages under ``/web/wap``).  ``GET /health`` answers the node's readiness.
+Each HTTP channel package provides C{make_resource(node)} in its
+C{resource.py} returning a twisted.web resource (or None when disabled);
+it is mounted under the channel's path (C{/ussd}, C{/ivr}, C{/soap},
+C{/web} with the WAP pages under C{/web/wap}).  C{GET /health} answers the node's readiness.
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ CHANNELS = (
 
 
 class Health(resource.Resource):
-    """``GET /health``: 200 and a small JSON status while the node runs."""
+    """C{GET /health}: 200 and a small JSON status while the node runs."""
 
     isLeaf = True
 
@@ -40,7 +40,7 @@ class Health(resource.Resource):
 
 
 class Root(resource.Resource):
-    """``/``: a plain index of the mounted channels."""
+    """C{/}: a plain index of the mounted channels."""
 
     def __init__(self):
         super().__init__()
@@ -57,7 +57,7 @@ class Root(resource.Resource):
 
 
 class LimitedRequest(server.Request):
-    """A request whose body may not exceed ``max_body`` bytes: a larger declared
+    """A request whose body may not exceed C{max_body} bytes: a larger declared
     Content-Length, or more bytes of a chunked body, is answered 413 and the
     connection closed before the body is buffered."""
 
@@ -89,7 +89,7 @@ class LimitedRequest(server.Request):
 
 
 def make_site(node) -> server.Site:
-    """The Site serving every enabled HTTP channel of ``node``."""
+    """The Site serving every enabled HTTP channel of C{node}."""
     root = Root()
     root.putChild(b"health", Health(node))
     for segment, module in CHANNELS:

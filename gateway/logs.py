@@ -13,13 +13,13 @@ _LEVELS = {"debug": LogLevel.debug, "info": LogLevel.info, "warn": LogLevel.warn
 
 
 def make_observer(fmt: str, level: str, stream):
-    """An observer writing ``fmt`` ('text' or 'json') events at ``level`` and above to ``stream``."""
+    """An observer writing C{fmt} ('text' or 'json') events at C{level} and above to C{stream}."""
     base = jsonFileLogObserver(stream) if fmt == "json" else textFileLogObserver(stream)
     return FilteringLogObserver(base, [LogLevelFilterPredicate(defaultLogLevel=_LEVELS[level])])
 
 
 def start_logging(settings, fmt_override: str | None = None) -> None:
-    """Begin global logging once, per the ``[logging]`` settings."""
+    """Begin global logging once, per the C{[logging]} settings."""
     stream = sys.stdout if settings.file in ("-", "") else open(settings.file, "a", buffering=1)
     observer = make_observer(fmt_override or settings.format, settings.level, stream)
     globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)

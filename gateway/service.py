@@ -1,4 +1,4 @@
-"""The node's service tree: one MultiService built from the config (``ivoms run``, ``twist ivoms``)."""
+"""The node's service tree: one MultiService built from the config (C{ivoms run}, C{twist ivoms})."""
 from __future__ import annotations
 
 from twisted.application import service
@@ -40,7 +40,7 @@ class StoreService(service.Service):
 
 def housekeeping_service(node: Node) -> service.Service:
     """The housekeeping scheduler (DESIGN §8): every enabled job on its schedule, reconcile
-    also at start-up; with ``housekeeping.enabled = false`` it schedules nothing."""
+    also at start-up; with C{housekeeping.enabled = false} it schedules nothing."""
     from core.housekeeping.housekeeper import Housekeeper
     from core.housekeeping.scheduler import Scheduler, schedule_plans
     keeper = Housekeeper.from_node(node)
@@ -52,7 +52,7 @@ def housekeeping_service(node: Node) -> service.Service:
 
 
 def make_service(config, reactor, clock=None) -> service.MultiService:
-    """Build the whole service tree of one node from ``config``.
+    """Build the whole service tree of one node from C{config}.
 
     @param clock: time source for schedules and timestamps (default: reactor).
     """

@@ -6,15 +6,15 @@ MAX_DEPTH = 32
 
 
 def nesting_depth(text: str, limit: int = MAX_DEPTH) -> int:
-    """The deepest nesting of arrays and objects in ``text``, counting stops past ``limit``.
+    """The deepest nesting of arrays and objects in C{text}, counting stops past C{limit}.
 
     A linear scan that skips string contents (with their escapes), so
-    ``json.loads`` is only called on text it can decode without recursing
-    deeper than ``limit`` levels.
+    C{json.loads} is only called on text it can decode without recursing
+    deeper than C{limit} levels.
 
     @param text: JSON text (not yet validated).
-    @param limit: the scan stops and returns ``limit + 1`` once nesting exceeds it.
-    @return: the deepest nesting seen, at most ``limit + 1``.
+    @param limit: the scan stops and returns C{limit + 1} once nesting exceeds it.
+    @return: the deepest nesting seen, at most C{limit + 1}.
     """
     depth = deepest = 0
     in_string = escaped = False

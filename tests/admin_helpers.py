@@ -53,7 +53,7 @@ def write_conf(conf_dir, **admin) -> str:
 
 
 def init_instance(conf_path: str) -> None:
-    """Keys, schema and the first administrator (``admin``), like ``ivoms init``."""
+    """Keys, schema and the first administrator (C{admin}), like C{ivoms init}."""
     from core.db import sqlite_path
     from gateway.cli import main
     from gateway.config import load_config
@@ -144,7 +144,7 @@ class Client:
     """A tiny browser: keeps cookies, remembers the last page's CSRF token.
 
     Tests run on the reactor (pytest-twisted), so each request runs in a
-    thread and its methods are coroutines: ``r = await client.get("/")``.
+    thread and its methods are coroutines: C{r = await client.get("/")}.
     """
 
     def __init__(self, base: str):

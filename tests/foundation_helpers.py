@@ -3,9 +3,9 @@ from __future__ import annotations
 
 
 def race_set_state(url, batch_id, target, reason, barrier, results, actor):
-    """In a fresh process: wait at ``barrier``, then move batch ``batch_id`` to ``target``.
+    """In a fresh process: wait at C{barrier}, then move batch C{batch_id} to C{target}.
 
-    Puts ``(actor, changed, skipped)`` or ``(actor, 'error', text)`` on ``results``.
+    Puts C{(actor, changed, skipped)} or C{(actor, 'error', text)} on C{results}.
     """
     from core.db import Store
     from core.timeutil import now_ms
@@ -24,8 +24,8 @@ def race_set_state(url, batch_id, target, reason, barrier, results, actor):
 
 
 def set_toml_key(path, section, key, value):
-    """Set ``key = value`` (``value`` a TOML literal) inside ``[section]`` of the file at
-    ``path``, replacing the existing line; the shipped files comment every default, so
+    """Set C{key = value} (C{value} a TOML literal) inside C{[section]} of the file at
+    C{path}, replacing the existing line; the shipped files comment every default, so
     the key is expected to be there."""
     import re
     with open(path, encoding="utf-8") as f:

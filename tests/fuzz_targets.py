@@ -2,7 +2,7 @@
 
 Each target is a function of raw bytes that feeds them to one decoder and
 returns normally or raises one of the decoder's documented error types
-(``Target.errors``).  Anything else escaping (IndexError, KeyError,
+(C{Target.errors}).  Anything else escaping (IndexError, KeyError,
 RecursionError, UnicodeError, struct.error, ...) is a bug in the decoder.
 """
 from __future__ import annotations
@@ -92,8 +92,8 @@ def _envelope_binary(data: bytes):
 
 
 def _diameter(data: bytes):
-    from billing.diameter.framing import decode_message
-    from billing.diameter.parsing import parse_capabilities
+    from billing.diameter.message.framing import decode_message
+    from billing.diameter.message.parsing import parse_capabilities
     msg = decode_message(data)
     for getter in (lambda: msg.session_id, lambda: msg.origin_host, lambda: msg.origin_realm,
                    lambda: msg.result_code, lambda: msg.error_message,
@@ -106,7 +106,7 @@ def _diameter(data: bytes):
 
 
 def _diameter_error():
-    from billing.diameter.errors import DiameterDecodeError
+    from billing.diameter.message.errors import DiameterDecodeError
     return DiameterDecodeError
 
 
@@ -177,7 +177,7 @@ def _login_token(data: bytes):
 
 
 def _config_error():
-    from gateway.settings import ConfigError
+    from core.settings import ConfigError
     return ConfigError
 
 
@@ -187,22 +187,22 @@ _CONFIG_DIR = None
 def _config(data: bytes):
     import os
     import tempfile
-    from gateway.config import IvomsFile, _read_toml
-    from gateway.settings import build
+    from gateway.config import IvomsFile, read_toml
+    from core.settings import build
     global _CONFIG_DIR
     if _CONFIG_DIR is None:
         _CONFIG_DIR = tempfile.mkdtemp(prefix="ivoms-fuzz-")
     path = os.path.join(_CONFIG_DIR, "ivoms.toml")
     with open(path, "wb") as f:
         f.write(data)
-    raw = _read_toml(path)
+    raw = read_toml(path)
     return build(IvomsFile, raw, file=path, key="", base_dir=_CONFIG_DIR)
 
 
 def targets() -> dict[str, Target]:
     """Every decoder under fuzzing, by name."""
     from billing.cai.codec import CaiSyntaxError
-    from billing.diameter.errors import DiameterDecodeError
+    from billing.diameter.message.errors import DiameterDecodeError
     from protocols.smpp.errors import DecodeError
     from protocols.soap.errors import SoapFault
     from protocols.ussd.ber import BerError

@@ -53,7 +53,7 @@ def sqlite_template() -> str:
 
 
 def make_store(url: str, key_dir: str):
-    """A migrated store and a cipher over a new key file in ``key_dir``."""
+    """A migrated store and a cipher over a new key file in C{key_dir}."""
     path = sqlite_path(url)
     if path is not None and not os.path.exists(path):
         shutil.copyfile(sqlite_template(), path)   # already at head: no migration
@@ -89,7 +89,7 @@ def reveal_all(store, cipher, info) -> dict:
 class FakeBilling:
     """A billing port for unit tests: accepts, rejects, times out, hangs or is down.
 
-    ``mode`` is one of 'accept', 'reject', 'unknown-subscriber', 'down'
+    C{mode} is one of 'accept', 'reject', 'unknown-subscriber', 'down'
     (never reached: BillingUnavailable(sent=False)), 'lost' (sent, no answer:
     BillingUnavailable), 'hang' (a Deferred that never fires).
     """
@@ -102,7 +102,7 @@ class FakeBilling:
         self._waiting: list = []       # (call count, Deferred)
 
     def called(self, n: int) -> defer.Deferred:
-        """A Deferred that fires once ``credit`` has been called ``n`` times."""
+        """A Deferred that fires once C{credit} has been called C{n} times."""
         d = defer.Deferred()
         if self.calls >= n:
             d.callback(None)
@@ -153,7 +153,7 @@ def build_service(store, cipher, *, reactor, clock=None, billing=None, auto_crea
                   billing_timeout=5.0, fraud=None, workers=None, allow_beneficiary=True,
                   in_transaction=True):
     """(runner, service, ledger): a started UnitRunner, an ActivationService and the
-    embedded ledger (also used as billing unless ``billing`` is given)."""
+    embedded ledger (also used as billing unless C{billing} is given)."""
     from billing.ledger import EmbeddedLedger
     from core.activation import ActivationService
     from core.normalise import MsisdnRules

@@ -16,14 +16,14 @@ T0 = time.time()
 
 
 def clock_at(seconds: float | None = None) -> task.Clock:
-    """A task.Clock set to ``seconds`` (default: the wall clock when the tests started)."""
+    """A task.Clock set to C{seconds} (default: the wall clock when the tests started)."""
     c = task.Clock()
     c.advance(T0 if seconds is None else seconds)
     return c
 
 
 def settings(**kw) -> HousekeepingSettings:
-    """Housekeeping settings with top-level fields and ``job=dict(...)`` tables replaced."""
+    """Housekeeping settings with top-level fields and C{job=dict(...)} tables replaced."""
     base = dataclasses.replace(HousekeepingSettings(), chunk_pause=0.0)   # task.Clock: no pauses
     top = {}
     for k, v in kw.items():
@@ -36,7 +36,7 @@ def settings(**kw) -> HousekeepingSettings:
 
 def make_keeper(store, reactor, clock, *, hk=None, node="n1", reconciler=None, jobs=None,
                 base_dir=None, runner=None, fraud_window_seconds=3600):
-    """(housekeeper, runner): a started UnitRunner and a Housekeeper over ``store``."""
+    """(housekeeper, runner): a started UnitRunner and a Housekeeper over C{store}."""
     if runner is None:
         runner = UnitRunner(store, reactor, workers=1 if store.is_sqlite else 4)
         runner.start()
@@ -76,6 +76,6 @@ def lease_row(store, job):
 
 
 def set_vouchers(store, first, last, **values):
-    """UPDATE the vouchers with serials first..last to ``values`` (test set-up)."""
+    """UPDATE the vouchers with serials first..last to C{values} (test set-up)."""
     store.run_sync(lambda tx: tx.execute(update(voucher).where(
         voucher.c.serial.between(first, last)).values(**values)))

@@ -1,6 +1,6 @@
 """CAI-style billing connector: line commands over TCP with a logged-in connection pool.
 
-`codec` holds the command templates and the response grammar (pure),
-`protocol` one connection, `pool` the pool with re-login and timeouts,
-`connector` the `CaiBilling` billing port.
+C{codec} holds the command templates and the response grammar (pure),
+C{protocol} one connection, C{pool} the pool with re-login and timeouts,
+C{connector} the C{CaiBilling} billing port.
 """

@@ -1,17 +1,17 @@
 """How a CAI lookup answer is read: which fields and values mean credited or refused (configurable).
 
-The lookup's answer is ``RESP:<code>[:NAME,VALUE...];``.  Its code is read
+The lookup's answer is C{RESP:<code>[:NAME,VALUE...];}.  Its code is read
 first: a not-found code -> no record; a code that is neither success nor a
 refusal -> unknown.  A refusal code (unknown subscriber, refused) without a
 status field concludes as that refusal.  A success code:
 
-- with the status field (default ``STATUS``): a value of C{credited_values}
+- with the status field (default C{STATUS}): a value of C{credited_values}
   -> credited; of C{refused_values} -> refused with the code in C{code_field}
-  (default ``CODE``; absent: 115); any other value -> unknown;
-- without it (``RESP:0;``): credited, unless C{status_required}.
+  (default C{CODE}; absent: 115); any other value -> unknown;
+- without it (C{RESP:0;}): credited, unless C{status_required}.
 
 A credited answer may carry the balance (C{balance_field}, minor units) and
-the expiry (C{expiry_field}, ``YYYYMMDDhhmmss`` UTC).
+the expiry (C{expiry_field}, C{YYYYMMDDhhmmss} UTC).
 """
 from __future__ import annotations
 

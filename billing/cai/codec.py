@@ -1,26 +1,26 @@
 """CAI line grammar: command templates and response parsing (pure, no I/O).
 
-Default dialect (each command and answer is one line ending in ``;``,
+Default dialect (each command and answer is one line ending in C{;},
 sent with CRLF; answers use the same line ending):
 
 | command | default template |
 | ------- | ---------------- |
-| login   | ``LOGIN:{user}:{password};`` |
-| logout  | ``LOGOUT;`` |
-| credit  | ``SET:SUBSCRIBER:{msisdn}:RECHARGE,AMOUNT,{amount},CURRENCY,{currency},VALIDITY,{days},REF,{key};`` |
-| lookup  | ``GET:RECHARGE:REF,{key};`` |
+| login   | C{LOGIN:{user}:{password};} |
+| logout  | C{LOGOUT;} |
+| credit  | C{SET:SUBSCRIBER:{msisdn}:RECHARGE,AMOUNT,{amount},CURRENCY,{currency},VALIDITY,{days},REF,{key};} |
+| lookup  | C{GET:RECHARGE:REF,{key};} |
 
-``{amount}`` is in minor units (integer), ``{currency}`` ISO 4217
-alphabetic, ``{days}`` the validity to grant, ``{key}`` the idempotency key.
+C{{amount}} is in minor units (integer), C{{currency}} ISO 4217
+alphabetic, C{{days}} the validity to grant, C{{key}} the idempotency key.
 
-Answers: ``RESP:<code>[:<NAME>,<VALUE>[,<NAME>,<VALUE>...]];`` — code 0
-is success.  A credit answers ``RESP:0:BALANCE,<minor>,EXPIRY,<YYYYMMDDhhmmss>;``
-(UTC); a lookup ``RESP:0:STATUS,CREDITED,BALANCE,..,EXPIRY,..;`` or
-``RESP:0:STATUS,REFUSED,CODE,<code>;``.  Codes of the default dialect:
+Answers: C{RESP:<code>[:<NAME>,<VALUE>[,<NAME>,<VALUE>...]];} — code 0
+is success.  A credit answers C{RESP:0:BALANCE,<minor>,EXPIRY,<YYYYMMDDhhmmss>;}
+(UTC); a lookup C{RESP:0:STATUS,CREDITED,BALANCE,..,EXPIRY,..;} or
+C{RESP:0:STATUS,REFUSED,CODE,<code>;}.  Codes of the default dialect:
 1001 login refused, 1002 unknown subscriber, 1003 recharge refused,
 1004 busy (nothing done, retry), 1008 not logged in, 1009 syntax error,
 1010 no such recharge (the reference is now closed: a later SET with it
-is refused).  The mapping of codes is configurable (`CaiCodes`).
+is refused).  The mapping of codes is configurable (C{CaiCodes}).
 """
 from __future__ import annotations
 
@@ -67,9 +67,8 @@ class CaiTemplates:
     def render(self, name: str, **values) -> str:
         """The command line (without line ending).
 
-        Raises:
-            CaiSyntaxError: a value holds a character that would break
-                the grammar (only letters, digits and _ . @ + - pass).
+        @raise CaiSyntaxError: a value holds a character that would break
+            the grammar (only letters, digits and _ . @ + - pass).
         """
         for k, v in values.items():
             if not _SAFE.match(str(v)):
@@ -80,7 +79,7 @@ class CaiTemplates:
 
 @dataclasses.dataclass(frozen=True)
 class CaiResponse:
-    """A parsed answer: numeric `code` and NAME -> VALUE `fields`."""
+    """A parsed answer: numeric C{code} and NAME -> VALUE C{fields}."""
 
     code: int
     fields: dict
@@ -90,10 +89,9 @@ class CaiResponse:
 
 
 def parse_response(line: str) -> CaiResponse:
-    """Parse ``RESP:<code>[:<NAME>,<VALUE>...];``.
+    """Parse C{RESP:<code>[:<NAME>,<VALUE>...];}.
 
-    Raises:
-        CaiSyntaxError: anything else.
+    @raise CaiSyntaxError: anything else.
     """
     m = _RESP.match(line.strip())
     if not m:
@@ -108,7 +106,7 @@ def parse_response(line: str) -> CaiResponse:
 
 
 def format_response(code: int, **fields) -> str:
-    """``RESP:<code>[:NAME,VALUE...];`` (the server side)."""
+    """C{RESP:<code>[:NAME,VALUE...];} (the server side)."""
     if not fields:
         return "RESP:%d;" % code
     return "RESP:%d:%s;" % (code, ",".join("%s,%s" % kv for kv in fields.items()))
@@ -133,13 +131,12 @@ def parse_time(text: str) -> int:
 def parse_command(line: str) -> tuple[list[str], dict]:
     """Split a default-dialect command (the simulator's side).
 
-    ``SET:SUBSCRIBER:46700:RECHARGE,AMOUNT,1,...;`` ->
+    C{SET:SUBSCRIBER:46700:RECHARGE,AMOUNT,1,...;} ->
     (["SET", "SUBSCRIBER", "46700", "RECHARGE"], {"AMOUNT": "1", ...}).
     The last ':'-token, when it holds commas, is a verb followed by
     NAME,VALUE pairs (or, for GET, only pairs).
 
-    Raises:
-        CaiSyntaxError: no final ';' or odd pairs.
+    @raise CaiSyntaxError: no final ';' or odd pairs.
     """
     line = line.strip()
     if not line.endswith(";"):

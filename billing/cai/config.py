@@ -12,8 +12,8 @@ class CaiCodes:
     """Which response codes mean what (the default dialect's numbers).
 
     Any code in none of these sets means "outcome unknown" (151, reconciled).
-    `not_found_is_final`: the IN guarantees that a lookup answering
-    `not_found` closes the reference (a late credit with it is refused), so
+    C{not_found_is_final}: the IN guarantees that a lookup answering
+    C{not_found} closes the reference (a late credit with it is refused), so
     the voucher may be released; set false if it does not (left pending).
     """
 

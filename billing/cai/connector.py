@@ -1,16 +1,16 @@
-"""`CaiBilling`: the billing port over the CAI line protocol.
+"""C{CaiBilling}: the billing port over the CAI line protocol.
 
-credit = the `credit` template (SET ... REF,{key};): success codes ->
+credit = the C{credit} template (SET ... REF,{key};): success codes ->
 credited (BALANCE/EXPIRY read when present); unknown-subscriber codes ->
 102; refusal codes -> 115; anything else, a timeout, a lost connection or
 a malformed answer -> BillingUnavailable(sent=True); no logged-in
 connection -> BillingUnavailable(sent=False).
 
-lookup = the `lookup` template (GET:RECHARGE:REF,{key};), its answer read
-as `answers.CaiLookupAnswer` says: RESP:0; or STATUS,CREDITED -> credited;
+lookup = the C{lookup} template (GET:RECHARGE:REF,{key};), its answer read
+as C{answers.CaiLookupAnswer} says: RESP:0; or STATUS,CREDITED -> credited;
 STATUS,REFUSED -> its CODE; a refusal code -> that refusal; a not-found
-code -> None when `not_found_is_final` (the IN closed the reference, see
-`codec`), else BillingUnavailable (left pending).
+code -> None when C{not_found_is_final} (the IN closed the reference, see
+C{codec}), else BillingUnavailable (left pending).
 """
 from __future__ import annotations
 

@@ -1,10 +1,10 @@
 """A pool of logged-in CAI connections with re-login after loss (an IService).
 
-Each of `pool_size` connections is a `ClientService` (exponential
-back-off on the injected clock) whose `prepareConnection` logs in; only
-logged-in, idle connections take commands.  `run(line)` waits (bounded by
-`queue_limit` and the command timeout) for an idle connection; with no
-logged-in connection at all it fails at once with `CaiError(sent=False)`.
+Each of C{pool_size} connections is a C{ClientService} (exponential
+back-off on the injected clock) whose C{prepareConnection} logs in; only
+logged-in, idle connections take commands.  C{run(line)} waits (bounded by
+C{queue_limit} and the command timeout) for an idle connection; with no
+logged-in connection at all it fails at once with C{CaiError(sent=False)}.
 """
 from __future__ import annotations
 
@@ -108,7 +108,7 @@ class CaiPool(service.Service):
         return d
 
     async def run(self, line: str):
-        """Run one command; the CaiResponse, or CaiError (with `sent`)."""
+        """Run one command; the CaiResponse, or CaiError (with C{sent})."""
         s = self.settings
         waiter = self._acquire()
         waiter.addTimeout(s.command_timeout, self.clock)

@@ -1,9 +1,9 @@
-"""One CAI connection: one command at a time, answered by one ``RESP`` line.
+"""One CAI connection: one command at a time, answered by one C{RESP} line.
 
-`CaiProtocol.command(line, timeout)` writes a line and returns a Deferred
-firing with the `CaiResponse`.  A timeout or an unparsable answer leaves
+C{CaiProtocol.command(line, timeout)} writes a line and returns a Deferred
+firing with the C{CaiResponse}.  A timeout or an unparsable answer leaves
 the connection's state unknown, so it is aborted (the pool reconnects and
-logs in again); the Deferred then fails with `CaiError` whose `sent` is
+logs in again); the Deferred then fails with C{CaiError} whose C{sent} is
 True.  Nothing is ever sent before the login answered 0.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from billing.cai.codec import CaiSyntaxError, parse_response
 
 
 class CaiError(Exception):
-    """A command got no usable answer; `sent` as in BillingUnavailable."""
+    """A command got no usable answer; C{sent} as in BillingUnavailable."""
 
     def __init__(self, message: str, sent: bool = True):
         super().__init__(message)

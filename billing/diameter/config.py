@@ -1,9 +1,9 @@
 """Typed settings of the Diameter transport and connector (validated on construction).
 
-`PeerAddress` names one OCS peer; `TransportSettings` holds the timers,
-window and back-off of the peer pool.  Both raise `ValueError` with a clear
+C{PeerAddress} names one OCS peer; C{TransportSettings} holds the timers,
+window and back-off of the peer pool.  Both raise C{ValueError} with a clear
 message on a bad value; the gateway's config layer maps its TOML table
-``[billing.diameter]`` onto them (see `from_mapping`).
+C{[billing.diameter]} onto them (see C{from_mapping}).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ DOC_VENDOR_ID = 32473
 
 @dataclasses.dataclass(frozen=True)
 class PeerAddress:
-    """One Diameter peer: TCP `host`/`port`; lower `priority` is preferred.
+    """One Diameter peer: TCP C{host}/C{port}; lower C{priority} is preferred.
 
     Peers of equal priority share the load (least outstanding first);
     a higher priority number is only used while no better peer is open.
@@ -97,19 +97,16 @@ def from_mapping(m: Mapping[str, Any] | Any) -> tuple[
         LocalIdentity, CreditSettings, TransportSettings, dict]:
     """Build the connector's settings from a mapping or attribute object.
 
-    Keys (all of ``[billing.diameter]``): origin_host, origin_realm,
+    Keys (all of C{[billing.diameter]}): origin_host, origin_realm,
     host_ip_addresses, destination_realm, destination_host (""=none),
     service_context_id, requested_action, exponent (absent = currency's own),
     session_host (""=origin_host), validity_avps (list of {vendor_id, code,
     type, mandatory}), currencies ({"EUR": [978, 2]} overrides), peers
-    (list of {host, port, priority, name}) and the `TransportSettings` names.
+    (list of {host, port, priority, name}) and the C{TransportSettings} names.
 
-    Returns:
-        (local identity, credit settings, transport settings, extras) where
-        extras holds ``session_host`` and ``currencies``.
+    @return: (local identity, credit settings, transport settings, extras) where extras holds C{session_host} and C{currencies}.
 
-    Raises:
-        ValueError (or DiameterEncodeError, a ValueError): a bad value.
+    @raise ValueError: a bad value.
     """
     get = (m.get if isinstance(m, Mapping)
            else lambda k, d=None: getattr(m, k, d))

@@ -1,4 +1,4 @@
-"""``python -m billing.sim``: the billing simulator without the ivoms CLI."""
+"""C{python -m billing.sim}: the billing simulator without the ivoms CLI."""
 import argparse
 import sys
 

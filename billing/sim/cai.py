@@ -1,9 +1,9 @@
-"""The simulator's CAI server role (the default dialect of `billing.cai.codec`).
+"""The simulator's CAI server role (the default dialect of C{billing.cai.codec}).
 
-One command per line; answers ``RESP:...;``.  LOGIN must succeed before
+One command per line; answers C{RESP:...;}.  LOGIN must succeed before
 SET/GET (else 1008).  SET with a known REF answers what it did the first
 time; GET of an unknown REF answers 1010 and closes the REF, so a late SET
-with it is refused (1003): a ``not found`` is final.
+with it is refused (1003): a C{not found} is final.
 """
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
-"""``ivoms billing-sim``: run the billing simulator until interrupted.
+"""C{ivoms billing-sim}: run the billing simulator until interrupted.
 
-`add_arguments` declares the options on an argparse parser;
-`billing_sim_command(args, config=None)` runs it.  Options override the
-``[billing_sim]`` table of the configuration when one is given.  On
-start it prints one line ``billing-sim ready diameter=<port> cai=<port> ucip=<port>``
+C{add_arguments} declares the options on an argparse parser;
+C{billing_sim_command(args, config=None)} runs it.  Options override the
+C{[billing_sim]} table of the configuration when one is given.  On
+start it prints one line C{billing-sim ready diameter=<port> cai=<port> ucip=<port>}
 (tests and benchmarks wait for it) and runs until SIGINT/SIGTERM.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ _FLOATS = ("latency", "reject_rate", "drop_rate", "slow_rate", "slow_seconds",
 
 
 def add_arguments(p) -> None:
-    """Add the simulator's options to argparse parser `p`."""
+    """Add the simulator's options to argparse parser C{p}."""
     p.add_argument("--diameter", help="Diameter listen endpoint "
                    "(default tcp:3868:interface=127.0.0.1)")
     p.add_argument("--cai", help="CAI listen endpoint, e.g. "
@@ -44,7 +44,7 @@ def add_arguments(p) -> None:
 
 
 def settings_from(args, base: SimSettings | None = None) -> SimSettings:
-    """`base` (or the defaults) overridden by the options given in `args`."""
+    """C{base} (or the defaults) overridden by the options given in C{args}."""
     base = base or SimSettings()
     changes = {}
     for f in dataclasses.fields(SimSettings):
@@ -57,10 +57,9 @@ def settings_from(args, base: SimSettings | None = None) -> SimSettings:
 def billing_sim_command(args, config=None) -> int:
     """Run the simulator; returns the exit status (0 after a clean stop).
 
-    Args:
-        args: parsed options (see `add_arguments`).
-        config: optional object with a ``billing_sim`` attribute holding
-            the ``[billing_sim]`` table as a `SimSettings`-like object.
+    @param args: parsed options (see C{add_arguments}).
+    @param config: optional object with a C{billing_sim} attribute holding
+        the C{[billing_sim]} table as a C{SimSettings}-like object.
     """
     from twisted.internet import defer, reactor, task
     from twisted.logger import globalLogBeginner, textFileLogObserver

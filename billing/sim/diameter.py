@@ -61,12 +61,11 @@ class DiameterSimStats:
 class SimDiameterFactory(protocol.ServerFactory):
     """Shared state of every simulator Diameter connection.
 
-    Args:
-        ledger: the `SimLedger`.
-        faults: the `FaultPlan`.
-        clock: IReactorTime for delayed answers.
-        local: the simulator's identity.
-        validity_avps: the validity AVPs it reads from a CCR.
+    @param ledger: the C{SimLedger}.
+    @param faults: the C{FaultPlan}.
+    @param clock: IReactorTime for delayed answers.
+    @param local: the simulator's identity.
+    @param validity_avps: the validity AVPs it reads from a CCR.
     """
 
     def __init__(self, ledger: SimLedger, faults: FaultPlan, clock,

@@ -4,7 +4,7 @@ Rates are probabilities in 0..1, checked in this order: drop (credit
 applied, no answer ever sent), malformed (applied, the answer is garbage),
 busy (not applied, a transient error: Diameter 3004 / CAI 1004), reject
 (refused and recorded: Diameter 5003 / CAI 1003).  Every answer waits
-`latency` seconds, and with `slow_rate` probability `slow_seconds` more.
+C{latency} seconds, and with C{slow_rate} probability C{slow_seconds} more.
 Duplicates (a re-sent request) get only the latency.
 """
 from __future__ import annotations

@@ -1,10 +1,10 @@
 """The simulator's prepaid accounts: balances and expiry dates in memory.
 
 Every credit is recorded by its reference (the idempotency key), so a
-repeated credit answers what the first did; `void` closes a reference
+repeated credit answers what the first did; C{void} closes a reference
 that was never used so it can never apply later (what the CAI lookup
 relies on).  Accounts may be seeded from a CSV file:
-``msisdn,balance_minor,currency[,expires YYYY-MM-DD]`` ('#' comments).
+C{msisdn,balance_minor,currency[,expires YYYY-MM-DD]} ('#' comments).
 With a L{billing.sim.journal.Journal} every decision is fsynced before
 it is answered and replayed on start (a crash forgets nothing answered).
 """
@@ -39,7 +39,7 @@ class Record:
 
 
 class SimLedger:
-    """In-memory accounts; `clock` is an IReactorTime."""
+    """In-memory accounts; C{clock} is an IReactorTime."""
 
     def __init__(self, clock, *, auto_create: bool = True,
                  currency: str = "EUR", journal=None):
@@ -67,7 +67,7 @@ class SimLedger:
             self.records.setdefault(e["key"], Record(e["status"]))
 
     def _keep(self, key: str, rec: Record, **extra) -> Record:
-        """Record ``rec`` for ``key`` (durably first, with a journal)."""
+        """Record C{rec} for C{key} (durably first, with a journal)."""
         if self.journal is not None:
             self.journal.append(dict(extra, key=key, status=rec.status, balance=rec.balance,
                                      expires_at=rec.expires_at))
@@ -87,8 +87,7 @@ class SimLedger:
     def load(self, path: str) -> int:
         """Seed accounts from a CSV file; returns how many were read.
 
-        Raises:
-            ValueError: a line is malformed (naming the line).
+        @raise ValueError: a line is malformed (naming the line).
         """
         n = 0
         with open(path, encoding="utf-8") as f:
@@ -129,7 +128,7 @@ class SimLedger:
     def credit(self, key: str, msisdn: str, amount: int, currency: str,
                validity_days: int = 0, until: int | None = None
                ) -> tuple[Record, bool]:
-        """Credit once per `key`; returns (record, duplicate)."""
+        """Credit once per C{key}; returns (record, duplicate)."""
         old = self.records.get(key)
         if old is not None:
             return old, True

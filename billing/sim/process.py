@@ -1,8 +1,8 @@
 """Run the billing simulator as a child process (tests and benchmarks).
 
-`SimProcess.spawn(*options)` starts ``python -m billing.sim`` on
+C{SimProcess.spawn(*options)} starts C{python -m billing.sim} on
 127.0.0.1 with ephemeral ports unless given, waits (bounded) for its
-ready line and exposes the bound ports; `stop()` terminates it.
+ready line and exposes the bound ports; C{stop()} terminates it.
 """
 from __future__ import annotations
 

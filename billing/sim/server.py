@@ -1,8 +1,8 @@
 """Assemble and start the billing simulator on an injected reactor.
 
-`SimSettings` is everything ``ivoms billing-sim`` / ``python -m
-billing.sim`` accepts; `start` listens (Diameter and optionally CAI) and
-returns a `RunningSim` with the bound ports and the shared ledger.
+C{SimSettings} is everything C{ivoms billing-sim} / C{python -m
+billing.sim} accepts; C{start} listens (Diameter and optionally CAI) and
+returns a C{RunningSim} with the bound ports and the shared ledger.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from billing.sim.ledger import SimLedger
 
 @dataclasses.dataclass(frozen=True)
 class SimSettings:
-    """Simulator settings (also the ``[billing_sim]`` config table).
+    """Simulator settings (also the C{[billing_sim]} config table).
 
     diameter / cai / ucip: server endpoint strings ("" disables CAI /
     UCIP; UCIP is HTTP and shares the CAI user and password as Basic auth).
@@ -73,10 +73,9 @@ class RunningSim:
 
 
 async def start(settings: SimSettings, reactor, clock=None) -> RunningSim:
-    """Listen as configured; returns the `RunningSim`.
+    """Listen as configured; returns the C{RunningSim}.
 
-    Raises:
-        ValueError: bad settings or seed file; CannotListenError.
+    @raise ValueError: bad settings or seed file; CannotListenError.
     """
     clock = clock or reactor
     journal = Journal(settings.journal) if settings.journal else None

@@ -1,4 +1,4 @@
-"""`UcipBilling`: the billing port over Ericsson AIR UCIP (UpdateBalanceAndDate).
+"""C{UcipBilling}: the billing port over Ericsson AIR UCIP (UpdateBalanceAndDate).
 
 credit = one UpdateBalanceAndDate whose originTransactionID is derived from
 the idempotency key (L{codec.origin_transaction_id}); its responseCode is

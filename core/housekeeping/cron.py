@@ -1,21 +1,21 @@
-"""Cron-style schedules: five-field expressions, ``@daily``-style macros and ``@every`` intervals, in UTC.
+"""Cron-style schedules: five-field expressions, C{@daily}-style macros and C{@every} intervals, in UTC.
 
 A schedule answers one question: given a time (epoch seconds), when does it
 fire next?  Everything is UTC, so there are no daylight-saving gaps or
 repeats.  Supported syntax (the classic Vixie-cron set, as crontab(5)):
 
-- five fields ``minute hour day-of-month month day-of-week``;
-- each field: ``*``, a number, a range ``a-b``, a list ``a,b-c``, a step
-  ``*/n``, ``a-b/n`` or ``a/n`` (from ``a`` to the field's end);
-- month names ``jan``-``dec`` and weekday names ``sun``-``sat`` (any case);
+- five fields C{minute hour day-of-month month day-of-week};
+- each field: C{*}, a number, a range C{a-b}, a list C{a,b-c}, a step
+  C{*/n}, C{a-b/n} or C{a/n} (from C{a} to the field's end);
+- month names C{jan}-C{dec} and weekday names C{sun}-C{sat} (any case);
   weekday 0 and 7 are both Sunday;
 - when both day-of-month and day-of-week are restricted (neither starts
-  with ``*``), a day matches if *either* matches (crontab(5)'s rule);
-- macros ``@yearly`` (``@annually``), ``@monthly``, ``@weekly``, ``@daily``
-  (``@midnight``), ``@hourly``;
-- ``@every N[s|m|h|d]``: every N seconds (minutes, hours, days), aligned to
+  with C{*}), a day matches if *either* matches (crontab(5)'s rule);
+- macros C{@yearly} (C{@annually}), C{@monthly}, C{@weekly}, C{@daily}
+  (C{@midnight}), C{@hourly};
+- C{@every N[s|m|h|d]}: every N seconds (minutes, hours, days), aligned to
   the Unix epoch so that every node of a cluster fires at the same instants
-  (``@every 60s`` fires at each whole UTC minute).
+  (C{@every 60s} fires at each whole UTC minute).
 
 Written here rather than taken from croniter: iVOMS needs UTC-only
 next-fire times on epoch seconds, which is about a hundred lines with no
@@ -58,12 +58,12 @@ class CronError(ValueError):
 
 
 class Schedule:
-    """When something fires: ``next_after(t)`` is the first fire time after ``t``."""
+    """When something fires: C{next_after(t)} is the first fire time after C{t}."""
 
     expression: str
 
     def next_after(self, t: float) -> int:
-        """The first fire time strictly after ``t`` (epoch seconds, UTC), as whole seconds."""
+        """The first fire time strictly after C{t} (epoch seconds, UTC), as whole seconds."""
         raise NotImplementedError
 
     def __str__(self) -> str:
@@ -71,7 +71,7 @@ class Schedule:
 
 
 class IntervalSchedule(Schedule):
-    """``@every N``: fires at every multiple of ``seconds`` since the Unix epoch."""
+    """C{@every N}: fires at every multiple of C{seconds} since the Unix epoch."""
 
     def __init__(self, expression: str, seconds: int):
         self.expression = expression
@@ -121,7 +121,7 @@ class CronSchedule(Schedule):
         raise CronError("%r never fires" % self.expression)
 
     def _first_time(self, hour: int, minute: int):
-        """The first (hour, minute) of the schedule at or after ``hour:minute``, or None."""
+        """The first (hour, minute) of the schedule at or after C{hour:minute}, or None."""
         for h in self.hours:
             if h < hour:
                 continue

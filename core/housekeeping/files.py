@@ -7,7 +7,7 @@ import os
 
 
 def write_atomically(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a synced temporary file and a rename, so a reader
+    """Write C{data} to C{path} through a synced temporary file and a rename, so a reader
     sees the old file or the whole new one; create the folder if needed."""
     folder = os.path.dirname(path) or "."
     os.makedirs(folder, exist_ok=True)
@@ -43,8 +43,8 @@ def _sync_dir(folder: str) -> None:
 class AppendSink:
     """A CSV file written in chunks, each synced, each rewritable.
 
-    A sink is a value: ``path``, ``header`` and the ``offset`` where the next
-    chunk goes.  :meth:`append` truncates the file back to ``offset`` before
+    A sink is a value: C{path}, C{header} and the C{offset} where the next
+    chunk goes.  L{append} truncates the file back to C{offset} before
     writing, so a unit of work that is run again after a rollback writes the
     same chunk once, not twice.
     """
@@ -69,11 +69,11 @@ class AppendSink:
         return AppendSink(self.path, self.header, len(data))
 
     def at(self, offset: int) -> "AppendSink":
-        """This sink with its next chunk at ``offset``."""
+        """This sink with its next chunk at C{offset}."""
         return AppendSink(self.path, self.header, offset)
 
     def append(self, rows) -> int:
-        """Write ``rows`` at this sink's offset (dropping anything after it) and sync;
+        """Write C{rows} at this sink's offset (dropping anything after it) and sync;
         return the offset after them."""
         if self.offset is None:
             raise ValueError("append to %s before create()" % self.path)

@@ -1,11 +1,11 @@
 """Running one housekeeping job: lease, run-history row, chunked work, outcome (DESIGN §8).
 
-:class:`Housekeeper` is what the scheduler, the CLI and the GUI call to run
+L{Housekeeper} is what the scheduler, the CLI and the GUI call to run
 a job, scheduled or on demand.  A run takes the job's database lease and
 opens its history row in one unit of work, renews the lease while the job
-works, and closes the row (``ok``, ``failed`` or ``dry-run``) and releases
+works, and closes the row (C{ok}, C{failed} or C{dry-run}) and releases
 the lease in one more.  If the lease is held elsewhere the run is
-``skipped`` and leaves no row.
+C{skipped} and leaves no row.
 """
 from __future__ import annotations
 
@@ -40,10 +40,10 @@ class UnknownJob(KeyError):
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """What one call of :meth:`Housekeeper.run` did.
+    """What one call of L{Housekeeper.run} did.
 
-    ``outcome`` is ``ok``, ``failed``, ``dry-run`` or ``skipped`` (the lease
-    was held elsewhere; ``run_id`` is then None).
+    C{outcome} is C{ok}, C{failed}, C{dry-run} or C{skipped} (the lease
+    was held elsewhere; C{run_id} is then None).
     """
 
     job: str
@@ -71,7 +71,7 @@ class JobContext:
         self.renewing: defer.Deferred | None = None
 
     def path(self, path: str) -> str:
-        """``path`` made absolute against the config folder (relative ones only)."""
+        """C{path} made absolute against the config folder (relative ones only)."""
         return os.path.normpath(os.path.join(self.keeper.base_dir, os.path.expanduser(path)))
 
     def now(self) -> int:
@@ -79,32 +79,32 @@ class JobContext:
         return now_ms(self.keeper.clock)
 
     def progress(self, n: int) -> None:
-        """Count ``n`` more rows touched (kept if the job fails later)."""
+        """Count C{n} more rows touched (kept if the job fails later)."""
         self.rows += n
 
     def write(self, fn, *args) -> defer.Deferred:
-        """Queue the unit of work ``fn(tx, *args)`` on the node's writer, behind the
+        """Queue the unit of work C{fn(tx, *args)} on the node's writer, behind the
         activations (the runner's background lane), timed for the chunk size."""
         runner = self.keeper.runner
         submit = getattr(runner, "submit_background", runner.submit)
         return submit(self.pacer.timed(fn), *args)
 
     def read(self, fn, *args) -> defer.Deferred:
-        """Run ``fn(tx, *args)`` in a read transaction on the reactor's thread pool,
+        """Run C{fn(tx, *args)} in a read transaction on the reactor's thread pool,
         so long scans never hold the writer."""
         k = self.keeper
         return threads.deferToThreadPool(k.reactor, k.reactor.getThreadPool(), k.store.run_sync,
                                          fn, *args, read_only=True)
 
     def in_thread(self, fn, *args) -> defer.Deferred:
-        """Run blocking ``fn(*args)`` (file I/O) on the reactor's thread pool."""
+        """Run blocking C{fn(*args)} (file I/O) on the reactor's thread pool."""
         k = self.keeper
         return threads.deferToThreadPool(k.reactor, k.reactor.getThreadPool(), fn, *args)
 
     async def checkpoint(self) -> None:
         """Between two chunks: stop if the node stops or the lease was lost, size the
-        next chunk, then pause (on the injected clock) ``chunk_pause`` seconds for
-        each ``chunk_size`` rows of the last chunk, if configured.
+        next chunk, then pause (on the injected clock) C{chunk_pause} seconds for
+        each C{chunk_size} rows of the last chunk, if configured.
 
         @raise JobStopped: the node is stopping.
         @raise LeaseLost: another run took the job's lease.
@@ -176,7 +176,7 @@ class Housekeeper:
                    base_dir=cfg.base_dir)
 
     def run(self, job: str, *, dry_run: bool = False, slot: int | None = None) -> defer.Deferred:
-        """Run ``job`` once.
+        """Run C{job} once.
 
         @param dry_run: only count what the job would do; the run row says
             C{dry-run}.
@@ -184,7 +184,7 @@ class Housekeeper:
             several nodes firing the same schedule run it once; None on demand.
         @return: a Deferred firing with a L{RunOutcome}; it fails only when
             the store cannot record the run at all.
-        @raise UnknownJob: no job is called ``job``.
+        @raise UnknownJob: no job is called C{job}.
         """
         if job not in self.jobs:
             raise UnknownJob(job)
@@ -255,7 +255,7 @@ class Housekeeper:
 
 
 def _quiet(d: defer.Deferred) -> defer.Deferred:
-    """A Deferred firing (with None) when ``d`` fires, whatever its result; ``d`` unchanged."""
+    """A Deferred firing (with None) when C{d} fires, whatever its result; C{d} unchanged."""
     out = defer.Deferred()
 
     def fire(r):

@@ -1,12 +1,12 @@
 """The housekeeping jobs and their registry (DESIGN §8).
 
-Each job is ``async def job(ctx) -> JobReport``.  It works in chunks: every
+Each job is C{async def job(ctx) -> JobReport}.  It works in chunks: every
 change is a small unit of work queued on the node's writer
-(``ctx.write``), and bulk reads run on the reactor's thread pool
-(``ctx.read``); between chunks it calls ``ctx.checkpoint()``, which stops it
+(C{ctx.write}), and bulk reads run on the reactor's thread pool
+(C{ctx.read}); between chunks it calls C{ctx.checkpoint()}, which stops it
 when the node stops or the job's lease was lost.  In a dry run a job only
 counts what it would do.  Each job's options are its settings table
-(:mod:`gateway.config_housekeeping`).
+(L{gateway.config_housekeeping}).
 """
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ _EXPIRED_COUNT = select(voucher.c.state, func.count()).where(and_(
 
 
 def expire_chunk(tx, state: str, now: int, limit: int) -> int:
-    """Expire up to ``limit`` vouchers in ``state`` whose expiry is at or before ``now``,
+    """Expire up to C{limit} vouchers in C{state} whose expiry is at or before C{now},
     each with its history row; return how many changed."""
     stmt = _EXPIRE_SQLITE if tx.is_sqlite else _EXPIRE
     serials = [r[0] for r in tx.execute(stmt, {"src": state, "now": now, "limit": limit}).rows]
@@ -88,12 +88,12 @@ def expire_chunk(tx, state: str, now: int, limit: int) -> int:
 
 
 def count_expirable(tx, now: int) -> dict:
-    """``{state: count}`` of the vouchers the expire job would change at ``now``."""
+    """C{{state: count}} of the vouchers the expire job would change at C{now}."""
     return dict(tx.execute(_EXPIRED_COUNT, {"now": now}).rows)
 
 
 async def expire(ctx) -> JobReport:
-    """Generated and available vouchers past their expiry become ``expired``."""
+    """Generated and available vouchers past their expiry become C{expired}."""
     now = ctx.now()
     if ctx.dry_run:
         counts = await ctx.read(count_expirable, now)
@@ -124,7 +124,7 @@ _PENDING_COUNT = select(func.count()).select_from(txn).where(and_(
 
 
 def count_pending(tx, cutoff: int) -> int:
-    """Activations still pending that started before ``cutoff``."""
+    """Activations still pending that started before C{cutoff}."""
     return tx.execute(_PENDING_COUNT, {"cutoff": cutoff}).scalar()
 
 
@@ -152,8 +152,8 @@ _LIFT_COUNT = select(func.count(), func.coalesce(func.sum(
 
 
 def lift_chunk(tx, now: int, cutoff: int, limit: int) -> tuple[int, int]:
-    """Delete up to ``limit`` fraud counters whose bar ended (or never was) by ``now`` and
-    whose window started at or before ``cutoff``; return (deleted, of which had a bar)."""
+    """Delete up to C{limit} fraud counters whose bar ended (or never was) by C{now} and
+    whose window started at or before C{cutoff}; return (deleted, of which had a bar)."""
     rows = tx.execute(_LIFT, {"now": now, "cutoff": cutoff, "limit": limit}).rows
     return len(rows), sum(1 for r in rows if r[0])
 
@@ -210,13 +210,13 @@ _DELETE_HISTORY = delete(voucher_history).where(and_(
 
 
 def purge_candidates(tx, after: int, cutoff: int, limit: int) -> list[int]:
-    """Serials after ``after`` that the purge would move (serial order, at most ``limit``)."""
+    """Serials after C{after} that the purge would move (serial order, at most C{limit})."""
     return [r[0] for r in tx.execute(_CANDIDATES, {"after": after, "cutoff": cutoff,
                                                    "limit": limit}).rows]
 
 
 def count_purgeable(tx, cutoff: int) -> dict:
-    """``{state: (count, first serial, last serial)}`` of what the purge would move."""
+    """C{{state: (count, first serial, last serial)}} of what the purge would move."""
     return {r[0]: (r[1], r[2], r[3]) for r in tx.execute(_PURGE_COUNT, {"cutoff": cutoff}).rows}
 
 
@@ -231,7 +231,7 @@ def _take(tx, after: int, last: int, cutoff: int):
 
 def archive_chunk_to_table(tx, after: int, last: int, cutoff: int, now: int) -> dict:
     """Move the purgeable vouchers in (after, last] and their history to the archive
-    tables, in one unit of work; return ``{state: count}``."""
+    tables, in one unit of work; return C{{state: count}}."""
     vs, hs = _take(tx, after, last, cutoff)
     for v in vs:
         v["blind_index"] = bytes(v["blind_index"])
@@ -244,7 +244,7 @@ def archive_chunk_to_table(tx, after: int, last: int, cutoff: int, now: int) -> 
 def archive_chunk_to_file(tx, after: int, last: int, cutoff: int, now: int,
                           vouchers: AppendSink, history: AppendSink) -> tuple[dict, int, int]:
     """Delete the purgeable vouchers in (after, last] and their history, having first
-    appended them (synced) to the CSV ``vouchers`` and ``history`` files.
+    appended them (synced) to the CSV C{vouchers} and C{history} files.
 
     Safe to run again after a rollback: each sink rewrites from the offset it
     was given.  @return: ({state: count}, new vouchers offset, new history offset).
@@ -270,9 +270,9 @@ def _states(rows) -> dict:
 
 
 async def purge(ctx) -> JobReport:
-    """Used and expired vouchers older than ``older_than_days`` leave the voucher table:
-    to the archive tables (mode ``table``), to CSV files (``file``), or only counted
-    (``report-only``)."""
+    """Used and expired vouchers older than C{older_than_days} leave the voucher table:
+    to the archive tables (mode C{table}), to CSV files (C{file}), or only counted
+    (C{report-only})."""
     opts = ctx.settings
     now = ctx.now()
     cutoff = now - opts.older_than_days * DAY_MS
@@ -365,14 +365,14 @@ def report_rows(tx, lo: int, hi: int) -> tuple[list, list]:
 
 
 def report_day(now: int) -> tuple[int, int]:
-    """[start, end) in epoch ms of the UTC day before the one containing ``now``."""
+    """[start, end) in epoch ms of the UTC day before the one containing C{now}."""
     end = now - now % DAY_MS
     return end - DAY_MS, end
 
 
 async def daily_report(ctx) -> JobReport:
-    """Write ``recharges-DAY.csv`` (activations of the previous UTC day by channel,
-    voucher type and result) and ``stock-DAY.csv`` (vouchers by type and state, as the
+    """Write C{recharges-DAY.csv} (activations of the previous UTC day by channel,
+    voucher type and result) and C{stock-DAY.csv} (vouchers by type and state, as the
     run found them) into the configured folder; a second run replaces them."""
     now = ctx.now()
     lo, hi = report_day(now)
@@ -415,8 +415,8 @@ def near_expiry_rows(tx, now: int, horizon: int) -> list[tuple]:
 
 
 async def near_expiry(ctx) -> JobReport:
-    """Warn (log and run message) for each voucher type with at least ``threshold``
-    generated or available vouchers expiring within ``days`` days."""
+    """Warn (log and run message) for each voucher type with at least C{threshold}
+    generated or available vouchers expiring within C{days} days."""
     opts = ctx.settings
     now = ctx.now()
     rows = await ctx.read(near_expiry_rows, now, now + opts.days * DAY_MS)
@@ -443,7 +443,7 @@ async def near_expiry(ctx) -> JobReport:
                      % (opts.days, "; ".join(warnings)))
 
 
-#: Every job, by name (the name of its ``[housekeeping.NAME]`` table and of the CLI argument).
+#: Every job, by name (the name of its C{[housekeeping.NAME]} table and of the CLI argument).
 JOBS: dict[str, Job] = {j.name: j for j in (
     Job("expire", "expire vouchers past their date", expire),
     Job("reconcile", "reconcile activations left pending", reconcile),

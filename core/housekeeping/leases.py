@@ -1,6 +1,6 @@
 """Job leases in the database: one run of a job at a time across every node (DESIGN §8).
 
-A lease is the ``job_lease`` row of a job: who holds it and until when.
+A lease is the C{job_lease} row of a job: who holds it and until when.
 Taking it is one conditional UPDATE (or, the first time, an INSERT that
 loses quietly to a concurrent one), so on one PostgreSQL database shared by
 several nodes exactly one node wins; the holder renews it while the job
@@ -11,7 +11,7 @@ takes the lease only if the last run ended before its fire time.
 
 Times are the nodes' clocks in epoch ms; keep the nodes' clocks in sync
 (NTP) to well within the lease time.  Every function is a unit of work
-(``fn(tx, ...)``).
+(C{fn(tx, ...)}).
 """
 from __future__ import annotations
 
@@ -39,17 +39,17 @@ _GET = select(job_lease.c.holder, job_lease.c.expires_at).where(job_lease.c.job 
 
 
 def new_holder(node: str) -> str:
-    """A holder name unique to one run: ``<node>:<random hex>``."""
+    """A holder name unique to one run: C{<node>:<random hex>}."""
     return "%s:%s" % (node, os.urandom(4).hex())
 
 
 def acquire(tx, job: str, holder: str, now: int, ttl_ms: int, slot: int | None = None) -> bool:
-    """Take the lease of ``job`` for ``holder`` until ``now + ttl_ms``.
+    """Take the lease of C{job} for C{holder} until C{now + ttl_ms}.
 
     @param slot: the fire time (epoch ms) of a scheduled run: the lease is
         taken only if the last run ended before it, so one firing runs once
-        however many nodes fire it.  None (runs on demand): ``now``.
-    @return: True if ``holder`` now holds the lease; False if another run
+        however many nodes fire it.  None (runs on demand): C{now}.
+    @return: True if C{holder} now holds the lease; False if another run
         holds it, or (scheduled) a run of this firing already ended.
     """
     # last end < slot for a scheduled firing; last end <= now on demand
@@ -63,12 +63,12 @@ def acquire(tx, job: str, holder: str, now: int, ttl_ms: int, slot: int | None =
 
 
 def renew(tx, job: str, holder: str, now: int, ttl_ms: int) -> bool:
-    """Extend ``holder``'s lease of ``job`` to ``now + ttl_ms``.
+    """Extend C{holder}'s lease of C{job} to C{now + ttl_ms}.
 
     Holder names are unique per run, so a lease that lapsed but that nobody
     took over meanwhile is still renewed.
 
-    @return: False when the lease is no longer ``holder``'s (it lapsed and
+    @return: False when the lease is no longer C{holder}'s (it lapsed and
         another run took it): the job must stop.
     """
     return tx.execute(_RENEW, {"job": job, "holder": holder,
@@ -76,14 +76,14 @@ def renew(tx, job: str, holder: str, now: int, ttl_ms: int) -> bool:
 
 
 def release(tx, job: str, holder: str, now: int) -> bool:
-    """End ``holder``'s lease of ``job`` at ``now`` (kept as the last run's end time).
+    """End C{holder}'s lease of C{job} at C{now} (kept as the last run's end time).
 
-    @return: False when ``holder`` no longer held it.
+    @return: False when C{holder} no longer held it.
     """
     return tx.execute(_RELEASE, {"job": job, "holder": holder, "now": now}).rowcount == 1
 
 
 def current(tx, job: str) -> tuple[str, int] | None:
-    """(holder, expires_at) of ``job``'s lease row, or None when it never ran."""
+    """(holder, expires_at) of C{job}'s lease row, or None when it never ran."""
     row = tx.execute(_GET, {"job": job}).first()
     return (row[0], row[1]) if row is not None else None

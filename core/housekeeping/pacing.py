@@ -1,10 +1,10 @@
 """Chunk sizes that keep a housekeeping job's hold on the writer short (DESIGN §8).
 
 A job's chunk shares the node's single SQLite writer with activations: an
-activation queued behind a chunk waits for all of it. A :class:`ChunkPacer`
+activation queued behind a chunk waits for all of it. A L{ChunkPacer}
 times each chunk's units of work where they run and sizes the next chunk so
-that one holds the writer for about ``target`` seconds, never more rows than
-the configured ``housekeeping.chunk_size``.
+that one holds the writer for about C{target} seconds, never more rows than
+the configured C{housekeeping.chunk_size}.
 """
 from __future__ import annotations
 

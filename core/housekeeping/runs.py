@@ -1,8 +1,8 @@
-"""Run history: one ``housekeeping_run`` row per run of a job (DESIGN §8).
+"""Run history: one C{housekeeping_run} row per run of a job (DESIGN §8).
 
-A run's row is written when it starts (``running``) and closed when it ends
-(``ok``, ``failed`` or ``dry-run``) with the rows it touched and a message.
-Every function is a unit of work (``fn(tx, ...)``).
+A run's row is written when it starts (C{running}) and closed when it ends
+(C{ok}, C{failed} or C{dry-run}) with the rows it touched and a message.
+Every function is a unit of work (C{fn(tx, ...)}).
 """
 from __future__ import annotations
 
@@ -44,18 +44,18 @@ class Run:
 
 
 def start(tx, job: str, node: str, now: int, message: str | None = None) -> int:
-    """Record that ``job`` started on ``node``; return the run's id.
+    """Record that C{job} started on C{node}; return the run's id.
 
-    Call it holding the job's lease: any row of the job still ``running``
+    Call it holding the job's lease: any row of the job still C{running}
     is then a run that died without closing its row, and is closed as
-    ``failed`` first.
+    C{failed} first.
     """
     tx.execute(_INTERRUPTED, {"job": job, "now": now})
     return tx.execute(_START, {"job": job, "node": node, "now": now, "message": message}).scalar()
 
 
 def finish(tx, run_id: int, now: int, outcome: str, rows: int, message: str | None) -> bool:
-    """Close the run ``run_id`` with its ``outcome``; False if it was already closed."""
+    """Close the run C{run_id} with its C{outcome}; False if it was already closed."""
     if outcome not in (OK, FAILED, DRY_RUN):
         raise ValueError("unknown run outcome %r" % outcome)
     if message is not None and len(message) > MESSAGE_MAX:
@@ -65,7 +65,7 @@ def finish(tx, run_id: int, now: int, outcome: str, rows: int, message: str | No
 
 
 def recent(tx, job: str | None = None, limit: int = 20) -> list[Run]:
-    """The newest runs (of ``job``, or of every job), newest first."""
+    """The newest runs (of C{job}, or of every job), newest first."""
     q = select(hr.c.id, hr.c.job, hr.c.node, hr.c.started_at, hr.c.finished_at, hr.c.rows,
                hr.c.outcome, hr.c.message)
     if job is not None:

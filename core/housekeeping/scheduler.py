@@ -31,7 +31,7 @@ class Plan:
 
 
 class Scheduler(service.Service):
-    """Fires the jobs of ``plans`` through ``housekeeper.run(job, slot=...)``."""
+    """Fires the jobs of C{plans} through C{housekeeper.run(job, slot=...)}."""
 
     log = Logger()
     name = "housekeeping"
@@ -74,11 +74,11 @@ class Scheduler(service.Service):
 
     # -- queries ---------------------------------------------------------------------
     def next_fire(self, job: str) -> float | None:
-        """The next time (epoch seconds) ``job`` fires on this node, or None."""
+        """The next time (epoch seconds) C{job} fires on this node, or None."""
         return self._next.get(job)
 
     def is_running(self, job: str) -> bool:
-        """Whether a run of ``job`` started by this scheduler is in progress."""
+        """Whether a run of C{job} started by this scheduler is in progress."""
         return job in self._running
 
     # -- timers ------------------------------------------------------------------------
@@ -126,7 +126,7 @@ class Scheduler(service.Service):
 
 
 def schedule_plans(settings, jobs, *, default_interval: int | None = None) -> dict:
-    """The L{Plan} of every enabled job in ``jobs`` from the C{[housekeeping]} settings.
+    """The L{Plan} of every enabled job in C{jobs} from the C{[housekeeping]} settings.
 
     @param default_interval: seconds for a job whose schedule is "" (reconcile:
         C{activation.reconcile_interval_seconds}).

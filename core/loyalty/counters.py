@@ -1,19 +1,19 @@
 """Loyalty counters, updated inside the activation's unit of work (DESIGN §7).
 
-Calendar periods keep one ``loyalty_counter`` row per (subscriber, plan,
-period) and add to it with one atomic ``UPDATE ... SET recharges =
-recharges + :w ... RETURNING``; the row is created on first use with an
+Calendar periods keep one C{loyalty_counter} row per (subscriber, plan,
+period) and add to it with one atomic C{UPDATE ... SET recharges =
+recharges + :w ... RETURNING}; the row is created on first use with an
 insert that ignores a concurrent creator.  The UPDATE holds the row's lock
 until the unit commits, so concurrent recharges of one subscriber (other
 threads, other nodes) are serialised on it and none is lost: each sees the
 counts including every recharge committed before it.
 
-Rolling windows record one ``loyalty_event`` per counted recharge and sum
-the window; their single counter row (period key ``rolling``) is locked
+Rolling windows record one C{loyalty_event} per counted recharge and sum
+the window; their single counter row (period key C{rolling}) is locked
 first the same way, so the sum is taken in the same order.
 
-``rewarded_tiers`` (on the counter row) lists the tiers already rewarded in
-the period: ``r5,a5000`` for calendar periods; ``r5@<epoch seconds>`` for
+C{rewarded_tiers} (on the counter row) lists the tiers already rewarded in
+the period: C{r5,a5000} for calendar periods; C{r5@<epoch seconds>} for
 rolling windows, where a tier may be rewarded again once a full window has
 passed since its last reward.
 """
@@ -64,7 +64,7 @@ class CounterState:
 
 
 def parse_rewarded(text: str | None) -> dict:
-    """``"r5,a5000@1735689600"`` -> ``{"r5": 0, "a5000": 1735689600}``."""
+    """C{"r5,a5000@1735689600"} -> C{{"r5": 0, "a5000": 1735689600}}."""
     out = {}
     for item in (text or "").split(","):
         if not item:
@@ -86,7 +86,7 @@ def _ensure(tx, msisdn: str, plan_id: str, key: str, now: int) -> None:
 
 def add(tx, plan: Plan, msisdn: str, txn_id: str, weight: int, amount: int,
         now: int) -> CounterState:
-    """Count one recharge of ``msisdn`` in ``plan`` (inside a unit of work).
+    """Count one recharge of C{msisdn} in C{plan} (inside a unit of work).
 
     @param weight: added to the recharge count.
     @param amount: added to the amount count (minor units, already weighted).
@@ -117,15 +117,15 @@ def add(tx, plan: Plan, msisdn: str, txn_id: str, weight: int, amount: int,
 
 
 def mark_rewarded(tx, plan: Plan, msisdn: str, state: CounterState) -> None:
-    """Store ``state.rewarded`` on the counter row (the row is locked by L{add})."""
+    """Store C{state.rewarded} on the counter row (the row is locked by L{add})."""
     tx.execute(_MARK, {"m": msisdn, "p": plan.id, "k": state.period_key,
                        "rt": format_rewarded(state.rewarded)})
 
 
 def read(tx, plan: Plan, msisdn: str, now: int) -> CounterState:
-    """The counts of ``msisdn`` in ``plan``'s period holding ``now`` (read only).
+    """The counts of C{msisdn} in C{plan}'s period holding C{now} (read only).
 
-    A rolling window is summed at ``now``, so recharges that have left the
+    A rolling window is summed at C{now}, so recharges that have left the
     window no longer count.
     """
     key = plan.period.key(now)

@@ -1,6 +1,6 @@
 """The typed loyalty plan model and its period keys (calendar UTC day/week/month, rolling N days).
 
-A :class:`Plan` is built once from the configuration (``gateway.config_loyalty``)
+A L{Plan} is built once from the configuration (C{gateway.config_loyalty})
 and is immutable.  Everything here is pure: no store, no reactor.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ ROLLING_KEY = "rolling"
 class Reward:
     """What reaching a tier grants: bonus credit and/or account validity.
 
-    @ivar bonus: minor units of ``currency`` (0: validity only).
+    @ivar bonus: minor units of C{currency} (0: validity only).
     @ivar currency: ISO 4217 code; "" means the recharged voucher's currency.
     @ivar validity_days: days of account validity (0: none).
     """
@@ -38,8 +38,8 @@ class Reward:
 class Tier:
     """One target of a plan and its reward.
 
-    A tier is reached when every target it names is reached: ``recharges``
-    (counted recharges, weights applied) and/or ``amount`` (counted amount in
+    A tier is reached when every target it names is reached: C{recharges}
+    (counted recharges, weights applied) and/or C{amount} (counted amount in
     minor units).  A target of 0 is not part of the tier.
     """
 
@@ -50,7 +50,7 @@ class Tier:
 
     @property
     def id(self) -> str:
-        """A stable identity derived from the targets (``r5``, ``a5000``, ``r5a5000``):
+        """A stable identity derived from the targets (C{r5}, C{a5000}, C{r5a5000}):
         the same targets keep their identity when the plan is edited."""
         return (("r%d" % self.recharges) if self.recharges else "") + \
                (("a%d" % self.amount) if self.amount else "")
@@ -59,7 +59,7 @@ class Tier:
         return recharges >= self.recharges and amount >= self.amount
 
     def describe(self, currency: str = "") -> str:
-        """``5 recharges``, ``50.00 EUR``, ``5 recharges and 50.00 EUR``."""
+        """C{5 recharges}, C{50.00 EUR}, C{5 recharges and 50.00 EUR}."""
         parts = []
         if self.recharges:
             parts.append("%d recharge%s" % (self.recharges, "" if self.recharges == 1 else "s"))
@@ -72,8 +72,8 @@ class Tier:
 class Period:
     """How a plan's counters are grouped in time (UTC).
 
-    @ivar kind: ``day``, ``week`` (ISO weeks, from Monday), ``month`` or
-        ``rolling`` (the last ``days`` days up to the recharge).
+    @ivar kind: C{day}, C{week} (ISO weeks, from Monday), C{month} or
+        C{rolling} (the last C{days} days up to the recharge).
     """
 
     kind: str = "month"
@@ -88,9 +88,9 @@ class Period:
         return self.days * DAY_MS
 
     def key(self, at_ms: int) -> str:
-        """The counter row key of the period holding ``at_ms``:
-        ``D2025-01-31``, ``W2025-05`` (ISO year and week), ``M2025-01``, or
-        ``rolling`` for a rolling window (one row per subscriber and plan)."""
+        """The counter row key of the period holding C{at_ms}:
+        C{D2025-01-31}, C{W2025-05} (ISO year and week), C{M2025-01}, or
+        C{rolling} for a rolling window (one row per subscriber and plan)."""
         if self.kind == "rolling":
             return ROLLING_KEY
         d = _utc(at_ms)
@@ -104,7 +104,7 @@ class Period:
         raise ValueError("unknown period kind %r" % (self.kind,))
 
     def bounds(self, at_ms: int) -> tuple[int, int]:
-        """(start, end) in epoch ms of the period holding ``at_ms``; the end
+        """(start, end) in epoch ms of the period holding C{at_ms}; the end
         is exclusive.  For a rolling window: (at - days, at]."""
         if self.kind == "rolling":
             return at_ms - self.window_ms, at_ms
@@ -135,14 +135,14 @@ def _day_ms(d: _dt.date) -> int:
 
 
 def day_start_ms(d: _dt.date) -> int:
-    """The first millisecond of the UTC day ``d``."""
+    """The first millisecond of the UTC day C{d}."""
     return _day_ms(d)
 
 
 @dataclass(frozen=True)
 class PrefixRange:
-    """MSISDN prefixes from ``low`` to ``high`` (same length, inclusive);
-    a single prefix has ``low == high``."""
+    """MSISDN prefixes from C{low} to C{high} (same length, inclusive);
+    a single prefix has C{low == high}."""
 
     low: str
     high: str
@@ -153,7 +153,7 @@ class PrefixRange:
 
     @classmethod
     def parse(cls, text: str) -> "PrefixRange":
-        """``"38164"`` or ``"3816400-3816499"`` (E.164 digits).
+        """C{"38164"} or C{"3816400-3816499"} (E.164 digits).
 
         @raise ValueError: not digits, or a range whose ends differ in
             length or are out of order.
@@ -176,10 +176,10 @@ class PrefixRange:
 class Plan:
     """One loyalty plan (DESIGN §7), as configured.
 
-    @ivar voucher_types: type code -> weight; ``"*"`` matches every type.  A
+    @ivar voucher_types: type code -> weight; C{"*"} matches every type.  A
         batch generated with loyalty parameters (its snapshot of the type's
-        ``loyalty`` table) counts with the snapshot's weight instead.
-    @ivar counter: ``recharges``, ``amount`` or ``both``.
+        C{loyalty} table) counts with the snapshot's weight instead.
+    @ivar counter: C{recharges}, C{amount} or C{both}.
     @ivar currency: counted amounts are in this currency; recharges in
         other currencies add no amount ("" counts every currency).
     @ivar tiers: ascending targets.
@@ -201,7 +201,7 @@ class Plan:
     enabled: bool = True
 
     def active(self, at_ms: int) -> bool:
-        """True when the plan counts recharges made at ``at_ms``."""
+        """True when the plan counts recharges made at C{at_ms}."""
         if not self.enabled:
             return False
         if self.active_from is not None and at_ms < self.active_from:
@@ -212,10 +212,10 @@ class Plan:
         return not self.eligible or any(r.matches(msisdn) for r in self.eligible)
 
     def weight(self, type_code: str, snapshot: dict) -> int:
-        """The weight a recharge of ``type_code`` counts with.
+        """The weight a recharge of C{type_code} counts with.
 
         @param snapshot: the batch's loyalty parameters ({plan id: weight});
-            they take precedence over the plan's own ``voucher_types``.
+            they take precedence over the plan's own C{voucher_types}.
         """
         if self.id in snapshot:
             return snapshot[self.id]

@@ -1,14 +1,14 @@
 """Loyalty rewards: which tiers a recharge reaches, their transaction rows, and their credit.
 
 A reached tier is rewarded at most once per period per subscriber: the
-counter row's ``rewarded_tiers`` records it in the same unit of work that
+counter row's C{rewarded_tiers} records it in the same unit of work that
 counted the recharge, and the reward's transaction id -- also its billing
 idempotency key -- is derived from (subscriber, plan, period, tier), so even
 a repeated decision could neither insert a second row nor credit twice.
 
-The credit itself runs after the activation's unit committed: a ``loyalty``
-transaction row (channel ``loyalty``, ``parent_id`` = the activation) is
-``pending`` until billing answers.  An unknown outcome leaves it pending; the
+The credit itself runs after the activation's unit committed: a C{loyalty}
+transaction row (channel C{loyalty}, C{parent_id} = the activation) is
+C{pending} until billing answers.  An unknown outcome leaves it pending; the
 reconciliation job then repeats the credit with the same key, which billing
 answers without crediting twice (L{core.billing.IBillingPort.credit}).
 """
@@ -65,7 +65,7 @@ class RewardGrant:
 
     @property
     def text(self) -> str:
-        """Default English text: ``Loyalty reward (Gold, 5 recharges): 5.00 EUR and 7 days validity.``"""
+        """Default English text: C{Loyalty reward (Gold, 5 recharges): 5.00 EUR and 7 days validity.}"""
         what = []
         if self.amount:
             what.append(format_money(self.amount, self.currency))
@@ -99,7 +99,7 @@ def reward_txn_id(msisdn: str, plan_id: str, period_key: str, tier_id: str,
 
 
 def due_tiers(plan: Plan, state: CounterState, now: int) -> list[Tier]:
-    """Tiers reached by ``state`` and not yet rewarded in its period (pure).
+    """Tiers reached by C{state} and not yet rewarded in its period (pure).
 
     A tier added to the plan later (below counts already reached) is due at
     the subscriber's next counted recharge in the period.
@@ -118,7 +118,7 @@ def due_tiers(plan: Plan, state: CounterState, now: int) -> list[Tier]:
 
 def record(tx, plan: Plan, tier: Tier, state: CounterState, msisdn: str, parent_id: str,
            recharge_currency: str, now: int) -> RewardGrant | None:
-    """Write the reward's ``pending`` transaction row (inside a unit of work).
+    """Write the reward's C{pending} transaction row (inside a unit of work).
 
     @return: the L{RewardGrant}, or None when a row with its id already
         exists (it was decided before) or the reward grants nothing.
@@ -158,10 +158,10 @@ def conclude(tx, txn_id: str, state: str, code: int, now: int, billing_ms: int |
 
 
 def credit_in_unit(tx, credit_in, grant: RewardGrant, now: int) -> RewardGrant:
-    """Credit ``grant`` inside the caller's unit of work, for a billing connector
+    """Credit C{grant} inside the caller's unit of work, for a billing connector
     in this database (the embedded ledger's C{credit_in}), and conclude its row.
 
-    @return: the grant with its final C{state} (``success`` or ``failed``).
+    @return: the grant with its final C{state} (C{success} or C{failed}).
     """
     from dataclasses import replace
     outcome = credit_in(tx, grant.msisdn, grant.amount, grant.currency, grant.validity_days,
@@ -182,9 +182,9 @@ def credit(billing, runner, clock, timeout: float, txn_id: str, account: str, am
 
     Safe to repeat: the reward's id is the idempotency key.
 
-    @return: a Deferred firing with ``"success"``, ``"failed"`` (billing
-        definitely refused; the row is ``failed`` with its code) or
-        ``"pending"`` (outcome unknown; the row stays pending for the
+    @return: a Deferred firing with C{"success"}, C{"failed"} (billing
+        definitely refused; the row is C{failed} with its code) or
+        C{"pending"} (outcome unknown; the row stays pending for the
         reconciliation job).  It does not fail.
     """
     started = clock.seconds()

@@ -1,9 +1,9 @@
 """LoyaltyService: the object ActivationService and the Reconciler count recharges through.
 
-``after_success`` runs on the reactor and decides which plans a recharge
+C{after_success} runs on the reactor and decides which plans a recharge
 counts toward; the function it returns runs inside the activation's
-``commit_success`` unit of work (L{core.saga.commit_success}), updates the
-counters and writes the rows of the rewards reached.  ``grant`` then credits
+C{commit_success} unit of work (L{core.saga.commit_success}), updates the
+counters and writes the rows of the rewards reached.  C{grant} then credits
 those rewards through the billing port, off the activation's reply path.
 """
 from __future__ import annotations
@@ -32,9 +32,9 @@ class Counted:
 
 def select_plans(plans, msisdn: str, type_code: str, snapshot_json: str | None, amount: int,
                  currency: str, now: int) -> tuple[Counted, ...]:
-    """The plans a recharge of ``type_code`` by ``msisdn`` at ``now`` counts toward (pure).
+    """The plans a recharge of C{type_code} by C{msisdn} at C{now} counts toward (pure).
 
-    A plan counts it when it is active at ``now``, ``msisdn`` is eligible and
+    A plan counts it when it is active at C{now}, C{msisdn} is eligible and
     the recharge's weight (the batch's loyalty snapshot first, then the
     plan's voucher types) is above 0.
     """
@@ -58,7 +58,7 @@ def count_recharge(tx, counted: tuple[Counted, ...], msisdn: str, txn_id: str, c
 
     @param credit_in: the billing connector's in-transaction credit (the
         embedded ledger's), to credit the rewards in this same unit; None
-        leaves them ``pending`` for L{LoyaltyService.grant}.
+        leaves them C{pending} for L{LoyaltyService.grant}.
 
     @return: the list of L{rewards.RewardGrant} decided.
     """
@@ -86,14 +86,14 @@ def count_recharge(tx, counted: tuple[Counted, ...], msisdn: str, txn_id: str, c
 
 
 def guarded(tx, unit, *args, **kwargs) -> list:
-    """Run the loyalty ``unit`` inside a SAVEPOINT of the activation's unit of work.
+    """Run the loyalty C{unit} inside a SAVEPOINT of the activation's unit of work.
 
     Loyalty must never keep an activation from concluding: a database error
     in it (a deadlock victim on PostgreSQL, say) is retried once, then that
     recharge's loyalty work is rolled back alone and logged, and the
     activation commits without it.
 
-    @return: what ``unit`` returned, or [] when it failed.
+    @return: what C{unit} returned, or [] when it failed.
     """
     for attempt in (1, 2):
         tx.savepoint("loyalty")
@@ -113,7 +113,7 @@ def guarded(tx, unit, *args, **kwargs) -> list:
 
 
 def _recover(tx) -> None:
-    """Roll back to the ``loyalty`` savepoint after an error, also in PostgreSQL
+    """Roll back to the C{loyalty} savepoint after an error, also in PostgreSQL
     pipeline mode (L{core.db.Tx.pipeline}), whose aborted state must first be
     cleared with a sync."""
     pipe = getattr(tx, "_pipe", None)
@@ -173,9 +173,9 @@ class LoyaltyService:
 
         @param reservation: the L{core.saga.Reservation} (voucher terms and the
             batch's loyalty snapshot).
-        @param attempt: the L{core.saga.Attempt}; its ``account`` (the credited
+        @param attempt: the L{core.saga.Attempt}; its C{account} (the credited
             subscriber) is the one whose counters move.
-        @return: ``after(tx)`` returning a list of L{rewards.RewardGrant}, or None.
+        @return: C{after(tx)} returning a list of L{rewards.RewardGrant}, or None.
         """
         counted = select_plans(self.plans, attempt.account, reservation.type_code,
                                reservation.loyalty, reservation.amount, reservation.currency, now)
@@ -202,7 +202,7 @@ class LoyaltyService:
         """Credit each decided reward (on the reactor; never fails).
 
         @return: a Deferred firing with the list of outcomes
-            (``success``/``failed``/``pending``), in order.
+            (C{success}/C{failed}/C{pending}), in order.
         """
         ds = []
         for g in grants:

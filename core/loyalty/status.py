@@ -73,7 +73,7 @@ _REWARDS = select(txn.c.id, txn.c.started_at, txn.c.plan_id, txn.c.channel_ref, 
 
 
 def plan_status(tx, plan: Plan, msisdn: str, now: int) -> PlanStatus:
-    """The standing of ``msisdn`` in ``plan`` at ``now`` (a read-only unit)."""
+    """The standing of C{msisdn} in C{plan} at C{now} (a read-only unit)."""
     st = counters.read(tx, plan, msisdn, now)
     start, end = plan.period.bounds(now)
     floor = now - plan.period.window_ms
@@ -88,8 +88,8 @@ def plan_status(tx, plan: Plan, msisdn: str, now: int) -> PlanStatus:
 
 
 def subscriber_status(tx, plans, msisdn: str, now: int, limit: int = 20):
-    """(``[PlanStatus]`` for every plan, the latest ``limit`` L{RewardRow}s) of
-    ``msisdn`` (a read-only unit)."""
+    """(C{[PlanStatus]} for every plan, the latest C{limit} L{RewardRow}s) of
+    C{msisdn} (a read-only unit)."""
     statuses = [plan_status(tx, p, msisdn, now) for p in plans]
     rows = []
     for r in tx.execute(_REWARDS, {"m": msisdn, "limit": limit}).rows:

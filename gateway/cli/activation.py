@@ -1,4 +1,4 @@
-"""``ivoms`` commands around activation: activate, transactions, reconcile, fraud."""
+"""C{ivoms} commands around activation: activate, transactions, reconcile, fraud."""
 from __future__ import annotations
 
 import sys
@@ -8,7 +8,7 @@ from gateway.cli.runtime import CliError, current_ms, open_node, run_with_reacto
 
 
 def register(sub) -> None:
-    """Add this module's sub-commands to the argparse ``sub`` parsers."""
+    """Add this module's sub-commands to the argparse C{sub} parsers."""
     a = sub.add_parser("activate", help="activate a voucher for a subscriber")
     a.add_argument("--msisdn", required=True)
     a.add_argument("--hrn", required=True, help="the HRN, or - to read it from standard input")

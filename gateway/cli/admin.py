@@ -1,11 +1,11 @@
-"""``ivoms`` commands for GUI users, distribution partners and exports."""
+"""C{ivoms} commands for GUI users, distribution partners and exports."""
 from __future__ import annotations
 
 from gateway.cli.runtime import CliError, config_of, current_ms, open_node, whoami
 
 
 def register(sub) -> None:
-    """Add this module's sub-commands to the argparse ``sub`` parsers."""
+    """Add this module's sub-commands to the argparse C{sub} parsers."""
     u = sub.add_parser("user", help="GUI users").add_subparsers(metavar="ACTION")
     ua = u.add_parser("add", help="create a GUI user")
     ua.add_argument("name")

@@ -1,16 +1,16 @@
-"""``ivoms housekeeping list | run JOB [--dry-run] | history``: housekeeping jobs on demand (DESIGN §8)."""
+"""C{ivoms housekeeping list | run JOB [--dry-run] | history}: housekeeping jobs on demand (DESIGN §8)."""
 from __future__ import annotations
 
 import time
 
 from gateway.cli.runtime import CliError, open_node, run_with_reactor
 
-#: Exit statuses of ``housekeeping run``.
+#: Exit statuses of C{housekeeping run}.
 EXIT_FAILED, EXIT_SKIPPED = 3, 4
 
 
 def register(sub) -> None:
-    """Add the ``housekeeping`` sub-command to the argparse ``sub`` parsers."""
+    """Add the C{housekeeping} sub-command to the argparse C{sub} parsers."""
     h = sub.add_parser("housekeeping", help="housekeeping jobs: schedules, runs on demand, history") \
         .add_subparsers(metavar="ACTION")
     h.add_parser("list", help="every job: schedule (UTC), next firing, last run") \

@@ -1,4 +1,4 @@
-"""``ivoms loyalty show MSISDN``: a subscriber's loyalty counters, progress and rewards."""
+"""C{ivoms loyalty show MSISDN}: a subscriber's loyalty counters, progress and rewards."""
 from __future__ import annotations
 
 from core.money import format_money
@@ -7,7 +7,7 @@ from gateway.cli.runtime import CliError, open_node
 
 
 def register(sub) -> None:
-    """Add the ``loyalty`` sub-command to the argparse ``sub`` parsers."""
+    """Add the C{loyalty} sub-command to the argparse C{sub} parsers."""
     ly = sub.add_parser("loyalty", help="loyalty plans").add_subparsers(metavar="ACTION")
     s = ly.add_parser("show", help="a subscriber's counters, progress to the next tier, rewards")
     s.add_argument("msisdn")
@@ -35,7 +35,7 @@ def _to_go(plan, t) -> str:
 
 
 def render(msisdn: str, statuses, rewards) -> list[str]:
-    """The lines ``ivoms loyalty show`` prints (pure, for tests and other front ends)."""
+    """The lines C{ivoms loyalty show} prints (pure, for tests and other front ends)."""
     lines = ["subscriber %s" % msisdn]
     if not statuses:
         lines.append("(no loyalty plans configured)")

@@ -1,4 +1,4 @@
-"""The ``ivoms`` command line: the parser, the command modules it registers, and C{main}."""
+"""The C{ivoms} command line: the parser, the command modules it registers, and C{main}."""
 from __future__ import annotations
 
 import argparse

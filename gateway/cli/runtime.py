@@ -1,4 +1,4 @@
-"""What every ``ivoms`` command shares: errors, the configuration, the node, the clock, the reactor.
+"""What every C{ivoms} command shares: errors, the configuration, the node, the clock, the reactor.
 
 Command modules import this module only; L{gateway.cli.main} imports the
 command modules and asks each to register its sub-commands, so imports run
@@ -41,7 +41,7 @@ def open_node(args, *, keys=True, reactor=None):
     @return: a L{gateway.node.Node}.
     """
     # gateway.node pulls in every channel and connector: loaded only by the
-    # commands that open a node, so that ``ivoms --help`` stays quick
+    # commands that open a node, so that C{ivoms --help} stays quick
     from gateway.node import Node
     node = Node(config_of(args), reactor)
     node.check_schema()

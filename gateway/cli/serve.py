@@ -1,4 +1,4 @@
-"""``ivoms run`` (start the node) and ``ivoms billing-sim`` (run the billing simulator)."""
+"""C{ivoms run} (start the node) and C{ivoms billing-sim} (run the billing simulator)."""
 from __future__ import annotations
 
 import os

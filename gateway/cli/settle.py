@@ -1,11 +1,11 @@
-"""``ivoms settle``: conclude a pending activation by hand from the billing system's records."""
+"""C{ivoms settle}: conclude a pending activation by hand from the billing system's records."""
 from __future__ import annotations
 
 from gateway.cli.runtime import CliError, current_ms, open_node, whoami
 
 
 def register(sub) -> None:
-    """Add ``settle`` to the argparse ``sub`` parsers."""
+    """Add C{settle} to the argparse C{sub} parsers."""
     s = sub.add_parser("settle", help="conclude a pending activation by hand (billing without lookup)")
     s.add_argument("txn_id", help="the transaction id (ivoms transactions)")
     how = s.add_mutually_exclusive_group(required=True)

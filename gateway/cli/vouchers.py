@@ -1,4 +1,4 @@
-"""``ivoms`` commands on keys, the schema and vouchers: init, keys, db, generate, batches, vouchers."""
+"""C{ivoms} commands on keys, the schema and vouchers: init, keys, db, generate, batches, vouchers."""
 from __future__ import annotations
 
 import sys

@@ -1,4 +1,4 @@
-"""Typed settings of the IVR channel: the ``[ivr]`` table of ``conf/ivoms.toml``.
+"""Typed settings of the IVR channel: the C{[ivr]} table of C{conf/ivoms.toml}.
 
 Frozen dataclasses built by L{core.settings.build}; every field has the
 default the shipped example config shows.  L{IvrSettings} is the root.
@@ -92,7 +92,7 @@ def _template_problem(text):
 
 @dataclass(frozen=True)
 class LanguageSettings:
-    """One language the IVR speaks (``[[ivr.languages]]``).
+    """One language the IVR speaks (C{[[ivr.languages]]}).
 
     @ivar code: the language's code in URLs and in the C{lang} parameter.
     @ivar xml_lang: the documents' C{xml:lang} (TTS voice); empty: C{code}.
@@ -152,7 +152,7 @@ class LanguageSettings:
 
 @dataclass(frozen=True)
 class IvrSettings:
-    """The ``[ivr]`` table: the VoiceXML channel served under ``/ivr`` on the HTTP listener."""
+    """The C{[ivr]} table: the VoiceXML channel served under C{/ivr} on the HTTP listener."""
 
     enabled: bool = True
     languages: list[LanguageSettings] = setting(

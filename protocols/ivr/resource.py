@@ -1,4 +1,4 @@
-"""HTTP wiring of the IVR channel: the twisted.web resource mounted at ``/ivr``.
+"""HTTP wiring of the IVR channel: the twisted.web resource mounted at C{/ivr}.
 
 URLs (relative to the mount point, or to C{[ivr] base_url}):
 
@@ -36,7 +36,7 @@ def _client(request) -> str:
 
 
 class IvrResource(resource.Resource):
-    """``/ivr``: hands each path to an L{IvrPage} that knows the channel's base URL."""
+    """C{/ivr}: hands each path to an L{IvrPage} that knows the channel's base URL."""
 
     def __init__(self, channel: IvrChannel) -> None:
         super().__init__()
@@ -142,7 +142,7 @@ def hrn_lengths_of(config) -> tuple[int, ...]:
 
 
 def make_resource(node):
-    """The ``/ivr`` resource of C{node}, or None when C{[ivr] enabled = false}.
+    """The C{/ivr} resource of C{node}, or None when C{[ivr] enabled = false}.
 
     @param node: a L{gateway.node.Node} (C{.activation}, C{.config}, C{.reactor}).
     """

@@ -1,4 +1,4 @@
-"""Typed settings of the SMS channel: the ``[smpp]`` table of ``conf/ivoms.toml``.
+"""Typed settings of the SMS channel: the C{[smpp]} table of C{conf/ivoms.toml}.
 
 Frozen dataclasses built by L{core.settings.build}; every field has the
 default the shipped example config shows.  L{SmppSettings} is the root.
@@ -235,7 +235,7 @@ def _unique_names(smscs):
 
 @dataclass(frozen=True)
 class SmppSettings:
-    """The ``[smpp]`` table: the SMS channel as a whole."""
+    """The C{[smpp]} table: the SMS channel as a whole."""
 
     server: ServerSettings = setting(factory=ServerSettings)
     smsc: list[SmscSettings] = setting(factory=list, check=_unique_names)

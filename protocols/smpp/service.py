@@ -1,4 +1,4 @@
-"""Wiring of the SMS channel: one MultiService from the ``[smpp]`` settings.
+"""Wiring of the SMS channel: one MultiService from the C{[smpp]} settings.
 
 C{make_smpp_service(settings, activation, reactor)} builds the channel
 (grammar, replies, reassembly), the server-mode listener when enabled and

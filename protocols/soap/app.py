@@ -1,6 +1,6 @@
 """The SOAP operations (spyne service) and the spyne Application that publishes them.
 
-Each operation forwards to the call's handlers (``ctx.udc``, a
+Each operation forwards to the call's handlers (C{ctx.udc}, a
 L{protocols.soap.server.SoapCall}) and returns their Deferred; the resource
 in L{protocols.soap.server} waits for it and serialises the result.  Method
 and argument names are the WSDL's, hence CamelCase.

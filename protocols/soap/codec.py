@@ -7,7 +7,7 @@ Pure: bytes in, an lxml tree out, no reactor.  What is refused:
   XXE, and no entity expansion "billion laughs");
 - network access and external entity resolution in the parser itself, even
   if a DOCTYPE slipped past the byte check in another encoding;
-- trees deeper than libxml2's default limit (``huge_tree`` stays off).
+- trees deeper than libxml2's default limit (C{huge_tree} stays off).
 
 L{HardenedSoap11} is spyne's SOAP 1.1 protocol with this parser in place of
 its own; everything else (decomposition, schema validation, serialisation)

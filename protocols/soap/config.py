@@ -1,4 +1,4 @@
-"""Typed settings of the SOAP channel: the ``[soap]`` table of ``conf/ivoms.toml``.
+"""Typed settings of the SOAP channel: the C{[soap]} table of C{conf/ivoms.toml}.
 
 Frozen dataclasses built by L{core.settings.build}; every field has the
 default the shipped example config shows.  L{SoapSettings} is the root.
@@ -64,7 +64,7 @@ class SoapClient:
 
 @dataclass(frozen=True)
 class SoapSettings:
-    """The ``[soap]`` table.
+    """The C{[soap]} table.
 
     @ivar enabled: mount C{/soap} on the HTTP listener.
     @ivar public_url: the service address written into the WSDL; empty to

@@ -1,4 +1,4 @@
-"""Wiring of the SOAP channel: ``make_resource(node)`` for the shared HTTP listener (``/soap``)."""
+"""Wiring of the SOAP channel: C{make_resource(node)} for the shared HTTP listener (C{/soap})."""
 
 from __future__ import annotations
 
@@ -31,13 +31,13 @@ def build_resource(activation, runner, settings: SoapSettings, *, clock, verify_
 
 
 def settings_of(node) -> SoapSettings:
-    """``[soap]`` from the node's config, or the defaults when it has none."""
+    """C{[soap]} from the node's config, or the defaults when it has none."""
     main = getattr(node.config, "main", None)
     return getattr(main, "soap", None) or SoapSettings()
 
 
 def make_resource(node):
-    """The resource mounted at ``/soap``, or None when ``[soap] enabled = false``."""
+    """The resource mounted at C{/soap}, or None when C{[soap] enabled = false}."""
     settings = settings_of(node)
     if not settings.enabled:
         return None

@@ -1,9 +1,9 @@
 """spyne on twisted.web: our own resource around spyne's Application (the one adapter module).
 
-Why not ``spyne.server.twisted``: spyne 2.14.0 (pinned; the last release)
-fails on Twisted 26 in three places: it imports ``twisted.python.constants``
+Why not C{spyne.server.twisted}: spyne 2.14.0 (pinned; the last release)
+fails on Twisted 26 in three places: it imports C{twisted.python.constants}
 (removed from Twisted), builds the WSDL URL from the request's bytes URI, and
-compares ``request.method`` (``b'POST'``) with ``'POST'``.  Rather than patch
+compares C{request.method} (C{b'POST'}) with C{'POST'}.  Rather than patch
 spyne, this module uses only spyne's transport-neutral parts: an in-process
 L{ServerBase} drives parsing, validation, dispatch and serialisation of a
 C{MethodContext}; the HTTP side (method, media type, size, status codes,
@@ -18,7 +18,7 @@ POST leaves one audit row naming the client.
 
 spyne logs through the standard library and its messages can quote request
 documents; its loggers are therefore held at CRITICAL here (our own
-``twisted.logger`` lines say what happened, without HRNs).
+C{twisted.logger} lines say what happened, without HRNs).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class InProcessServer(ServerBase):
 
 
 class SoapCall:
-    """One SOAP request as it goes through (spyne's ``ctx.udc``).
+    """One SOAP request as it goes through (spyne's C{ctx.udc}).
 
     @ivar client: the authenticated L{protocols.soap.config.SoapClient}, or None.
     @ivar method: how it authenticated (basic, wsse-text, wsse-digest).

@@ -1,8 +1,8 @@
 """BER TLV reader and an extension-tolerant pyasn1 decoder (ITU-T X.690 §8, X.680 §52).
 
 pyasn1 has no extensibility marker: a SEQUENCE carrying elements its schema does not
-name fails with "Excessive components decoded". :func:`decode_tolerant` first walks the
-TLVs itself, drops elements that a newer peer may add after the ``...`` (unknown
+name fails with "Excessive components decoded". L{decode_tolerant} first walks the
+TLVs itself, drops elements that a newer peer may add after the C{...} (unknown
 elements once every mandatory component has been seen, extension containers, vendor
 extensions), then lets pyasn1 decode the rest with the schema. Every failure, whatever
 raised it, leaves as the caller's error type.
@@ -22,13 +22,13 @@ CLASS_PRIVATE = 0xC0
 
 
 class BerError(Exception):
-    """Malformed BER, or BER that does not match the schema; ``str()`` says why."""
+    """Malformed BER, or BER that does not match the schema; C{str()} says why."""
 
 
 @dataclass(frozen=True)
 class Tlv:
-    """One BER element: ``tag_class`` (one of the ``CLASS_*`` values), ``constructed``,
-    ``tag_number``, the content octets and the element's complete encoding ``raw``."""
+    """One BER element: C{tag_class} (one of the C{CLASS_*} values), C{constructed},
+    C{tag_number}, the content octets and the element's complete encoding C{raw}."""
 
     tag_class: int
     constructed: bool
@@ -38,12 +38,12 @@ class Tlv:
 
     @property
     def key(self):
-        """``(tag_class, tag_number)``: what matching against a schema compares."""
+        """C{(tag_class, tag_number)}: what matching against a schema compares."""
         return (self.tag_class, self.tag_number)
 
 
 def _read_header(data, pos, end):
-    """Return ``(tag_class, constructed, number, content_start, length_or_None)``."""
+    """Return C{(tag_class, constructed, number, content_start, length_or_None)}."""
     if pos >= end:
         raise BerError("truncated: missing tag at offset %d" % pos)
     first = data[pos]
@@ -83,7 +83,7 @@ def _read_header(data, pos, end):
 
 
 def _read_one(data, pos, end, depth):
-    """Read the element at ``pos``; return ``(Tlv, next_pos)``."""
+    """Read the element at C{pos}; return C{(Tlv, next_pos)}."""
     if depth > MAX_DEPTH:
         raise BerError("nesting deeper than %d" % MAX_DEPTH)
     start = pos
@@ -118,10 +118,10 @@ def _split(data, pos, end, depth):
 
 
 def read_tlv(data):
-    """Parse exactly one BER element filling ``data``.
+    """Parse exactly one BER element filling C{data}.
 
-    :raises BerError: for truncation, bad lengths, nesting deeper than
-        :data:`MAX_DEPTH`, or octets left over after the element.
+    @raise BerError: for truncation, bad lengths, nesting deeper than
+        L{MAX_DEPTH}, or octets left over after the element.
     """
     data = bytes(data)
     item, pos = _read_one(data, 0, len(data), 0)
@@ -133,7 +133,7 @@ def read_tlv(data):
 def split_tlvs(content):
     """Parse a run of BER elements (the content of a constructed element).
 
-    :raises BerError: as :func:`read_tlv`.
+    @raise BerError: as L{read_tlv}.
     """
     content = bytes(content)
     return _split(content, 0, len(content), 0)
@@ -177,7 +177,7 @@ def _key(pyasn1_tag):
 
 
 def _outer_keys(spec):
-    """Tags that may start an encoding of ``spec``; ``None`` means any tag."""
+    """Tags that may start an encoding of C{spec}; C{None} means any tag."""
     tags = spec.tagSet.superTags
     if tags:
         return {_key(tags[-1])}
@@ -200,7 +200,7 @@ def _matches(item, spec):
 
 
 def _clean(item, spec):
-    """Return the encoding of ``item`` with unknown extension elements removed."""
+    """Return the encoding of C{item} with unknown extension elements removed."""
     if isinstance(spec, univ.Any):
         return definite(item)
     layers = len(spec.tagSet.superTags)
@@ -210,7 +210,7 @@ def _clean(item, spec):
 
 
 def _clean_inner(item, spec, layers):
-    """Clean ``item`` that still wears ``layers`` explicit tags of ``spec``."""
+    """Clean C{item} that still wears C{layers} explicit tags of C{spec}."""
     if layers > 0:
         inner = split_tlvs(item.content) if item.constructed else []
         if len(inner) != 1:
@@ -242,7 +242,7 @@ def _clean_body(item, spec):
 
 
 def definite(item):
-    """Re-encode ``item`` with definite lengths throughout (pyasn1 mishandles an
+    """Re-encode C{item} with definite lengths throughout (pyasn1 mishandles an
     indefinite length inside an ANY)."""
     if not item.constructed:
         return item.raw
@@ -251,7 +251,7 @@ def definite(item):
 
 
 def _clean_sequence(children, spec):
-    """Keep the children that match ``spec``'s components in order; drop the others
+    """Keep the children that match C{spec}'s components in order; drop the others
     only where an extension may stand (no mandatory component still expected)."""
     named = spec.componentType.namedTypes
     kept = []
@@ -279,12 +279,12 @@ def _clean_sequence(children, spec):
 
 
 def decode_tolerant(data, spec):
-    """Decode ``data`` (exactly one element) with pyasn1, ignoring unknown extensions.
+    """Decode C{data} (exactly one element) with pyasn1, ignoring unknown extensions.
 
-    :param data: BER octets.
-    :param spec: a pyasn1 type instance (the schema).
-    :return: the pyasn1 value.
-    :raises BerError: for any malformation or schema mismatch; pyasn1's own exceptions
+    @param data: BER octets.
+    @param spec: a pyasn1 type instance (the schema).
+    @return: the pyasn1 value.
+    @raise BerError: for any malformation or schema mismatch; pyasn1's own exceptions
         (and any other error it lets slip) are converted, never passed on.
     """
     item = read_tlv(data)

@@ -1,11 +1,11 @@
-"""The MAP/TCAP side of the bridge: an :class:`~protocols.ussd.envelope.Envelope` in,
-an :class:`~protocols.ussd.envelope.Answer` out, with the dialogue logic in between.
+"""The MAP/TCAP side of the bridge: an L{protocols.ussd.envelope.Envelope} in,
+an L{protocols.ussd.envelope.Answer} out, with the dialogue logic in between.
 
 Answers come in kind (3GPP TS 29.002 §12.1 USSD procedures; ITU-T Q.773/Q.774):
 
 * **bare MAP** -- a begin carries the USSD-Arg of processUnstructuredSS-Request (59)
-  and is answered by a USSD-Res (``component=result``, the dialogue ends) or by the
-  USSD-Arg of an unstructuredSS-Request (60, ``component=request``, it continues); a
+  and is answered by a USSD-Res (C{component=result}, the dialogue ends) or by the
+  USSD-Arg of an unstructuredSS-Request (60, C{component=request}, it continues); a
   continue carries the subscriber's USSD-Res to that request.
 * **TCAP** -- a Begin (AARQ for networkUnstructuredSsContext-v2 and an Invoke 59) is
   answered by a Continue (otid ours, dtid theirs, the AARE, an Invoke 60) or an End
@@ -13,9 +13,9 @@ Answers come in kind (3GPP TS 29.002 §12.1 USSD procedures; ITU-T Q.773/Q.774):
   ReturnResultLast of our Invoke 60. The AARE rides on the first answer only.
 * **text** -- plain text both ways.
 
-Undecodable input is answered with what :class:`~protocols.ussd.errors.UssdDecodeError`
+Undecodable input is answered with what L{protocols.ussd.errors.UssdDecodeError}
 calls for: a MAP ReturnError, a TCAP Reject (in an End) or a TCAP P-Abort; when not
-even a transaction id can be read, :class:`~protocols.ussd.envelope.HttpError` (400).
+even a transaction id can be read, L{protocols.ussd.envelope.HttpError} (400).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ def peek_otid(data: bytes) -> bytes | None:
 
     Reads only the message header and its first element, an [APPLICATION 8] of 1..4
     octets (Q.773 §4.2.1), so that a truncated or garbled message can still be
-    answered with a P-Abort; ``None`` when even that is unreadable.
+    answered with a P-Abort; C{None} when even that is unreadable.
     """
     data = bytes(data or b"")
     if len(data) < 5 or data[0] not in (0x62, 0x65):
@@ -74,12 +74,12 @@ def peek_otid(data: bytes) -> bytes | None:
 
 
 class Bridge:
-    """Serves decoded envelopes with a :class:`~protocols.ussd.dialogue.DialogueManager`."""
+    """Serves decoded envelopes with a L{protocols.ussd.dialogue.DialogueManager}."""
 
     def __init__(self, dialogues, *, first_tid=None):
         """
-        :param dialogues: the :class:`~protocols.ussd.dialogue.DialogueManager`.
-        :param first_tid: first of our TCAP transaction ids (random when ``None``).
+        @param dialogues: the L{protocols.ussd.dialogue.DialogueManager}.
+        @param first_tid: first of our TCAP transaction ids (random when C{None}).
         """
         self.dialogues = dialogues
         start = random.getrandbits(32) if first_tid is None else first_tid
@@ -88,8 +88,8 @@ class Bridge:
     def handle(self, envelope) -> defer.Deferred:
         """Serve one envelope.
 
-        :return: Deferred firing with an :class:`~protocols.ussd.envelope.Answer`;
-            it fails with :class:`~protocols.ussd.envelope.HttpError` for a request
+        @return: Deferred firing with an L{protocols.ussd.envelope.Answer};
+            it fails with L{protocols.ussd.envelope.HttpError} for a request
             that cannot be answered in protocol terms (and with anything else only
             on a bug, which the resource turns into a 500).
         """

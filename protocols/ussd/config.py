@@ -1,8 +1,8 @@
-"""Typed settings of the USSD channel: the ``[ussd]`` table of ``conf/ivoms.toml``.
+"""Typed settings of the USSD channel: the C{[ussd]} table of C{conf/ivoms.toml}.
 
-Frozen dataclasses built by :func:`core.settings.build`; every field has the
-default the shipped example config shows. :class:`UssdSettings` is the root; when the
-node's config has no ``ussd`` table yet, :func:`settings_of` gives the defaults.
+Frozen dataclasses built by L{core.settings.build}; every field has the
+default the shipped example config shows. L{UssdSettings} is the root; when the
+node's config has no C{ussd} table yet, L{settings_of} gives the defaults.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from core.settings import positive, setting
 from protocols.common.results import RESULT_FIELDS
 from protocols.common.settings_checks import networks, template_tables, time_zone
 
-#: Placeholders a text template may use (see :mod:`protocols.ussd.replies`).
+#: Placeholders a text template may use (see L{protocols.ussd.replies}).
 TEMPLATE_FIELDS = RESULT_FIELDS | {"beneficiary", "service_code", "hrn_digits"}
 
-#: Text keys besides the result-code names of :class:`core.results.ResultCode`.
+#: Text keys besides the result-code names of L{core.results.ResultCode}.
 PROMPT_KEYS = frozenset({
     "MENU", "MENU_SELF_ONLY", "PROMPT_HRN", "PROMPT_BENEFICIARY", "PROMPT_HRN_OTHER",
     "HELP", "INVALID_CHOICE", "INVALID_HRN_INPUT", "INVALID_NUMBER_INPUT",
@@ -68,7 +68,7 @@ class DialogueSettings:
     @ivar max_attempts: tries at one prompt (menu choice, number, voucher) before
         the dialogue ends with TOO_MANY_ATTEMPTS.
     @ivar allow_other_number: offer "recharge another number" (menu option 2 and
-        ``*123*HRN*MSISDN#``); the core's ``activation.allow_beneficiary`` must
+        C{*123*HRN*MSISDN#}); the core's C{activation.allow_beneficiary} must
         allow it too.
     """
 
@@ -85,7 +85,7 @@ class TextSettings:
     @ivar default_language: language used when neither the gateway, the service
         code nor the USSD string's data coding names one that has texts.
     @ivar templates: language -> text key -> template, merged over the built-in
-        English and Serbian texts (see :func:`protocols.ussd.replies.default_templates`).
+        English and Serbian texts (see L{protocols.ussd.replies.default_templates}).
     """
 
     default_language: str = setting("en", check=_language)
@@ -97,9 +97,9 @@ class TextSettings:
 
 @dataclass(frozen=True)
 class UssdSettings:
-    """``[ussd]``: the USSD gateway bridge mounted at ``POST /ussd``.
+    """C{[ussd]}: the USSD gateway bridge mounted at C{POST /ussd}.
 
-    @ivar service_codes: the ``123`` of ``*123#`` -> language of its texts (``""``:
+    @ivar service_codes: the C{123} of C{*123#} -> language of its texts (C{""}:
         chosen as usual).
     @ivar max_body_bytes: largest request body accepted (413 above it).
     @ivar allowed_addresses: gateway IP addresses or networks; empty: any client.
@@ -116,7 +116,7 @@ class UssdSettings:
 
 
 def settings_of(node) -> UssdSettings:
-    """The node's ``[ussd]`` settings, or the defaults when its config has none."""
+    """The node's C{[ussd]} settings, or the defaults when its config has none."""
     config = getattr(node, "config", None)
     main = getattr(config, "main", None)
     found = getattr(main, "ussd", None)

@@ -1,12 +1,12 @@
-"""USSD dialogues: the direct ``*123*HRN#`` code and the interactive recharge menu.
+"""USSD dialogues: the direct C{*123*HRN#} code and the interactive recharge menu.
 
-A :class:`DialogueManager` keeps one :class:`Session` per gateway dialogue id, from the
+A L{DialogueManager} keeps one L{Session} per gateway dialogue id, from the
 subscriber's first string (begin) through the menu prompts (continue) to the result,
 forgetting it when the dialogue ends, is released by the network, or waits longer than
 the configured timeout on the injected clock. It knows texts, not wire formats: the
-bridge (:mod:`protocols.ussd.bridge`) turns each :class:`Reply` into MAP or TCAP.
+bridge (L{protocols.ussd.bridge}) turns each L{Reply} into MAP or TCAP.
 
-Strings the subscriber can send at the start of a dialogue (``123`` is any configured
+Strings the subscriber can send at the start of a dialogue (C{123} is any configured
 service code)::
 
     *123#                  the menu: 1 recharge my number, 2 another number, 3 help
@@ -45,9 +45,9 @@ class State(enum.Enum):
 
 @dataclass(frozen=True)
 class Reply:
-    """What to send the subscriber: ``text``, and whether the dialogue ``ends`` with it.
+    """What to send the subscriber: C{text}, and whether the dialogue C{ends} with it.
 
-    ``result`` is the activation's result when one ran.
+    C{result} is the activation's result when one ran.
     """
 
     text: str
@@ -75,7 +75,7 @@ class TooManyDialogues(DialogueError):
 class Session:
     """One open dialogue.
 
-    ``transport`` belongs to the bridge (TCAP transaction ids, invoke ids); the
+    C{transport} belongs to the bridge (TCAP transaction ids, invoke ids); the
     manager only keeps it with the session.
     """
 
@@ -93,7 +93,7 @@ class Session:
 
 
 def parse_service_string(text: str):
-    """Split ``*123*a*b#`` into ``("123", ["a", "b"])``; ``None`` if not of that form."""
+    """Split C{*123*a*b#} into C{("123", ["a", "b"])}; C{None} if not of that form."""
     text = (text or "").strip()
     if len(text) < 3 or text[0] != "*" or text[-1] != "#":
         return None
@@ -106,9 +106,9 @@ def parse_service_string(text: str):
 class DialogueManager:
     """Runs USSD dialogues against the activation service.
 
-    ``begin`` and ``continue_`` raise :class:`DialogueError` subclasses synchronously
+    C{begin} and C{continue_} raise L{DialogueError} subclasses synchronously
     when the request cannot be served at all; otherwise they return a Deferred that
-    fires with a :class:`Reply` and never fails.
+    fires with a L{Reply} and never fails.
     """
 
     log = Logger()
@@ -117,15 +117,15 @@ class DialogueManager:
                  max_sessions=10000, max_attempts=3, allow_other_number=True,
                  hrn_lengths=None, msisdn_check=None):
         """
-        :param activation: an object with ``activate(ActivationRequest) ->
-            Deferred[ActivationResult]`` (the core's ActivationService).
-        :param clock: an ``IReactorTime`` for the dialogue timeout.
-        :param texts: a :class:`protocols.ussd.replies.Texts`.
-        :param service_codes: service code -> language (``""``: not fixed).
-        :param hrn_lengths: digits an HRN may have (the voucher types' lengths);
-            ``None``: any length 8..20.
-        :param msisdn_check: ``f(number) -> bool`` telling whether a number typed at
-            the "another number" prompt is acceptable; ``None``: 6..15 digits.
+        @param activation: an object with C{activate(ActivationRequest) ->
+            Deferred[ActivationResult]} (the core's ActivationService).
+        @param clock: an C{IReactorTime} for the dialogue timeout.
+        @param texts: a L{protocols.ussd.replies.Texts}.
+        @param service_codes: service code -> language (C{""}: not fixed).
+        @param hrn_lengths: digits an HRN may have (the voucher types' lengths);
+            C{None}: any length 8..20.
+        @param msisdn_check: C{f(number) -> bool} telling whether a number typed at
+            the "another number" prompt is acceptable; C{None}: 6..15 digits.
         """
         self.activation = activation
         self.clock = clock
@@ -142,7 +142,7 @@ class DialogueManager:
     @classmethod
     def from_settings(cls, activation, settings, *, clock, texts, hrn_lengths=None,
                       msisdn_check=None) -> "DialogueManager":
-        """Build from :class:`protocols.ussd.config.UssdSettings`."""
+        """Build from L{protocols.ussd.config.UssdSettings}."""
         d = settings.dialogue
         return cls(activation, clock=clock, texts=texts,
                    service_codes=settings.service_codes, timeout=d.timeout,
@@ -153,21 +153,21 @@ class DialogueManager:
     # -- the dialogue operations --------------------------------------------------
 
     def get(self, dialogue_id: str) -> Session | None:
-        """The open session ``dialogue_id``, or ``None``."""
+        """The open session C{dialogue_id}, or C{None}."""
         return self.sessions.get(dialogue_id)
 
     def begin(self, dialogue_id: str, msisdn: str, text: str, *, language=None,
               dcs_language=None, source=None, transport=None) -> defer.Deferred:
-        """Start a dialogue with the subscriber's first string (e.g. ``*123#``).
+        """Start a dialogue with the subscriber's first string (e.g. C{*123#}).
 
-        :param msisdn: the subscriber's number as the network gave it.
-        :param language: language the gateway asks for, if any; it wins over the
-            service code's language, which wins over ``dcs_language`` (the one the
+        @param msisdn: the subscriber's number as the network gave it.
+        @param language: language the gateway asks for, if any; it wins over the
+            service code's language, which wins over C{dcs_language} (the one the
             USSD string's data coding announces), then the default.
-        :param source: where the request came from, for the core's counters.
-        :param transport: the bridge's state to keep with the session.
-        :return: Deferred firing with a :class:`Reply`.
-        :raises TooManyDialogues: when the open dialogues are at the limit.
+        @param source: where the request came from, for the core's counters.
+        @param transport: the bridge's state to keep with the session.
+        @return: Deferred firing with a L{Reply}.
+        @raise TooManyDialogues: when the open dialogues are at the limit.
         """
         old = self.sessions.get(dialogue_id)
         if old is not None:
@@ -203,11 +203,11 @@ class DialogueManager:
         return self._activate(session, args[0].strip())
 
     def continue_(self, dialogue_id: str, text: str) -> defer.Deferred:
-        """Feed the subscriber's answer to the open dialogue ``dialogue_id``.
+        """Feed the subscriber's answer to the open dialogue C{dialogue_id}.
 
-        :return: Deferred firing with a :class:`Reply`.
-        :raises UnknownDialogue: no such open dialogue (e.g. it timed out).
-        :raises DialogueBusy: the previous answer is still being worked out.
+        @return: Deferred firing with a L{Reply}.
+        @raise UnknownDialogue: no such open dialogue (e.g. it timed out).
+        @raise DialogueBusy: the previous answer is still being worked out.
         """
         session = self.sessions.get(dialogue_id)
         if session is None:
@@ -230,12 +230,12 @@ class DialogueManager:
         return self._activate(session, answer)
 
     def release(self, dialogue_id: str, why: str = "released") -> bool:
-        """Forget ``dialogue_id`` because the network ended or aborted it.
+        """Forget C{dialogue_id} because the network ended or aborted it.
 
         An activation already running completes (the core consumes a voucher exactly
         once whatever happens here); only its text can no longer be shown.
 
-        :return: whether such a dialogue was open.
+        @return: whether such a dialogue was open.
         """
         session = self.sessions.get(dialogue_id)
         if session is None:

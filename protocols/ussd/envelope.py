@@ -1,18 +1,18 @@
-"""The HTTP envelope of ``POST /ussd``: requests to :class:`Envelope`, :class:`Answer` to
+"""The HTTP envelope of C{POST /ussd}: requests to L{Envelope}, L{Answer} to
 responses. Pure: no reactor, no dialogue state (the contract is in docs/ussd.md).
 
 Two request forms, answered in the same form:
 
-* **binary** -- ``Content-Type: application/octet-stream``; the body is the BER of a
+* **binary** -- C{Content-Type: application/octet-stream}; the body is the BER of a
   bare MAP USSD-Arg / USSD-Res or of a whole TCAP message, and headers carry the rest
-  (``X-USSD-Dialogue-Id``, ``X-USSD-Operation``, ``X-USSD-Payload``, ``X-USSD-MSISDN``,
-  ``X-USSD-Language``, ``X-USSD-Opcode``).
-* **JSON** -- ``Content-Type: application/json``; an object with ``dialogue_id``,
-  ``operation``, optional ``msisdn``, ``language``, ``opcode`` and at most one of
-  ``map`` / ``tcap`` (base64 BER) or ``text`` (plain text, for gateways that decode
+  (C{X-USSD-Dialogue-Id}, C{X-USSD-Operation}, C{X-USSD-Payload}, C{X-USSD-MSISDN},
+  C{X-USSD-Language}, C{X-USSD-Opcode}).
+* **JSON** -- C{Content-Type: application/json}; an object with C{dialogue_id},
+  C{operation}, optional C{msisdn}, C{language}, C{opcode} and at most one of
+  C{map} / C{tcap} (base64 BER) or C{text} (plain text, for gateways that decode
   MAP themselves).
 
-Anything unusable raises :class:`HttpError` naming the field; subscriber text is never
+Anything unusable raises L{HttpError} naming the field; subscriber text is never
 echoed back in an error.
 """
 
@@ -27,7 +27,7 @@ from protocols.jsonbound import nesting_depth
 from protocols.ussd.gsm7 import MAX_USSD_SEPTETS
 
 OPERATIONS = ("begin", "continue", "end", "abort")
-#: Answer operations: ``none`` means nothing is to be relayed (the dialogue is closed).
+#: Answer operations: C{none} means nothing is to be relayed (the dialogue is closed).
 ANSWER_OPERATIONS = ("continue", "end", "abort", "none")
 PAYLOAD_KINDS = ("map", "tcap", "text")
 
@@ -52,8 +52,8 @@ H_OPCODE = b"x-ussd-opcode"
 
 
 class HttpError(Exception):
-    """A request refused at the HTTP level: ``status``, a short ``error`` word, and a
-    ``detail`` naming what was wrong (safe to send and log)."""
+    """A request refused at the HTTP level: C{status}, a short C{error} word, and a
+    C{detail} naming what was wrong (safe to send and log)."""
 
     def __init__(self, status: int, error: str, detail: str):
         super().__init__(detail)
@@ -67,7 +67,7 @@ class HttpError(Exception):
 
 
 def bad(detail: str) -> HttpError:
-    """A 400 ``bad_request`` error."""
+    """A 400 C{bad_request} error."""
     return HttpError(400, "bad_request", detail)
 
 
@@ -75,14 +75,14 @@ def bad(detail: str) -> HttpError:
 class Envelope:
     """One decoded request.
 
-    :ivar form: ``"binary"`` or ``"json"`` (the answer uses the same).
-    :ivar dialogue_id: the gateway's dialogue id (``None`` only for TCAP, where the
+    @ivar form: C{"binary"} or C{"json"} (the answer uses the same).
+    @ivar dialogue_id: the gateway's dialogue id (C{None} only for TCAP, where the
         peer's transaction id stands in).
-    :ivar operation: one of :data:`OPERATIONS` (``None`` only for TCAP).
-    :ivar payload_kind: ``"map"``, ``"tcap"``, ``"text"``, or ``None`` when there is
+    @ivar operation: one of L{OPERATIONS} (C{None} only for TCAP).
+    @ivar payload_kind: C{"map"}, C{"tcap"}, C{"text"}, or C{None} when there is
         no payload (allowed for end and abort).
-    :ivar payload: BER ``bytes`` or ``str`` text.
-    :ivar source: ``"ussd:<client address>"``.
+    @ivar payload: BER C{bytes} or C{str} text.
+    @ivar source: C{"ussd:<client address>"}.
     """
 
     form: str
@@ -100,15 +100,15 @@ class Envelope:
 class Answer:
     """What the bridge sends back.
 
-    :ivar operation: one of :data:`ANSWER_OPERATIONS`.
-    :ivar payload_kind: ``"map"``, ``"tcap"`` or ``"text"`` (mirrors the request).
-    :ivar payload: the BER to relay (MAP USSD-Res / USSD-Arg or a TCAP message).
-    :ivar text: the plain text shown to the subscriber, when there is one.
-    :ivar component: for bare MAP: ``"result"`` (USSD-Res of opcode 59), ``"request"``
-        (USSD-Arg of an unstructuredSS-Request, opcode 60), ``"error"`` (MAP error
-        ``map_error``) or ``"reject"`` (TCAP problem ``problem``).
-    :ivar problem: ``(problem type name, code)``, e.g. ``("invoke", 2)``.
-    :ivar reason: why an error, abort or reject was sent (safe to log).
+    @ivar operation: one of L{ANSWER_OPERATIONS}.
+    @ivar payload_kind: C{"map"}, C{"tcap"} or C{"text"} (mirrors the request).
+    @ivar payload: the BER to relay (MAP USSD-Res / USSD-Arg or a TCAP message).
+    @ivar text: the plain text shown to the subscriber, when there is one.
+    @ivar component: for bare MAP: C{"result"} (USSD-Res of opcode 59), C{"request"}
+        (USSD-Arg of an unstructuredSS-Request, opcode 60), C{"error"} (MAP error
+        C{map_error}) or C{"reject"} (TCAP problem C{problem}).
+    @ivar problem: C{(problem type name, code)}, e.g. C{("invoke", 2)}.
+    @ivar reason: why an error, abort or reject was sent (safe to log).
     """
 
     operation: str
@@ -129,9 +129,9 @@ def _media_type(request) -> str:
 
 
 def read_body(request, max_bytes: int) -> bytes:
-    """The request body, at most ``max_bytes`` long.
+    """The request body, at most C{max_bytes} long.
 
-    :raises HttpError: 413 when it is longer.
+    @raise HttpError: 413 when it is longer.
     """
     length = request.getHeader(b"content-length")
     if length is not None and length.strip().isdigit() and int(length) > max_bytes:
@@ -149,12 +149,12 @@ def read_body(request, max_bytes: int) -> bytes:
 
 def parse(request, body: bytes, *, max_dialogue_id: int = 64,
           source: str | None = None) -> Envelope:
-    """Decode the envelope of a ``POST /ussd``.
+    """Decode the envelope of a C{POST /ussd}.
 
-    :param request: the twisted.web request (only headers are read from it).
-    :param body: the body from :func:`read_body`.
-    :return: an :class:`Envelope`.
-    :raises HttpError: 415 for another content type; 400 naming the bad field.
+    @param request: the twisted.web request (only headers are read from it).
+    @param body: the body from L{read_body}.
+    @return: an L{Envelope}.
+    @raise HttpError: 415 for another content type; 400 naming the bad field.
     """
     media = _media_type(request)
     if media in BINARY_TYPES:
@@ -311,7 +311,7 @@ def _ascii(text: str) -> bytes:
 
 
 def render(request, envelope: Envelope, answer: Answer) -> bytes:
-    """Write ``answer`` in the envelope's form: set headers, return the body."""
+    """Write C{answer} in the envelope's form: set headers, return the body."""
     dialogue_id = answer.dialogue_id or envelope.dialogue_id
     if envelope.form == "json":
         return _render_json(request, dialogue_id, answer)

@@ -1,17 +1,17 @@
 """USSD codec errors and the answers they call for (3GPP TS 29.002 §17.6.6, ITU-T Q.773).
 
 Every failure to decode a USSD string, a MAP argument or a TCAP message is raised as
-:class:`UssdDecodeError`; no ``pyasn1`` exception, ``ValueError`` or ``IndexError`` leaves
+L{UssdDecodeError}; no C{pyasn1} exception, C{ValueError} or C{IndexError} leaves
 the codecs. The error says what the bridge should send back, exactly one of:
 
-* ``abort_cause`` -- a TCAP P-Abort cause: the transaction portion itself is unusable;
-* ``reject`` -- a TCAP Reject problem ``(problem_type, code)``: the transaction is fine
+* C{abort_cause} -- a TCAP P-Abort cause: the transaction portion itself is unusable;
+* C{reject} -- a TCAP Reject problem C{(problem_type, code)}: the transaction is fine
   but a component (or the MAP argument inside an Invoke) is malformed;
-* ``map_error`` -- a MAP ReturnError code: the argument parsed but its value is not usable
+* C{map_error} -- a MAP ReturnError code: the argument parsed but its value is not usable
   (unknown alphabet, bad digits, missing data).
 
 Encoding failures (text too long, a message missing its transaction id) are caller
-mistakes and raise :class:`UssdEncodeError`.
+mistakes and raise L{UssdEncodeError}.
 """
 
 from enum import IntEnum
@@ -68,19 +68,19 @@ class InvokeProblem(IntEnum):
 
 
 class UssdCodecError(ValueError):
-    """Base class of every error raised by the ``protocols.ussd`` codecs."""
+    """Base class of every error raised by the C{protocols.ussd} codecs."""
 
 
 class UssdDecodeError(UssdCodecError):
     """Input bytes could not be turned into a USSD object.
 
-    :param reason: human-readable cause, safe to log (never contains subscriber text).
-    :param map_error: :class:`MapError` to answer with in a ReturnError, or ``None``.
-    :param reject: ``(ProblemType, code)`` to answer with in a TCAP Reject, or ``None``.
-    :param abort_cause: :class:`PAbortCause` to answer with in a TCAP Abort, or ``None``.
-    :param otid: the peer's originating transaction id when it could be read, so that
+    @param reason: human-readable cause, safe to log (never contains subscriber text).
+    @param map_error: L{MapError} to answer with in a ReturnError, or C{None}.
+    @param reject: C{(ProblemType, code)} to answer with in a TCAP Reject, or C{None}.
+    @param abort_cause: L{PAbortCause} to answer with in a TCAP Abort, or C{None}.
+    @param otid: the peer's originating transaction id when it could be read, so that
         an Abort or Reject can be addressed to it.
-    :param invoke_id: the invoke id of the faulty component when it could be read.
+    @param invoke_id: the invoke id of the faulty component when it could be read.
     """
 
     def __init__(self, reason, *, map_error=None, reject=None, abort_cause=None,

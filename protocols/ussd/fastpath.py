@@ -7,7 +7,7 @@ ReturnResultLast), and the USSD-Arg / USSD-Res inside. This module reads and wri
 shapes directly on bytes. For anything else -- another component or dialogue kind,
 indefinite or non-minimal lengths, elements out of order, a value a constraint refuses,
 an unknown extension where the reference would have to decide -- it steps aside and the
-pyasn1 codec (:mod:`protocols.ussd.tcap`, :mod:`protocols.ussd.map`) does the work, so
+pyasn1 codec (L{protocols.ussd.tcap}, L{protocols.ussd.map}) does the work, so
 that every answer, error included, is the reference's.
 
 The fast path only accepts input that the reference decodes to the very same objects,
@@ -39,8 +39,8 @@ class _Fallback(Exception):
 # --- reading ------------------------------------------------------------------------
 
 def _header(data, pos, end):
-    """``(tag_octet, content_start, content_end)`` of a definite, minimally encoded
-    element with a low tag number at ``pos``; :class:`_Fallback` for anything else."""
+    """C{(tag_octet, content_start, content_end)} of a definite, minimally encoded
+    element with a low tag number at C{pos}; L{_Fallback} for anything else."""
     if pos + 2 > end:
         raise _Fallback
     first = data[pos]
@@ -62,8 +62,8 @@ def _header(data, pos, end):
 
 
 def _check(data, pos, end, depth):
-    """Check that ``data[pos:end]`` is a run of definite, minimal elements, nested at
-    most :data:`FAST_DEPTH` deep (what the reference copies unchanged)."""
+    """Check that C{data[pos:end]} is a run of definite, minimal elements, nested at
+    most L{FAST_DEPTH} deep (what the reference copies unchanged)."""
     if depth > FAST_DEPTH:
         raise _Fallback
     while pos < end:
@@ -73,7 +73,7 @@ def _check(data, pos, end, depth):
 
 
 def _children(data, pos, end):
-    """The elements of a constructed element's content: ``[(tag, start, end), ...]``."""
+    """The elements of a constructed element's content: C{[(tag, start, end), ...]}."""
     out = []
     while pos < end:
         first, start, pos = _header(data, pos, end)
@@ -135,7 +135,7 @@ _PROTOCOL_VERSION_1 = bytes.fromhex("80020780")
 
 
 def _explicit_one(data, item, tag):
-    """The single element inside the explicit tag ``item`` (which must be ``tag``)."""
+    """The single element inside the explicit tag C{item} (which must be C{tag})."""
     first, start, end = item
     if first != tag:
         raise _Fallback
@@ -146,7 +146,7 @@ def _explicit_one(data, item, tag):
 
 
 def _user_information(data, items, index):
-    """``(user_information, next_index)``: the [30] element at ``items[index]`` if any."""
+    """C{(user_information, next_index)}: the [30] element at C{items[index]} if any."""
     if index < len(items) and items[index][0] == 0xBE:
         _, start, end = items[index]
         return tuple(bytes(data[s - _hl(data, s, e):e]) for _, s, e in
@@ -155,7 +155,7 @@ def _user_information(data, items, index):
 
 
 def _hl(data, start, end):
-    """Header length of the element whose content is ``data[start:end]``."""
+    """Header length of the element whose content is C{data[start:end]}."""
     length = end - start
     return 2 if length < 0x80 else 2 + (length.bit_length() + 7) // 8
 
@@ -308,11 +308,11 @@ def _decode_tcap(data):
 
 
 def decode_tcap(data):
-    """Decode a whole TCAP message: :func:`protocols.ussd.tcap.decode_tcap`, faster for
+    """Decode a whole TCAP message: L{protocols.ussd.tcap.decode_tcap}, faster for
     the common shapes.
 
-    :return: a :class:`~protocols.ussd.tcap.TcapMessage`, equal to the reference's.
-    :raises UssdDecodeError: as the reference (which then does the decoding).
+    @return: a L{protocols.ussd.tcap.TcapMessage}, equal to the reference's.
+    @raise UssdDecodeError: as the reference (which then does the decoding).
     """
     data = bytes(data)
     try:
@@ -322,7 +322,7 @@ def decode_tcap(data):
 
 
 def _ussd_sequence(data):
-    """``(dcs, string, other elements)`` of a USSD-Arg / USSD-Res SEQUENCE."""
+    """C{(dcs, string, other elements)} of a USSD-Arg / USSD-Res SEQUENCE."""
     if not data or data[0] != 0x30:
         raise _Fallback
     _, start, end = _header(data, 0, len(data))
@@ -367,9 +367,9 @@ def _decode_arg(opcode, data):
 
 
 def decode_map_argument(opcode, ber):
-    """:func:`protocols.ussd.map.decode_map_argument`, faster for the usual USSD-Arg.
+    """L{protocols.ussd.map.decode_map_argument}, faster for the usual USSD-Arg.
 
-    :raises UssdDecodeError: as the reference.
+    @raise UssdDecodeError: as the reference.
     """
     if ber:
         try:
@@ -387,9 +387,9 @@ def _decode_res(data):
 
 
 def decode_ussd_res(ber):
-    """:func:`protocols.ussd.map.decode_ussd_res`, faster for the usual USSD-Res.
+    """L{protocols.ussd.map.decode_ussd_res}, faster for the usual USSD-Res.
 
-    :raises UssdDecodeError: as the reference.
+    @raise UssdDecodeError: as the reference.
     """
     if ber:
         try:
@@ -555,10 +555,10 @@ def _encode_tcap(message):
 
 
 def encode_tcap(message):
-    """Encode a :class:`~protocols.ussd.tcap.TcapMessage`: the octets of
-    :func:`protocols.ussd.tcap.encode_tcap`, written directly for the common shapes.
+    """Encode a L{protocols.ussd.tcap.TcapMessage}: the octets of
+    L{protocols.ussd.tcap.encode_tcap}, written directly for the common shapes.
 
-    :raises UssdEncodeError: as the reference.
+    @raise UssdEncodeError: as the reference.
     """
     try:
         return _encode_tcap(message)
@@ -572,17 +572,17 @@ def _map_body(text):
 
 
 def encode_ussd_res(text):
-    """:func:`protocols.ussd.map.encode_ussd_res`, written directly (same octets).
+    """L{protocols.ussd.map.encode_ussd_res}, written directly (same octets).
 
-    :raises UssdEncodeError: as the reference.
+    @raise UssdEncodeError: as the reference.
     """
     return _tlv(0x30, _map_body(text))
 
 
 def encode_ussd_arg(text, msisdn=None, alerting_pattern=None):
-    """:func:`protocols.ussd.map.encode_ussd_arg`, written directly (same octets).
+    """L{protocols.ussd.map.encode_ussd_arg}, written directly (same octets).
 
-    :raises UssdEncodeError: as the reference.
+    @raise UssdEncodeError: as the reference.
     """
     if alerting_pattern is not None and not (type(alerting_pattern) is int
                                              and 0 <= alerting_pattern <= 0xFF):
@@ -595,8 +595,8 @@ def encode_ussd_arg(text, msisdn=None, alerting_pattern=None):
 
 
 def encode_ussd_request_arg(text, msisdn=None):
-    """:func:`protocols.ussd.map.encode_ussd_request_arg`, written directly.
+    """L{protocols.ussd.map.encode_ussd_request_arg}, written directly.
 
-    :raises UssdEncodeError: as the reference.
+    @raise UssdEncodeError: as the reference.
     """
     return encode_ussd_arg(text, msisdn=msisdn)

@@ -1,7 +1,7 @@
 """USSD string codec: Data Coding Scheme, GSM 7-bit and UCS-2 (3GPP TS 23.038 §5, §6).
 
-Pure functions, bytes in and objects out. :func:`decode_ussd` turns a MAP
-``ussd-DataCodingScheme`` and ``ussd-String`` into text; :func:`encode_ussd` does the
+Pure functions, bytes in and objects out. L{decode_ussd} turns a MAP
+C{ussd-DataCodingScheme} and C{ussd-String} into text; L{encode_ussd} does the
 reverse, choosing the GSM 7-bit default alphabet when every character fits and UCS-2
 otherwise. The USSD carriage-return padding rule of TS 23.038 §6.1.2.3.1 is applied on
 both sides.
@@ -15,12 +15,12 @@ from protocols.ussd.errors import MapError, UssdDecodeError, UssdEncodeError
 
 #: Largest USSD-String in octets (3GPP TS 29.002 maxUSSD-StringLength).
 MAX_USSD_OCTETS = 160
-#: Largest number of GSM 7-bit septets that fit in :data:`MAX_USSD_OCTETS`.
+#: Largest number of GSM 7-bit septets that fit in L{MAX_USSD_OCTETS}.
 MAX_USSD_SEPTETS = MAX_USSD_OCTETS * 8 // 7
 
-#: DCS used by :func:`encode_ussd`: language unspecified, GSM 7-bit (TS 23.038 §5).
+#: DCS used by L{encode_ussd}: language unspecified, GSM 7-bit (TS 23.038 §5).
 DCS_GSM7 = 0x0F
-#: DCS used by :func:`encode_ussd` for UCS-2: general coding, uncompressed, no class.
+#: DCS used by L{encode_ussd} for UCS-2: general coding, uncompressed, no class.
 DCS_UCS2 = 0x48
 
 CR = 0x0D
@@ -45,9 +45,9 @@ class Alphabet(Enum):
 class DataCoding:
     """What a USSD Data Coding Scheme octet means.
 
-    ``language`` is the ISO 639 code the DCS names, ``None`` when unspecified;
-    ``language_prefixed`` is true when the string itself starts with the language
-    (DCS 0x10 and 0x11); ``message_class`` is 0..3 or ``None``.
+    C{language} is the ISO 639 code the DCS names, C{None} when unspecified;
+    C{language_prefixed} is true when the string itself starts with the language
+    (DCS 0x10 and 0x11); C{message_class} is 0..3 or C{None}.
     """
 
     dcs: int
@@ -66,9 +66,9 @@ def _unsupported(dcs, why):
 def parse_dcs(dcs):
     """Interpret a CBS/USSD Data Coding Scheme octet (TS 23.038 §5).
 
-    :param dcs: the DCS as an int 0..255, or a one-octet ``bytes``.
-    :return: a :class:`DataCoding`.
-    :raises UssdDecodeError: (``map_error=unknownAlphabet``) for a reserved or
+    @param dcs: the DCS as an int 0..255, or a one-octet C{bytes}.
+    @return: a L{DataCoding}.
+    @raise UssdDecodeError: (C{map_error=unknownAlphabet}) for a reserved or
         unsupported coding group, a reserved alphabet, or a DCS that is not one octet.
     """
     if isinstance(dcs, (bytes, bytearray)):
@@ -112,11 +112,11 @@ def parse_dcs(dcs):
 def pack_septets(septets):
     """Pack 7-bit values into octets, least significant bit first (TS 23.038 §6.1.2.1.1).
 
-    No USSD padding is added here; see :func:`encode_gsm7_packed`.
+    No USSD padding is added here; see L{encode_gsm7_packed}.
 
-    :param septets: iterable of ints 0..127.
-    :return: the packed ``bytes``.
-    :raises UssdEncodeError: if a value does not fit in seven bits.
+    @param septets: iterable of ints 0..127.
+    @return: the packed C{bytes}.
+    @raise UssdEncodeError: if a value does not fit in seven bits.
     """
     septets = list(septets)
     if septets and not (0 <= min(septets) and max(septets) <= 0x7F):
@@ -129,9 +129,9 @@ def pack_septets(septets):
 
 
 def unpack_septets(octets):
-    """Unpack every whole septet held in ``octets`` (the inverse of :func:`pack_septets`).
+    """Unpack every whole septet held in C{octets} (the inverse of L{pack_septets}).
 
-    :return: list of ints 0..127; ``len(octets) * 8 // 7`` of them.
+    @return: list of ints 0..127; C{len(octets) * 8 // 7} of them.
     """
     acc = int.from_bytes(octets, "little")
     return [(acc >> shift) & 0x7F for shift in range(0, len(octets) * 8 // 7 * 7, 7)]
@@ -139,9 +139,9 @@ def unpack_septets(octets):
 
 def text_to_septets(text):
     """Map text to a list of GSM 7-bit default alphabet codes, using ESC for the
-    extension table (:mod:`protocols.common.gsm0338`).
+    extension table (L{protocols.common.gsm0338}).
 
-    :raises UssdEncodeError: naming the first character that has no GSM 7-bit code.
+    @raise UssdEncodeError: naming the first character that has no GSM 7-bit code.
     """
     try:
         return list(gsm0338.to_septets(text))
@@ -156,24 +156,24 @@ def septets_to_text(septets):
     An escape followed by a code missing from the extension table shows the default
     alphabet character for that code; an escape with nothing after it, or followed by
     another escape, shows as a space (TS 23.038 §6.2.1.1); see
-    :func:`protocols.common.gsm0338.from_septets`.
+    L{protocols.common.gsm0338.from_septets}.
     """
     return gsm0338.from_septets(septets)
 
 
 def is_gsm7(text):
-    """Return ``True`` when every character of ``text`` has a GSM 7-bit code."""
+    """Return C{True} when every character of C{text} has a GSM 7-bit code."""
     return gsm0338.encodable(text)
 
 
 def encode_gsm7_packed(text):
-    """Encode ``text`` as packed GSM 7-bit with USSD CR padding (TS 23.038 §6.1.2.3.1).
+    """Encode C{text} as packed GSM 7-bit with USSD CR padding (TS 23.038 §6.1.2.3.1).
 
     When 7 spare bits would remain in the last octet a CR fills them; when the text
     ends with a CR exactly on an octet boundary one more CR is added so that the
     receiver's stripping of a padding CR leaves the wanted one.
 
-    :raises UssdEncodeError: for a character outside the GSM 7-bit alphabet.
+    @raise UssdEncodeError: for a character outside the GSM 7-bit alphabet.
     """
     septets = text_to_septets(text)
     if len(septets) % 8 == 7:
@@ -209,12 +209,12 @@ def _decode_ucs2(octets):
 def decode_ussd_with_language(dcs, octets):
     """Decode a USSD string and report the language it announces.
 
-    :param dcs: Data Coding Scheme (int or one-octet ``bytes``).
-    :param octets: the ``ussd-String`` contents.
-    :return: ``(text, language)``; ``language`` is an ISO 639 code or ``None``. For DCS
-        0x10 and 0x11 the language prefix is removed from ``text``.
-    :raises UssdDecodeError: with ``map_error=unknownAlphabet`` for a reserved or
-        unsupported DCS or 8-bit data; with ``map_error=unexpectedDataValue`` for an
+    @param dcs: Data Coding Scheme (int or one-octet C{bytes}).
+    @param octets: the C{ussd-String} contents.
+    @return: C{(text, language)}; C{language} is an ISO 639 code or C{None}. For DCS
+        0x10 and 0x11 the language prefix is removed from C{text}.
+    @raise UssdDecodeError: with C{map_error=unknownAlphabet} for a reserved or
+        unsupported DCS or 8-bit data; with C{map_error=unexpectedDataValue} for an
         empty or oversize (> 160 octets) string, bad UCS-2 or a missing language prefix.
     """
     coding = parse_dcs(dcs)
@@ -245,9 +245,9 @@ def decode_ussd_with_language(dcs, octets):
 
 
 def decode_ussd(dcs, octets):
-    """Decode a USSD string to text (see :func:`decode_ussd_with_language`).
+    """Decode a USSD string to text (see L{decode_ussd_with_language}).
 
-    :raises UssdDecodeError: as :func:`decode_ussd_with_language`.
+    @raise UssdDecodeError: as L{decode_ussd_with_language}.
     """
     return decode_ussd_with_language(dcs, octets)[0]
 
@@ -255,11 +255,11 @@ def decode_ussd(dcs, octets):
 def encode_ussd(text, max_octets=MAX_USSD_OCTETS):
     """Encode text for a USSD string: GSM 7-bit when it fits the alphabet, else UCS-2.
 
-    :param text: the text to send.
-    :param max_octets: size limit of the encoded string (default 160).
-    :return: ``(dcs, octets)`` with ``dcs`` :data:`DCS_GSM7` or :data:`DCS_UCS2`.
-    :raises UssdEncodeError: if ``text`` is empty or encodes to more than
-        ``max_octets`` octets (182 GSM 7-bit septets or 80 UCS-2 characters at 160).
+    @param text: the text to send.
+    @param max_octets: size limit of the encoded string (default 160).
+    @return: C{(dcs, octets)} with C{dcs} L{DCS_GSM7} or L{DCS_UCS2}.
+    @raise UssdEncodeError: if C{text} is empty or encodes to more than
+        C{max_octets} octets (182 GSM 7-bit septets or 80 UCS-2 characters at 160).
     """
     if not isinstance(text, str) or not text:
         raise UssdEncodeError("USSD text must be a non-empty str")

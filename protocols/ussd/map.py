@@ -1,10 +1,10 @@
 """MAP USSD arguments and results to and from plain objects (3GPP TS 29.002 §7.6.7, §17.7.4;
 ISDN-AddressString per §17.7.8 MAP-CommonDataTypes).
 
-The bridge hands the BER parameter of an Invoke to :func:`decode_map_argument` and
-answers with :func:`encode_ussd_res` (a ReturnResultLast) or
-:func:`encode_ussd_request_arg` (a new unstructuredSS-Request Invoke). Any failure is a
-:class:`~protocols.ussd.errors.UssdDecodeError`; :func:`error_component` turns it into the
+The bridge hands the BER parameter of an Invoke to L{decode_map_argument} and
+answers with L{encode_ussd_res} (a ReturnResultLast) or
+L{encode_ussd_request_arg} (a new unstructuredSS-Request Invoke). Any failure is a
+L{protocols.ussd.errors.UssdDecodeError}; L{error_component} turns it into the
 TCAP component to send back.
 """
 
@@ -33,9 +33,9 @@ _TBCD_DIGITS = "0123456789*#abc"
 
 @dataclass(frozen=True)
 class IsdnAddress:
-    """An ISDN-AddressString: TBCD ``digits`` with nature of address and numbering plan.
+    """An ISDN-AddressString: TBCD C{digits} with nature of address and numbering plan.
 
-    ``str()`` gives the digits, prefixed with ``+`` when the nature is international.
+    C{str()} gives the digits, prefixed with C{+} when the nature is international.
     """
 
     digits: str
@@ -75,7 +75,7 @@ def _bad_value(reason):
 def decode_isdn_address(octets):
     """Decode an ISDN-AddressString (first octet ext/TON/NPI, then TBCD digits).
 
-    :raises UssdDecodeError: (``map_error=unexpectedDataValue``) for a length outside
+    @raise UssdDecodeError: (C{map_error=unexpectedDataValue}) for a length outside
         1..9, an extension bit of 0, or a filler nibble anywhere but the last position.
     """
     octets = bytes(octets)
@@ -98,11 +98,11 @@ def decode_isdn_address(octets):
 def encode_isdn_address(address, nature=None, numbering_plan=PLAN_E164):
     """Encode an ISDN-AddressString.
 
-    :param address: an :class:`IsdnAddress`, or a digit string (``0-9 * # a b c``); a
-        leading ``+`` sets the international nature.
-    :param nature: nature of address for a string (default international).
-    :return: the octets, TBCD-packed with an 0xF filler for an odd digit count.
-    :raises UssdEncodeError: for an empty, non-TBCD or over-long (> 16 digits) number.
+    @param address: an L{IsdnAddress}, or a digit string (C{0-9 * # a b c}); a
+        leading C{+} sets the international nature.
+    @param nature: nature of address for a string (default international).
+    @return: the octets, TBCD-packed with an 0xF filler for an odd digit count.
+    @raise UssdEncodeError: for an empty, non-TBCD or over-long (> 16 digits) number.
     """
     if isinstance(address, IsdnAddress):
         digits, nature, numbering_plan = address.digits, address.nature, \
@@ -140,10 +140,10 @@ def _decode_sequence(ber, spec, what):
 def decode_map_argument(opcode, ber):
     """Decode the USSD-Arg parameter of a USSD operation's Invoke.
 
-    :param opcode: local operation code (59, 60 or 61).
-    :param ber: the parameter octets (``None`` when the Invoke had none).
-    :return: a :class:`UssdRequest`.
-    :raises UssdDecodeError: Reject unrecognizedOperation for another opcode; Reject
+    @param opcode: local operation code (59, 60 or 61).
+    @param ber: the parameter octets (C{None} when the Invoke had none).
+    @return: a L{UssdRequest}.
+    @raise UssdDecodeError: Reject unrecognizedOperation for another opcode; Reject
         mistypedParameter for malformed BER, wrong tags, missing mandatory elements or
         size violations (DCS not one octet, string not 1..160 octets, MSISDN not 1..9);
         ReturnError dataMissing when there is no parameter; ReturnError unknownAlphabet
@@ -170,7 +170,7 @@ def decode_ussd_res(ber):
     """Decode a USSD-Res (the result of processUnstructuredSS-Request or
     unstructuredSS-Request).
 
-    :raises UssdDecodeError: as :func:`decode_map_argument`.
+    @raise UssdDecodeError: as L{decode_map_argument}.
     """
     res = _decode_sequence(ber, USSDRes(), "USSD-Res")
     dcs = bytes(res["ussd-DataCodingScheme"])[0]
@@ -179,7 +179,7 @@ def decode_ussd_res(ber):
 
 
 def _encode(value, text, extra=()):
-    """Fill the USSD-Arg/USSD-Res ``value`` with ``text`` and ``extra`` and encode it."""
+    """Fill the USSD-Arg/USSD-Res C{value} with C{text} and C{extra} and encode it."""
     dcs, octets = gsm7.encode_ussd(text)
     try:
         value["ussd-DataCodingScheme"] = bytes((dcs,))
@@ -193,19 +193,19 @@ def _encode(value, text, extra=()):
 
 
 def encode_ussd_res(text):
-    """Encode a USSD-Res carrying ``text`` (GSM 7-bit if possible, else UCS-2).
+    """Encode a USSD-Res carrying C{text} (GSM 7-bit if possible, else UCS-2).
 
-    :raises UssdEncodeError: for empty text or text over 160 octets once encoded.
+    @raise UssdEncodeError: for empty text or text over 160 octets once encoded.
     """
     return _encode(USSDRes(), text)
 
 
 def encode_ussd_arg(text, msisdn=None, alerting_pattern=None):
-    """Encode a USSD-Arg carrying ``text`` and optionally an MSISDN and alerting pattern.
+    """Encode a USSD-Arg carrying C{text} and optionally an MSISDN and alerting pattern.
 
-    :param msisdn: an :class:`IsdnAddress` or digit string, or ``None``.
-    :param alerting_pattern: one octet value (TS 29.002 AlertingPattern) or ``None``.
-    :raises UssdEncodeError: for empty or oversize text, or a bad MSISDN or pattern.
+    @param msisdn: an L{IsdnAddress} or digit string, or C{None}.
+    @param alerting_pattern: one octet value (TS 29.002 AlertingPattern) or C{None}.
+    @raise UssdEncodeError: for empty or oversize text, or a bad MSISDN or pattern.
     """
     extra = []
     if alerting_pattern is not None:
@@ -220,7 +220,7 @@ def encode_ussd_arg(text, msisdn=None, alerting_pattern=None):
 def encode_ussd_request_arg(text, msisdn=None):
     """Encode the USSD-Arg of an unstructuredSS-Request (a menu sent to the subscriber).
 
-    :raises UssdEncodeError: as :func:`encode_ussd_arg`.
+    @raise UssdEncodeError: as L{encode_ussd_arg}.
     """
     return encode_ussd_arg(text, msisdn=msisdn)
 
@@ -228,7 +228,7 @@ def encode_ussd_request_arg(text, msisdn=None):
 def encode_ussd_notify_arg(text, msisdn=None):
     """Encode the USSD-Arg of an unstructuredSS-Notify (a message needing no answer).
 
-    :raises UssdEncodeError: as :func:`encode_ussd_arg`.
+    @raise UssdEncodeError: as L{encode_ussd_arg}.
     """
     return encode_ussd_arg(text, msisdn=msisdn)
 
@@ -236,12 +236,12 @@ def encode_ussd_notify_arg(text, msisdn=None):
 def answer_dialogue(request, supported=(NETWORK_UNSTRUCTURED_SS_CONTEXT_V2,)):
     """The AARE answering a dialogue request (ITU-T Q.773 §4.3; TS 29.002 §12.1).
 
-    :param request: the :class:`~protocols.ussd.tcap.Dialogue` of a Begin, or ``None``
+    @param request: the L{protocols.ussd.tcap.Dialogue} of a Begin, or C{None}
         (a MAP v1 peer opens without a dialogue portion and gets none back).
-    :param supported: application contexts this gateway serves.
-    :return: an accepted response echoing the requested context when it is supported;
+    @param supported: application contexts this gateway serves.
+    @return: an accepted response echoing the requested context when it is supported;
         otherwise reject-permanent with "application-context-name-not-supported",
-        proposing the first supported context; ``None`` when ``request`` is ``None``.
+        proposing the first supported context; C{None} when C{request} is C{None}.
     """
     if request is None:
         return None
@@ -253,13 +253,13 @@ def answer_dialogue(request, supported=(NETWORK_UNSTRUCTURED_SS_CONTEXT_V2,)):
 
 
 def error_component(error, invoke_id):
-    """The TCAP component answering a :class:`UssdDecodeError` raised for an Invoke.
+    """The TCAP component answering a L{UssdDecodeError} raised for an Invoke.
 
-    :param error: the error raised by :func:`decode_map_argument` or the TCAP decoder.
-    :param invoke_id: the Invoke's id (``None`` if it could not be read).
-    :return: a :class:`~protocols.ussd.tcap.ReturnError` for a MAP error, a
-        :class:`~protocols.ussd.tcap.Reject` for a reject problem, or ``None`` when the
-        error calls for a TCAP Abort instead (see ``error.abort_cause``).
+    @param error: the error raised by L{decode_map_argument} or the TCAP decoder.
+    @param invoke_id: the Invoke's id (C{None} if it could not be read).
+    @return: a L{protocols.ussd.tcap.ReturnError} for a MAP error, a
+        L{protocols.ussd.tcap.Reject} for a reject problem, or C{None} when the
+        error calls for a TCAP Abort instead (see C{error.abort_cause}).
     """
     if invoke_id is None:
         invoke_id = error.invoke_id

@@ -1,7 +1,7 @@
 """pyasn1 types of the MAP USSD operations (3GPP TS 29.002 §7.6.7, §17.7.4).
 
-The module MAP-SS-DataTypes is ``DEFINITIONS IMPLICIT TAGS``. The ``...`` of the
-extensible SEQUENCEs is honoured by :func:`protocols.ussd.ber.decode_tolerant`, not by
+The module MAP-SS-DataTypes is C{DEFINITIONS IMPLICIT TAGS}. The C{...} of the
+extensible SEQUENCEs is honoured by L{protocols.ussd.ber.decode_tolerant}, not by
 these classes.
 
     USSD-Arg ::= SEQUENCE {
@@ -72,7 +72,7 @@ class ISDNAddressString(univ.OctetString):
 
 
 class USSDArg(univ.Sequence):
-    """USSD-Arg (TS 29.002 MAP-SS-DataTypes); msisdn is ``[0] IMPLICIT``."""
+    """USSD-Arg (TS 29.002 MAP-SS-DataTypes); msisdn is C{[0] IMPLICIT}."""
 
     componentType = namedtype.NamedTypes(
         namedtype.NamedType("ussd-DataCodingScheme", USSDDataCodingScheme()),

@@ -1,9 +1,9 @@
 """Localised USSD texts: menus, prompts and one text per result code (DESIGN §4), kept
 within the USSD string limit (160 octets: 182 GSM 7-bit characters or 80 UCS-2 ones).
 
-Templates are ``str.format`` strings over :data:`protocols.ussd.config.TEMPLATE_FIELDS`;
+Templates are C{str.format} strings over L{protocols.ussd.config.TEMPLATE_FIELDS};
 a field the result does not carry renders empty. A result's fields come from
-:func:`protocols.common.results.result_fields` (amounts in major units, dates and times
+L{protocols.common.results.result_fields} (amounts in major units, dates and times
 in the configured time zone). The
 built-in Serbian texts are written without diacritics on purpose: č, ć, š, ž and đ are
 not in the GSM 7-bit alphabet and would halve the room to 80 UCS-2 characters.
@@ -128,7 +128,7 @@ def default_templates() -> dict[str, dict[str, str]]:
 
 
 def fits(text: str) -> bool:
-    """True when ``text`` is a non-empty USSD string of at most 160 octets once encoded."""
+    """True when C{text} is a non-empty USSD string of at most 160 octets once encoded."""
     if 0 < len(text) <= MAX_USSD_OCTETS // 2 and all(ord(ch) < 0x10000 for ch in text):
         return True             # fits even as UCS-2 (2 octets a character): no encoding
     try:
@@ -139,9 +139,9 @@ def fits(text: str) -> bool:
 
 
 def fit(text: str) -> str:
-    """``text`` cut (with ``...``) so that it encodes to at most 160 octets.
+    """C{text} cut (with C{...}) so that it encodes to at most 160 octets.
 
-    Whitespace at the ends is removed; an empty text becomes ``"."`` (a USSD string
+    Whitespace at the ends is removed; an empty text becomes C{"."} (a USSD string
     cannot be empty).
     """
     text = text.strip() or "."
@@ -159,7 +159,7 @@ def fit(text: str) -> str:
 
 def oversize_templates(languages) -> str | None:
     """A message naming the first template that cannot fit a USSD string even before
-    its fields are filled in at their widest, or ``None`` when all fit."""
+    its fields are filled in at their widest, or C{None} when all fit."""
     for lang, table in languages.items():
         for key, template in table.items():
             try:
@@ -175,29 +175,29 @@ def oversize_templates(languages) -> str | None:
 class Texts(LocalisedTemplates):
     """Renders menus, prompts and activation results in a subscriber's language.
 
-    Built like :class:`protocols.common.localised.LocalisedTemplates` (or from
-    :class:`protocols.ussd.config.TextSettings`) over :func:`default_templates`.
+    Built like L{protocols.common.localised.LocalisedTemplates} (or from
+    L{protocols.ussd.config.TextSettings}) over L{default_templates}.
     """
 
     builtin = staticmethod(default_templates)
 
     def has_language(self, language: str | None) -> bool:
-        """True when texts exist in ``language``."""
+        """True when texts exist in C{language}."""
         return bool(language) and language in self.templates
 
     def choose_language(self, *candidates) -> str:
-        """The first of ``candidates`` that has texts, else the default language."""
+        """The first of C{candidates} that has texts, else the default language."""
         for language in candidates:
             if language and language.lower() in self.templates:
                 return language.lower()
         return self.default_language
 
     def text(self, key: str, language: str, **fields) -> str:
-        """The text ``key`` with ``fields`` filled in, cut to fit a USSD string."""
+        """The text C{key} with C{fields} filled in, cut to fit a USSD string."""
         return fit(fill(self.template(key, language), Blank(fields)))
 
     def joined(self, first: str, second: str, language: str, **fields) -> str:
-        """Texts ``first`` and ``second`` on two lines, or ``second`` alone when the two
+        """Texts C{first} and C{second} on two lines, or C{second} alone when the two
         do not fit one USSD string (e.g. an error note above a repeated menu)."""
         a = fill(self.template(first, language), Blank(fields))
         b = fill(self.template(second, language), Blank(fields))
@@ -205,11 +205,11 @@ class Texts(LocalisedTemplates):
         return both if fits(both) else fit(b)
 
     def result(self, result, language: str, **fields) -> str:
-        """The text for an :class:`core.requests.ActivationResult`.
+        """The text for an L{core.requests.ActivationResult}.
 
-        A success for another account uses ``SUCCESS_OTHER``; a success without an
-        account expiry uses ``SUCCESS_NO_EXPIRY``. Never raises: an unknown code
-        renders as ``SYSTEM_ERROR``.
+        A success for another account uses C{SUCCESS_OTHER}; a success without an
+        account expiry uses C{SUCCESS_NO_EXPIRY}. Never raises: an unknown code
+        renders as C{SYSTEM_ERROR}.
         """
         code = result_code(result.code)
         key = code.name

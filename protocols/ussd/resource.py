@@ -1,8 +1,8 @@
-"""``POST /ussd``: the twisted.web resource of the USSD gateway bridge, and its wiring.
+"""C{POST /ussd}: the twisted.web resource of the USSD gateway bridge, and its wiring.
 
-:func:`make_resource` is what :mod:`gateway.http` mounts. The resource checks the
-client, reads at most ``max_body_bytes``, decodes the envelope
-(:mod:`protocols.ussd.envelope`), lets the :class:`~protocols.ussd.bridge.Bridge` answer,
+L{make_resource} is what L{gateway.http} mounts. The resource checks the
+client, reads at most C{max_body_bytes}, decodes the envelope
+(L{protocols.ussd.envelope}), lets the L{protocols.ussd.bridge.Bridge} answer,
 and writes the answer in the request's own form. Nothing a client sends can make it
 answer with a traceback: envelope problems are 4xx JSON naming the field, protocol
 problems are MAP errors / TCAP rejects / aborts, and a bug is a 500 JSON (logged).
@@ -24,7 +24,7 @@ from protocols.ussd.replies import Texts
 
 
 class UssdResource(resource.Resource):
-    """The ``/ussd`` leaf: POST only."""
+    """The C{/ussd} leaf: POST only."""
 
     isLeaf = True
     log = Logger()
@@ -32,8 +32,8 @@ class UssdResource(resource.Resource):
     def __init__(self, bridge, *, max_body_bytes=8192, allowed_addresses=(),
                  max_dialogue_id_length=64):
         """
-        :param bridge: a :class:`~protocols.ussd.bridge.Bridge`.
-        :param allowed_addresses: client IP addresses or networks; empty: any.
+        @param bridge: a L{protocols.ussd.bridge.Bridge}.
+        @param allowed_addresses: client IP addresses or networks; empty: any.
         """
         super().__init__()
         self.bridge = bridge
@@ -134,12 +134,12 @@ def _msisdn_check(node):
 
 
 def make_resource(node, *, settings=None, clock=None):
-    """The ``/ussd`` resource of ``node``, or ``None`` when ``[ussd] enabled = false``.
+    """The C{/ussd} resource of C{node}, or C{None} when C{[ussd] enabled = false}.
 
-    :param node: has ``.activation`` (the ActivationService), ``.config`` and
-        ``.reactor``; settings come from ``node.config.main.ussd`` when present.
-    :param settings: :class:`~protocols.ussd.config.UssdSettings` to use instead.
-    :param clock: ``IReactorTime`` for dialogue timeouts (default ``node.reactor``).
+    @param node: has C{.activation} (the ActivationService), C{.config} and
+        C{.reactor}; settings come from C{node.config.main.ussd} when present.
+    @param settings: L{protocols.ussd.config.UssdSettings} to use instead.
+    @param clock: C{IReactorTime} for dialogue timeouts (default C{node.reactor}).
     """
     settings = settings or settings_of(node)
     if not settings.enabled:

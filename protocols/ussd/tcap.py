@@ -1,9 +1,9 @@
 """Whole TCAP messages to and from plain objects (ITU-T Q.773 §4.2 transaction and component
 portions, §4.3 dialogue portion).
 
-:func:`decode_tcap` checks the transaction portion first (a failure there answers with a
+L{decode_tcap} checks the transaction portion first (a failure there answers with a
 P-Abort), then the dialogue portion, then each component (a failure there answers with a
-Reject). Operation parameters stay opaque BER for :mod:`protocols.ussd.map` to decode.
+Reject). Operation parameters stay opaque BER for L{protocols.ussd.map} to decode.
 """
 
 from dataclasses import dataclass, field
@@ -28,11 +28,11 @@ _MESSAGE_TAGS = {0x61: "unidirectional", 0x62: "begin", 0x64: "end",
 class Dialogue:
     """A structured-dialogue PDU (AARQ, AARE or ABRT) from a dialogue portion.
 
-    ``kind`` is ``"request"``, ``"response"``, ``"abort"`` or ``"other"`` (an EXTERNAL
-    this module does not interpret, kept whole in ``raw``). ``user_information`` holds the
+    C{kind} is C{"request"}, C{"response"}, C{"abort"} or C{"other"} (an EXTERNAL
+    this module does not interpret, kept whole in C{raw}). C{user_information} holds the
     raw BER of each EXTERNAL in user-information (e.g. MAP-OpenInfo), passed through.
-    For a response, ``result`` is 0 (accepted) or 1 (reject-permanent) and
-    ``diagnostic`` is ``("user"|"provider", value)``.
+    For a response, C{result} is 0 (accepted) or 1 (reject-permanent) and
+    C{diagnostic} is C{("user"|"provider", value)}.
     """
 
     kind: str
@@ -46,7 +46,7 @@ class Dialogue:
 
 @dataclass(frozen=True)
 class Invoke:
-    """Invoke component; ``opcode`` is an int (local) or an OID tuple (global)."""
+    """Invoke component; C{opcode} is an int (local) or an OID tuple (global)."""
 
     invoke_id: int
     opcode: int | tuple
@@ -56,7 +56,7 @@ class Invoke:
 
 @dataclass(frozen=True)
 class ReturnResult:
-    """ReturnResult component (``last`` False for ReturnResultNotLast)."""
+    """ReturnResult component (C{last} False for ReturnResultNotLast)."""
 
     invoke_id: int
     opcode: int | tuple | None = None
@@ -66,7 +66,7 @@ class ReturnResult:
 
 @dataclass(frozen=True)
 class ReturnError:
-    """ReturnError component; ``error_code`` local int or global OID tuple."""
+    """ReturnError component; C{error_code} local int or global OID tuple."""
 
     invoke_id: int
     error_code: int | tuple
@@ -75,7 +75,7 @@ class ReturnError:
 
 @dataclass(frozen=True)
 class Reject:
-    """Reject component; ``invoke_id`` is ``None`` when not derivable."""
+    """Reject component; C{invoke_id} is C{None} when not derivable."""
 
     invoke_id: int | None
     problem_type: ProblemType
@@ -84,10 +84,10 @@ class Reject:
 
 @dataclass(frozen=True)
 class TcapMessage:
-    """One TCAP message: ``kind`` in :data:`MESSAGE_KINDS`, transaction ids as bytes.
+    """One TCAP message: C{kind} in L{MESSAGE_KINDS}, transaction ids as bytes.
 
-    ``abort_cause`` is the P-AbortCause of a provider Abort; a user Abort carries its
-    ABRT/AARE in ``dialogue`` instead.
+    C{abort_cause} is the P-AbortCause of a provider Abort; a user Abort carries its
+    ABRT/AARE in C{dialogue} instead.
     """
 
     kind: str
@@ -121,7 +121,7 @@ def _opt_bytes(seq, name):
 def decode_dialogue(content):
     """Decode a dialogue portion's EXTERNAL (the content of [APPLICATION 11]).
 
-    :raises UssdDecodeError: (P-Abort badlyFormattedTransactionPortion) if it is not an
+    @raise UssdDecodeError: (P-Abort badlyFormattedTransactionPortion) if it is not an
         EXTERNAL or holds a malformed dialogue PDU.
     """
     try:
@@ -155,11 +155,11 @@ def decode_dialogue(content):
 
 
 def decode_component(data):
-    """Decode one component TLV into an :class:`Invoke`, :class:`ReturnResult`,
-    :class:`ReturnError` or :class:`Reject`.
+    """Decode one component TLV into an L{Invoke}, L{ReturnResult},
+    L{ReturnError} or L{Reject}.
 
-    :raises UssdDecodeError: with a Reject general problem (unrecognizedComponent for an
-        unknown tag, badlyStructuredComponent otherwise), ``invoke_id`` set when readable.
+    @raise UssdDecodeError: with a Reject general problem (unrecognizedComponent for an
+        unknown tag, badlyStructuredComponent otherwise), C{invoke_id} set when readable.
     """
     try:
         item = read_tlv(data)
@@ -215,10 +215,10 @@ def _peek_invoke_id(item):
 def decode_tcap(data):
     """Decode a whole TCAP message.
 
-    :param data: the BER octets of one TCMessage.
-    :return: a :class:`TcapMessage`.
-    :raises UssdDecodeError: with ``abort_cause`` when the message type or transaction
-        portion is bad, or with ``reject`` (and ``otid``) when a component is bad.
+    @param data: the BER octets of one TCMessage.
+    @return: a L{TcapMessage}.
+    @raise UssdDecodeError: with C{abort_cause} when the message type or transaction
+        portion is bad, or with C{reject} (and C{otid}) when a component is bad.
     """
     data = bytes(data)
     if not data or data[0] not in _MESSAGE_TAGS:
@@ -272,7 +272,7 @@ def _set_code(choice, code):
 
 
 def _fill_external(external, dialogue):
-    """Fill a pyasn1 EXTERNAL (possibly tagged) from a :class:`Dialogue`."""
+    """Fill a pyasn1 EXTERNAL (possibly tagged) from a L{Dialogue}."""
     if dialogue.kind == "other":
         if dialogue.raw is None:
             raise UssdEncodeError("dialogue of kind 'other' needs raw EXTERNAL octets")
@@ -351,13 +351,13 @@ def _fill_component(choice, component):
 
 
 def encode_tcap(message):
-    """Encode a :class:`TcapMessage` as BER.
+    """Encode a L{TcapMessage} as BER.
 
-    Begin needs ``otid``; Continue ``otid`` and ``dtid``; End and Abort ``dtid``. An
-    Abort carries ``abort_cause`` (P-Abort) or ``dialogue`` (U-Abort), or neither.
+    Begin needs C{otid}; Continue C{otid} and C{dtid}; End and Abort C{dtid}. An
+    Abort carries C{abort_cause} (P-Abort) or C{dialogue} (U-Abort), or neither.
 
-    :return: the octets of the TCMessage.
-    :raises UssdEncodeError: for a missing or over-long (> 4 octets) transaction id, an
+    @return: the octets of the TCMessage.
+    @raise UssdEncodeError: for a missing or over-long (> 4 octets) transaction id, an
         invoke id outside -128..127, an unknown kind or component, or any value the
         TCAP types reject.
     """

@@ -2,9 +2,9 @@
 
 Only what a USSD bridge needs: Begin, Continue, End, Abort (and Unidirectional on
 receipt), the Invoke / ReturnResult / ReturnError / Reject components with the operation
-parameter kept as opaque BER (``ANY``), and the dialogue-as-id AARQ / AARE / ABRT PDUs
-carried in an EXTERNAL. Two views of each message exist: ``TC_MESSAGE`` (everything
-typed, used to encode) and ``TC_MESSAGE_SHELL`` (dialogue and component portions kept
+parameter kept as opaque BER (C{ANY}), and the dialogue-as-id AARQ / AARE / ABRT PDUs
+carried in an EXTERNAL. Two views of each message exist: C{TC_MESSAGE} (everything
+typed, used to encode) and C{TC_MESSAGE_SHELL} (dialogue and component portions kept
 as opaque content, used to check the transaction portion on its own).
 """
 
@@ -46,7 +46,7 @@ OPT = namedtype.OptionalNamedType
 class Opaque(univ.Any):
     """A tagged ANY whose value is its content octets.
 
-    Unlike ``univ.Any`` it matches only its own tag, so two of them may stand side by
+    Unlike C{univ.Any} it matches only its own tag, so two of them may stand side by
     side as optional SEQUENCE components without pyasn1 finding the choice ambiguous.
     """
 

@@ -1,4 +1,4 @@
-"""Typed settings of the subscriber Web/WAP pages: the ``[web]`` table of ``conf/ivoms.toml``.
+"""Typed settings of the subscriber Web/WAP pages: the C{[web]} table of C{conf/ivoms.toml}.
 
 Frozen dataclasses built by L{core.settings.build}; every field has the
 default the shipped example config shows.  L{WebSettings} is the root.
@@ -45,7 +45,7 @@ class RateLimitSettings:
 
 @dataclass(frozen=True)
 class WebSettings:
-    """The ``[web]`` table.
+    """The C{[web]} table.
 
     @ivar enabled: mount C{/web} (and C{/web/wap}) on the HTTP listener.
     @ivar languages: offered languages, the first is the default.

@@ -1,4 +1,4 @@
-"""The subscriber recharge pages on twisted.web; ``make_resource(node)`` mounts them at ``/web``.
+"""The subscriber recharge pages on twisted.web; C{make_resource(node)} mounts them at C{/web}.
 
 Routes (under the mount point, normally C{/web}):
 
@@ -225,13 +225,13 @@ class RechargePages(resource.Resource):
 
 
 def settings_of(node) -> WebSettings:
-    """``[web]`` from the node's config, or the defaults when it has none."""
+    """C{[web]} from the node's config, or the defaults when it has none."""
     main = getattr(node.config, "main", None)
     return getattr(main, "web", None) or WebSettings()
 
 
 def make_resource(node):
-    """The resource mounted at ``/web`` (WAP under ``/web/wap``), or None when disabled."""
+    """The resource mounted at C{/web} (WAP under C{/web/wap}), or None when disabled."""
     settings = settings_of(node)
     if not settings.enabled:
         return None

@@ -2,8 +2,8 @@
 
     python -m tests.integration.activation_worker URL KEYFILE MODE HRN [N]
 
-MODE ``race``: N concurrent activations of HRN from distinct MSISDNs; prints
-the result codes, one per line.  MODE ``crash:<step>``: one activation that
+MODE C{race}: N concurrent activations of HRN from distinct MSISDNs; prints
+the result codes, one per line.  MODE C{crash:<step>}: one activation that
 kills this process with SIGKILL at <step> (before-reserve-commit,
 after-reserve, after-credit, before-final-commit).
 """

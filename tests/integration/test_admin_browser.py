@@ -1,8 +1,8 @@
-"""The admin GUI in headless Chromium (Debian ``chromium``, driven by Playwright for Python)
-against a real ``ivoms run`` process: login, generation with live progress, export opened
-with ``openssl cms -decrypt``, a range block with preview, a customer-care activation.
+"""The admin GUI in headless Chromium (Debian C{chromium}, driven by Playwright for Python)
+against a real C{ivoms run} process: login, generation with live progress, export opened
+with C{openssl cms -decrypt}, a range block with preview, a customer-care activation.
 Screenshots of the main pages go to docs/screenshots/ when IVOMS_SCREENSHOTS=1
-(``IVOMS_SCREENSHOTS=1 ./test tests/integration/test_admin_browser.py``), otherwise to a
+(C{IVOMS_SCREENSHOTS=1 ./test tests/integration/test_admin_browser.py}), otherwise to a
 temporary folder, so an ordinary test run leaves the work tree alone.
 """
 from __future__ import annotations
@@ -38,7 +38,7 @@ def _free_port() -> int:
 
 
 class Server:
-    """A copied conf/ with users of every role, served by ``ivoms run`` in a child process."""
+    """A copied conf/ with users of every role, served by C{ivoms run} in a child process."""
 
     def __init__(self, folder):
         from core import keys

@@ -1,7 +1,7 @@
 """CAI against an IN written from docs/billing.md alone (standard socketserver, not iVOMS code).
 
-The IN answers the lookup exactly as the docs say: ``RESP:0;`` for a
-credited reference, the refusal's code for a refused one and ``RESP:1010;``
+The IN answers the lookup exactly as the docs say: C{RESP:0;} for a
+credited reference, the refusal's code for a refused one and C{RESP:1010;}
 (closing the reference) for one it never saw.  It applies one credit but
 never answers it, so that credit can only be concluded by the lookup.
 """

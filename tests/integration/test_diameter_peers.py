@@ -4,7 +4,7 @@
   in a child process on 127.0.0.1: CER/CEA, CCR/CCA, DWR/DWA, DPR/DPA.
 * freeDiameter (Debian freediameterd) for the base protocol: CER/CEA,
   DWR/DWA, DPR/DPA.  freeDiameter ignores 127.x in ListenOn and binds every
-  address, so it runs inside a private network namespace (``unshare -n``,
+  address, so it runs inside a private network namespace (C{unshare -n},
   lo up, test address 10.254.0.1 on lo) together with a client process; it
   can reach nothing outside.
 """

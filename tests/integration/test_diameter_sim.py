@@ -1,7 +1,7 @@
 """Diameter billing end to end against the simulator in its own process (issue 5 points 5-6).
 
 A real ActivationService over a temp SQLite store credits through
-DiameterBilling to ``python -m billing.sim`` on 127.0.0.1.  Faults:
+DiameterBilling to C{python -m billing.sim} on 127.0.0.1.  Faults:
 billing down at start, dying mid-flight, garbage, slow, dropped answers,
 refusals; no voucher is ever consumed without a credit, and recovery
 (reconnect, reconciliation by T-flag replay) is automatic.

@@ -1,4 +1,4 @@
-"""A batch is atomic even under ``kill -9``: a real ``ivoms generate`` process is killed
+"""A batch is atomic even under C{kill -9}: a real C{ivoms generate} process is killed
 mid-batch; none of its vouchers can be used, and the next run marks the batch failed
 and removes them (issue 2, point 6 and 11)."""
 from __future__ import annotations
@@ -39,7 +39,7 @@ def _configure(conf_dir, url, workers):
 
 
 def _group_alive(pgid):
-    """Pids of live (non-zombie) processes in process group ``pgid``."""
+    """Pids of live (non-zombie) processes in process group C{pgid}."""
     alive = []
     for pid in os.listdir("/proc"):
         if not pid.isdigit():

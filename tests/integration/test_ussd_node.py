@@ -1,7 +1,7 @@
-"""The USSD bridge inside a real ``ivoms run`` node process on 127.0.0.1 (issue 6).
+"""The USSD bridge inside a real C{ivoms run} node process on 127.0.0.1 (issue 6).
 
 A copy of the shipped conf/ is initialised with demo vouchers, the node is started as
-its own process, and plain ``http.client`` posts to ``/ussd``: a TCAP Begin encoded by
+its own process, and plain C{http.client} posts to C{/ussd}: a TCAP Begin encoded by
 pycrate (answered by a TCAP End that pycrate decodes), and a plain-text menu dialogue.
 Bounded: the node is stopped (SIGTERM, then SIGKILL) whatever happens.
 """

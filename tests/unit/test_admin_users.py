@@ -1,4 +1,4 @@
-"""Admin GUI users page and audit page; the ``ivoms user add``, ``partner add`` and ``export`` commands."""
+"""Admin GUI users page and audit page; the C{ivoms user add}, C{partner add} and C{export} commands."""
 from __future__ import annotations
 
 import csv

@@ -1,5 +1,5 @@
-"""The ``ivoms`` command line, run in-process on a copy of conf/ (issue 2 points 3, 5, 6, 8
-and its "Bad input" section), and the ``twist ivoms`` plugin."""
+"""The C{ivoms} command line, run in-process on a copy of conf/ (issue 2 points 3, 5, 6, 8
+and its "Bad input" section), and the C{twist ivoms} plugin."""
 from __future__ import annotations
 
 import io
@@ -25,7 +25,7 @@ FIRST = 1_000_000_000     # generation.serial_start as shipped
 
 
 class Instance:
-    """A copied conf/ folder and helpers to run ``ivoms --config`` on it."""
+    """A copied conf/ folder and helpers to run C{ivoms --config} on it."""
 
     def __init__(self, folder, capsys):
         self.dir = str(folder)
@@ -62,7 +62,7 @@ class Instance:
         return lines[0]
 
     def set(self, section, key, value):
-        """Set ``key = value`` (a TOML literal) in ``[section]`` of ivoms.toml."""
+        """Set C{key = value} (a TOML literal) in C{[section]} of ivoms.toml."""
         set_toml_key(self.config, section, key, value)
 
     @property

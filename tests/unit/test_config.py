@@ -1,7 +1,7 @@
 """Configuration loading and validation (issue 2: config, bad input).
 
 Every error is a ConfigError whose message names the file and the dotted key.
-Tests edit a copy of the shipped conf/ (the ``conf_dir`` fixture).
+Tests edit a copy of the shipped conf/ (the C{conf_dir} fixture).
 """
 from __future__ import annotations
 

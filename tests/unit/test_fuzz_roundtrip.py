@@ -115,9 +115,9 @@ def test_cai_response_and_time_round_trip():
 
 
 # -- Diameter ------------------------------------------------------------------------
-from billing.diameter.framing import decode_message  # noqa: E402
-from billing.diameter.messages import LocalIdentity, build_answer, build_cer  # noqa: E402
-from billing.diameter.parsing import parse_capabilities  # noqa: E402
+from billing.diameter.message.framing import decode_message  # noqa: E402
+from billing.diameter.message.messages import LocalIdentity, build_answer, build_cer  # noqa: E402
+from billing.diameter.message.parsing import parse_capabilities  # noqa: E402
 
 _LABEL = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789"), min_size=1, max_size=10)
 

@@ -1,4 +1,4 @@
-"""``ivoms housekeeping list | run | history`` on a copied conf/, and the [housekeeping] settings."""
+"""C{ivoms housekeeping list | run | history} on a copied conf/, and the [housekeeping] settings."""
 from __future__ import annotations
 
 import os
@@ -22,7 +22,7 @@ def instance(conf_dir):
 
 
 def ivoms(*args):
-    """The CLI in its own process (``run`` starts a reactor)."""
+    """The CLI in its own process (C{run} starts a reactor)."""
     exe = os.path.join(os.path.dirname(sys.executable), "ivoms")
     p = subprocess.run([exe, *args], capture_output=True, text=True, timeout=120, cwd=REPO)
     return p.returncode, p.stdout, p.stderr

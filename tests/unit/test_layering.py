@@ -143,7 +143,7 @@ STORE = ("core.schema", "core.db", "core.units", "sqlalchemy")
 
 
 def imports(package: str):
-    """Yield (module path, imported module name) for every import under ``package``.
+    """Yield (module path, imported module name) for every import under C{package}.
 
     @param package: a top-level package directory name.
     """
@@ -158,7 +158,7 @@ def imports(package: str):
 
 
 def offending(packages, forbidden):
-    """The imports under ``packages`` of a module in (or under) ``forbidden``."""
+    """The imports under C{packages} of a module in (or under) C{forbidden}."""
     return sorted({(p, m) for pkg in packages for p, m in imports(pkg)
                    if any(m == f or m.startswith(f + ".") for f in forbidden)})
 

@@ -37,7 +37,7 @@ def plan(id="p1", tiers=((2, 0, 100, 0),), period=Period("month"), **kw) -> Plan
 
 
 def at(text: str) -> float:
-    """Epoch seconds of an ISO UTC time ``2025-01-31T23:59:59``."""
+    """Epoch seconds of an ISO UTC time C{2025-01-31T23:59:59}."""
     return dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone.utc).timestamp()
 
 
@@ -51,7 +51,7 @@ def env(db_url, tmp_path):
 
 
 class Env:
-    """A running activation service with a loyalty service over ``plans``."""
+    """A running activation service with a loyalty service over C{plans}."""
 
     def __init__(self, store, cipher, reactor, plans, *, clock=None, billing=None,
                  reward_billing=None, workers=None, in_transaction=True):

@@ -31,7 +31,7 @@ def _hrn(capsys, cfg, serial):
 
 
 def ivoms(*args, stdin=None):
-    """Run the ``ivoms`` CLI in its own process (commands that run a reactor)."""
+    """Run the C{ivoms} CLI in its own process (commands that run a reactor)."""
     import os
     import subprocess
     import sys

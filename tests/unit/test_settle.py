@@ -10,7 +10,7 @@ from twisted.internet import task
 from core.requests import ActivationRequest
 from core.results import ResultCode as R
 from core.settle import settle
-from gateway.cli import build_parser
+from gateway.cli.main import build_parser
 from tests.helpers import FakeBilling, build_service, make_batch, make_store, txn_rows, voucher_row
 
 

@@ -9,7 +9,7 @@ from spyne import MethodContext
 
 from protocols.soap.fastxml import NotWritable, activate_voucher_response
 from protocols.soap.server import InProcessServer
-from protocols.soap.service import make_application
+from protocols.soap.app import make_application
 from protocols.soap.types import ActivateVoucherResult
 
 UTC = datetime.timezone.utc

@@ -270,8 +270,8 @@ def test_count_by_state_preview(env):
 
 # -- concurrency --------------------------------------------------------------------------------
 def _race(store, jobs, *, unit=True):
-    """Run ``jobs`` at once, one thread each: units of work (each on its own connection
-    through ``store.run_sync``), or with ``unit=False`` plain callables."""
+    """Run C{jobs} at once, one thread each: units of work (each on its own connection
+    through C{store.run_sync}), or with C{unit=False} plain callables."""
     barrier = threading.Barrier(len(jobs))
     results = [None] * len(jobs)
 

@@ -20,7 +20,7 @@ UNBAR = 1767225600000           # 2026-01-01T00:00:00Z
 
 
 class FakeActivation:
-    """Records each ActivationRequest; answers with ``result`` or a held Deferred."""
+    """Records each ActivationRequest; answers with C{result} or a held Deferred."""
 
     def __init__(self, result=None):
         self.requests = []

@@ -109,7 +109,7 @@ def messages(draw):
 
 
 def _outcome(fn, *args):
-    """What ``fn(*args)`` gives: ``("ok", value)`` or ``("error", type, attributes)``."""
+    """What C{fn(*args)} gives: C{("ok", value)} or C{("error", type, attributes)}."""
     try:
         return ("ok", fn(*args))
     except (UssdDecodeError, UssdEncodeError) as exc:
@@ -117,7 +117,7 @@ def _outcome(fn, *args):
 
 
 def _mutations(data, draw):
-    """``data`` with a few octets changed, cut or added (to reach the fallbacks)."""
+    """C{data} with a few octets changed, cut or added (to reach the fallbacks)."""
     data = bytearray(data)
     for _ in range(draw(st.integers(0, 3))):
         action = draw(st.sampled_from(["flip", "cut", "insert"]))

@@ -1,4 +1,4 @@
-"""``POST /ussd`` through the real resource on a 127.0.0.1 listener, with the real
+"""C{POST /ussd} through the real resource on a 127.0.0.1 listener, with the real
 ActivationService over a temporary SQLite store and the embedded ledger (issue 6):
 every envelope form, bare MAP and TCAP dialogues, and bad input of every kind."""
 
@@ -38,7 +38,7 @@ BER = "application/octet-stream"
 
 @dataclass
 class Bridge:
-    """A running /ussd listener over a fresh store; ``hrns`` are available vouchers."""
+    """A running /ussd listener over a fresh store; C{hrns} are available vouchers."""
 
     url: bytes
     store: object
@@ -54,7 +54,7 @@ class Bridge:
 
 
 def start_bridge(sqlite_url, tmp_path, reactor, settings=None, count=8):
-    """Start a listener; return ``(bridge, stop)``; ``await stop()`` tears it down."""
+    """Start a listener; return C{(bridge, stop)}; C{await stop()} tears it down."""
     store, cipher = make_store(sqlite_url, str(tmp_path))
     _info, by_serial = make_batch(store, cipher, count)
     runner, service, _ledger = build_service(store, cipher, reactor=reactor)
@@ -119,7 +119,7 @@ def read_body(response):
 
 
 async def post(url, body=b"", headers=None, method=b"POST"):
-    """One request on a fresh connection; headers as ``{name: str}``."""
+    """One request on a fresh connection; headers as C{{name: str}}."""
     from twisted.internet import reactor
     agent = Agent(reactor, pool=HTTPConnectionPool(reactor, persistent=False))
     h = Headers({k.encode(): [v.encode()] for k, v in (headers or {}).items()})

@@ -1,6 +1,6 @@
 """Interop with pycrate through the HTTP bridge, both directions (issue 6, item 5):
 TCAP Begins, Continues and bare USSD-Args that pycrate's independent TCAP-MAP ASN.1
-encodes are served by ``POST /ussd`` over the real core, and pycrate decodes every
+encodes are served by C{POST /ussd} over the real core, and pycrate decodes every
 answer -- results, menus, MAP errors, rejects and aborts."""
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def pc_decode(data):
 
 
 def ros_of(value):
-    """The single component of a decoded message, as ``(kind, body)``."""
+    """The single component of a decoded message, as C{(kind, body)}."""
     (component,) = value["components"]
     assert component[0] == "basicROS"
     return component[1]

@@ -1,4 +1,4 @@
-"""USSD texts and the ``[ussd]`` settings: localisation, fields, USSD size limits, and
+"""USSD texts and the C{[ussd]} settings: localisation, fields, USSD size limits, and
 config validation that names the key (issue 6)."""
 
 from __future__ import annotations

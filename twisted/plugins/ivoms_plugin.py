@@ -1,4 +1,4 @@
-"""The ``twist ivoms`` plugin: the same service tree as ``ivoms run``."""
+"""The C{twist ivoms} plugin: the same service tree as C{ivoms run}."""
 from twisted.application.service import IServiceMaker
 from twisted.plugin import IPlugin
 from twisted.python import usage

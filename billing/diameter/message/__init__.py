@@ -1,10 +1,10 @@
 """Pure Diameter message layer of the credit-control connector (RFC 6733/4006).
 
-No reactor and no I/O: builders return wire bytes, `decode_message` turns
-wire bytes into a `DecodedMessage`, `split_frames` cuts a TCP stream, and
-`credit_outcome` maps a Credit-Control-Answer to an iVOMS result.  Only
-`DiameterDecodeError` (and its `DiameterFramingError`) escapes decoding;
-builders raise `DiameterEncodeError` (a `ValueError`).
+No reactor and no I/O: builders return wire bytes, C{decode_message} turns
+wire bytes into a C{DecodedMessage}, C{split_frames} cuts a TCP stream, and
+C{credit_outcome} maps a Credit-Control-Answer to an iVOMS result.  Only
+C{DiameterDecodeError} (and its C{DiameterFramingError}) escapes decoding;
+builders raise C{DiameterEncodeError} (a C{ValueError}).
 """
 from billing.diameter.message.credit import (
     CreditRequest, CreditSettings, ReceivedCredit, ValidityAvp, build_cca,

@@ -1,10 +1,10 @@
 """AVP encoders, typed readers and a strict AVP splitter (RFC 6733 §4.1-§4.4).
 
-Encoders return python-diameter `Avp` objects whose flags are set explicitly
+Encoders return python-diameter C{Avp} objects whose flags are set explicitly
 by the caller, never taken from python-diameter's dictionary (which clears M
 on Origin-Host/Origin-Realm in its command classes and sets it on
 Product-Name).  Readers decode one received AVP and raise
-`DiameterDecodeError` (5004, with the AVP in `failed_avp`) on a bad payload.
+C{DiameterDecodeError} (5004, with the AVP in C{failed_avp}) on a bad payload.
 """
 from __future__ import annotations
 
@@ -32,11 +32,10 @@ def make_avp(code: int, payload: bytes, *, mandatory: bool,
              vendor_id: int = 0) -> Avp:
     """Return a python-diameter AVP with exactly the given flags.
 
-    The V flag and Vendor-ID field are present iff `vendor_id` is non-zero;
-    M is `mandatory`; P is never set (deprecated by RFC 6733).
+    The V flag and Vendor-ID field are present iff C{vendor_id} is non-zero;
+    M is C{mandatory}; P is never set (deprecated by RFC 6733).
 
-    Raises:
-        DiameterEncodeError: code or vendor id is not an Unsigned32.
+    @raise DiameterEncodeError: code or vendor id is not an Unsigned32.
     """
     for name, value in (("AVP code", code), ("vendor id", vendor_id)):
         if not isinstance(value, int) or not 0 <= value <= 0xFFFFFFFF:
@@ -98,9 +97,8 @@ def utf8_string(code: int, value: str, *, mandatory: bool = True,
 def check_identity(value: str, what: str = "DiameterIdentity") -> bytes:
     """Return the ASCII bytes of a DiameterIdentity (RFC 6733 §4.3.1).
 
-    Raises:
-        DiameterEncodeError: empty, not a str, or not printable ASCII
-            without spaces and semicolons.
+    @raise DiameterEncodeError: empty, not a str, or not printable ASCII
+        without spaces and semicolons.
     """
     if (not isinstance(value, str) or not value or not value.isascii()
             or not value.isprintable() or " " in value or ";" in value):
@@ -116,8 +114,7 @@ def identity(code: int, value: str, *, mandatory: bool = True) -> Avp:
 def address(code: int, value: str, *, mandatory: bool = True) -> Avp:
     """Address holding an IPv4 (family 1) or IPv6 (family 2) address.
 
-    Raises:
-        DiameterEncodeError: `value` is not an IP address.
+    @raise DiameterEncodeError: C{value} is not an IP address.
     """
     try:
         ip = ipaddress.ip_address(value)
@@ -132,9 +129,8 @@ def time_value(code: int, value: datetime.datetime, *, mandatory: bool = True,
                vendor_id: int = 0) -> Avp:
     """Time: NTP seconds, wrapping into era 1 after 2036 (RFC 6733 §4.3.1).
 
-    Raises:
-        DiameterEncodeError: not a timezone-aware datetime, or before 1968
-            (not representable).
+    @raise DiameterEncodeError: not a timezone-aware datetime, or before 1968
+        (not representable).
     """
     if not isinstance(value, datetime.datetime) or value.tzinfo is None:
         raise DiameterEncodeError(f"AVP {code}: Time needs an aware datetime")
@@ -147,7 +143,7 @@ def time_value(code: int, value: datetime.datetime, *, mandatory: bool = True,
 
 def grouped(code: int, children: Iterable[Avp], *, mandatory: bool = True,
             vendor_id: int = 0) -> Avp:
-    """Grouped: the concatenated encodings of `children`."""
+    """Grouped: the concatenated encodings of C{children}."""
     payload = b"".join(child.as_bytes() for child in children)
     return make_avp(code, payload, mandatory=mandatory, vendor_id=vendor_id)
 
@@ -161,9 +157,8 @@ def split_avps(buf: bytes) -> list[Avp]:
     must cover its header (8, or 12 with V) and, padded to 4, must not run
     past the buffer.
 
-    Raises:
-        DiameterDecodeError: result_code 5014 DIAMETER_INVALID_AVP_LENGTH,
-            `failed_avp` holding the offending AVP header.
+    @raise DiameterDecodeError: result_code 5014 DIAMETER_INVALID_AVP_LENGTH,
+        C{failed_avp} holding the offending AVP header.
     """
     avps = []
     pos, end = 0, len(buf)
@@ -270,5 +265,5 @@ def read_grouped(avp: Avp) -> list[Avp]:
 
 
 def find_avps(avps: Iterable[Avp], code: int, vendor_id: int = 0) -> list[Avp]:
-    """The AVPs in `avps` (one level, wire order) with this code and vendor."""
+    """The AVPs in C{avps} (one level, wire order) with this code and vendor."""
     return [a for a in avps if a.code == code and a.vendor_id == vendor_id]

@@ -1,15 +1,15 @@
 """The credit: a CCR EVENT_REQUEST and its answer (RFC 4006 §3, §6.4, §8).
 
-`build_ccr` sends one refund/top-up of money to an E.164 subscriber, with
+C{build_ccr} sends one refund/top-up of money to an E.164 subscriber, with
 the idempotency key inside the Session-Id and the account-validity
-extension as configured vendor AVPs.  `build_cca` and `read_credit_request`
+extension as configured vendor AVPs.  C{build_cca} and C{read_credit_request}
 are the server side, for the billing simulator and tests.
 
-Session-Id scheme (RFC 6733 §8.8 `<DiameterIdentity>;<high32>;<low32>;<opt>`):
-``<origin-host>;<high32>;<low32>;<key>`` where high32/low32 are the first 8
+Session-Id scheme (RFC 6733 §8.8 C{<DiameterIdentity>;<high32>;<low32>;<opt>}):
+C{<origin-host>;<high32>;<low32>;<key>} where high32/low32 are the first 8
 bytes of SHA-256(key) as two decimal Unsigned32s.  The same key always gives
 the same Session-Id, so a retry is recognisable by the server, and
-`key_from_session_id` recovers the key and checks the hash.
+C{key_from_session_id} recovers the key and checks the hash.
 """
 from __future__ import annotations
 
@@ -51,12 +51,11 @@ def _key_hash(key: str) -> tuple[int, int]:
 
 
 def session_id_for(origin_host: str, key: str) -> str:
-    """The Session-Id carrying idempotency `key` (scheme in the module doc).
+    """The Session-Id carrying idempotency C{key} (scheme in the module doc).
 
-    Raises:
-        DiameterEncodeError: `origin_host` is not a DiameterIdentity, or
-            `key` is empty, longer than 128 or has a character outside
-            printable ASCII / is a ';'.
+    @raise DiameterEncodeError: C{origin_host} is not a DiameterIdentity, or
+        C{key} is empty, longer than 128 or has a character outside
+        printable ASCII / is a ';'.
     """
     _avps.check_identity(origin_host, "origin_host")
     if (not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_LENGTH
@@ -85,7 +84,7 @@ class ValidityAvp:
     """One configured account-validity AVP, valued from the days to add.
 
     Unsigned32/Integer32 carry the number of days; Time carries
-    Event-Timestamp + days (the new expiry).  `vendor_id` 0 sends no
+    Event-Timestamp + days (the new expiry).  C{vendor_id} 0 sends no
     Vendor-ID field.
     """
 
@@ -102,7 +101,7 @@ class ValidityAvp:
                        vendor_id=self.vendor_id)
 
     def encode(self, days: int, event_time: datetime.datetime) -> Avp:
-        """The AVP for `days`. Raises DiameterEncodeError out of range."""
+        """The AVP for C{days}. Raises DiameterEncodeError out of range."""
         kw = dict(mandatory=self.mandatory, vendor_id=self.vendor_id)
         if self.avp_type == "Unsigned32":
             return _avps.unsigned32(self.code, days, **kw)
@@ -122,8 +121,8 @@ class ValidityAvp:
 class CreditSettings:
     """Per-connector CCR settings (validated on construction).
 
-    `requested_action` defaults to REFUND_ACCOUNT (1, RFC 4006 §8.41); a
-    vendor's top-up action is any Integer32.  `exponent`, when set, fixes
+    C{requested_action} defaults to REFUND_ACCOUNT (1, RFC 4006 §8.41); a
+    vendor's top-up action is any Integer32.  C{exponent}, when set, fixes
     the Unit-Value Exponent (e.g. -2 for cents).
     """
 
@@ -150,8 +149,8 @@ class CreditSettings:
 class CreditRequest:
     """One credit: who, how much, and the idempotency key.
 
-    `amount` is a Decimal or int in currency units (never a float);
-    `currency_code` is ISO 4217 numeric; `event_time` must be aware.
+    C{amount} is a Decimal or int in currency units (never a float);
+    C{currency_code} is ISO 4217 numeric; C{event_time} must be aware.
     """
 
     key: str
@@ -167,11 +166,10 @@ def money_digits(amount: decimal.Decimal | int,
     """(Value-Digits, Exponent) with Value-Digits * 10**Exponent == amount.
 
     Keeps the amount's own exponent (Decimal("12.50") -> (1250, -2))
-    unless `exponent` is given.
+    unless C{exponent} is given.
 
-    Raises:
-        DiameterEncodeError: float, negative, non-finite, not exact at
-            `exponent`, or out of the Integer64/Integer32 ranges.
+    @raise DiameterEncodeError: float, negative, non-finite, not exact at
+        C{exponent}, or out of the Integer64/Integer32 ranges.
     """
     if isinstance(amount, bool) or not isinstance(
             amount, (int, decimal.Decimal)):
@@ -209,13 +207,12 @@ def build_ccr(local: LocalIdentity, settings: CreditSettings,
     CC-Request-Number 0, [Destination-Host], Event-Timestamp,
     Subscription-Id {END_USER_E164, msisdn}, Requested-Service-Unit
     {CC-Money {Unit-Value {Value-Digits, Exponent}, Currency-Code}},
-    Requested-Action, then the validity AVPs when `validity_days` is set.
-    `session_host` (default: our Origin-Host) is the DiameterIdentity the
+    Requested-Action, then the validity AVPs when C{validity_days} is set.
+    C{session_host} (default: our Origin-Host) is the DiameterIdentity the
     Session-Id starts with; nodes sharing one store set the same value so
     any node can re-send another node's credit with the same Session-Id.
 
-    Raises:
-        DiameterEncodeError: any value out of range or malformed.
+    @raise DiameterEncodeError: any value out of range or malformed.
     """
     digits, exponent = money_digits(request.amount, settings.exponent)
     if not isinstance(request.currency_code, int) or not (
@@ -283,9 +280,8 @@ def read_credit_request(msg: DecodedMessage,
                         ) -> ReceivedCredit:
     """Read a CCR (as the billing simulator does).
 
-    Raises:
-        DiameterDecodeError: not a CCR, no Session-Id (5005), or an AVP is
-            malformed.
+    @raise DiameterDecodeError: not a CCR, no Session-Id (5005), or an AVP is
+        malformed.
     """
     h = msg.header
     if h.command_code != CMD_CREDIT_CONTROL or not h.is_request:
@@ -337,16 +333,15 @@ def build_cca(request: DecodedMessage, local: LocalIdentity,
               result_code: int | None, *,
               experimental: tuple[int, int] | None = None,
               body: tuple[Avp, ...] = ()) -> bytes:
-    """Credit-Control-Answer to `request` (RFC 4006 §3.2), Session-Id copied.
+    """Credit-Control-Answer to C{request} (RFC 4006 §3.2), Session-Id copied.
 
     Echoes Auth-Application-Id 4, CC-Request-Type and CC-Request-Number.
-    `experimental` is (vendor id, code) for an Experimental-Result; with
-    `result_code` None only the Experimental-Result is sent (as 3GPP does).
-    `body` holds extra AVPs appended after them (e.g. a balance report).
+    C{experimental} is (vendor id, code) for an Experimental-Result; with
+    C{result_code} None only the Experimental-Result is sent (as 3GPP does).
+    C{body} holds extra AVPs appended after them (e.g. a balance report).
 
-    Raises:
-        DiameterEncodeError: neither result given, or a value out of range.
-        DiameterDecodeError: an echoed AVP in `request` is malformed.
+    @raise DiameterEncodeError: neither result given, or a value out of range.
+    @raise DiameterDecodeError: an echoed AVP in C{request} is malformed.
     """
     if result_code is None and experimental is None:
         raise DiameterEncodeError(

@@ -1,9 +1,9 @@
 """Diameter message-layer errors carrying their Result-Code (RFC 6733 §7.1).
 
-Every failure to decode bytes is a `DiameterDecodeError` (nothing from
-python-diameter escapes this package); `DiameterFramingError` is the subclass
+Every failure to decode bytes is a C{DiameterDecodeError} (nothing from
+python-diameter escapes this package); C{DiameterFramingError} is the subclass
 for a TCP stream that cannot be re-synchronised, so the connection must close.
-Bad inputs to a builder raise `DiameterEncodeError`, which is a `ValueError`.
+Bad inputs to a builder raise C{DiameterEncodeError}, which is a C{ValueError}.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 
 class DiameterError(Exception):
-    """Base class of every error raised by `billing.diameter`."""
+    """Base class of every error raised by C{billing.diameter}."""
 
 
 class DiameterEncodeError(DiameterError, ValueError):
@@ -26,16 +26,15 @@ class DiameterEncodeError(DiameterError, ValueError):
 class DiameterDecodeError(DiameterError):
     """Bytes received from a peer are not a valid Diameter message.
 
-    Attributes:
-        reason: human-readable explanation (safe to put in Error-Message).
-        result_code: the Result-Code to answer a request with (RFC 6733 §7.1),
-            e.g. 5004 DIAMETER_INVALID_AVP_VALUE, 5014, 5015, 3008.
-        header: the message header when the 20 header bytes could be read,
-            else None; with it an error answer can be addressed.
-        failed_avp: the raw bytes of the offending AVP (for Failed-AVP),
-            or None.
-        session_id: the Session-Id when it was read before the failure.
-        connection_survives: False when the stream must be closed.
+    @ivar reason: human-readable explanation (safe to put in Error-Message).
+    @ivar result_code: the Result-Code to answer a request with (RFC 6733 §7.1),
+        e.g. 5004 DIAMETER_INVALID_AVP_VALUE, 5014, 5015, 3008.
+    @ivar header: the message header when the 20 header bytes could be read,
+        else None; with it an error answer can be addressed.
+    @ivar failed_avp: the raw bytes of the offending AVP (for Failed-AVP),
+        or None.
+    @ivar session_id: the Session-Id when it was read before the failure.
+    @ivar connection_survives: False when the stream must be closed.
     """
 
     connection_survives = True
@@ -66,10 +65,9 @@ class DiameterFramingError(DiameterDecodeError):
 class DiameterTransportError(DiameterError):
     """A request got no answer from the transport.
 
-    Attributes:
-        sent: False only when the request certainly never left this node
-            (no open peer, queue full, stopped before sending); True when a
-            peer may have received it, so its outcome is unknown.
+    @ivar sent: False only when the request certainly never left this node
+        (no open peer, queue full, stopped before sending); True when a
+        peer may have received it, so its outcome is unknown.
     """
 
     def __init__(self, reason: str, *, sent: bool):
@@ -86,7 +84,7 @@ class NoPeerAvailable(DiameterTransportError):
 
 
 class RequestTimedOut(DiameterTransportError):
-    """No answer within the request timeout (sent unless `sent` says not)."""
+    """No answer within the request timeout (sent unless C{sent} says not)."""
 
 
 class PeerLost(DiameterTransportError):

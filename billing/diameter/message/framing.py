@@ -1,10 +1,10 @@
 """Diameter over TCP: cut the stream into messages, decode one (RFC 6733 §3).
 
-Both functions are pure.  `split_frames` cuts a buffer into whole messages
-using the 4-byte version+length word and raises `DiameterFramingError` when
+Both functions are pure.  C{split_frames} cuts a buffer into whole messages
+using the 4-byte version+length word and raises C{DiameterFramingError} when
 the stream can no longer be trusted (the connection must close).
-`decode_message` turns one message into a `DecodedMessage` and wraps every
-failure, python-diameter's included, in `DiameterDecodeError`, carrying the
+C{decode_message} turns one message into a C{DecodedMessage} and wraps every
+failure, python-diameter's included, in C{DiameterDecodeError}, carrying the
 header (when readable) and the Result-Code to answer a request with.
 """
 from __future__ import annotations
@@ -29,16 +29,13 @@ _PROXIABLE = {CMD_CAPABILITIES_EXCHANGE: False, CMD_DEVICE_WATCHDOG: False,
 
 def split_frame(buffer: bytes, max_length: int = DEFAULT_MAX_MESSAGE_LENGTH
                 ) -> tuple[bytes | None, bytes]:
-    """Cut the first whole message off `buffer`.
+    """Cut the first whole message off C{buffer}.
 
-    Returns:
-        (message, remainder), or (None, buffer) while the message is
-        incomplete.
+    @return: (message, remainder), or (None, buffer) while the message is incomplete.
 
-    Raises:
-        DiameterFramingError: version is not 1 (5011), or the Message Length
-            is below 20 or above `max_length` (5015).  The stream cannot be
-            re-synchronised after this.
+    @raise DiameterFramingError: version is not 1 (5011), or the Message Length
+        is below 20 or above C{max_length} (5015).  The stream cannot be
+        re-synchronised after this.
     """
     if not buffer:
         return None, buffer
@@ -62,14 +59,11 @@ def split_frame(buffer: bytes, max_length: int = DEFAULT_MAX_MESSAGE_LENGTH
 
 def split_frames(buffer: bytes, max_length: int = DEFAULT_MAX_MESSAGE_LENGTH
                  ) -> tuple[list[bytes], bytes]:
-    """Cut every whole message off `buffer`.
+    """Cut every whole message off C{buffer}.
 
-    Returns:
-        (messages, remainder): the remainder is the start of the next
-        message, to be kept until more bytes arrive.
+    @return: (messages, remainder): the remainder is the start of the next message, to be kept until more bytes arrive.
 
-    Raises:
-        DiameterFramingError: as `split_frame`.
+    @raise DiameterFramingError: as C{split_frame}.
     """
     frames = []
     while True:
@@ -90,15 +84,14 @@ def decode_message(data: bytes) -> DecodedMessage:
     """Decode exactly one Diameter message.
 
     Checks, in order: 20-byte header, version 1 (5011), Message Length
-    equal to `len(data)` and a multiple of 4 (5015), header bits (3008:
+    equal to C{len(data)} and a multiple of 4 (5015), header bits (3008:
     E on a request, P contradicting the command), then every AVP's length
     (5014) before python-diameter decodes the AVPs.  AVP values are decoded
-    lazily by the `DecodedMessage` getters.
+    lazily by the C{DecodedMessage} getters.
 
-    Raises:
-        DiameterDecodeError: the only exception this function raises;
-            `header` is set whenever the 20 header bytes were present,
-            `session_id` when a well-formed Session-Id came before the fault.
+    @raise DiameterDecodeError: the only exception this function raises;
+        C{header} is set whenever the 20 header bytes were present,
+        C{session_id} when a well-formed Session-Id came before the fault.
     """
     try:
         return _decode(bytes(data))

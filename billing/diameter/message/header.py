@@ -1,8 +1,8 @@
 """The 20-byte Diameter message header: read, stamp and flag it (RFC 6733 §3).
 
 Builders leave the Hop-by-Hop and End-to-End identifiers to the transport,
-which restamps finished messages with `set_identifiers`; a request resent
-after a link failover gets the T flag with `mark_retransmission` (§5.5.4).
+which restamps finished messages with C{set_identifiers}; a request resent
+after a link failover gets the T flag with C{mark_retransmission} (§5.5.4).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ _MAX_U32 = 0xFFFFFFFF
 
 @dataclasses.dataclass(frozen=True)
 class DiameterHeader:
-    """A decoded Diameter header; `length` is the Message Length field."""
+    """A decoded Diameter header; C{length} is the Message Length field."""
 
     version: int
     length: int
@@ -48,8 +48,7 @@ class DiameterHeader:
     def pack(self) -> bytes:
         """Return the 20 header bytes.
 
-        Raises:
-            DiameterEncodeError: a field does not fit its width.
+        @raise DiameterEncodeError: a field does not fit its width.
         """
         for name, value, limit in (
                 ("version", self.version, 0xFF),
@@ -69,11 +68,10 @@ class DiameterHeader:
 
 
 def read_header(data: bytes) -> DiameterHeader:
-    """Decode the first 20 bytes of `data` without judging them.
+    """Decode the first 20 bytes of C{data} without judging them.
 
-    Raises:
-        ValueError: fewer than 20 bytes (callers turn this into their own
-            error; `decode_message` never lets it escape).
+    @raise ValueError: fewer than 20 bytes (callers turn this into their own
+        error; C{decode_message} never lets it escape).
     """
     if len(data) < HEADER_LENGTH:
         raise ValueError(f"{len(data)} bytes cannot hold a Diameter header")
@@ -103,13 +101,12 @@ def _check_id(name: str, value: int | None) -> None:
 
 def set_identifiers(data: bytes, *, hop_by_hop: int | None = None,
                     end_to_end: int | None = None) -> bytes:
-    """Return a copy of the encoded message `data` with new identifiers.
+    """Return a copy of the encoded message C{data} with new identifiers.
 
     Arguments left as None keep their current value.
 
-    Raises:
-        DiameterEncodeError: `data` is not one whole message, or an
-            identifier is not an Unsigned32.
+    @raise DiameterEncodeError: C{data} is not one whole message, or an
+        identifier is not an Unsigned32.
     """
     _check_message(data)
     _check_id("hop_by_hop", hop_by_hop)
@@ -124,14 +121,13 @@ def set_identifiers(data: bytes, *, hop_by_hop: int | None = None,
 
 def mark_retransmission(data: bytes, *,
                         hop_by_hop: int | None = None) -> bytes:
-    """Return a copy of request `data` with the T flag set (RFC 6733 §5.5.4).
+    """Return a copy of request C{data} with the T flag set (RFC 6733 §5.5.4).
 
     The End-to-End identifier is kept, as the peer's duplicate detection
-    needs; a resend to another peer takes that connection's `hop_by_hop`.
+    needs; a resend to another peer takes that connection's C{hop_by_hop}.
 
-    Raises:
-        DiameterEncodeError: `data` is not one whole message, is an answer,
-            or `hop_by_hop` is not an Unsigned32.
+    @raise DiameterEncodeError: C{data} is not one whole message, is an answer,
+        or C{hop_by_hop} is not an Unsigned32.
     """
     header = _check_message(data)
     if not header.is_request:

@@ -1,12 +1,12 @@
 """Builders for CER/CEA, DWR/DWA, DPR/DPA and answers (RFC 6733 §5.3-§5.5, §7).
 
-Every builder returns wire bytes made by python-diameter's `Message` codec
+Every builder returns wire bytes made by python-diameter's C{Message} codec
 from an AVP list we assemble ourselves, which avoids three python-diameter
 0.9 defects: its command classes send Origin-Host/Origin-Realm without the M
-bit, `CreditControlRequest()` leaves the Application-Id at 0, and
-`to_answer()` drops the Session-Id.  Hop-by-Hop and End-to-End identifiers
+bit, C{CreditControlRequest()} leaves the Application-Id at 0, and
+C{to_answer()} drops the Session-Id.  Hop-by-Hop and End-to-End identifiers
 are arguments (default 0: the transport stamps them with
-`header.set_identifiers`).
+C{header.set_identifiers}).
 """
 from __future__ import annotations
 
@@ -86,9 +86,8 @@ def encode_message(command_code: int, flags: int, application_id: int,
                    end_to_end: int = 0) -> bytes:
     """Encode a message with python-diameter's codec and our header fields.
 
-    Raises:
-        DiameterEncodeError: a header field is out of range or an AVP
-            cannot be encoded.
+    @raise DiameterEncodeError: a header field is out of range or an AVP
+        cannot be encoded.
     """
     # Range-check every header field (our packer raises DiameterEncodeError).
     DiameterHeader(1, 0, flags, command_code, application_id, hop_by_hop,
@@ -148,8 +147,7 @@ def build_dpr(local: LocalIdentity, cause: int = DISCONNECT_REBOOTING, *,
               hop_by_hop: int = 0, end_to_end: int = 0) -> bytes:
     """Disconnect-Peer-Request with Disconnect-Cause (RFC 6733 §5.4.3).
 
-    Raises:
-        DiameterEncodeError: `cause` is not an Integer32.
+    @raise DiameterEncodeError: C{cause} is not an Integer32.
     """
     return encode_message(
         CMD_DISCONNECT_PEER, FLAG_REQUEST, APP_BASE,
@@ -161,17 +159,16 @@ def build_answer(request: DiameterHeader, local: LocalIdentity,
                  result_code: int | None, *, session_id: str | None = None,
                  body: Iterable[Avp] = (), error_message: str | None = None,
                  failed_avp: bytes | None = None) -> bytes:
-    """Answer to `request`: same command, Application-Id and identifiers.
+    """Answer to C{request}: same command, Application-Id and identifiers.
 
     R and T are cleared, P is copied, and E is set for a protocol error
-    (3xxx, RFC 6733 §7.1.3).  `result_code` None omits Result-Code (for an
-    answer carrying Experimental-Result in `body` instead).  AVP order:
+    (3xxx, RFC 6733 §7.1.3).  C{result_code} None omits Result-Code (for an
+    answer carrying Experimental-Result in C{body} instead).  AVP order:
     [Session-Id], [Result-Code],
-    Origin-Host, Origin-Realm, `body`, [Error-Message], [Failed-AVP],
-    [Origin-State-Id].  `failed_avp` is the raw offending AVP.
+    Origin-Host, Origin-Realm, C{body}, [Error-Message], [Failed-AVP],
+    [Origin-State-Id].  C{failed_avp} is the raw offending AVP.
 
-    Raises:
-        DiameterEncodeError: `request` is an answer, or a value is invalid.
+    @raise DiameterEncodeError: C{request} is an answer, or a value is invalid.
     """
     if not request.flags & FLAG_REQUEST:
         raise DiameterEncodeError("an answer is never answered")
@@ -225,7 +222,7 @@ def build_error_answer(error: DiameterDecodeError,
                        local: LocalIdentity) -> bytes | None:
     """Answer a request that failed to decode; None if it cannot be answered.
 
-    Uses `error.result_code`, `error.failed_avp` and `error.session_id`;
+    Uses C{error.result_code}, C{error.failed_avp} and C{error.session_id};
     None when the header was unreadable or the message was an answer
     (answers are never answered, RFC 6733 §7.1).
     """

@@ -1,9 +1,9 @@
 """Read access to a received Diameter message and its AVPs (RFC 6733 §6-§7).
 
-`framing.decode_message` returns a `DecodedMessage`: the header, the
+C{framing.decode_message} returns a C{DecodedMessage}: the header, the
 top-level AVPs as python-diameter objects in wire order, and typed getters
-that raise `DiameterDecodeError` (never a python-diameter exception) when an
-AVP present on the wire is malformed.  `parse_capabilities` reads a CER/CEA.
+that raise C{DiameterDecodeError} (never a python-diameter exception) when an
+AVP present on the wire is malformed.  C{parse_capabilities} reads a CER/CEA.
 """
 from __future__ import annotations
 
@@ -38,10 +38,10 @@ class ExperimentalResult:
 
 
 class DecodedMessage:
-    """One received message: `header`, top-level `avps` and typed getters.
+    """One received message: C{header}, top-level C{avps} and typed getters.
 
     Getters return None when the AVP is absent and raise
-    `DiameterDecodeError` when it is present but malformed.
+    C{DiameterDecodeError} when it is present but malformed.
     """
 
     def __init__(self, header: DiameterHeader, avps: list[Avp], raw: bytes):
@@ -73,8 +73,7 @@ class DecodedMessage:
         A bare int step means vendor 0.  Grouped AVPs on the way are split
         with the same checks as the message.
 
-        Raises:
-            DiameterDecodeError: a grouped AVP on the way is malformed.
+        @raise DiameterDecodeError: a grouped AVP on the way is malformed.
         """
         level: list[Avp] = list(self.avps)
         for depth, step in enumerate(path):
@@ -139,9 +138,8 @@ class DecodedMessage:
     def experimental_result(self) -> ExperimentalResult | None:
         """The Experimental-Result, or None when absent.
 
-        Raises:
-            DiameterDecodeError: malformed, or without its two required AVPs
-                (5005 DIAMETER_MISSING_AVP).
+        @raise DiameterDecodeError: malformed, or without its two required AVPs
+            (5005 DIAMETER_MISSING_AVP).
         """
         avp = self.find(AVP_EXPERIMENTAL_RESULT)
         if avp is None:
@@ -163,7 +161,7 @@ class DecodedMessage:
             raise
 
     def to_python_diameter(self) -> Message:
-        """A plain python-diameter `Message` of the same AVPs (for dumps)."""
+        """A plain python-diameter C{Message} of the same AVPs (for dumps)."""
         h = self.header
         return Message(MessageHeader(h.version, h.length, h.flags,
                                      h.command_code, h.application_id,
@@ -200,9 +198,8 @@ def parse_capabilities(msg: DecodedMessage) -> PeerCapabilities:
     Auth-Application-Ids announced inside Vendor-Specific-Application-Id
     count as announced.
 
-    Raises:
-        DiameterDecodeError: not a Capabilities-Exchange message, Origin-Host
-            or Origin-Realm missing (5005), or an AVP is malformed.
+    @raise DiameterDecodeError: not a Capabilities-Exchange message, Origin-Host
+        or Origin-Realm missing (5005), or an AVP is malformed.
     """
     if msg.header.command_code != CMD_CAPABILITIES_EXCHANGE:
         raise DiameterDecodeError(

@@ -41,9 +41,9 @@ class Outcome(enum.Enum):
 class CreditOutcome:
     """How a credit ended, as far as billing told us.
 
-    `result` is the product code (`core.results.ResultCode`);
-    `diameter_code`/`vendor_id` say which Diameter result decided it
-    (vendor_id 0 for a Result-Code); `reason` is for logs.
+    C{result} is the product code (C{core.results.ResultCode});
+    C{diameter_code}/C{vendor_id} say which Diameter result decided it
+    (vendor_id 0 for a Result-Code); C{reason} is for logs.
     """
 
     outcome: Outcome
@@ -96,7 +96,7 @@ def credit_outcome(answer: DecodedMessage,
     """Judge a Credit-Control-Answer; never raises for a bad answer.
 
     A malformed answer, a request, another command, a Session-Id other than
-    `session_id` (when given), or an answer with no result is UNKNOWN.
+    C{session_id} (when given), or an answer with no result is UNKNOWN.
     """
     h = answer.header
     if h.is_request or h.command_code != CMD_CREDIT_CONTROL:

@@ -1,21 +1,21 @@
 """The Diameter peer pool: several peers, priority, failover, window, timeouts.
 
-`DiameterClient` is an `IService`.  On start it connects to every
-configured peer through its own `ClientService` (reconnection with
+C{DiameterClient} is an C{IService}.  On start it connects to every
+configured peer through its own C{ClientService} (reconnection with
 exponential back-off on the injected clock); each connection is a
-`DiameterPeerProtocol`.  `request(data)` sends one encoded request to the
+C{DiameterPeerProtocol}.  C{request(data)} sends one encoded request to the
 best open peer — lowest priority number first, then the one with the
 fewest outstanding requests — and returns a Deferred firing with the
-`DecodedMessage` answer.  Per RFC 6733 §5.5.4 a request whose connection
+C{DecodedMessage} answer.  Per RFC 6733 §5.5.4 a request whose connection
 fails (closed, or watchdog SUSPECT) is retransmitted with the T flag and
 the same End-to-End identifier to another open peer, or to the same peer
 once it is back, until its timeout.  On stop it waits for outstanding
 answers (bounded), sends DPR to every open peer, then closes.
 
-Failures are `DiameterTransportError`s whose `sent` says whether a peer
-may have seen the request: `NoPeerAvailable` (never sent),
-`RequestTimedOut`, `PeerLost`; a malformed answer fails the request with
-the `DiameterDecodeError`.
+Failures are C{DiameterTransportError}s whose C{sent} says whether a peer
+may have seen the request: C{NoPeerAvailable} (never sent),
+C{RequestTimedOut}, C{PeerLost}; a malformed answer fails the request with
+the C{DiameterDecodeError}.
 """
 from __future__ import annotations
 
@@ -115,13 +115,12 @@ class _LinkFactory(protocol.Factory):
 class DiameterClient(service.Service):
     """Pool of Diameter peer connections (see the module doc).
 
-    Args:
-        local: how we present ourselves (CER, DWR, DPR).
-        settings: `TransportSettings` (peers, timers, window).
-        reactor: provides `connectTCP` for the default endpoints.
-        clock: IReactorTime for every timer (defaults to `reactor`).
-        rng: randomness for jitter and identifiers (tests seed it).
-        endpoint_factory: `PeerAddress -> IStreamClientEndpoint` (tests).
+    @param local: how we present ourselves (CER, DWR, DPR).
+    @param settings: C{TransportSettings} (peers, timers, window).
+    @param reactor: provides C{connectTCP} for the default endpoints.
+    @param clock: IReactorTime for every timer (defaults to C{reactor}).
+    @param rng: randomness for jitter and identifiers (tests seed it).
+    @param endpoint_factory: C{PeerAddress -> IStreamClientEndpoint} (tests).
     """
 
     log = Logger()
@@ -195,7 +194,7 @@ class DiameterClient(service.Service):
             1 for r in self.queue if r.sent)
 
     def when_open(self, timeout: float) -> defer.Deferred:
-        """Fires (True) once any peer is open, or False after `timeout`."""
+        """Fires (True) once any peer is open, or False after C{timeout}."""
         d = defer.Deferred()
         deadline = self.clock.seconds() + timeout
 
@@ -213,14 +212,9 @@ class DiameterClient(service.Service):
     def request(self, data: bytes) -> defer.Deferred:
         """Send one encoded request; the Deferred fires with its answer.
 
-        Args:
-            data: a whole encoded request; its identifiers are restamped.
+        @param data: a whole encoded request; its identifiers are restamped.
 
-        Returns:
-            Deferred firing with the `DecodedMessage` answer, failing with
-            `NoPeerAvailable` (never sent), `RequestTimedOut`, `PeerLost`
-            or `DiameterDecodeError` (malformed answer).  Cancelling it
-            abandons the request (a late answer is dropped).
+        @return: Deferred firing with the C{DecodedMessage} answer, failing with C{NoPeerAvailable} (never sent), C{RequestTimedOut}, C{PeerLost} or C{DiameterDecodeError} (malformed answer).  Cancelling it abandons the request (a late answer is dropped).
         """
         e2e = self.e2e.next()
         req = PendingRequest(set_identifiers(data, end_to_end=e2e), e2e)
@@ -304,7 +298,7 @@ class DiameterClient(service.Service):
         self._after_release()
 
     def answered(self, req: PendingRequest, answer):
-        """Called by a protocol: `answer` is a DecodedMessage or a
+        """Called by a protocol: C{answer} is a DecodedMessage or a
         DiameterDecodeError for this request."""
         if req.done:
             return
@@ -331,7 +325,7 @@ class DiameterClient(service.Service):
             self._after_release()
 
     def _fail_over(self, proto: DiameterPeerProtocol):
-        """Move `proto`'s outstanding requests to another peer (T flag)."""
+        """Move C{proto}'s outstanding requests to another peer (T flag)."""
         moved = list(proto.outstanding.values())
         proto.outstanding.clear()
         for req in moved:

@@ -1,8 +1,8 @@
-"""`DiameterBilling`: the billing port over Diameter credit-control (RFC 4006).
+"""C{DiameterBilling}: the billing port over Diameter credit-control (RFC 4006).
 
-A credit is one CCR EVENT_REQUEST (`credit.build_ccr`) whose Session-Id
-carries the idempotency key, sent through a `DiameterClient`.  The answer
-is judged once by `results.credit_outcome`:
+A credit is one CCR EVENT_REQUEST (C{credit.build_ccr}) whose Session-Id
+carries the idempotency key, sent through a C{DiameterClient}.  The answer
+is judged once by C{results.credit_outcome}:
 
 | answer                                   | port result                        |
 | ---------------------------------------- | ---------------------------------- |
@@ -12,14 +12,14 @@ is judged once by `results.credit_outcome`:
 | 3xxx, 5012, malformed, timeout, peer lost| BillingUnavailable(sent=True)      |
 | no open peer, queue full, bad input      | BillingUnavailable(sent=False)     |
 
-Reconciliation (`lookup`) re-sends the *same* CCR — same Session-Id, same
+Reconciliation (C{lookup}) re-sends the *same* CCR — same Session-Id, same
 Event-Timestamp, CC-Request-Number 0 — with the T flag (RFC 6733 §5.5.4).
 An OCS detects the duplicate by Session-Id and CC-Request-Number
 (RFC 4006 §5.1, §7) and answers what it did the first time without
 applying it again; if the first never reached it, it applies it now,
 while the voucher is still reserved.  Either way the answer is definite,
-so `lookup` never needs to answer None.  The request parameters come from
-`lookup_credit` (the reconciler's row) or, within the same process, from
+so C{lookup} never needs to answer None.  The request parameters come from
+C{lookup_credit} (the reconciler's row) or, within the same process, from
 a bounded book of credits whose outcome is unknown.
 """
 from __future__ import annotations
@@ -54,18 +54,17 @@ _UTC = datetime.timezone.utc
 
 @implementer(IBillingPort)
 class DiameterBilling:
-    """IBillingPort over a `DiameterClient` (see the module doc).
+    """IBillingPort over a C{DiameterClient} (see the module doc).
 
-    Args:
-        client: the started `DiameterClient`.
-        local: our identity (Origin-Host/Realm in the CCR).
-        credit_settings: realm, Service-Context-Id, Requested-Action,
-            validity AVPs.
-        clock: IReactorTime for Event-Timestamp.
-        session_host: DiameterIdentity starting every Session-Id (default
-            our Origin-Host; set the same on every node of one store).
-        currencies: a `Currencies` table (ISO 4217 + overrides).
-        book_limit: most unknown-outcome credits remembered for `lookup`.
+    @param client: the started C{DiameterClient}.
+    @param local: our identity (Origin-Host/Realm in the CCR).
+    @param credit_settings: realm, Service-Context-Id, Requested-Action,
+        validity AVPs.
+    @param clock: IReactorTime for Event-Timestamp.
+    @param session_host: DiameterIdentity starting every Session-Id (default
+        our Origin-Host; set the same on every node of one store).
+    @param currencies: a C{Currencies} table (ISO 4217 + overrides).
+    @param book_limit: most unknown-outcome credits remembered for C{lookup}.
     """
 
     log = Logger()
@@ -88,7 +87,7 @@ class DiameterBilling:
     # -- IBillingPort ----------------------------------------------------
     def credit(self, account, amount, currency, validity_days,
                idempotency_key) -> defer.Deferred:
-        """Credit `amount` minor units; Deferred[CreditOutcome] or
+        """Credit C{amount} minor units; Deferred[CreditOutcome] or
         BillingUnavailable (see the module table)."""
         try:
             req = self._credit_request(account, amount, currency,
@@ -120,7 +119,7 @@ class DiameterBilling:
 
     def lookup_credit(self, idempotency_key, account, amount, currency,
                       validity_days) -> defer.Deferred:
-        """`lookup` with the credit's parameters (from the pending row)."""
+        """C{lookup} with the credit's parameters (from the pending row)."""
         req = self._book.get(idempotency_key)
         if req is None:
             try:

@@ -1,13 +1,13 @@
 """One Diameter peer connection, client side (RFC 6733 §5, RFC 3539 watchdog).
 
-`DiameterPeerProtocol` frames the TCP stream with `framing.split_frames`,
+C{DiameterPeerProtocol} frames the TCP stream with C{framing.split_frames},
 exchanges CER/CEA, answers DWR and DPR, runs the DWR/DWA watchdog on an
 injected clock and matches answers to requests by Hop-by-Hop identifier.
-It owns no policy: it reports to its `link` (a `billing.diameter.node.client`
+It owns no policy: it reports to its C{link} (a C{billing.diameter.node.client}
 peer link) when it opens, turns suspect and closes, and hands answers to
 the link's pool.  Bad bytes never escape: a broken stream closes the
 connection, a malformed request gets an error answer, a malformed answer
-is handed to its request as a `DiameterDecodeError`.
+is handed to its request as a C{DiameterDecodeError}.
 
 States: WAIT_CEA (CER sent) -> OPEN (watchdog OKAY or SUSPECT) ->
 CLOSING (DPR sent or received) -> CLOSED.
@@ -50,11 +50,10 @@ class PeerState(enum.Enum):
 class DiameterPeerProtocol(protocol.Protocol):
     """Client side of one peer connection; see the module doc.
 
-    Attributes:
-        state: a `PeerState`.
-        suspect: True once a DWR went unanswered for Tw (RFC 3539 SUSPECT).
-        capabilities: what the peer announced in its CEA, once OPEN.
-        outstanding: Hop-by-Hop id -> `PendingRequest` sent on this link.
+    @ivar state: a C{PeerState}.
+    @ivar suspect: True once a DWR went unanswered for Tw (RFC 3539 SUSPECT).
+    @ivar capabilities: what the peer announced in its CEA, once OPEN.
+    @ivar outstanding: Hop-by-Hop id -> C{PendingRequest} sent on this link.
     """
 
     log = Logger()
@@ -116,7 +115,7 @@ class DiameterPeerProtocol(protocol.Protocol):
         return self.state is PeerState.OPEN and not self.suspect
 
     def send_request(self, req: "PendingRequest") -> None:
-        """Stamp `req` with a new Hop-by-Hop id and write it (T flag when
+        """Stamp C{req} with a new Hop-by-Hop id and write it (T flag when
         it was already sent elsewhere)."""
         hbh = self._hbh.next()
         if req.sent:
@@ -129,7 +128,7 @@ class DiameterPeerProtocol(protocol.Protocol):
         self._write(data)
 
     def forget(self, req: "PendingRequest") -> None:
-        """Stop waiting on this link for `req` (a late answer is dropped)."""
+        """Stop waiting on this link for C{req} (a late answer is dropped)."""
         if self.outstanding.get(req.hbh) is req:
             del self.outstanding[req.hbh]
 
