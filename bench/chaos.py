@@ -465,7 +465,7 @@ def soak(mode: str, seconds: float, kills: int, *, folder: str, rate: float = 10
         node.stop()
     if mode == "diameter" and node.sim is None:
         node.start_sim()
-    node.cli("reconcile", "--older-than", "0")
+    report["reconcile"] = node.cli("reconcile", "--older-than", "0").strip()
     node.stop_sim()
     log.close()
     report.update(check(node, peers))
@@ -516,6 +516,8 @@ def check(node: Node, peers) -> dict:
     # is delivered again after the restart (at least once): the same text, counted apart
     inv["acknowledged => a reply, and every reply of it the same answer"] = (
         len(acked), sum(1 for _, i in acked if not i.replies or len(set(i.replies)) != 1))
+    unanswered = [(k, i.msisdn, i.submits, i.codes, i.replies) for k, i in acked
+                  if not i.replies or len(set(i.replies)) != 1]
     odd = [(i.msisdn, i.submits, i.replies) for k, i in acked
            if not 1 <= len(i.replies) <= i.submits or (k == "sms" and i.submits == 1
                                                       and len(i.replies) != 1)]
@@ -543,7 +545,7 @@ def check(node: Node, peers) -> dict:
     retried = sum(1 for _, i in acked if len(by_msisdn.get(i.msisdn, ())) > 1)
     return {"activations": len(successes), "retried_after_failure": retried, "requests": {p.kind: len(p.items) for p in peers},
             "resubmits": {p.kind: sum(i.submits - 1 for i in p.items) for p in peers},
-            "invariants": inv, "odd_replies": odd[:5],
+            "invariants": inv, "odd_replies": odd[:5], "unanswered": unanswered[:5],
             "repeated_replies": sum(len(i.replies) - 1 for _, i in acked if len(i.replies) > 1)}
 
 
@@ -567,9 +569,13 @@ def print_report(r: dict, out=print) -> None:
     out("  requests %s, resubmitted %s" % (r["requests"], r["resubmits"]))
     out("  node restart (listeners up) s: %s" % (r["restart_s"],))
     out("  recovery (kill -> first successful activation) s: %s" % (r["recovery_s"],))
+    out("  final reconciliation: %s" % r.get("reconcile", "-"))
     out("  requests activated again after a failed attempt: %d" % r["retried_after_failure"])
     out("  replies delivered again after a kill (confirmation not yet committed): %d"
         % r["repeated_replies"])
+    if r.get("unanswered"):
+        out("  acknowledged without one answer (channel, msisdn, submits, codes, replies): %s"
+            % (r["unanswered"],))
     if r.get("odd_replies"):
         out("  requests with an unexpected number of replies (msisdn, submits, replies): %s"
             % (r["odd_replies"],))

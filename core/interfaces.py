@@ -3,7 +3,8 @@
 Adapters (channels, GUI, CLI) call the core through L{IActivationService}
 and L{ITransactionQueries}; the core credits accounts through
 L{IBillingPort}, and a connector that can credit inside the activation's own
-unit of work also provides L{IInTransactionCredit}.  Nothing here imports
+unit of work also provides L{IInTransactionCredit}, and one that holds
+connections it must open first provides L{IBillingReadiness}.  Nothing here imports
 an adapter, a connector or the store.
 """
 from __future__ import annotations
@@ -12,7 +13,8 @@ from zope.interface import Attribute, Interface
 
 from core.billing import IBillingPort
 
-__all__ = ["IActivationService", "ITransactionQueries", "IBillingPort", "IInTransactionCredit"]
+__all__ = ["IActivationService", "ITransactionQueries", "IBillingPort", "IInTransactionCredit",
+           "IBillingReadiness"]
 
 
 class IActivationService(Interface):
@@ -72,4 +74,21 @@ class IInTransactionCredit(Interface):
 
         @param now: the unit's time (epoch ms).
         @return: a L{core.billing.CreditOutcome} (not a Deferred).
+        """
+
+
+class IBillingReadiness(Interface):
+    """A billing connector that must open connections before it can credit.
+
+    Diameter (a peer must answer CER with CEA) and CAI (a connection must log
+    in) provide it.  A short-lived command (C{ivoms reconcile}) waits for it,
+    so that its requests are not refused only because the link is not up yet.
+    """
+
+    def when_ready(timeout):
+        """Tell when the connector can send a request.
+
+        @param timeout: seconds to wait at most.
+        @return: a Deferred firing True once it can, or False after
+            C{timeout}; it never fails.
         """

@@ -20,15 +20,21 @@ from zope.interface import implementer
 from billing.cai.codec import CaiSyntaxError, parse_time
 from billing.cai.config import CaiSettings
 from billing.cai.protocol import CaiError
+from billing.readiness import poll_until
 from core.billing import BillingUnavailable, CreditOutcome, IBillingPort
+from core.interfaces import IBillingReadiness
 from core.results import ResultCode
 
 
-@implementer(IBillingPort)
+@implementer(IBillingPort, IBillingReadiness)
 class CaiBilling:
     def __init__(self, pool, settings: CaiSettings):
         self.pool = pool
         self.settings = settings
+
+    def when_ready(self, timeout: float) -> defer.Deferred:
+        """True once a pooled connection has logged in, False after C{timeout}."""
+        return poll_until(self.pool.clock, lambda: bool(self.pool.ready), timeout)
 
     def credit(self, account, amount, currency, validity_days, idempotency_key):
         try:

@@ -15,6 +15,7 @@ from core.timeutil import now_ms
 from gateway.config import load_config
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+BILLING_READY_SECONDS = 10.0   # how long a command waits for its billing links
 
 
 class CliError(Exception):
@@ -77,7 +78,8 @@ def run_with_reactor(args, fn):
         node.billing
         if node.billing_service is not None:
             node.billing_service.startService()
-        d = defer.maybeDeferred(fn, node)
+        d = when_billing_ready(node.billing)
+        d.addCallback(lambda _: fn(node))
         d.addCallbacks(lambda r: out.__setitem__("value", r),
                        lambda f: out.__setitem__("failure", f))
         if node.billing_service is not None:
@@ -89,6 +91,28 @@ def run_with_reactor(args, fn):
     if "failure" in out:
         out["failure"].raiseException()
     return out.get("value")
+
+
+def when_billing_ready(billing, timeout: float = BILLING_READY_SECONDS):
+    """A Deferred firing once C{billing} can send requests (or after C{timeout}).
+
+    A connector that opens links first (L{IBillingReadiness}) is waited for,
+    so that a short command does not see its requests refused only because
+    its link is not up yet; when the link stays down, the command goes on and
+    reports what billing answered.
+    """
+    from twisted.internet import defer
+
+    from core.interfaces import IBillingReadiness
+    if not IBillingReadiness.providedBy(billing):
+        return defer.succeed(True)
+
+    def said(ready):
+        if not ready:
+            print("warning: billing not reachable after %d s; going on" % timeout,
+                  file=sys.stderr)
+        return ready
+    return billing.when_ready(timeout).addCallback(said)
 
 
 def parse_date(text: str) -> dt.date:

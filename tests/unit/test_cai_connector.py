@@ -232,3 +232,18 @@ def test_lookup_answer_fields_are_configurable():
     line.answer("RESP:0;")                       # status required: unknown
     assert isinstance(d.result.value, BillingUnavailable)
     d.addErrback(lambda _: None)
+
+
+def test_ready_once_a_pooled_connection_has_logged_in():
+    from core.interfaces import IBillingReadiness
+    clock, ep, pool, billing = make()
+    assert verifyObject(IBillingReadiness, billing)
+    waiting = billing.when_ready(5)
+    clock.advance(1)
+    assert not waiting.called            # connected, login not answered
+    login(ep)
+    clock.advance(0.02)
+    assert fired(waiting) is True
+    late = billing.when_ready(0.5)
+    clock.advance(0)
+    assert fired(late) is True

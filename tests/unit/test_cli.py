@@ -450,3 +450,35 @@ def test_vouchers_show_gives_a_jpy_face_value_without_decimals(ready):
                     requested_by="test", serial_start=FIRST, chunk_size=1)
     out = inst.ok("vouchers", "show", str(info.first_serial))
     assert "JPY500 (500 JPY, 30 days of account validity)" in out
+
+
+def test_commands_wait_for_billing_links_and_go_on_when_they_stay_down(capsys):
+    from twisted.internet import task
+    from zope.interface import implementer
+
+    from billing.readiness import poll_until
+    from core.interfaces import IBillingReadiness
+    from gateway.cli.runtime import when_billing_ready
+
+    @implementer(IBillingReadiness)
+    class Links:
+        def __init__(self, clock):
+            self.clock, self.up = clock, False
+
+        def when_ready(self, timeout):
+            return poll_until(self.clock, lambda: self.up, timeout)
+
+    clock = task.Clock()
+    links = Links(clock)
+    d = when_billing_ready(links, timeout=3)
+    clock.advance(1)
+    assert not d.called
+    links.up = True
+    clock.advance(0.01)
+    assert d.called and d.result is True
+
+    down = when_billing_ready(Links(clock), timeout=3)
+    clock.pump([0.5] * 7)
+    assert down.called and down.result is False
+    assert "billing not reachable after 3 s" in capsys.readouterr().err
+    assert when_billing_ready(object()).result is True     # nothing to wait for

@@ -556,3 +556,28 @@ def test_from_mapping_builds_settings():
         TransportSettings(peers=())
     with pytest.raises(ValueError):
         TransportSettings(peers=(PeerAddress("h"),), watchdog_interval=3)
+
+
+def test_ready_once_a_peer_answers_cea_and_not_before():
+    from core.interfaces import IBillingReadiness
+    clock, client, billing, eps = make()
+    assert verifyObject(IBillingReadiness, billing)
+    waiting = billing.when_ready(5)
+    clock.advance(1)
+    assert not waiting.called            # CER sent, no CEA yet
+    peer = Peer(eps["p0"])
+    (cer,) = peer.received()
+    peer.feed(build_cea(cer, OCS))
+    clock.advance(0.02)
+    assert result(waiting) is True
+    stop(clock, client)
+
+
+def test_not_ready_after_the_timeout_when_no_peer_answers():
+    clock, client, billing, eps = make()
+    waiting = billing.when_ready(2)
+    clock.advance(1.5)
+    assert not waiting.called
+    clock.advance(0.6)
+    assert result(waiting) is False
+    stop(clock, client)

@@ -36,6 +36,7 @@ from billing.diameter.message.header import set_identifiers
 from billing.diameter.message.identifiers import EndToEndIds
 from billing.diameter.message.messages import LocalIdentity
 from billing.diameter.node.protocol import DiameterPeerProtocol, PeerState
+from billing.readiness import poll_until
 
 
 class PendingRequest:
@@ -195,18 +196,7 @@ class DiameterClient(service.Service):
 
     def when_open(self, timeout: float) -> defer.Deferred:
         """Fires (True) once any peer is open, or False after C{timeout}."""
-        d = defer.Deferred()
-        deadline = self.clock.seconds() + timeout
-
-        def poll():
-            if self.open_peers():
-                d.callback(True)
-            elif self.clock.seconds() >= deadline:
-                d.callback(False)
-            else:
-                self.clock.callLater(0.01, poll)
-        poll()
-        return d
+        return poll_until(self.clock, lambda: bool(self.open_peers()), timeout)
 
     # -- requests ------------------------------------------------------------
     def request(self, data: bytes) -> defer.Deferred:

@@ -41,6 +41,7 @@ from billing.diameter.message.messages import LocalIdentity
 from billing.diameter.message.parsing import DecodedMessage
 from billing.diameter.message.results import credit_outcome
 from core.billing import BillingUnavailable, CreditOutcome, IBillingPort
+from core.interfaces import IBillingReadiness
 from core.results import ResultCode
 
 #: Optional report AVPs in a CCA (the billing simulator sends them):
@@ -52,7 +53,7 @@ AVP_SIM_EXPIRY = 3
 _UTC = datetime.timezone.utc
 
 
-@implementer(IBillingPort)
+@implementer(IBillingPort, IBillingReadiness)
 class DiameterBilling:
     """IBillingPort over a C{DiameterClient} (see the module doc).
 
@@ -83,6 +84,11 @@ class DiameterBilling:
         self.book_limit = book_limit
         self._book: collections.OrderedDict[str, CreditRequest] = \
             collections.OrderedDict()
+
+    # -- IBillingReadiness ------------------------------------------------
+    def when_ready(self, timeout: float) -> defer.Deferred:
+        """True once a peer is open (CEA received), False after C{timeout}."""
+        return self.client.when_open(timeout)
 
     # -- IBillingPort ----------------------------------------------------
     def credit(self, account, amount, currency, validity_days,
