@@ -118,9 +118,10 @@ def register(app, ctx) -> None:
             crit["msisdn"] = rules.normalise(form["msisdn"])
             if crit["msisdn"] is None:
                 raise FormError("%r is not a valid MSISDN" % form["msisdn"])
-        rows, more = ([], False)
+        rows, more = [], False
         if any(v is not None for v in crit.values()):
-            rows, more = await ctx.read(lambda tx: search(tx, **crit))
+            found = await ctx.read(lambda tx: search(tx, **crit))
+            rows, more = found.vouchers, found.more
         runs = await ctx.read(recent_runs)
         keeper = _keeper(ctx)
         jobs = [(j.name, j.title) for j in keeper.jobs.values()] if keeper is not None else []

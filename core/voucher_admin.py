@@ -6,6 +6,8 @@ clear (L{core.vouchers.get_voucher} keeps it encrypted).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import and_, func, select, true
 
 from core.audit import audit
@@ -27,16 +29,27 @@ _SEARCH_KEYS = ("serial", "batch_id", "type_code", "state", "expires_at", "used_
                 "reason", "exported")
 
 
+@dataclass(frozen=True, slots=True)
+class Found:
+    """What L{search} found.
+
+    @ivar vouchers: dicts keyed by C{serial, batch_id, type_code, state,
+        expires_at, used_by, used_at, reason, exported}, by serial.
+    @ivar more: whether more vouchers matched than were given.
+    """
+
+    vouchers: list
+    more: bool
+
+
 def search(tx, *, serial: int | None = None, rng: tuple[int, int] | None = None,
            batch_id: int | None = None, state: str | None = None, msisdn: str | None = None,
-           limit: int = LIMIT) -> tuple[list[dict], bool]:
+           limit: int = LIMIT) -> Found:
     """Vouchers matching every given criterion, by serial (never the HRN).
 
     @param rng: a serial range (first, last), both included.
     @param msisdn: the subscriber who used (or reserved) the voucher.
-    @return: (at most C{limit} vouchers as dicts keyed by C{serial, batch_id,
-        type_code, state, expires_at, used_by, used_at, reason, exported},
-        whether more matched).
+    @return: L{Found}: at most C{limit} vouchers, and whether more matched.
     """
     q = select(voucher.c.serial, voucher.c.batch_id, batch.c.type_code, voucher.c.state,
                voucher.c.expires_at, voucher.c.used_by, voucher.c.used_at, voucher.c.reason,
@@ -55,7 +68,7 @@ def search(tx, *, serial: int | None = None, rng: tuple[int, int] | None = None,
         cond.append(voucher.c.used_by == msisdn)
     q = q.where(and_(true(), *cond)).order_by(voucher.c.serial).limit(limit + 1)
     rows = [dict(zip(_SEARCH_KEYS, r)) for r in tx.execute(q).rows]
-    return rows[:limit], len(rows) > limit
+    return Found(rows[:limit], len(rows) > limit)
 
 
 def summary(tx, serial: int) -> dict | None:

@@ -103,9 +103,9 @@ def test_queries_run_on_both_databases(db_url, tmp_path):
         d = store.run_sync(reports.gather, now - 86400000, now + 86400000, now, 60)
         assert d["recharges"]["channel"] == [("sms", 1, 1, 1000)]
         assert d["stock"]["near"] == [("T10", "available", 5)]
-        rows, more = store.run_sync(lambda tx: voucher_admin.search(
+        found = store.run_sync(lambda tx: voucher_admin.search(
             tx, rng=(info.first_serial, info.last_serial), state="available"))
-        assert len(rows) == 5 and not more
+        assert len(found.vouchers) == 5 and not found.more
         pv = store.run_sync(voucher_admin.preview_change, Selection.of_batch(info.batch_id),
                             "available", now)
         assert pv["will_change"] == 0 and pv["total"] == 5
