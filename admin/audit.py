@@ -3,32 +3,8 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from sqlalchemy import and_, select, true
-
 from admin import web
-from core.schema import audit_log
-
-PAGE = 100
-
-
-def entries(tx, *, actor=None, action=None, target=None, start=None, end=None, before=None,
-            limit=PAGE) -> list[dict]:
-    """Audit entries matching every filter, newest first."""
-    cond = []
-    if actor:
-        cond.append(audit_log.c.actor == actor)
-    if action:
-        cond.append(audit_log.c.action.startswith(action, autoescape=True))
-    if target:
-        cond.append(audit_log.c.target.contains(target, autoescape=True))
-    if start is not None:
-        cond.append(audit_log.c.at >= start)
-    if end is not None:
-        cond.append(audit_log.c.at < end)
-    if before is not None:
-        cond.append(audit_log.c.id < before)
-    q = select(audit_log).where(and_(true(), *cond)).order_by(audit_log.c.id.desc()).limit(limit)
-    return [dict(zip(audit_log.c.keys(), r)) for r in tx.execute(q).rows]
+from core.audit import PAGE, entries
 
 
 def register(app, ctx) -> None:

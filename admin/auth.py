@@ -19,11 +19,10 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, bindparam, select, update
-
+from core import users
 from core.audit import audit
-from core.schema import users
-from core.users import hash_password, verify_password
+from core.users import UserRow, hash_password, verify_password
+from core.users import user_by_id, user_by_name  # noqa: F401 (the login page and role checks)
 
 #: What each role may do.  The administrator is also the supervisor: only it
 #: may lift a subscriber's fraud bar or reveal an HRN.
@@ -233,37 +232,6 @@ def csrf_ok(session: Session | None, token: str | None) -> bool:
 
 # -- login --------------------------------------------------------------------------
 @dataclass(frozen=True)
-class UserRow:
-    id: int
-    name: str
-    role: str
-    enabled: bool
-    failed_logins: int
-    locked_until: int
-    password_hash: str
-
-
-_USER_BY_NAME = select(users).where(users.c.name == bindparam("name"))
-_USER_BY_ID = select(users).where(users.c.id == bindparam("id"))
-
-
-def _row(r) -> UserRow | None:
-    if r is None:
-        return None
-    d = dict(zip(users.c.keys(), r))
-    return UserRow(d["id"], d["name"], d["role"], bool(d["enabled"]), d["failed_logins"],
-                   d["locked_until"], d["password_hash"])
-
-
-def user_by_name(tx, name: str) -> UserRow | None:
-    return _row(tx.execute(_USER_BY_NAME, {"name": name}).first())
-
-
-def user_by_id(tx, user_id: int) -> UserRow | None:
-    return _row(tx.execute(_USER_BY_ID, {"id": user_id}).first())
-
-
-@dataclass(frozen=True)
 class LoginOutcome:
     """What a login attempt gave: the user on success, else why not (for the audit only)."""
 
@@ -293,18 +261,14 @@ def record_login(tx, name: str, outcome: LoginOutcome, *, now: int, origin: str,
     @return: True when this failure locked the user.
     """
     if outcome.user is not None:
-        tx.execute(update(users).where(users.c.id == outcome.user.id)
-                   .values(failed_logins=0, locked_until=0))
+        users.clear_failed_logins(tx, outcome.user.id)
         audit(tx, at=now, actor=name, action="login", origin=origin)
         return False
     locked = False
     if outcome.reason == "password":
-        n = tx.execute(update(users).where(users.c.name == name)
-                       .values(failed_logins=users.c.failed_logins + 1)
-                       .returning(users.c.failed_logins)).scalar()
+        n = users.count_failed_login(tx, name)
         if n is not None and n >= threshold:
-            tx.execute(update(users).where(and_(users.c.name == name, users.c.locked_until <= now))
-                       .values(locked_until=now + lockout_ms, failed_logins=0))
+            users.lock_user(tx, name, now, now + lockout_ms)
             locked = True
     audit(tx, at=now, actor=name[:64] or "-", action="login.failed", origin=origin,
           detail={"reason": outcome.reason, **({"locked": True} if locked else {})})

@@ -2,8 +2,6 @@
 barred status, and unbar by a supervisor (the administrator role)."""
 from __future__ import annotations
 
-from sqlalchemy import select
-
 from admin import web
 from admin.web import FormError
 from core import fraud
@@ -11,7 +9,7 @@ from core.audit import audit
 from core.normalise import MsisdnRules
 from core.requests import ActivationRequest, Channel
 from core.queries import LIMIT, result_text, transactions  # noqa: F401 (used by admin pages)
-from core.schema import voucher
+from core.voucher_admin import summary as voucher_summary
 
 
 def bar_status(tx, msisdn: str, now: int) -> dict | None:
@@ -24,13 +22,6 @@ def bar_status(tx, msisdn: str, now: int) -> dict | None:
     return {"failures": r["failures"], "window_start": r["window_start"],
             "barred_until": r["barred_until"] if r["barred_until"] > now else None,
             "last_failure_at": r["last_failure_at"]}
-
-
-def voucher_summary(tx, serial: int) -> dict | None:
-    r = tx.execute(select(voucher.c.serial, voucher.c.state, voucher.c.expires_at,
-                          voucher.c.used_by, voucher.c.used_at)
-                   .where(voucher.c.serial == serial)).first()
-    return dict(zip(("serial", "state", "expires_at", "used_by", "used_at"), r)) if r else None
 
 
 def _unbar(tx, msisdn, actor, origin, now):

@@ -1,9 +1,9 @@
 """Distribution: filter generated vouchers, preview, export to a partner, history, partners."""
 from __future__ import annotations
 
-from admin import export as ex
 from admin import web
 from admin.web import FormError
+from core import export as ex
 from core.audit import audit
 
 

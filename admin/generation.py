@@ -6,14 +6,13 @@ import itertools
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, func, select
 from twisted.logger import Logger
 
 from admin import web
 from admin.web import FormError
 from core.audit import audit
+from core.batches import batch_detail, list_batches
 from core.generation import GenerationError, generate
-from core.schema import batch, voucher
 from core.timeutil import end_of_day_ms
 
 log = Logger()
@@ -168,35 +167,3 @@ def _run(ctx, job: Job, vt, expires_at: int, origin: str) -> None:
 
 def _audit(tx, now, actor, action, target, origin, detail):
     audit(tx, at=now, actor=actor, action=action, target=target, origin=origin, detail=detail)
-
-
-_COLS = (batch.c.id, batch.c.type_code, batch.c.count, batch.c.first_serial, batch.c.last_serial,
-         batch.c.state, batch.c.expires_at, batch.c.created_at, batch.c.finished_at,
-         batch.c.requested_by, batch.c.generated, batch.c.face_value, batch.c.currency,
-         batch.c.key_id, batch.c.message)
-_NAMES = tuple(c.name for c in _COLS)
-
-
-def list_batches(tx, before: int | None, limit: int) -> list[dict]:
-    """The newest C{limit} batches with an id below C{before}."""
-    q = select(*_COLS).order_by(batch.c.id.desc()).limit(limit)
-    if before is not None:
-        q = q.where(batch.c.id < before)
-    return [dict(zip(_NAMES, r)) for r in tx.execute(q).rows]
-
-
-_ONE = select(*_COLS).where(batch.c.id == bindparam("id"))
-_STATES = select(voucher.c.state, func.count(), func.sum(voucher.c.exported)) \
-    .where(voucher.c.batch_id == bindparam("id")).group_by(voucher.c.state)
-
-
-def batch_detail(tx, batch_id: int) -> dict | None:
-    """A batch with its vouchers counted by state and how many were exported."""
-    r = tx.execute(_ONE, {"id": batch_id}).first()
-    if r is None:
-        return None
-    b = dict(zip(_NAMES, r))
-    rows = tx.execute(_STATES, {"id": batch_id}).rows
-    b["states"] = {s: n for s, n, _ in rows}
-    b["exported"] = sum(int(e or 0) for _, _, e in rows)
-    return b

@@ -5,91 +5,33 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, func, select, true
-
 from twisted.logger import Logger
 
 from admin import web
 from admin.web import FormError
 from core.audit import audit
+from core.housekeeping import runs
 from core.normalise import MsisdnRules
-from core.schema import batch, housekeeping_run, voucher
 from core.states import BLOCK_REASONS
 from core.timeutil import end_of_day_ms
-from core.vouchers import Selection, SelectionError, count_by_state, extend_expiry, get_voucher, set_state
+from core.voucher_admin import CHANGES, LIMIT, apply_change, preview_change, search
+from core.vouchers import Selection, SelectionError, get_voucher
 
-LIMIT = 200
 log = Logger()
 
 #: action -> (label, source states it changes)
 ACTIONS = {
-    "block": ("Block", ("generated", "available", "expired")),
-    "unblock": ("Unblock", ("blocked",)),
-    "available": ("Make available", ("generated", "expired")),
-    "extend": ("Extend expiry", ("generated", "available", "blocked", "expired")),
+    "block": ("Block", CHANGES["block"]),
+    "unblock": ("Unblock", CHANGES["unblock"]),
+    "available": ("Make available", CHANGES["available"]),
+    "extend": ("Extend expiry", CHANGES["extend"]),
 }
 STATES = ("generated", "available", "reserved", "used", "blocked", "expired")
 
 
-def search(tx, *, serial=None, rng=None, batch_id=None, state=None, msisdn=None, limit=LIMIT):
-    """Vouchers matching every given criterion, by serial (never the HRN)."""
-    q = select(voucher.c.serial, voucher.c.batch_id, batch.c.type_code, voucher.c.state,
-               voucher.c.expires_at, voucher.c.used_by, voucher.c.used_at, voucher.c.reason,
-               voucher.c.exported) \
-        .select_from(voucher.join(batch, voucher.c.batch_id == batch.c.id))
-    cond = []
-    if serial is not None:
-        cond.append(voucher.c.serial == serial)
-    if rng is not None:
-        cond.append(voucher.c.serial.between(*rng))
-    if batch_id is not None:
-        cond.append(voucher.c.batch_id == batch_id)
-    if state:
-        cond.append(voucher.c.state == state)
-    if msisdn:
-        cond.append(voucher.c.used_by == msisdn)
-    q = q.where(and_(true(), *cond)).order_by(voucher.c.serial).limit(limit + 1)
-    keys = ("serial", "batch_id", "type_code", "state", "expires_at", "used_by", "used_at",
-            "reason", "exported")
-    rows = [dict(zip(keys, r)) for r in tx.execute(q).rows]
-    return rows[:limit], len(rows) > limit
-
-
-def preview_change(tx, sel: Selection, action: str, now: int) -> dict:
-    """Vouchers of C{sel} by state, and how many C{action} would change now."""
-    by_state = count_by_state(tx, sel)
-    sources = ACTIONS[action][1]
-    if action == "available":
-        will = tx.execute(select(func.count()).select_from(voucher).where(and_(
-            sel.where(), voucher.c.state.in_(sources), voucher.c.expires_at > now,
-            voucher.c.batch_id.in_(select(batch.c.id).where(batch.c.state == "ready")
-                                   .scalar_subquery())))).scalar()
-    else:
-        will = sum(n for s, n in by_state.items() if s in sources)
-    return {"by_state": by_state, "total": sum(by_state.values()), "will_change": will}
-
-
-def apply_change(tx, sel: Selection, action: str, *, reason, new_expiry, actor, origin, now):
-    """Apply C{action} to C{sel} and audit it; return the L{TransitionResult}."""
-    if action == "extend":
-        res = extend_expiry(tx, sel, new_expiry, actor=actor, now=now, reason=reason)
-    else:
-        res = set_state(tx, sel, {"block": "blocked", "unblock": "unblock",
-                                  "available": "available"}[action],
-                        actor=actor, reason=reason, now=now)
-    detail = {"action": action, "changed": res.changed, "skipped": res.skipped}
-    if reason:
-        detail["reason"] = reason
-    if new_expiry is not None:
-        detail["expires_at"] = new_expiry
-    audit(tx, at=now, actor=actor, action="voucher." + action, target=sel.describe(),
-          origin=origin, detail=detail)
-    return res
-
-
-def recent_runs(tx, limit=20) -> list[dict]:
-    q = select(housekeeping_run).order_by(housekeeping_run.c.id.desc()).limit(limit)
-    return [dict(zip(housekeeping_run.c.keys(), r)) for r in tx.execute(q).rows]
+def recent_runs(tx, limit: int = 20) -> list:
+    """The newest housekeeping runs (L{runs.Run}), for the page."""
+    return runs.recent(tx, limit=limit)
 
 
 def _reveal(tx, serial, actor, origin, now):
@@ -176,9 +118,10 @@ def register(app, ctx) -> None:
             crit["msisdn"] = rules.normalise(form["msisdn"])
             if crit["msisdn"] is None:
                 raise FormError("%r is not a valid MSISDN" % form["msisdn"])
-        rows, more = ([], False)
+        rows, more = [], False
         if any(v is not None for v in crit.values()):
-            rows, more = await ctx.read(lambda tx: search(tx, **crit))
+            found = await ctx.read(lambda tx: search(tx, **crit))
+            rows, more = found.vouchers, found.more
         runs = await ctx.read(recent_runs)
         keeper = _keeper(ctx)
         jobs = [(j.name, j.title) for j in keeper.jobs.values()] if keeper is not None else []

@@ -127,17 +127,17 @@ class ActivationService:
             return None
         return lambda reservation: self.loyalty.after_success(reservation, a, a.now)
 
-    def _concluded_in_one(self, result, a: saga.Attempt):
+    def _concluded_in_one(self, done: saga.ConcludedInOne, a: saga.Attempt):
         """The answer of L{saga.activate_in_one} (embedded ledger, one unit of work)."""
-        out, credit = result
-        if credit is None:
-            return self._reserved(out, a)
-        outcome, rewards = credit
+        outcome = done.outcome
+        if outcome is None:
+            return self._reserved(done.reserved, a)
         if not outcome.credited:
-            return self._result(outcome.code, a, out)
+            return self._result(outcome.code, a, done.reserved)
+        rewards = done.rewards
         if rewards and self.loyalty is not None:
             self.loyalty.grant(rewards)
-        return self._result(R.SUCCESS, a, out, new_expiry=outcome.new_expiry,
+        return self._result(R.SUCCESS, a, done.reserved, new_expiry=outcome.new_expiry,
                             balance=outcome.balance, rewards=tuple(rewards or ()))
 
     def _done(self, result, txn_id=None):
@@ -184,8 +184,8 @@ class ActivationService:
             reset_fraud=self.fraud_settings.reset_on_success and r.has_failures,
             actor=actor, after=after)
 
-        def committed(changed_and_rewards):
-            changed, rewards = changed_and_rewards
+        def committed(done: saga.Committed):
+            rewards = done.after
             if rewards and self.loyalty is not None:
                 self.loyalty.grant(rewards)
             return self._result(R.SUCCESS, a, r, new_expiry=outcome.new_expiry,

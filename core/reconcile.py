@@ -77,19 +77,20 @@ class Reconciler:
         seen = set()
         while True:
             rows = await self.runner.submit(saga.pending_older_than, cutoff, self.batch)
-            rows = [r for r in rows if r[0] not in seen]
+            rows = [r for r in rows if r.txn_id not in seen]
             if not rows:
                 break
-            for txn_id, serial, account, msisdn, amount, currency, days, kind in rows:
+            for p in rows:
+                txn_id = p.txn_id
                 seen.add(txn_id)
                 report.examined += 1
-                if kind == "loyalty":
-                    await self._reward(report, txn_id, account, amount, currency, days)
+                if p.kind == "loyalty":
+                    await self._reward(report, p)
                     continue
                 try:
-                    d = defer.maybeDeferred(self.billing.lookup, txn_id, account=account,
-                                            amount=amount, currency=currency,
-                                            validity_days=days)
+                    d = defer.maybeDeferred(self.billing.lookup, txn_id, account=p.account,
+                                            amount=p.amount, currency=p.currency,
+                                            validity_days=p.validity_days)
                     d.addTimeout(self.lookup_timeout, self.clock)
                     outcome = await d
                 except Exception as e:
@@ -99,21 +100,21 @@ class Reconciler:
                     continue
                 now = now_ms(self.clock)
                 if outcome is not None and outcome.credited:
-                    after = (self.loyalty.after_reconciled(txn_id, serial, account, now)
+                    after = (self.loyalty.after_reconciled(txn_id, p.serial, p.account, now)
                              if self.loyalty is not None else None)
-                    changed, granted = await self.runner.submit(
-                        saga.commit_success, txn_id=txn_id, serial=serial, msisdn=msisdn,
+                    done = await self.runner.submit(
+                        saga.commit_success, txn_id=txn_id, serial=p.serial, msisdn=p.msisdn,
                         now=now, billing_ms=None,
                         detail={"reconciled": True, "balance": outcome.balance,
                                 "new_expiry": outcome.new_expiry},
                         reset_fraud=False, actor="reconcile", after=after)
-                    report.committed += int(changed)
-                    if granted:
-                        self.loyalty.grant(granted)
+                    report.committed += int(done.changed)
+                    if done.after:
+                        self.loyalty.grant(done.after)
                 else:
                     code = outcome.code if outcome is not None else R.BILLING_UNAVAILABLE
                     why = "reconciled: not credited" if outcome is None else "reconciled: refused"
-                    changed = await self.runner.submit(saga.release, txn_id, serial, code, now,
+                    changed = await self.runner.submit(saga.release, txn_id, p.serial, code, now,
                                                        None, why, "reconcile")
                     report.released += int(changed)
         if report.examined:
@@ -126,10 +127,11 @@ class Reconciler:
                           rewards_failed=report.rewards_failed)
         return report
 
-    async def _reward(self, report, txn_id, account, amount, currency, days) -> None:
+    async def _reward(self, report: ReconcileReport, p: saga.PendingTxn) -> None:
         from core.loyalty import rewards
         got = await rewards.credit(self.billing, self.runner, self.clock, self.lookup_timeout,
-                                   txn_id, account, amount, currency, days, reconciled=True)
+                                   p.txn_id, p.account, p.amount, p.currency, p.validity_days,
+                                   reconciled=True)
         if got == "success":
             report.rewards_credited += 1
         elif got == "failed":

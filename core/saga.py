@@ -58,6 +58,73 @@ class Attempt:
     now: int
 
 
+@dataclass(frozen=True, slots=True)
+class BatchTerms:
+    """The terms a batch gives each of its vouchers (they never change once the batch exists).
+
+    @ivar face_value: the credit in minor units of C{currency}.
+    @ivar currency: ISO 4217 code.
+    @ivar validity_days: account validity granted.
+    @ivar type_code: the voucher type.
+    @ivar loyalty: the batch's loyalty snapshot (JSON text), or None.
+    """
+
+    face_value: int
+    currency: str
+    validity_days: int
+    type_code: str
+    loyalty: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What L{commit_success} did.
+
+    @ivar changed: True when this call concluded the transaction; False when
+        it was no longer pending (someone else already concluded it).
+    @ivar after: what the C{after} hook returned (the loyalty rewards
+        decided, a list of L{core.loyalty.rewards.RewardGrant}), or None when
+        no hook ran.
+    """
+
+    changed: bool
+    after: object = None
+
+
+@dataclass(frozen=True, slots=True)
+class ConcludedInOne:
+    """What L{activate_in_one} did.
+
+    @ivar reserved: the L{Reservation}, or the L{Refusal} when no voucher was
+        reserved (then C{outcome} and C{rewards} are None).
+    @ivar outcome: billing's L{core.billing.CreditOutcome}: credited (the
+        voucher is C{used}) or refused (the voucher was released).
+    @ivar rewards: the loyalty rewards the commit decided (a list of
+        L{core.loyalty.rewards.RewardGrant}), or None.
+    """
+
+    reserved: Reservation | Refusal
+    outcome: object = None
+    rewards: list | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingTxn:
+    """A transaction still C{pending}, as reconciliation reads it.
+
+    @ivar kind: C{activation} or C{loyalty} (a reward, which has no serial).
+    """
+
+    txn_id: str
+    serial: int | None
+    account: str
+    msisdn: str
+    amount: int
+    currency: str
+    validity_days: int
+    kind: str
+
+
 _RESERVE = update(voucher).where(and_(
     voucher.c.blind_index == bindparam("bi"),
     voucher.c.state == S.AVAILABLE.value,
@@ -77,12 +144,12 @@ _HISTORY_COLS = ("serial", "at", "actor", "from_state", "to_state", "reason")
 _terms_cache: dict = {}
 
 
-def batch_terms(tx, batch_id: int) -> tuple:
-    """(face_value, currency, account_validity_days, type_code, loyalty) of a batch."""
+def batch_terms(tx, batch_id: int) -> BatchTerms:
+    """The L{BatchTerms} of batch C{batch_id} (cached per process and database)."""
     key = (tx.store.url, batch_id)
     t = _terms_cache.get(key)
     if t is None:
-        t = tuple(tx.execute(_BATCH_TERMS, {"id": batch_id}).first())
+        t = BatchTerms(*tx.execute(_BATCH_TERMS, {"id": batch_id}).first())
         _terms_cache[key] = t
     return t
 
@@ -124,13 +191,14 @@ def reserve(tx, a: Attempt, fraud_settings):
                                 "msisdn": a.msisdn}).first()
     if row is not None:
         serial, batch_id = row
-        value, currency, days, type_code, loyalty = batch_terms(tx, batch_id)
-        tx.insert(txn, _txn_row(a, "pending", R.BILLING_UNAVAILABLE, serial=serial, amount=value,
-                                currency=currency, validity_days=days, reserved_at=a.now))
+        t = batch_terms(tx, batch_id)
+        tx.insert(txn, _txn_row(a, "pending", R.BILLING_UNAVAILABLE, serial=serial,
+                                amount=t.face_value, currency=t.currency,
+                                validity_days=t.validity_days, reserved_at=a.now))
         _history(tx, serial, a.now, a.channel + ":" + a.msisdn, S.AVAILABLE.value, S.RESERVED.value,
                  a.txn_id)
-        return Reservation(a.txn_id, serial, batch_id, value, currency, days, type_code, loyalty,
-                           counted)
+        return Reservation(a.txn_id, serial, batch_id, t.face_value, t.currency, t.validity_days,
+                           t.type_code, t.loyalty, counted)
     code, serial = _why(tx, a)
     unbar = None
     if code in FRAUD_COUNTED:
@@ -176,25 +244,28 @@ _CLOSE = update(txn).where(and_(txn.c.id == bindparam("txn_id"), txn.c.state == 
             billing_ms=bindparam("billing_ms"), detail=bindparam("detail"))
 
 
+_NOT_CHANGED = Committed(False)
+
+
 def commit_success(tx, txn_id: str, serial: int, msisdn: str, now: int, billing_ms: int | None,
-                   detail: dict | None, reset_fraud: bool, actor: str, after=None):
+                   detail: dict | None, reset_fraud: bool, actor: str, after=None) -> Committed:
     """Billing credited: the voucher becomes C{used} and the transaction C{success}.
 
     @param after: optional C{after(tx)} run in the same unit when this call
         made the change (loyalty counters); its return value is returned.
-    @return: (changed, after's value); changed is False when the transaction
-        was no longer pending (someone else already concluded it).
+    @return: a L{Committed}: whether this call concluded the transaction, and
+        what C{after} returned.
     """
     n = tx.execute(_CLOSE, {"txn_id": txn_id, "state": "success", "code": int(R.SUCCESS),
                             "now": now, "billing_ms": billing_ms,
                             "detail": json.dumps(detail) if detail else None}).rowcount
     if n != 1:
-        return False, None
+        return _NOT_CHANGED
     tx.execute(_USE, {"serial": serial, "tid": txn_id, "now": now}, wait=False)
     _history(tx, serial, now, actor, S.RESERVED.value, S.USED.value, txn_id)
     if reset_fraud:
         fraud.reset(tx, fraud.msisdn_subject(msisdn))
-    return True, (after(tx) if after is not None else None)
+    return Committed(True, after(tx) if after is not None else None)
 
 
 def release(tx, txn_id: str, serial: int, code: R, now: int, billing_ms: int | None,
@@ -214,7 +285,7 @@ def release(tx, txn_id: str, serial: int, code: R, now: int, billing_ms: int | N
 
 
 def activate_in_one(tx, a: Attempt, fraud_settings, credit_in, reset_on_success: bool,
-                    after_factory=None):
+                    after_factory=None) -> ConcludedInOne:
     """Reserve, credit and conclude in ONE unit of work, for a billing connector that
     lives in this database (the embedded ledger): the voucher is used if and only
     if the credit commits, atomically, so nothing is left to reconcile.
@@ -223,23 +294,23 @@ def activate_in_one(tx, a: Attempt, fraud_settings, credit_in, reset_on_success:
         returning a L{core.billing.CreditOutcome}, run inside this transaction.
     @param after_factory: C{after_factory(reservation)} giving the loyalty hook
         for L{commit_success}, or None.
-    @return: (L{Refusal}, None), or (L{Reservation}, (credit outcome, rewards)).
+    @return: a L{ConcludedInOne}.
     """
     out = reserve(tx, a, fraud_settings)
     if isinstance(out, Refusal):
-        return out, None
+        return ConcludedInOne(out)
     outcome = credit_in(tx, a.account, out.amount, out.currency, out.validity_days, a.txn_id, a.now)
     actor = "%s:%s" % (a.channel, a.msisdn)
     if not outcome.credited:
         release(tx, a.txn_id, out.serial, outcome.code, a.now, 0,
                 outcome.detail or "billing refused", actor)
-        return out, (outcome, None)
+        return ConcludedInOne(out, outcome)
     after = after_factory(out) if after_factory is not None else None
-    _, rewards = commit_success(
+    committed = commit_success(
         tx, txn_id=a.txn_id, serial=out.serial, msisdn=a.msisdn, now=a.now, billing_ms=0,
         detail={"balance": outcome.balance, "new_expiry": outcome.new_expiry},
         reset_fraud=reset_on_success and out.has_failures, actor=actor, after=after)
-    return out, (outcome, rewards)
+    return ConcludedInOne(out, outcome, committed.after)
 
 
 _PENDING = select(txn.c.id, txn.c.serial, txn.c.account, txn.c.msisdn, txn.c.amount,
@@ -249,7 +320,10 @@ _PENDING = select(txn.c.id, txn.c.serial, txn.c.account, txn.c.msisdn, txn.c.amo
     .order_by(txn.c.started_at).limit(bindparam("limit"))
 
 
-def pending_older_than(tx, cutoff: int, limit: int = 500) -> list[tuple]:
+def pending_older_than(tx, cutoff: int, limit: int = 500) -> list[PendingTxn]:
     """Pending transactions started before C{cutoff} (oldest first): activations
-    and loyalty rewards (C{kind} tells them apart; a reward has no serial)."""
-    return tx.execute(_PENDING, {"cutoff": cutoff, "limit": limit}).rows
+    and loyalty rewards (C{kind} tells them apart; a reward has no serial).
+
+    @return: at most C{limit} L{PendingTxn}s.
+    """
+    return [PendingTxn(*r) for r in tx.execute(_PENDING, {"cutoff": cutoff, "limit": limit}).rows]

@@ -35,8 +35,9 @@ def settle(tx, txn_id: str, credited: bool, now: int, actor: str, note: str = ""
         return "not an activation"
     why = "settled by operator%s" % (": " + note if note else "")
     if credited:
-        changed, _ = saga.commit_success(tx, txn_id, serial, msisdn, now, None,
-                                         {"settled": True, "note": note or None}, False, actor)
-        return "used" if changed else "not pending"
+        done = saga.commit_success(tx, txn_id=txn_id, serial=serial, msisdn=msisdn, now=now,
+                                   billing_ms=None, detail={"settled": True, "note": note or None},
+                                   reset_fraud=False, actor=actor)
+        return "used" if done.changed else "not pending"
     changed = saga.release(tx, txn_id, serial, R.BILLING_REJECTED, now, None, why, actor)
     return "released" if changed else "not pending"

@@ -119,11 +119,24 @@ class JobContext:
             await task.deferLater(self.keeper.clock, pause, lambda: None)
 
 
-def _begin(tx, job, holder, node, now, ttl_ms, slot):
-    """Take the lease and open the run row together; (run id, None) or (None, lease row)."""
+@dataclass(frozen=True, slots=True)
+class Begun:
+    """What L{_begin} found.
+
+    @ivar run_id: the new run's id, or None when the lease was not taken.
+    @ivar lease: when not taken, the lease row (holder, expires_at) that
+        kept it (None if the job never ran).
+    """
+
+    run_id: int | None
+    lease: tuple | None = None
+
+
+def _begin(tx, job, holder, node, now, ttl_ms, slot) -> Begun:
+    """Take the lease and open the run row together."""
     if not leases.acquire(tx, job, holder, now, ttl_ms, slot):
-        return None, leases.current(tx, job)
-    return runs.start(tx, job, node, now), None
+        return Begun(None, leases.current(tx, job))
+    return Begun(runs.start(tx, job, node, now))
 
 
 def _end(tx, run_id, job, holder, now, outcome, rows, message):
@@ -203,7 +216,8 @@ class Housekeeper:
         ttl = self.settings.lease_seconds * 1000
         holder = leases.new_holder(self.node)
         start = now_ms(self.clock)
-        run_id, lease = await self.runner.submit(_begin, job, holder, self.node, start, ttl, slot)
+        begun = await self.runner.submit(_begin, job, holder, self.node, start, ttl, slot)
+        run_id, lease = begun.run_id, begun.lease
         if run_id is None:
             if lease is not None and lease[1] > start:
                 why = "running elsewhere (%s, lease until %s)" % (lease[0], fmt_ms(lease[1]))

@@ -151,16 +151,32 @@ _LIFT_COUNT = select(func.count(), func.coalesce(func.sum(
     case((fc.c.barred_until > 0, 1), else_=0)), 0)).where(_LIFTABLE)
 
 
-def lift_chunk(tx, now: int, cutoff: int, limit: int) -> tuple[int, int]:
+@dataclass(frozen=True, slots=True)
+class Lifted:
+    """Fraud counters forgotten (or, counting, that would be).
+
+    @ivar counters: how many counters.
+    @ivar barred: how many of them had a bar (now ended).
+    """
+
+    counters: int
+    barred: int
+
+
+def lift_chunk(tx, now: int, cutoff: int, limit: int) -> Lifted:
     """Delete up to C{limit} fraud counters whose bar ended (or never was) by C{now} and
-    whose window started at or before C{cutoff}; return (deleted, of which had a bar)."""
+    whose window started at or before C{cutoff}.
+
+    @return: the L{Lifted} counts of what was deleted.
+    """
     rows = tx.execute(_LIFT, {"now": now, "cutoff": cutoff, "limit": limit}).rows
-    return len(rows), sum(1 for r in rows if r[0])
+    return Lifted(len(rows), sum(1 for r in rows if r[0]))
 
 
-def count_liftable(tx, now: int, cutoff: int) -> tuple[int, int]:
+def count_liftable(tx, now: int, cutoff: int) -> Lifted:
+    """The L{Lifted} counts of what L{lift_chunk} would delete, without a limit."""
     row = tx.execute(_LIFT_COUNT, {"now": now, "cutoff": cutoff}).first()
-    return int(row[0]), int(row[1])
+    return Lifted(int(row[0]), int(row[1]))
 
 
 async def lift_bars(ctx) -> JobReport:
@@ -168,14 +184,15 @@ async def lift_bars(ctx) -> JobReport:
     now = ctx.now()
     cutoff = now - ctx.fraud_window_seconds * 1000
     if ctx.dry_run:
-        n, barred = await ctx.read(count_liftable, now, cutoff)
-        return JobReport(n, "would forget %d fraud counter(s), %d of them with an ended bar"
-                         % (n, barred))
+        would = await ctx.read(count_liftable, now, cutoff)
+        return JobReport(would.counters, "would forget %d fraud counter(s), %d of them with an "
+                         "ended bar" % (would.counters, would.barred))
     total = barred = 0
     while True:
-        n, b = await ctx.write(lift_chunk, now, cutoff, ctx.chunk_size)
+        lifted = await ctx.write(lift_chunk, now, cutoff, ctx.chunk_size)
+        n = lifted.counters
         total += n
-        barred += b
+        barred += lifted.barred
         ctx.progress(n)
         if n < ctx.chunk_size:
             break
@@ -215,9 +232,19 @@ def purge_candidates(tx, after: int, cutoff: int, limit: int) -> list[int]:
                                                    "limit": limit}).rows]
 
 
-def count_purgeable(tx, cutoff: int) -> dict:
-    """C{{state: (count, first serial, last serial)}} of what the purge would move."""
-    return {r[0]: (r[1], r[2], r[3]) for r in tx.execute(_PURGE_COUNT, {"cutoff": cutoff}).rows}
+@dataclass(frozen=True, slots=True)
+class Purgeable:
+    """The vouchers of one state the purge would move: how many, and their serial span."""
+
+    count: int
+    first: int
+    last: int
+
+
+def count_purgeable(tx, cutoff: int) -> dict[str, Purgeable]:
+    """C{{state: L{Purgeable}}} of what the purge would move."""
+    return {r[0]: Purgeable(r[1], r[2], r[3])
+            for r in tx.execute(_PURGE_COUNT, {"cutoff": cutoff}).rows}
 
 
 def _take(tx, after: int, last: int, cutoff: int):
@@ -241,19 +268,35 @@ def archive_chunk_to_table(tx, after: int, last: int, cutoff: int, now: int) -> 
     return _states(vs)
 
 
+@dataclass(frozen=True, slots=True)
+class FileChunk:
+    """One chunk archived to files.
+
+    @ivar states: C{{state: count}} of the vouchers moved.
+    @ivar vouchers_offset: the vouchers file's new end (where the next chunk appends).
+    @ivar history_offset: the history file's new end.
+    """
+
+    states: dict
+    vouchers_offset: int
+    history_offset: int
+
+
 def archive_chunk_to_file(tx, after: int, last: int, cutoff: int, now: int,
-                          vouchers: AppendSink, history: AppendSink) -> tuple[dict, int, int]:
+                          vouchers: AppendSink, history: AppendSink) -> FileChunk:
     """Delete the purgeable vouchers in (after, last] and their history, having first
     appended them (synced) to the CSV C{vouchers} and C{history} files.
 
     Safe to run again after a rollback: each sink rewrites from the offset it
-    was given.  @return: ({state: count}, new vouchers offset, new history offset).
+    was given.
+
+    @return: a L{FileChunk}.
     """
     vs, hs = _take(tx, after, last, cutoff)
     now_text = fmt_ms(now)
     v_off = vouchers.append([[_cell(v[c]) for c in ARCHIVE_COLUMNS] + [now_text] for v in vs])
     h_off = history.append([[_cell(h[c]) for c in HISTORY_COLUMNS] for h in hs])
-    return _states(vs), v_off, h_off
+    return FileChunk(_states(vs), v_off, h_off)
 
 
 def _cell(v):
@@ -279,9 +322,9 @@ async def purge(ctx) -> JobReport:
     mode = opts.mode
     if ctx.dry_run or mode == "report-only":
         counts = await ctx.read(count_purgeable, cutoff)
-        n = sum(c for c, _, _ in counts.values())
-        detail = "; ".join("%s %d (serials %d-%d)" % (s, c, lo, hi)
-                           for s, (c, lo, hi) in sorted(counts.items()))
+        n = sum(c.count for c in counts.values())
+        detail = "; ".join("%s %d (serials %d-%d)" % (s, c.count, c.first, c.last)
+                           for s, c in sorted(counts.items()))
         verb = "would archive" if mode != "report-only" else "report only: would purge"
         where = {"table": " to the archive tables", "file": " to files in %s" % ctx.path(opts.folder)}
         return JobReport(n, "%s %d voucher(s) used or expired before %s%s%s"
@@ -304,9 +347,9 @@ async def purge(ctx) -> JobReport:
         if mode == "table":
             states = await ctx.write(archive_chunk_to_table, after, last, cutoff, now)
         else:
-            states, v_off, h_off = await ctx.write(archive_chunk_to_file, after, last, cutoff,
-                                                   now, *sinks)
-            sinks = (sinks[0].at(v_off), sinks[1].at(h_off))
+            chunk = await ctx.write(archive_chunk_to_file, after, last, cutoff, now, *sinks)
+            states = chunk.states
+            sinks = (sinks[0].at(chunk.vouchers_offset), sinks[1].at(chunk.history_offset))
         for k, v in states.items():
             done[k] = done.get(k, 0) + v
         ctx.progress(sum(states.values()))
@@ -350,8 +393,21 @@ _STOCK = select(batch.c.type_code, voucher.c.state, func.count(), func.sum(batch
     .order_by(batch.c.type_code, voucher.c.state)
 
 
-def report_rows(tx, lo: int, hi: int) -> tuple[list, list]:
-    """(recharge rows of [lo, hi), stock rows now) as the report files hold them."""
+@dataclass(frozen=True, slots=True)
+class ReportRows:
+    """The rows of the daily report files.
+
+    @ivar recharges: C{(day, channel, voucher_type, state, result_code, result,
+        count, amount_minor, currency)} of the day's activations.
+    @ivar stock: C{(voucher_type, state, count, face_value_minor, currency)} now.
+    """
+
+    recharges: list
+    stock: list
+
+
+def report_rows(tx, lo: int, hi: int) -> ReportRows:
+    """The L{ReportRows} of [lo, hi) (recharges) and of now (stock)."""
     day = fmt_day(hi)
     recharges = []
     for ch, vt, state, code, n, amount, cur in tx.execute(_RECHARGES, {"lo": lo, "hi": hi}).rows:
@@ -361,7 +417,7 @@ def report_rows(tx, lo: int, hi: int) -> tuple[list, list]:
             name = "UNKNOWN"
         recharges.append((day, ch, vt, state, code, name, n, amount, cur))
     stock = [tuple(r) for r in tx.execute(_STOCK).rows]
-    return recharges, stock
+    return ReportRows(recharges, stock)
 
 
 def report_day(now: int) -> tuple[int, int]:
@@ -377,7 +433,8 @@ async def daily_report(ctx) -> JobReport:
     now = ctx.now()
     lo, hi = report_day(now)
     day = fmt_day(hi)
-    recharges, stock = await ctx.read(report_rows, lo, hi)
+    rows = await ctx.read(report_rows, lo, hi)
+    recharges, stock = rows.recharges, rows.stock
     folder = ctx.path(ctx.settings.folder)
     paths = [os.path.join(folder, "recharges-%s.csv" % day), os.path.join(folder, "stock-%s.csv" % day)]
     n = len(recharges) + len(stock)

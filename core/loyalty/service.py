@@ -136,9 +136,9 @@ def count_reconciled(tx, plans, txn_id: str, serial: int, msisdn: str, now: int,
     row = tx.execute(_VOUCHER_BATCH, {"serial": serial}).first()
     if row is None:
         return []
-    amount, currency, _days, type_code, snapshot = batch_terms(tx, row[0])
-    counted = select_plans(plans, msisdn, type_code, snapshot, amount, currency, now)
-    return count_recharge(tx, counted, msisdn, txn_id, currency, now, credit_in) if counted else []
+    t = batch_terms(tx, row[0])
+    counted = select_plans(plans, msisdn, t.type_code, t.loyalty, t.face_value, t.currency, now)
+    return count_recharge(tx, counted, msisdn, txn_id, t.currency, now, credit_in) if counted else []
 
 
 class LoyaltyService:

@@ -59,7 +59,7 @@ def cmd_user_add(args):
 
 
 def cmd_partner_add(args):
-    from admin.export import ExportError, save_partner
+    from core.export import ExportError, save_partner
     try:
         with open(args.cert, "rb") as f:
             data = f.read()
@@ -77,7 +77,7 @@ def cmd_partner_add(args):
 def cmd_export(args):
     import os
 
-    from admin.export import ExportError, ExportFilter, export_vouchers, partner_row
+    from core.export import ExportError, ExportFilter, export_vouchers, partner_row
     cfg = config_of(args)
     first = last = None
     if args.range:

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
 from sqlalchemy import func, select
 
-from admin import export as ex
+from core import export as ex
 from core.schema import audit_log, export, voucher, voucher_history
 from tests.admin_helpers import admin_node, partner_cert  # noqa: F401
 from tests.helpers import VType, make_batch, make_store

@@ -8,8 +8,8 @@ import time
 import pytest_twisted
 
 from admin import charts
-from admin import export as ex
 from admin.reports import CSV
+from core import export as ex
 from core.schema import txn
 from tests.admin_helpers import admin_node, partner_cert  # noqa: F401
 from tests.helpers import make_batch
@@ -85,10 +85,9 @@ def test_charts_escape_labels_and_handle_no_data():
 
 
 def test_queries_run_on_both_databases(db_url, tmp_path):
-    """The GUI's read queries are portable (SQLite and PostgreSQL)."""
-    from admin import audit as audit_page
-    from admin import care, housekeeping, reports
-    from core.audit import audit
+    """The core queries behind the GUI's pages are portable (SQLite and PostgreSQL)."""
+    from core import batches, queries, reports, users, voucher_admin
+    from core.audit import audit, entries
     from core.vouchers import Selection
     from tests.helpers import make_store
     store, cipher = make_store(db_url, str(tmp_path))
@@ -104,16 +103,20 @@ def test_queries_run_on_both_databases(db_url, tmp_path):
         d = store.run_sync(reports.gather, now - 86400000, now + 86400000, now, 60)
         assert d["recharges"]["channel"] == [("sms", 1, 1, 1000)]
         assert d["stock"]["near"] == [("T10", "available", 5)]
-        rows, more = store.run_sync(lambda tx: housekeeping.search(
+        found = store.run_sync(lambda tx: voucher_admin.search(
             tx, rng=(info.first_serial, info.last_serial), state="available"))
-        assert len(rows) == 5 and not more
-        pv = store.run_sync(housekeeping.preview_change, Selection.of_batch(info.batch_id),
+        assert len(found.vouchers) == 5 and not found.more
+        pv = store.run_sync(voucher_admin.preview_change, Selection.of_batch(info.batch_id),
                             "available", now)
         assert pv["will_change"] == 0 and pv["total"] == 5
-        assert [t["id"] for t in store.run_sync(lambda tx: care.transactions(
+        assert [t["id"] for t in store.run_sync(lambda tx: queries.transactions(
             tx, msisdn="381641234567", start=now - 1, end=now + 1))] == ["a1"]
-        assert len(store.run_sync(lambda tx: audit_page.entries(tx, action="voucher.",
-                                                               target="serial"))) == 1
-        assert store.run_sync(lambda tx: audit_page.entries(tx, action="voucher_")) == []
+        assert len(store.run_sync(lambda tx: entries(tx, action="voucher.",
+                                                     target="serial"))) == 1
+        assert store.run_sync(lambda tx: entries(tx, action="voucher_")) == []
+        assert store.run_sync(voucher_admin.summary, info.first_serial)["state"] == "available"
+        assert [b["id"] for b in store.run_sync(batches.list_batches, None, 10)] == [info.batch_id]
+        assert store.run_sync(batches.batch_detail, info.batch_id)["states"] == {"available": 5}
+        assert store.run_sync(users.list_users) == []
     finally:
         store.dispose()

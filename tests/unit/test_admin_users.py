@@ -92,7 +92,7 @@ async def test_audit_page_filters(admin_node):
 
 
 def test_cli_user_add_partner_add_and_export(conf_dir, tmp_path, capsys):
-    from admin.export import CSV_HEADER
+    from core.export import CSV_HEADER
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.serialization import pkcs7

@@ -7,8 +7,8 @@ import io
 
 import pytest
 
-from admin.export import build_csv
 from admin.web import money
+from core.export import build_csv
 from core.loyalty.rewards import RewardGrant
 from core.money import DEFAULT_MINOR_DIGITS, format_amount, format_money
 

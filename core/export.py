@@ -17,6 +17,9 @@ them to the target state with one conditional UPDATE per chunk, records
 their history, the export row and an audit entry, and returns the file.
 Either all of that commits or none of it, and a voucher can never be in
 two exports (C{exported = 0} is part of the UPDATE's condition).
+
+The GUI's distribution pages and the CLI's C{export} and C{partner}
+commands both export through this module.
 """
 from __future__ import annotations
 
