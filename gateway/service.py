@@ -73,7 +73,7 @@ def make_service(config, reactor, clock=None) -> service.MultiService:
         http.setServiceParent(top)
     if config.smpp.enabled:
         from protocols.smpp.service import make_smpp_service
-        make_smpp_service(config.smpp, node.activation, reactor,
+        make_smpp_service(config.smpp, node.activation, reactor, clock=node.clock,
                           hrn_lengths={t.hrn_length for t in config.voucher_types.values()},
                           runner=node.runner).setServiceParent(top)
     if config.admin.enabled:
