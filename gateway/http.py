@@ -1,6 +1,6 @@
 """The HTTP channels' listener: one twisted.web Site whose children are the channels.
 
-Each enabled HTTP channel's resource is built by L{gateway.channels} from
+Each enabled HTTP channel's resource is built by L{gateway.adapters} from
 explicit arguments and mounted under the channel's path (C{/ussd}, C{/ivr},
 C{/soap}, C{/web} with the WAP pages under C{/web/wap}).  C{GET /health}
 answers the node's readiness.
@@ -11,7 +11,7 @@ import json
 
 from twisted.web import resource, server
 
-from gateway.channels import channel_resources
+from gateway.adapters import channel_resources
 from protocols.common.http_log import access_log_line
 
 

@@ -1,11 +1,11 @@
-"""The node's HTTP channels are built from explicit arguments (L{gateway.channels})."""
+"""The node's HTTP channels are built from explicit arguments (L{gateway.adapters})."""
 from __future__ import annotations
 
 from types import SimpleNamespace
 
 from twisted.internet import task
 
-from gateway.channels import channel_resources
+from gateway.adapters import channel_resources
 from protocols.ivr.config import IvrSettings
 from protocols.ivr.resource import IvrResource
 from protocols.soap import resource as soap_resource
