@@ -4,7 +4,8 @@ Every page module provides C{register(app, ctx)} adding its routes to the
 Klein app with L{AdminContext.page} as decorator, which checks the
 session, the role and (for POST) the CSRF token before the handler runs.
 Store reads run on the reactor's thread pool in read transactions; writes
-are units of work on the node's L{core.units.UnitRunner}.
+are units of work on the node's L{core.units.UnitRunner}.  The context is
+built from explicit parts (by L{gateway.adapters}): the GUI never sees the node.
 """
 from __future__ import annotations
 
@@ -30,19 +31,42 @@ STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 
 
 class AdminContext:
-    """What the pages share: the node's parts, settings, sessions and templates."""
+    """What the pages share: the core's parts they use, settings, sessions and templates."""
 
     log = Logger()
 
-    def __init__(self, node, settings, reactor):
+    def __init__(self, settings, reactor, *, store, runner, cipher, activation, numbering,
+                 voucher_types, generation, loyalty_plans=(), clock=None, housekeeper=None):
         """
-        @param node: a L{gateway.node.Node} (store, runner, cipher, activation, config).
         @param settings: the L{admin.config.AdminSettings}.
-        @param reactor: reactor for time and the thread pool.
+        @param reactor: reactor for the thread pool (and time, without C{clock}).
+        @param store: the L{core.db.Store} the pages read in read transactions.
+        @param runner: the L{core.units.UnitRunner} their writes run on.
+        @param cipher: the L{core.crypto.VoucherCipher} (generation, exports, reveals).
+        @param activation: provides L{core.interfaces.IActivationService} (care's
+            activation on a subscriber's behalf).
+        @param numbering: provides L{core.interfaces.INumberingPlan}.
+        @param voucher_types: voucher type code -> configured voucher type.
+        @param generation: the C{[generation]} settings.
+        @param loyalty_plans: the configured loyalty plans, in file order.
+        @param clock: the C{IReactorTime} of timestamps (default: C{reactor}).
+        @param housekeeper: a callable without arguments returning the
+            L{core.housekeeping.housekeeper.Housekeeper} of on-demand runs
+            (called once, on first use), or None when housekeeping is not built in.
         """
-        self.node = node
         self.settings = settings
         self.reactor = reactor
+        self.store = store
+        self.runner = runner
+        self.cipher = cipher
+        self.activation = activation
+        self.numbering = numbering
+        self.voucher_types = voucher_types
+        self.generation = generation
+        self.loyalty_plans = loyalty_plans
+        self.clock = clock if clock is not None else reactor
+        self.make_housekeeper = housekeeper
+        self.housekeeper = None
         self.sessions = auth.SessionStore(reactor, lifetime=settings.session_lifetime_seconds,
                                           idle=settings.idle_timeout_seconds, tls=settings.tls)
         self.login_forms = auth.LoginForms(reactor, max_age=settings.idle_timeout_seconds)
@@ -54,18 +78,20 @@ class AdminContext:
         self.jobs = None   # the generation job registry, set by admin.generation
 
     # -- store -------------------------------------------------------------------
-    @property
-    def store(self):
-        return self.node.store
+    def keeper(self):
+        """The housekeeper of on-demand runs (built on first use), or None without one."""
+        if self.housekeeper is None and self.make_housekeeper is not None:
+            self.housekeeper = self.make_housekeeper()
+        return self.housekeeper
 
     def read(self, fn, *args):
         """Run C{fn(tx, *args)} in a read transaction off the reactor; a Deferred of its result."""
         return threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
-                                         self.node.store.run_sync, fn, *args, read_only=True)
+                                         self.store.run_sync, fn, *args, read_only=True)
 
     def write(self, fn, *args):
         """Run the unit of work C{fn(tx, *args)}; a Deferred firing after its commit."""
-        return self.node.runner.submit(fn, *args)
+        return self.runner.submit(fn, *args)
 
     def blocking(self, fn, *args, **kw):
         """Run the blocking call C{fn(*args, **kw)} on the thread pool."""
@@ -73,7 +99,7 @@ class AdminContext:
 
     def now(self) -> int:
         """Epoch ms from the node's clock."""
-        return now_ms(getattr(self.node, "clock", None) or self.reactor)
+        return now_ms(self.clock)
 
     # -- rendering -----------------------------------------------------------------
     def render(self, request, template: str, session=None, *, status: int = 200, **values) -> bytes:
@@ -158,9 +184,8 @@ def build_app(ctx: AdminContext) -> Klein:
     return app
 
 
-def make_site(node, settings, reactor) -> server.Site:
-    """The twisted.web Site of the GUI (its own listener)."""
-    ctx = AdminContext(node, settings, reactor)
+def make_site(ctx: AdminContext) -> server.Site:
+    """The twisted.web Site of the GUI (its own listener) over the pages' context."""
     app = build_app(ctx)
     site = server.Site(app.resource(), logFormatter=access_log_line)
     site.displayTracebacks = False
@@ -168,8 +193,8 @@ def make_site(node, settings, reactor) -> server.Site:
     return site
 
 
-def make_service(node, settings, reactor) -> service.Service:
-    """The GUI listener as a service named C{admin}."""
-    svc = strports.service(settings.endpoint_string(), make_site(node, settings, reactor))
+def make_service(ctx: AdminContext) -> service.Service:
+    """The GUI listener (C{ctx.settings}' endpoint) as a service named C{admin}."""
+    svc = strports.service(ctx.settings.endpoint_string(), make_site(ctx))
     svc.setName("admin")
     return svc

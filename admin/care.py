@@ -6,7 +6,6 @@ from admin import web
 from admin.web import FormError
 from core import fraud
 from core.audit import audit
-from core.normalise import MsisdnRules
 from core.requests import ActivationRequest, Channel
 from core.queries import LIMIT, result_text, transactions  # noqa: F401 (used by admin pages)
 from core.voucher_admin import summary as voucher_summary
@@ -37,7 +36,7 @@ def _audit(tx, now, actor, action, target, origin, detail):
 
 
 def register(app, ctx) -> None:
-    rules = MsisdnRules.from_settings(ctx.node.config.msisdn)
+    rules = ctx.numbering
 
     def msisdn_of(request, name="msisdn", required=False):
         raw = web.arg(request, name)
@@ -65,7 +64,7 @@ def register(app, ctx) -> None:
         loyalty = None
         if m is not None:
             bar = await ctx.read(bar_status, m, ctx.now())
-            plans = ctx.node.config.loyalty_plans
+            plans = ctx.loyalty_plans
             if plans:
                 from core.loyalty.status import subscriber_status
                 loyalty = await ctx.read(subscriber_status, plans, m, ctx.now())
@@ -85,7 +84,7 @@ def register(app, ctx) -> None:
         origin = web.client_origin(request)
         req = ActivationRequest(msisdn=raw_msisdn, hrn=hrn, channel=Channel.CUSTOMER_CARE,
                                 operator_user=session.name, source=origin)
-        res = await ctx.node.activation.activate(req)
+        res = await ctx.activation.activate(req)
         await ctx.write(_audit, ctx.now(), session.name, "care.activate",
                         res.msisdn or raw_msisdn[:20], origin,
                         {"result": int(res.code), "txn": res.txn_id, "serial": res.serial})

@@ -22,21 +22,20 @@ def _filter(request) -> ex.ExportFilter | None:
 
 
 def register(app, ctx) -> None:
-    cfg = ctx.node.config
     s = ctx.settings
 
     @app.route("/distribution", methods=["GET"])
     @ctx.page("distribution")
     async def page(request, session):
         flt = _filter(request)
-        if flt is not None and flt.type_code and flt.type_code not in cfg.voucher_types:
+        if flt is not None and flt.type_code and flt.type_code not in ctx.voucher_types:
             raise FormError("unknown voucher type %r" % flt.type_code)
         pv = await ctx.read(ex.preview, flt, ctx.now()) if flt is not None else None
         partners = await ctx.read(ex.list_partners)
         exports = await ctx.read(ex.history, 20)
         form = {k: web.arg(request, k) for k in ("type", "batch", "range", "count")}
         return ctx.render(request, "distribution.html", session, title="Distribution",
-                          types=list(cfg.voucher_types.values()), form=form, flt=flt, preview=pv,
+                          types=list(ctx.voucher_types.values()), form=form, flt=flt, preview=pv,
                           partners=partners, exports=exports, target_state=s.export_state,
                           max_count=s.max_export_count)
 
@@ -48,7 +47,7 @@ def register(app, ctx) -> None:
             raise FormError("choose a voucher type, a batch or a serial range")
         partner_id = web.req_int(request, "partner", label="partner")
         try:
-            res = await ctx.write(_export_unit, ctx.node.cipher, flt, partner_id, session.name,
+            res = await ctx.write(_export_unit, ctx.cipher, flt, partner_id, session.name,
                                   web.client_origin(request), ctx.now(), s.export_state,
                                   s.export_dir, s.max_export_count)
         except ex.ExportError as e:

@@ -60,30 +60,29 @@ class Jobs:
 
 
 def register(app, ctx) -> None:
-    cfg = ctx.node.config
     ctx.jobs = jobs = Jobs()
 
     @app.route("/generation", methods=["GET"])
     @ctx.page("generation")
     async def form(request, session):
-        types = list(cfg.voucher_types.values())
+        types = list(ctx.voucher_types.values())
         today = dt.date.fromtimestamp(ctx.now() / 1000)
         defaults = {t.code: (today + dt.timedelta(days=t.validity_days)).isoformat() for t in types}
         return ctx.render(request, "generation.html", session, title="Generation", types=types,
                           defaults=defaults, jobs=sorted(jobs.jobs.values(), key=lambda j: -j.id),
-                          max_count=cfg.generation.max_count)
+                          max_count=ctx.generation.max_count)
 
     @app.route("/generation", methods=["POST"])
     @ctx.page("generation")
     async def start(request, session):
         code = web.arg(request, "type")
-        if code not in cfg.voucher_types:
+        if code not in ctx.voucher_types:
             raise FormError("choose a voucher type")
-        vt = cfg.voucher_types[code]
+        vt = ctx.voucher_types[code]
         count = web.req_int(request, "count", minimum=1, label="count")
-        if count > cfg.generation.max_count:
+        if count > ctx.generation.max_count:
             raise FormError("count %d is above the configured maximum (%d)"
-                            % (count, cfg.generation.max_count))
+                            % (count, ctx.generation.max_count))
         today = dt.date.fromtimestamp(ctx.now() / 1000)
         day = web.opt_day(request, "expires", "expiry") or today + dt.timedelta(days=vt.validity_days)
         if day < today:
@@ -136,15 +135,14 @@ def register(app, ctx) -> None:
 
 def _run(ctx, job: Job, vt, expires_at: int, origin: str) -> None:
     """Start C{job} on the thread pool; progress and the outcome come back to the reactor."""
-    cfg = ctx.node.config
     reactor = ctx.reactor
 
     def progress(done, count):
         reactor.callFromThread(setattr, job, "done", done)
 
-    d = ctx.blocking(generate, ctx.node.store, ctx.node.cipher, vt, job.count, expires_at,
-                     requested_by=job.requested_by, serial_start=cfg.generation.serial_start,
-                     chunk_size=cfg.generation.chunk_size, workers=cfg.generation.workers,
+    d = ctx.blocking(generate, ctx.store, ctx.cipher, vt, job.count, expires_at,
+                     requested_by=job.requested_by, serial_start=ctx.generation.serial_start,
+                     chunk_size=ctx.generation.chunk_size, workers=ctx.generation.workers,
                      progress=progress)
 
     def ok(info):

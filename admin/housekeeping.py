@@ -11,7 +11,6 @@ from admin import web
 from admin.web import FormError
 from core.audit import audit
 from core.housekeeping import runs
-from core.normalise import MsisdnRules
 from core.states import BLOCK_REASONS
 from core.timeutil import end_of_day_ms
 from core.voucher_admin import CHANGES, LIMIT, apply_change, preview_change, search
@@ -76,24 +75,13 @@ def _change_args(request, now_ms: int):
     return action, reason, new_expiry
 
 
-def _keeper(ctx):
-    """The node's housekeeper for on-demand runs, or None when housekeeping is not built in."""
-    if getattr(ctx, "_keeper", None) is None:
-        try:
-            from core.housekeeping.housekeeper import Housekeeper
-        except ImportError:
-            return None
-        ctx._keeper = Housekeeper.from_node(ctx.node)
-    return ctx._keeper
-
-
 def register(app, ctx) -> None:
-    rules = MsisdnRules.from_settings(ctx.node.config.msisdn)
+    rules = ctx.numbering
 
     @app.route("/housekeeping/run", methods=["POST"])
     @ctx.page("housekeeping")
     async def run_job(request, session):
-        keeper = _keeper(ctx)
+        keeper = ctx.keeper()
         name = web.arg(request, "job")
         if keeper is None or name not in keeper.jobs:
             raise FormError("choose a housekeeping job")
@@ -123,7 +111,7 @@ def register(app, ctx) -> None:
             found = await ctx.read(lambda tx: search(tx, **crit))
             rows, more = found.vouchers, found.more
         runs = await ctx.read(recent_runs)
-        keeper = _keeper(ctx)
+        keeper = ctx.keeper()
         jobs = [(j.name, j.title) for j in keeper.jobs.values()] if keeper is not None else []
         today = dt.date.fromtimestamp(ctx.now() / 1000)
         return ctx.render(request, "vouchers.html", session, title="Housekeeping", form=form,
@@ -145,7 +133,7 @@ def register(app, ctx) -> None:
         v = await ctx.write(_reveal, serial, session.name, web.client_origin(request), ctx.now())
         if v is None:
             return ctx.error(request, session, 404, "No voucher with serial %d." % serial)
-        hrn = ctx.node.cipher.decrypt(v["serial"], v["key_id"], bytes(v["hrn_ct"]))
+        hrn = ctx.cipher.decrypt(v["serial"], v["key_id"], bytes(v["hrn_ct"]))
         return _detail(request, session, v, hrn)
 
     def _detail(request, session, v, hrn):

@@ -45,6 +45,7 @@ def run(args) -> None:
     from twisted.internet import defer, reactor, threads
     from twisted.web import resource, server
 
+    from core.queries import TransactionQueries
     from protocols.soap.config import SoapClient, SoapSettings
     from protocols.soap.resource import build_resource
 
@@ -61,7 +62,7 @@ def run(args) -> None:
                                              lambda s, i, h: ActivationRequest(msisdn(s, i), h, "soap", channel_ref="bench", source=USER))
 
             runner, service = build_core(soap_inst, reactor)
-            res = build_resource(service, runner, SoapSettings(
+            res = build_resource(service, TransactionQueries(runner), SoapSettings(
                 clients=[SoapClient(USER, password=PASSWORD)]), clock=reactor)
             root = resource.Resource()
             root.putChild(b"soap", res)

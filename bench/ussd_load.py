@@ -50,12 +50,11 @@ def successes(inst) -> int:
 
 
 def run(args) -> None:
-    from types import SimpleNamespace
-
     from twisted.internet import defer, reactor
     from twisted.web import resource, server
 
-    from protocols.ussd.resource import make_resource
+    from protocols.ussd.config import UssdSettings
+    from protocols.ussd.resource import build_resource
 
     core_inst, ussd_inst = Instance("sqlite"), Instance("sqlite")
     print("generating 2 x %d vouchers ..." % (args.count,), flush=True)
@@ -71,10 +70,9 @@ def run(args) -> None:
                                              lambda s, i, h: ActivationRequest(msisdn(s), h, "ussd", channel_ref="bench"))
             # 2. through the HTTP bridge
             runner, service = build_core(ussd_inst, reactor)
-            node = SimpleNamespace(activation=service, reactor=reactor,
-                                   config=SimpleNamespace(voucher_types={"B10": BenchType}))
             root = resource.Resource()
-            bridge = make_resource(node)
+            bridge = build_resource(service, UssdSettings(), clock=reactor,
+                                    hrn_lengths={BenchType.hrn_length})
             root.putChild(b"ussd", bridge)
             site = server.Site(root)
             site.displayTracebacks = False

@@ -1,7 +1,8 @@
 """The core's ports: the interfaces adapters and billing connectors meet the core through.
 
 Adapters (channels, GUI, CLI) call the core through L{IActivationService}
-and L{ITransactionQueries}; the core credits accounts through
+and L{ITransactionQueries}, and read the numbering plan through
+L{INumberingPlan}; the core credits accounts through
 L{IBillingPort}, and a connector that can credit inside the activation's own
 unit of work also provides L{IInTransactionCredit}, and one that holds
 connections it must open first provides L{IBillingReadiness}.  Nothing here imports
@@ -13,14 +14,16 @@ from zope.interface import Attribute, Interface
 
 from core.billing import IBillingPort
 
-__all__ = ["IActivationService", "ITransactionQueries", "IBillingPort", "IInTransactionCredit",
-           "IBillingReadiness"]
+__all__ = ["IActivationService", "ITransactionQueries", "INumberingPlan", "IBillingPort",
+           "IInTransactionCredit", "IBillingReadiness"]
 
 
 class IActivationService(Interface):
     """Activates vouchers; every channel hands its requests to one of these."""
 
     in_flight = Attribute("How many activations are under way (read by /health).")
+    running = Attribute("The transaction ids of the activations under way (a set); the SMS "
+                        "outbox holds a reply while its activation still runs.")
 
     def activate(req):
         """Activate the voucher C{req} names.
@@ -59,6 +62,23 @@ class ITransactionQueries(Interface):
         """Write one audit row (a L{core.queries.AuditEntry}).
 
         @return: a Deferred firing once it is committed.
+        """
+
+
+class INumberingPlan(Interface):
+    """The operator's MSISDN numbering plan, as the core applies it to every request.
+
+    Channels use it to recognise one subscriber under several spellings (the
+    web channel's per-MSISDN rate limit, the USSD beneficiary check) without
+    deciding anything the core decides.
+    """
+
+    def normalise(raw):
+        """The international form of C{raw} (digits, country code first).
+
+        @param raw: a number as a subscriber typed it, or None.
+        @return: the normalised MSISDN, or None when C{raw} is not a valid
+            number of the plan.
         """
 
 

@@ -1,9 +1,14 @@
 """Normalisation of subscriber numbers (to E.164 digits) and HRNs (to digits), DESIGN §4 step 1."""
 from __future__ import annotations
 
+from zope.interface import implementer
+
+from core.interfaces import INumberingPlan
+
 _HRN_SEPARATORS = str.maketrans("", "", " -\t")
 
 
+@implementer(INumberingPlan)
 class MsisdnRules:
     """The configured numbering plan: country code, prefixes, allowed lengths."""
 

@@ -1,26 +1,18 @@
 """The HTTP channels' listener: one twisted.web Site whose children are the channels.
 
-Each HTTP channel package provides C{make_resource(node)} in its
-C{resource.py} returning a twisted.web resource (or None when disabled);
-it is mounted under the channel's path (C{/ussd}, C{/ivr}, C{/soap},
-C{/web} with the WAP pages under C{/web/wap}).  C{GET /health} answers the node's readiness.
+Each enabled HTTP channel's resource is built by L{gateway.adapters} from
+explicit arguments and mounted under the channel's path (C{/ussd}, C{/ivr},
+C{/soap}, C{/web} with the WAP pages under C{/web/wap}).  C{GET /health}
+answers the node's readiness.
 """
 from __future__ import annotations
 
-import importlib
 import json
 
 from twisted.web import resource, server
 
+from gateway.adapters import channel_resources
 from protocols.common.http_log import access_log_line
-
-#: (path segment, module providing make_resource(node))
-CHANNELS = (
-    (b"ussd", "protocols.ussd.resource"),
-    (b"ivr", "protocols.ivr.resource"),
-    (b"soap", "protocols.soap.resource"),
-    (b"web", "protocols.web.resource"),
-)
 
 
 class Health(resource.Resource):
@@ -28,14 +20,18 @@ class Health(resource.Resource):
 
     isLeaf = True
 
-    def __init__(self, node):
+    def __init__(self, name: str, activation):
+        """
+        @param name: the node's name.
+        @param activation: provides L{core.interfaces.IActivationService} (C{in_flight}).
+        """
         super().__init__()
-        self.node = node
+        self.name = name
+        self.activation = activation
 
     def render_GET(self, request):
         request.setHeader(b"content-type", b"application/json")
-        body = {"status": "ok", "node": self.node.config.node.name,
-                "in_flight": self.node.activation.in_flight}
+        body = {"status": "ok", "node": self.name, "in_flight": self.activation.in_flight}
         return json.dumps(body).encode()
 
 
@@ -91,18 +87,10 @@ class LimitedRequest(server.Request):
 def make_site(node) -> server.Site:
     """The Site serving every enabled HTTP channel of C{node}."""
     root = Root()
-    root.putChild(b"health", Health(node))
-    for segment, module in CHANNELS:
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name == module:
-                continue          # channel not built into this release
-            raise
-        res = mod.make_resource(node)
-        if res is not None:
-            root.putChild(segment, res)
-            root.mounted.append(segment.decode())
+    root.putChild(b"health", Health(node.config.node.name, node.activation))
+    for segment, res in channel_resources(node):
+        root.putChild(segment, res)
+        root.mounted.append(segment.decode())
     site = server.Site(root, logFormatter=access_log_line)
     limit = node.config.http.max_body_bytes
     site.requestFactory = type("Request", (LimitedRequest,), {"max_body": limit})

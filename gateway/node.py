@@ -9,6 +9,7 @@ from core.activation import ActivationService
 from core.crypto import VoucherCipher
 from core.db import Store
 from core.normalise import MsisdnRules
+from core.queries import TransactionQueries
 from core.reconcile import Reconciler
 from core.units import UnitRunner
 
@@ -49,6 +50,16 @@ class Node:
         db = self.config.database
         workers = db.writer_threads or (1 if self.store.is_sqlite else db.pool_size)
         return UnitRunner(self.store, self.reactor, workers=workers, max_batch=db.group_commit_max)
+
+    @cached_property
+    def queries(self) -> TransactionQueries:
+        """The L{core.interfaces.ITransactionQueries} adapters read transactions through."""
+        return TransactionQueries(self.runner)
+
+    @cached_property
+    def numbering(self) -> MsisdnRules:
+        """The configured numbering plan (L{core.interfaces.INumberingPlan})."""
+        return MsisdnRules.from_settings(self.config.msisdn)
 
     @cached_property
     def billing(self):

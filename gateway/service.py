@@ -72,11 +72,9 @@ def make_service(config, reactor, clock=None) -> service.MultiService:
         http.setName("http")
         http.setServiceParent(top)
     if config.smpp.enabled:
-        from protocols.smpp.service import make_smpp_service
-        make_smpp_service(config.smpp, node.activation, reactor,
-                          hrn_lengths={t.hrn_length for t in config.voucher_types.values()},
-                          runner=node.runner).setServiceParent(top)
+        from gateway.adapters import smpp_service
+        smpp_service(node).setServiceParent(top)
     if config.admin.enabled:
-        from admin.app import make_service as make_admin_service
-        make_admin_service(node, config.admin, reactor).setServiceParent(top)
+        from gateway.adapters import admin_service
+        admin_service(node).setServiceParent(top)
     return top

@@ -81,12 +81,13 @@ class AdminNode:
 
     def __init__(self, conf_path: str, reactor):
         from admin.app import make_site
+        from gateway.adapters import admin_context
         from gateway.config import load_config
         from gateway.node import Node
         self.config = load_config(conf_path)
         self.node = Node(self.config, reactor)
         self.node.runner.start()
-        self.site = make_site(self.node, self.config.admin, reactor)
+        self.site = make_site(admin_context(self.node, self.config.admin, reactor))
         self.ctx = self.site.admin_context
         self.port = reactor.listenTCP(0, self.site, interface="127.0.0.1")
         self.base = "http://127.0.0.1:%d" % self.port.getHost().port

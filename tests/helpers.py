@@ -1,4 +1,4 @@
-"""Building blocks for tests: migrated stores with keys, voucher batches, and a fake billing port."""
+"""Building blocks for tests: migrated stores with keys and voucher batches (fakes: L{tests.fakes})."""
 from __future__ import annotations
 
 import atexit
@@ -8,15 +8,10 @@ import tempfile
 import time
 from dataclasses import dataclass
 
-from twisted.internet import defer
-from zope.interface import implementer
-
 from core import keys, migrate
-from core.billing import BillingUnavailable, CreditOutcome, IBillingPort
 from core.crypto import VoucherCipher
 from core.db import Store, sqlite_path
 from core.generation import generate
-from core.results import ResultCode
 from core.timeutil import DAY_MS
 from core.vouchers import Selection, set_state
 
@@ -83,60 +78,6 @@ def reveal_all(store, cipher, info) -> dict:
         select(voucher.c.serial, voucher.c.key_id, voucher.c.hrn_ct)
         .where(voucher.c.batch_id == info.batch_id)).rows)
     return {s: cipher.decrypt(s, k, bytes(ct)) for s, k, ct in rows}
-
-
-@implementer(IBillingPort)
-class FakeBilling:
-    """A billing port for unit tests: accepts, rejects, times out, hangs or is down.
-
-    C{mode} is one of 'accept', 'reject', 'unknown-subscriber', 'down'
-    (never reached: BillingUnavailable(sent=False)), 'lost' (sent, no answer:
-    BillingUnavailable), 'hang' (a Deferred that never fires).
-    """
-
-    def __init__(self, mode: str = "accept"):
-        self.mode = mode
-        self.credits: dict = {}       # key -> (account, amount, currency, days)
-        self.calls = 0
-        self.lookup_answer = "record"  # 'record' | 'error'
-        self._waiting: list = []       # (call count, Deferred)
-
-    def called(self, n: int) -> defer.Deferred:
-        """A Deferred that fires once C{credit} has been called C{n} times."""
-        d = defer.Deferred()
-        if self.calls >= n:
-            d.callback(None)
-        else:
-            self._waiting.append((n, d))
-        return d
-
-    def credit(self, account, amount, currency, validity_days, idempotency_key):
-        self.calls += 1
-        ready = [w for w in self._waiting if w[0] <= self.calls]
-        for w in ready:
-            self._waiting.remove(w)
-            w[1].callback(None)
-        if self.mode == "accept":
-            self.credits.setdefault(idempotency_key, (account, amount, currency, validity_days))
-            return defer.succeed(CreditOutcome(True, ResultCode.SUCCESS, balance=amount))
-        if self.mode == "reject":
-            return defer.succeed(CreditOutcome(False, ResultCode.BILLING_REJECTED))
-        if self.mode == "unknown-subscriber":
-            return defer.succeed(CreditOutcome(False, ResultCode.SUBSCRIBER_UNKNOWN))
-        if self.mode == "down":
-            return defer.fail(BillingUnavailable("connection refused", sent=False))
-        if self.mode == "lost":
-            return defer.fail(BillingUnavailable("connection lost"))
-        if self.mode == "hang":
-            return defer.Deferred()
-        raise AssertionError(self.mode)
-
-    def lookup(self, idempotency_key, **credit):
-        if self.lookup_answer == "error":
-            return defer.fail(BillingUnavailable("still down"))
-        if idempotency_key in self.credits:
-            return defer.succeed(CreditOutcome(True, ResultCode.SUCCESS))
-        return defer.succeed(None)
 
 
 class FraudSettings:

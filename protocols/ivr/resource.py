@@ -129,28 +129,15 @@ class IvrPage(resource.Resource):
         return server.NOT_DONE_YET
 
 
-def settings_of(config) -> IvrSettings:
-    """C{config.main.ivr} when the loaded configuration has it, else the defaults."""
-    ivr = getattr(getattr(config, "main", None), "ivr", None)
-    return ivr if isinstance(ivr, IvrSettings) else IvrSettings()
+def build_resource(activation, settings: IvrSettings, *, clock, hrn_lengths=()) -> IvrResource:
+    """The C{/ivr} resource over an activation service.
 
-
-def hrn_lengths_of(config) -> tuple[int, ...]:
-    """The HRN lengths of the configured voucher types (8-20 when none is configured)."""
-    types = getattr(config, "voucher_types", None) or {}
-    return tuple(sorted({t.hrn_length for t in types.values()})) or FALLBACK_LENGTHS
-
-
-def make_resource(node):
-    """The C{/ivr} resource of C{node}, or None when C{[ivr] enabled = false}.
-
-    @param node: a L{gateway.node.Node} (C{.activation}, C{.config}, C{.reactor}).
+    @param activation: provides L{core.interfaces.IActivationService}.
+    @param settings: the C{[ivr]} table (L{IvrSettings}).
+    @param clock: an C{IReactorTime} ("try again in N minutes").
+    @param hrn_lengths: the HRN lengths of the configured voucher types; when
+        empty, L{FALLBACK_LENGTHS}.
+    @return: an L{IvrResource}; the caller mounts it only when C{settings.enabled}.
     """
-    settings = settings_of(node.config)
-    if not settings.enabled:
-        return None
-    clock = node.reactor
-    if clock is None:
-        from twisted.internet import reactor as clock
-    channel = IvrChannel(node.activation, settings, hrn_lengths_of(node.config), clock=clock)
-    return IvrResource(channel)
+    lengths = tuple(sorted(set(hrn_lengths))) or FALLBACK_LENGTHS
+    return IvrResource(IvrChannel(activation, settings, lengths, clock=clock))

@@ -51,7 +51,7 @@ def make_smpp_service(settings, activation, reactor, *, hrn_lengths=(), clock=No
     """Build the SMS channel's services.
 
     @param settings: a L{protocols.smpp.config.SmppSettings}.
-    @param activation: the core's activation service (C{activate(req)}).
+    @param activation: provides L{core.interfaces.IActivationService}.
     @param hrn_lengths: HRN lengths of the configured voucher types (used
         when C{[smpp.grammar] hrn_lengths} is empty).
     @param clock: timers (default: C{reactor}).
@@ -69,7 +69,7 @@ def make_smpp_service(settings, activation, reactor, *, hrn_lengths=(), clock=No
         outbox = SmsOutbox(runner, clock, retry_seconds=c.reply_retry_seconds,
                            max_attempts=c.reply_max_attempts,
                            expiry_seconds=c.reply_expiry_seconds,
-                           busy=lambda txn_id: txn_id in getattr(activation, "running", ()))
+                           busy=lambda txn_id: txn_id in activation.running)
     channel = SmsChannel(activation, grammar, replies, clock=clock, settings=c, outbox=outbox)
     top = SmppService(channel)
     if settings.server.enabled:

@@ -3,7 +3,7 @@
 Normalise before the core (STYLE 4): ActivateVoucher builds one
 L{core.requests.ActivationRequest} and renders one
 L{core.requests.ActivationResult}; the two status operations go through
-L{protocols.soap.queries.SoapQueries}.  Handlers set the call's audit
+L{core.interfaces.ITransactionQueries}.  Handlers set the call's audit
 target and detail; the resource writes the row.
 """
 
@@ -32,8 +32,8 @@ class SoapHandlers:
 
     def __init__(self, activation, queries):
         """
-        @param activation: the core's L{core.activation.ActivationService}.
-        @param queries: a L{protocols.soap.queries.SoapQueries}.
+        @param activation: provides L{core.interfaces.IActivationService}.
+        @param queries: provides L{core.interfaces.ITransactionQueries}.
         """
         self.activation = activation
         self.queries = queries

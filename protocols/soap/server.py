@@ -35,13 +35,13 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web import resource, server
 
+from core.queries import AuditEntry
 from core.timeutil import now_ms
 
 from protocols.soap.auth import AuthFailed, find_username_token, parse_basic
 from protocols.soap.codec import header_elements
 from protocols.soap.errors import SoapFault, http_status_of
 from protocols.soap.fastxml import NotWritable, activate_voucher_response
-from protocols.soap.queries import AuditEntry
 
 logging.getLogger("spyne").setLevel(logging.CRITICAL)
 
@@ -91,7 +91,7 @@ class SoapResource(resource.Resource):
         @param app: the spyne Application (L{protocols.soap.app.make_application}).
         @param handlers: a L{protocols.soap.handlers.SoapHandlers}.
         @param authenticator: a L{protocols.soap.auth.Authenticator}.
-        @param queries: L{protocols.soap.queries.SoapQueries} (audit rows).
+        @param queries: provides L{core.interfaces.ITransactionQueries} (audit rows).
         @param clock: an C{IReactorTime} for audit times.
         @param public_url: the address written into the WSDL; empty to use
             the URL each C{?wsdl} request was made to.

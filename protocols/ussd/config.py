@@ -1,8 +1,7 @@
 """Typed settings of the USSD channel: the C{[ussd]} table of C{conf/ivoms.toml}.
 
 Frozen dataclasses built by L{core.settings.build}; every field has the
-default the shipped example config shows. L{UssdSettings} is the root; when the
-node's config has no C{ussd} table yet, L{settings_of} gives the defaults.
+default the shipped example config shows. L{UssdSettings} is the root.
 """
 
 from __future__ import annotations
@@ -114,10 +113,3 @@ class UssdSettings:
     texts: TextSettings = setting(factory=TextSettings)
     max_dialogue_id_length: int = setting(64, check=positive)
 
-
-def settings_of(node) -> UssdSettings:
-    """The node's C{[ussd]} settings, or the defaults when its config has none."""
-    config = getattr(node, "config", None)
-    main = getattr(config, "main", None)
-    found = getattr(main, "ussd", None)
-    return found if isinstance(found, UssdSettings) else UssdSettings()

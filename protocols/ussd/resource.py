@@ -1,7 +1,7 @@
 """C{POST /ussd}: the twisted.web resource of the USSD gateway bridge, and its wiring.
 
-L{make_resource} is what L{gateway.http} mounts. The resource checks the
-client, reads at most C{max_body_bytes}, decodes the envelope
+L{build_resource} builds it from explicit arguments (the node's wiring mounts
+it). The resource checks the client, reads at most C{max_body_bytes}, decodes the envelope
 (L{protocols.ussd.envelope}), lets the L{protocols.ussd.bridge.Bridge} answer,
 and writes the answer in the request's own form. Nothing a client sends can make it
 answer with a traceback: envelope problems are 4xx JSON naming the field, protocol
@@ -17,7 +17,7 @@ from twisted.web import resource, server
 
 from protocols.ussd import envelope
 from protocols.ussd.bridge import Bridge
-from protocols.ussd.config import settings_of
+from protocols.ussd.config import UssdSettings
 from protocols.ussd.dialogue import DialogueManager
 from protocols.ussd.envelope import HttpError
 from protocols.ussd.replies import Texts
@@ -116,43 +116,26 @@ class UssdResource(resource.Resource):
         return error.body()
 
 
-def _hrn_lengths(node):
-    try:
-        types = node.config.voucher_types
-        return {t.hrn_length for t in types.values()} or None
-    except (AttributeError, TypeError):
-        return None
+def build_resource(activation, settings: UssdSettings, *, clock, hrn_lengths=None,
+                   numbering=None) -> UssdResource:
+    """The C{/ussd} resource over an activation service.
 
-
-def _msisdn_check(node):
-    try:
-        from core.normalise import MsisdnRules
-        rules = MsisdnRules.from_settings(node.config.msisdn)
-    except (AttributeError, TypeError):
-        return None
-    return lambda number: rules.normalise(number) is not None
-
-
-def make_resource(node, *, settings=None, clock=None):
-    """The C{/ussd} resource of C{node}, or C{None} when C{[ussd] enabled = false}.
-
-    @param node: has C{.activation} (the ActivationService), C{.config} and
-        C{.reactor}; settings come from C{node.config.main.ussd} when present.
-    @param settings: L{protocols.ussd.config.UssdSettings} to use instead.
-    @param clock: C{IReactorTime} for dialogue timeouts (default C{node.reactor}).
+    @param activation: provides L{core.interfaces.IActivationService}.
+    @param settings: the C{[ussd]} table (L{UssdSettings}).
+    @param clock: an C{IReactorTime} for dialogue timeouts.
+    @param hrn_lengths: the HRN lengths of the configured voucher types, or
+        None to accept any length the core accepts.
+    @param numbering: provides L{core.interfaces.INumberingPlan}; when given,
+        a beneficiary number it rejects is asked for again.
+    @return: a L{UssdResource}; the caller mounts it only when C{settings.enabled}.
     """
-    settings = settings or settings_of(node)
-    if not settings.enabled:
-        return None
-    if clock is None:
-        clock = getattr(node, "reactor", None)
-    if clock is None:
-        from twisted.internet import reactor as clock
+    msisdn_check = None
+    if numbering is not None:
+        msisdn_check = lambda number: numbering.normalise(number) is not None  # noqa: E731
     dialogues = DialogueManager.from_settings(
-        node.activation, settings, clock=clock, texts=Texts.from_settings(settings.texts),
-        hrn_lengths=_hrn_lengths(node), msisdn_check=_msisdn_check(node))
-    res = UssdResource(Bridge(dialogues), max_body_bytes=settings.max_body_bytes,
-                       allowed_addresses=settings.allowed_addresses,
-                       max_dialogue_id_length=settings.max_dialogue_id_length)
-    return res
-
+        activation, settings, clock=clock, texts=Texts.from_settings(settings.texts),
+        hrn_lengths=set(hrn_lengths or ()) or None,
+        msisdn_check=msisdn_check)
+    return UssdResource(Bridge(dialogues), max_body_bytes=settings.max_body_bytes,
+                        allowed_addresses=settings.allowed_addresses,
+                        max_dialogue_id_length=settings.max_dialogue_id_length)

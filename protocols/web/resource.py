@@ -1,4 +1,4 @@
-"""The subscriber recharge pages on twisted.web; C{make_resource(node)} mounts them at C{/web}.
+"""The subscriber recharge pages on twisted.web; L{build_resource} makes what /web mounts.
 
 Routes (under the mount point, normally C{/web}):
 
@@ -50,7 +50,7 @@ class RechargePages(resource.Resource):
 
     def __init__(self, activation, settings: WebSettings, *, clock, normalise_msisdn=None):
         """
-        @param activation: the core's L{core.activation.ActivationService}.
+        @param activation: provides L{core.interfaces.IActivationService}.
         @param clock: an C{IReactorTime} for the rate limits.
         @param normalise_msisdn: C{str -> str | None}, the core's numbering
             plan, so that one subscriber's number in several spellings shares
@@ -224,17 +224,16 @@ class RechargePages(resource.Resource):
             request.finish()
 
 
-def settings_of(node) -> WebSettings:
-    """C{[web]} from the node's config, or the defaults when it has none."""
-    main = getattr(node.config, "main", None)
-    return getattr(main, "web", None) or WebSettings()
+def build_resource(activation, settings: WebSettings, *, clock, numbering=None) -> RechargePages:
+    """The recharge pages (WAP under C{wap/}) over an activation service.
 
-
-def make_resource(node):
-    """The resource mounted at C{/web} (WAP under C{/web/wap}), or None when disabled."""
-    settings = settings_of(node)
-    if not settings.enabled:
-        return None
-    rules = getattr(node.activation, "rules", None)
-    return RechargePages(node.activation, settings, clock=node.reactor,
-                         normalise_msisdn=getattr(rules, "normalise", None))
+    @param activation: provides L{core.interfaces.IActivationService}.
+    @param settings: the C{[web]} table (L{WebSettings}).
+    @param clock: an C{IReactorTime} for the rate limits.
+    @param numbering: provides L{core.interfaces.INumberingPlan}: one
+        subscriber's number in several spellings shares one rate limit.
+    @return: a L{RechargePages}; the caller mounts it (at C{/web}) only when
+        C{settings.enabled}.
+    """
+    return RechargePages(activation, settings, clock=clock,
+                         normalise_msisdn=numbering.normalise if numbering is not None else None)

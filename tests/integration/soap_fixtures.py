@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from twisted.internet import threads
 from twisted.web import resource, server
 
+from core.queries import TransactionQueries
 from core.users import hash_password
 from core.vouchers import Selection, set_state
 from protocols.soap.config import SoapClient, SoapSettings
@@ -50,7 +51,7 @@ async def start_env(reactor, sqlite_url, tmp_path, *, billing=None, count=20, cl
     info, hrns = make_batch(store, cipher, count)
     runner, service, _ledger = build_service(store, cipher, reactor=reactor, billing=billing,
                                              billing_timeout=billing_timeout)
-    res = build_resource(service, runner,
+    res = build_resource(service, TransactionQueries(runner),
                          SoapSettings(clients=clients or CLIENTS, **settings), clock=reactor)
     root = resource.Resource()
     root.putChild(b"soap", res)

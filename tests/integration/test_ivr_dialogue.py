@@ -2,8 +2,6 @@
 whose /ivr resource drives a real ActivationService on a temporary SQLite store (issue 8)."""
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
 import pytest_twisted
 from twisted.logger import globalLogPublisher
@@ -12,7 +10,7 @@ from twisted.web import resource, server
 from core.requests import ActivationRequest
 from core.results import ResultCode as R
 from protocols.ivr.config import IvrSettings, LanguageSettings
-from protocols.ivr.resource import make_resource
+from protocols.ivr.resource import build_resource
 from protocols.ivr.texts import ENGLISH
 from tests.helpers import FraudSettings, VType, build_service, make_batch, make_store, txn_rows, voucher_row
 from tests.vxml_walker import (
@@ -51,12 +49,9 @@ async def _start(reactor, url, tmp_path, settings=None, fraud=None, count=3):
     store, cipher = make_store(url, str(tmp_path))
     _, hrns = make_batch(store, cipher, count)
     runner, service, _ = build_service(store, cipher, reactor=reactor, fraud=fraud)
-    node = SimpleNamespace(
-        activation=service, reactor=reactor,
-        config=SimpleNamespace(voucher_types={"T10": VType()},
-                               main=SimpleNamespace(ivr=settings or IvrSettings(care_number=CARE))))
     root = resource.Resource()
-    root.putChild(b"ivr", make_resource(node))
+    root.putChild(b"ivr", build_resource(service, settings or IvrSettings(care_number=CARE),
+                                         clock=reactor, hrn_lengths={VType().hrn_length}))
     site = server.Site(root)
     site.displayTracebacks = False
     port = reactor.listenTCP(0, site, interface="127.0.0.1")

@@ -9,16 +9,17 @@ import pytest
 import pytest_twisted
 import requests
 from sqlalchemy import select
-from twisted.internet import defer
 from zeep.exceptions import Fault
 from zeep.wsse.username import UsernameToken
 
+from core.queries import TransactionQueries
 from core.requests import ActivationResult
 from core.results import ResultCode as R
 from core.schema import audit_log
 from protocols.soap.config import SoapSettings
 from protocols.soap.resource import build_resource
-from tests.helpers import FakeBilling, voucher_row
+from tests.fakes import FakeActivationService, FakeBilling
+from tests.helpers import voucher_row
 from tests.integration.soap_fixtures import CLIENTS, in_thread, start_env, stop_env, zeep_client
 
 pytestmark = pytest.mark.integration
@@ -175,25 +176,14 @@ async def test_lost_billing_answer_leaves_voucher_pending(reactor, sqlite_url, t
         await stop_env(env)
 
 
-class StubActivation:
-    """Answers every request with the next queued result (for codes the real core
-    only produces on internal faults, such as SYSTEM_ERROR)."""
-
-    def __init__(self):
-        self.results = []
-        self.requests = []
-
-    def activate(self, req):
-        self.requests.append(req)
-        return defer.succeed(self.results.pop(0))
-
-
 @pytest_twisted.ensureDeferred
 async def test_every_result_code_renders(reactor, sqlite_url, tmp_path):
     from twisted.web import resource, server
     env = await start_env(reactor, sqlite_url, tmp_path)
-    stub = StubActivation()
-    res = build_resource(stub, env.runner, SoapSettings(clients=CLIENTS), clock=reactor)
+    # queued results, for codes the real core only gives on internal faults
+    stub = FakeActivationService()
+    res = build_resource(stub, TransactionQueries(env.runner), SoapSettings(clients=CLIENTS),
+                         clock=reactor)
     root = resource.Resource()
     root.putChild(b"soap", res)
     port = reactor.listenTCP(0, server.Site(root), interface="127.0.0.1")

@@ -12,8 +12,9 @@ from core.requests import ActivationRequest
 from core.results import ResultCode as R
 from core.timeutil import DAY_MS
 from core.vouchers import Selection, set_state
+from tests.fakes import FakeBilling
 from tests.helpers import (
-    FakeBilling, FraudSettings, build_service, credited_entries, make_batch,
+    FraudSettings, build_service, credited_entries, make_batch,
     make_store, txn_rows, voucher_row,
 )
 

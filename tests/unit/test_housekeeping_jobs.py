@@ -15,7 +15,8 @@ from core.schema import (
     fraud_counter, txn, voucher, voucher_archive, voucher_history, voucher_history_archive,
 )
 from core.timeutil import DAY_MS, fmt_day, now_ms
-from tests.helpers import FakeBilling, VType, make_batch, make_store
+from tests.fakes import FakeBilling
+from tests.helpers import VType, make_batch, make_store
 from tests.housekeeping_helpers import (
     clock_at, history_count, make_keeper, run_rows, set_vouchers, settings, states,
 )

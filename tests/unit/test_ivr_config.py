@@ -7,7 +7,7 @@ import pytest
 
 from core.settings import ConfigError, build
 from protocols.ivr.config import IvrSettings, LanguageSettings
-from protocols.ivr.resource import FALLBACK_LENGTHS, hrn_lengths_of, settings_of
+from protocols.ivr.resource import FALLBACK_LENGTHS, build_resource
 from protocols.ivr.texts import ENGLISH, KEYS
 
 
@@ -80,12 +80,15 @@ def test_missing_keys_are_listed():
         LanguageSettings(code="sr", prompts={"welcome": "x"})
 
 
-def test_settings_and_lengths_from_a_node_config():
-    class Cfg:
-        pass
-    cfg = Cfg()
-    assert settings_of(cfg) == IvrSettings() and hrn_lengths_of(cfg) == FALLBACK_LENGTHS
-    cfg.main = Cfg()
-    cfg.main.ivr = IvrSettings(max_attempts=5)
-    cfg.voucher_types = {"A": type("T", (), {"hrn_length": 16})(), "B": type("T", (), {"hrn_length": 12})()}
-    assert settings_of(cfg).max_attempts == 5 and hrn_lengths_of(cfg) == (12, 16)
+def test_hrn_lengths_given_or_the_fallback():
+    from twisted.internet import task
+
+    from tests.fakes import FakeActivationService
+
+    def lengths(given):
+        res = build_resource(FakeActivationService(), IvrSettings(max_attempts=5),
+                             clock=task.Clock(), hrn_lengths=given)
+        assert res.channel.settings.max_attempts == 5
+        return res.channel.ctx.lengths
+    assert lengths(()) == FALLBACK_LENGTHS
+    assert lengths({16, 12}) == (12, 16)

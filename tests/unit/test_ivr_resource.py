@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 from io import BytesIO
-from types import SimpleNamespace
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import pytest_twisted
-from twisted.internet import defer, task
+from twisted.internet import task
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.web import resource, server
 from twisted.web.test.requesthelper import DummyRequest
@@ -15,7 +14,8 @@ from twisted.web.test.requesthelper import DummyRequest
 from core.requests import ActivationResult, Channel
 from core.results import ResultCode as R
 from protocols.ivr.config import IvrSettings
-from protocols.ivr.resource import make_resource
+from protocols.ivr.resource import build_resource
+from tests.fakes import FakeActivationService
 from tests.vxml_walker import NOINPUT, Walker, assert_valid
 
 HRN = "12345678901234"
@@ -23,35 +23,18 @@ ANI = {"session.connection.remote.uri": "tel:+381641234567",
        "session.connection.ccxml.sessionid": "call-42"}
 
 
-class FakeActivation:
-    """Answers every request with C{result} (a result, an exception, or None to hang)."""
-
-    def __init__(self, result=ActivationResult(R.SUCCESS, amount=500, currency="EUR")):
-        self.result = result
-        self.requests = []
-        self.pending = []
-
-    def activate(self, req):
-        self.requests.append(req)
-        if isinstance(self.result, Exception):
-            return defer.fail(self.result)
-        if self.result is None:
-            d = defer.Deferred()
-            self.pending.append(d)
-            return d
-        return defer.succeed(self.result)
+#: What the fake activation service answers unless a test says otherwise.
+CREDITED = ActivationResult(R.SUCCESS, amount=500, currency="EUR")
 
 
 def _site(activation, settings=None, mount=(b"ivr",), reactor=None):
-    node = SimpleNamespace(activation=activation, reactor=reactor or task.Clock(),
-                           config=SimpleNamespace(voucher_types={},
-                                                  main=SimpleNamespace(ivr=settings or IvrSettings())))
     root = parent = resource.Resource()
     for seg in mount[:-1]:
         child = resource.Resource()
         parent.putChild(seg, child)
         parent = child
-    parent.putChild(mount[-1], make_resource(node))
+    parent.putChild(mount[-1], build_resource(activation, settings or IvrSettings(),
+                                              clock=reactor or task.Clock()))
     return root
 
 
@@ -90,7 +73,7 @@ def logged():
 
 @pytest_twisted.ensureDeferred
 async def test_walk_builds_the_activation_request(logged):
-    act = FakeActivation()
+    act = FakeActivationService(CREDITED)
     root = _site(act, IvrSettings(call_ref_expr="session.connection.ccxml.sessionid"))
     call = await Walker(memory_fetch(root), ANI).call("http://ivr.test/ivr/", [HRN + "#", "1"])
     assert call.said("Your account has been credited with 5 EUR.") and call.ended == "exit"
@@ -106,7 +89,7 @@ async def test_walk_builds_the_activation_request(logged):
 
 @pytest_twisted.ensureDeferred
 async def test_base_url_and_mount_point():
-    act = FakeActivation()
+    act = FakeActivationService(CREDITED)
     root = _site(act, IvrSettings(base_url="https://ivoms.example/x/ivr/"))
     req, out = _request(root, "GET", "/ivr/")
     assert b'next="https://ivoms.example/x/ivr/activate"' in out
@@ -119,7 +102,7 @@ async def test_base_url_and_mount_point():
 
 @pytest_twisted.ensureDeferred
 async def test_activation_failure_is_an_apology_not_a_traceback():
-    root = _site(FakeActivation(RuntimeError("boom")))
+    root = _site(FakeActivationService(RuntimeError("boom")))
     status, headers, body = await memory_fetch(root)(
         "POST", "/ivr/activate", [("msisdn", "0641234567"), ("hrn", HRN)])
     assert (status, headers["x-ivoms-error"]) == (200, "internal")
@@ -128,7 +111,7 @@ async def test_activation_failure_is_an_apology_not_a_traceback():
 
 
 def test_result_header_and_no_store():
-    root = _site(FakeActivation(ActivationResult(R.INVALID_HRN)))
+    root = _site(FakeActivationService(ActivationResult(R.INVALID_HRN)))
     req, out = _request(root, "POST", "/ivr/activate", [("msisdn", "0641234567"), ("hrn", HRN)])
     assert out is server.NOT_DONE_YET and req.finished
     assert req.responseHeaders.getRawHeaders(b"x-ivoms-result") == [b"119"]
@@ -137,26 +120,19 @@ def test_result_header_and_no_store():
 
 
 def test_caller_gone_before_the_answer():
-    act = FakeActivation(None)
+    act = FakeActivationService(hold=True)
     root = _site(act)
     req, out = _request(root, "POST", "/ivr/activate", [("msisdn", "0641234567"), ("hrn", HRN)])
     assert out is server.NOT_DONE_YET
     for d in req._finishedDeferreds:          # the platform hung up
         d.errback(ConnectionError("gone"))
     req._finishedDeferreds = []
-    act.pending[0].callback(ActivationResult(R.SUCCESS))
+    act.held[0].callback(ActivationResult(R.SUCCESS))
     assert req.written == [] and not req.finished
 
 
-def test_disabled_channel_is_not_mounted():
-    node = SimpleNamespace(activation=FakeActivation(), reactor=None,
-                           config=SimpleNamespace(voucher_types={}, main=SimpleNamespace(
-                               ivr=IvrSettings(enabled=False))))
-    assert make_resource(node) is None
-
-
 def test_oversize_body_and_unknown_child():
-    root = _site(FakeActivation(), IvrSettings(max_body_bytes=256))
+    root = _site(FakeActivationService(CREDITED), IvrSettings(max_body_bytes=256))
     req, out = _request(root, "POST", "/ivr/collect", body=b"x" * 257)
     assert req.responseHeaders.getRawHeaders(b"x-ivoms-error") == [b"oversize"]
     assert_valid(out)
@@ -168,7 +144,7 @@ def test_oversize_body_and_unknown_child():
 async def test_barred_minutes_use_the_injected_clock():
     clock = task.Clock()
     clock.advance(1_750_000_000)
-    act = FakeActivation(ActivationResult(R.SUBSCRIBER_BARRED, unbar_at=1_750_000_000_000 + 900_000))
+    act = FakeActivationService(ActivationResult(R.SUBSCRIBER_BARRED, unbar_at=1_750_000_000_000 + 900_000))
     root = _site(act, reactor=clock)
     call = await Walker(memory_fetch(root), ANI).call("http://ivr.test/ivr/", [HRN + "#", "1"])
     assert call.said("You can try again in 15 minutes, after 15:21.")
@@ -176,7 +152,7 @@ async def test_barred_minutes_use_the_injected_clock():
 
 @pytest_twisted.ensureDeferred
 async def test_no_care_number_says_goodbye_after_the_limit():
-    root = _site(FakeActivation())
+    root = _site(FakeActivationService(CREDITED))
     call = await Walker(memory_fetch(root), ANI).call("http://ivr.test/ivr/", [NOINPUT] * 3)
     assert call.prompts[-1] == "Thank you for calling. Goodbye." and call.transfer is None
     assert call.ended == "exit"

@@ -4,13 +4,13 @@ The walker applies §5.3.3 (C{<clear>} resets the item's prompt and event
 counters) and §4.1.6 (prompts chosen by C{count}); the documents must count
 every refusal, including lengths the grammar accepts and the document refuses.
 """
-from types import SimpleNamespace
 
 import pytest
 import pytest_twisted
 
 from protocols.ivr.config import IvrSettings
-from tests.unit.test_ivr_resource import ANI, FakeActivation, memory_fetch
+from tests.fakes import FakeActivationService
+from tests.unit.test_ivr_resource import ANI, CREDITED, memory_fetch
 from tests.vxml_script import WalkerError
 from tests.vxml_walker import NOINPUT, NOMATCH, Walker
 
@@ -61,13 +61,11 @@ def root():
     """/ivr/ with two voucher types of 14 and 16 digits: 15 passes the grammar, not the document."""
     from twisted.internet import task
     from twisted.web import resource
-    from protocols.ivr.resource import make_resource
-    types = {"A": SimpleNamespace(hrn_length=14), "B": SimpleNamespace(hrn_length=16)}
-    node = SimpleNamespace(activation=FakeActivation(), reactor=task.Clock(),
-                           config=SimpleNamespace(voucher_types=types, main=SimpleNamespace(
-                               ivr=IvrSettings(care_number=CARE))))
+    from protocols.ivr.resource import build_resource
+    ivr = build_resource(FakeActivationService(CREDITED), IvrSettings(care_number=CARE),
+                         clock=task.Clock(), hrn_lengths={14, 16})
     top = resource.Resource()
-    top.putChild(b"ivr", make_resource(node))
+    top.putChild(b"ivr", ivr)
     return top
 
 

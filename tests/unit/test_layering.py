@@ -134,6 +134,58 @@ def test_the_checks_see_a_violation():
     assert (7, "gateway.cli") in imported_modules(tree)
 
 
+# -- adapters are built from explicit arguments, never from the node --------------
+
+#: What a L{gateway.node.Node} offers; an adapter reading these off a C{node} digs through it.
+NODE_PARTS = frozenset({"activation", "billing", "billing_service", "check_schema", "cipher",
+                        "clock", "config", "keyring", "loyalty", "numbering", "queries",
+                        "reactor", "reconciler", "runner", "store"})
+
+#: Names looked up with C{getattr} to dig through a node or its loaded configuration.
+DIGGING = frozenset({"node", "config", "main"})
+
+
+def node_uses(tree) -> list[tuple[int, str]]:
+    """(line, text) of each place C{tree} reaches through a node: C{x.node},
+    C{node.<part>}, C{getattr(x, "main"|"config"|"node")}, or an import of
+    C{gateway.node} or of the global reactor."""
+    found = []
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Attribute):
+            if n.attr == "node":
+                found.append((n.lineno, "." + n.attr))
+            elif isinstance(n.value, ast.Name) and n.value.id == "node" and n.attr in NODE_PARTS:
+                found.append((n.lineno, "node." + n.attr))
+        elif isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "getattr" \
+                and len(n.args) >= 2 and isinstance(n.args[1], ast.Constant) \
+                and n.args[1].value in DIGGING:
+            found.append((n.lineno, "getattr(.., %r)" % n.args[1].value))
+    for line, module in imported_modules(tree):
+        if module in ("gateway.node", "twisted.internet.reactor"):
+            found.append((line, "import " + module))
+    return found
+
+
+def test_adapters_take_explicit_arguments_not_the_node():
+    """Channels and the GUI get what they use (activation service, queries, clock,
+    settings) from L{gateway.adapters}: none digs through the node or its config,
+    and none falls back to the global reactor."""
+    found = ["%s:%d %s" % (path, line, text)
+             for path, tree in sources("protocols", "admin")
+             for line, text in node_uses(tree)]
+    assert found == []
+
+
+def test_the_node_check_sees_a_violation():
+    tree = ast.parse("def make_resource(node):\n    s = getattr(getattr(node.config, 'main'), 'ivr')\n"
+                     "    from twisted.internet import reactor as clock\n"
+                     "    return ctx.node.runner, node.activation\n"
+                     "def element(node):\n    node.text = 'x'\n")
+    assert sorted(node_uses(tree)) == [
+        (2, "getattr(.., 'main')"), (2, "node.config"), (3, "import twisted.internet.reactor"),
+        (4, ".node"), (4, "node.activation")]
+
+
 # -- adapters reach the store only through the core's queries ---------------------
 
 ROOT = REPO

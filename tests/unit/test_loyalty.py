@@ -17,8 +17,9 @@ from core.reconcile import Reconciler
 from core.requests import ActivationRequest
 from core.results import ResultCode as R
 from core.schema import loyalty_counter, loyalty_event
+from tests.fakes import FakeBilling
 from tests.helpers import (
-    FakeBilling, FraudSettings, VType, build_service, credited_entries, make_batch, make_store,
+    FraudSettings, VType, build_service, credited_entries, make_batch, make_store,
     txn_rows,
 )
 

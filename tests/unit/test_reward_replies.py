@@ -72,17 +72,13 @@ def test_ivr_result_document_speaks_it():
 
 def test_soap_result_text():
     from protocols.soap.handlers import SoapHandlers
-    from twisted.internet import defer
+    from tests.fakes import FakeActivationService, FakeTransactionQueries
     plain, rewarded = _results()
-
-    class Activation:
-        def activate(self, req):
-            return defer.succeed(rewarded)
 
     class Call:
         client = type("C", (), {"name": "demo"})()
         target = detail = None
     out = []
-    SoapHandlers(Activation(), None).activate_voucher(Call(), "0641234567", "1" * 14, None, None) \
-        .addCallback(out.append)
+    handlers = SoapHandlers(FakeActivationService(rewarded), FakeTransactionQueries())
+    handlers.activate_voucher(Call(), "0641234567", "1" * 14, None, None).addCallback(out.append)
     assert out[0].resultText.endswith(Reward.text) and out[0].resultCode == 0

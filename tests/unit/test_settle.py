@@ -11,7 +11,8 @@ from core.requests import ActivationRequest
 from core.results import ResultCode as R
 from core.settle import settle
 from gateway.cli.main import build_parser
-from tests.helpers import FakeBilling, build_service, make_batch, make_store, txn_rows, voucher_row
+from tests.fakes import FakeBilling
+from tests.helpers import build_service, make_batch, make_store, txn_rows, voucher_row
 
 
 @pytest.fixture

@@ -12,13 +12,13 @@ from protocols.smpp.codec import (
     BindTransceiver, DataSm, DeliverSm, DeliverSmResp, SubmitSm, SubmitSmResp, tlvs)
 from protocols.smpp.text import decode_gsm, encode_gsm, parse_udh
 from tests.unit.test_smpp_fakes import (
-    HRN, MSISDN, SHORT_CODE, FakeActivation, connect, feed, make_channel,
+    HRN, MSISDN, SHORT_CODE, sms_activation, connect, feed, make_channel,
     make_factory, received)
 
 
 def setup(result_for=None, clock=None, **channel_kw):
     clock = clock or task.Clock()
-    activation = FakeActivation(result_for)
+    activation = sms_activation(result_for)
     channel = make_channel(activation, clock, **channel_kw)
     factory = make_factory(clock=clock, channel=channel)
     proto, t = connect(factory)
@@ -202,7 +202,7 @@ def test_barred_reply_has_unbar_time():
 
 def test_long_reply_is_split_with_udh():
     long_text = "Your account was credited. " * 12
-    activation = FakeActivation()
+    activation = sms_activation()
     from protocols.smpp.replies import Replies
     channel = make_channel(activation)
     channel.replies = Replies({"en": {"SUCCESS": long_text}})
@@ -294,7 +294,7 @@ def test_refused_activations_are_logged_and_successes_left_to_the_transaction_ta
 
 
 def test_drain_waits_for_activations_and_their_replies():
-    activation = FakeActivation(hold=True)
+    activation = sms_activation(hold=True)
     channel = make_channel(activation)
     factory = make_factory(channel=channel)
     proto, t = connect(factory)

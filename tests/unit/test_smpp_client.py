@@ -13,7 +13,7 @@ from protocols.smpp.codec import (
 from protocols.smpp.config import SessionSettings, SmscSettings
 from protocols.smpp.client import SmscConnector
 from tests.unit.test_smpp_fakes import (
-    HRN, MSISDN, SHORT_CODE, FakeActivation, Transport, feed, make_channel, received)
+    HRN, MSISDN, SHORT_CODE, sms_activation, Transport, feed, make_channel, received)
 
 
 class FakeEndpoint:
@@ -46,7 +46,7 @@ def connector(bind="transceiver", clock=None, activation=None, **session):
     ep = FakeEndpoint()
     smsc = SmscSettings(name="smsc1", system_id="ivoms", password="pw", bind=bind,
                         retry_initial=1.0, retry_max=8.0, retry_factor=2.0)
-    channel = make_channel(activation or FakeActivation(), clock)
+    channel = make_channel(activation or sms_activation(), clock)
     c = SmscConnector(smsc, SessionSettings(**session), channel, reactor=clock, clock=clock,
                       endpoint=ep, jitter=lambda: 0.0)
     return c, ep, clock
@@ -186,7 +186,7 @@ def test_receiver_plus_transmitter():
 
 
 def test_reply_waits_for_a_transmitter_bind():
-    activation = FakeActivation(hold=True)
+    activation = sms_activation(hold=True)
     c, ep, clock = connector(bind="receiver+transmitter", activation=activation)
     c.startService()
     (rx, trx), (tx, ttx) = ep.attempts

@@ -1,4 +1,4 @@
-"""Fakes shared by the SMPP unit tests (a fake activation service, transports, PDU helpers).
+"""Helpers shared by the SMPP unit tests (the shared activation fake set up for SMS, transports, PDUs).
 
 Kept in a test module so that the SMPP tests stay within tests/unit/test_smpp_*.py;
 the few tests at the bottom check the fakes themselves.
@@ -6,7 +6,7 @@ the few tests at the bottom check the fakes themselves.
 
 from __future__ import annotations
 
-from twisted.internet import address, defer, task
+from twisted.internet import address, task
 from twisted.internet.testing import StringTransport
 
 from core.requests import ActivationResult
@@ -18,39 +18,23 @@ from protocols.smpp.config import (
 from protocols.smpp.grammar import Grammar
 from protocols.smpp.replies import Replies
 from protocols.smpp.server import SmppServerFactory
+from tests.fakes import FakeActivationService
 
 HRN = "12345678901234"
 MSISDN = "381641234567"
 SHORT_CODE = "1555"
 
 
-class FakeActivation:
-    """Records requests; answers with C{result_for(req)} at once, or holds them.
+def sms_result(req) -> ActivationResult:
+    """The success an SMS test expects: the request's MSISDN credited 10.00 EUR for 30 days."""
+    return ActivationResult(ResultCode.SUCCESS, txn_id="abcdef0123456789", msisdn=req.msisdn,
+                            amount=1000, currency="EUR", validity_days=30,
+                            new_expiry=1767225600000)
 
-    @ivar hold: when True, C{activate} returns an unfired Deferred kept in
-        C{waiting} (fire it with C{release}).
-    """
 
-    def __init__(self, result_for=None, hold: bool = False) -> None:
-        self.requests = []
-        self.waiting = []
-        self.hold = hold
-        self.result_for = result_for or (lambda req: ActivationResult(
-            ResultCode.SUCCESS, txn_id="abcdef0123456789", msisdn=req.msisdn, amount=1000,
-            currency="EUR", validity_days=30, new_expiry=1767225600000))
-
-    def activate(self, req):
-        self.requests.append(req)
-        if self.hold:
-            d = defer.Deferred()
-            self.waiting.append((req, d))
-            return d
-        return defer.succeed(self.result_for(req))
-
-    def release(self) -> None:
-        waiting, self.waiting = self.waiting, []
-        for req, d in waiting:
-            d.callback(self.result_for(req))
+def sms_activation(result_for=None, hold: bool = False) -> FakeActivationService:
+    """The shared activation fake answering with C{result_for(req)} (default L{sms_result})."""
+    return FakeActivationService(result_for=result_for or sms_result, hold=hold)
 
 
 class Transport(StringTransport):
@@ -70,7 +54,7 @@ def session_settings(**kw) -> SessionSettings:
 
 def make_channel(activation=None, clock=None, *, allow_beneficiary=False, **channel_kw):
     clock = clock or task.Clock()
-    activation = activation or FakeActivation()
+    activation = activation or sms_activation()
     grammar = Grammar({"RECHARGE": "en", "TOPUP": "en", "DOPUNA": "sr"},
                       allow_beneficiary=allow_beneficiary, hrn_lengths=[14])
     return SmsChannel(activation, grammar, Replies(), clock=clock,
@@ -115,7 +99,7 @@ def disconnect(proto, transport) -> None:
 # -- the fakes' own checks ---------------------------------------------------
 
 def test_fake_activation_holds_and_releases():
-    fake = FakeActivation(hold=True)
+    fake = sms_activation(hold=True)
     got = []
     fake.activate(object.__new__(type("R", (), {"msisdn": "1"}))).addCallback(got.append)
     assert got == [] and len(fake.waiting) == 1

@@ -14,7 +14,7 @@ from protocols.smpp.codec import (
 from protocols.smpp.config import AccountSettings
 from protocols.smpp.protocol import BOUND, OPEN, TRANSCEIVER
 from tests.unit.test_smpp_fakes import (
-    HRN, MSISDN, SHORT_CODE, FakeActivation, connect, disconnect, feed,
+    HRN, MSISDN, SHORT_CODE, sms_activation, connect, disconnect, feed,
     make_factory, received)
 
 
@@ -274,7 +274,7 @@ def test_deliver_sm_and_data_sm_accepted_as_mo():
 
 
 def test_response_goes_out_before_reply_even_when_activation_is_slow():
-    activation = FakeActivation(hold=True)
+    activation = sms_activation(hold=True)
     factory = make_factory(activation=activation)
     proto, t = bound(factory)
     feed(proto, mo())
@@ -390,7 +390,7 @@ def test_refused_deliver_sm_counts_as_failure():
 
 
 def test_in_flight_limit_gives_rthrottled():
-    activation = FakeActivation(hold=True)
+    activation = sms_activation(hold=True)
     from tests.unit.test_smpp_fakes import make_channel
     channel = make_channel(activation, max_in_flight=1)
     factory = make_factory(channel=channel)

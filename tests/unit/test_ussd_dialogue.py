@@ -4,7 +4,7 @@ another number, help, retries, timeout and release (issue 6)."""
 from __future__ import annotations
 
 import pytest
-from twisted.internet import defer, task
+from twisted.internet import task
 
 from core.requests import ActivationResult
 from core.results import ResultCode as R
@@ -12,6 +12,7 @@ from protocols.ussd.dialogue import (DialogueBusy, DialogueManager, State,
                                      TooManyDialogues, UnknownDialogue,
                                      parse_service_string)
 from protocols.ussd.replies import Texts, fits
+from tests.fakes import FakeActivationService
 
 HRN = "12345678901234"
 MSISDN = "+381641234567"
@@ -19,24 +20,9 @@ EXPIRY = 4102444800000          # 2100-01-01T00:00:00Z
 UNBAR = 1767225600000           # 2026-01-01T00:00:00Z
 
 
-class FakeActivation:
-    """Records each ActivationRequest; answers with C{result} or a held Deferred."""
-
-    def __init__(self, result=None):
-        self.requests = []
-        self.result = result or ActivationResult(
-            R.SUCCESS, txn_id="abcdef0123456789", amount=1050, currency="EUR",
-            validity_days=30, new_expiry=EXPIRY)
-        self.hold = False
-        self.held = []
-
-    def activate(self, request):
-        self.requests.append(request)
-        if self.hold:
-            d = defer.Deferred()
-            self.held.append(d)
-            return d
-        return defer.succeed(self.result)
+#: What the fake activation service answers unless a test says otherwise.
+SUCCESS = ActivationResult(R.SUCCESS, txn_id="abcdef0123456789", amount=1050, currency="EUR",
+                           validity_days=30, new_expiry=EXPIRY)
 
 
 def reply_of(d):
@@ -54,7 +40,7 @@ def clock():
 
 @pytest.fixture
 def fake():
-    return FakeActivation()
+    return FakeActivationService(SUCCESS)
 
 
 def manager(fake, clock, **kw):
@@ -244,7 +230,7 @@ def test_language_choice(fake, clock):
 
 @pytest.mark.parametrize("code", list(R))
 def test_every_result_code_has_a_text_that_fits(code, clock):
-    fake = FakeActivation(ActivationResult(code, txn_id="t" * 32, amount=123456789,
+    fake = FakeActivationService(ActivationResult(code, txn_id="t" * 32, amount=123456789,
                                            currency="EUR", new_expiry=EXPIRY,
                                            unbar_at=UNBAR))
     for language in ("en", "sr"):
@@ -256,9 +242,7 @@ def test_every_result_code_has_a_text_that_fits(code, clock):
 
 
 def test_activation_errback_becomes_system_error(clock):
-    class Broken:
-        def activate(self, request):
-            return defer.fail(RuntimeError("boom"))
-    reply = reply_of(manager(Broken(), clock).begin("d", MSISDN, "*123*%s#" % HRN))
+    broken = FakeActivationService(RuntimeError("boom"))
+    reply = reply_of(manager(broken, clock).begin("d", MSISDN, "*123*%s#" % HRN))
     assert reply.ends and reply.result.code == R.SYSTEM_ERROR
     assert reply.text.startswith("Sorry, the recharge failed")

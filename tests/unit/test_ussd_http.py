@@ -8,7 +8,6 @@ import base64
 import json
 from dataclasses import dataclass
 from io import BytesIO
-from types import SimpleNamespace
 
 import pytest
 import pytest_twisted
@@ -17,16 +16,18 @@ from twisted.web import resource, server
 from twisted.web.client import Agent, FileBodyProducer, HTTPConnectionPool
 from twisted.web.http_headers import Headers
 
+from core.normalise import MsisdnRules
 from gateway.config import MsisdnSettings
 from protocols.ussd.config import DialogueSettings, UssdSettings
 from protocols.ussd.map import (decode_map_argument, decode_ussd_res, encode_ussd_arg,
                                 encode_ussd_res)
 from protocols.ussd.map_types import NETWORK_UNSTRUCTURED_SS_CONTEXT_V2 as USSD_AC
-from protocols.ussd.resource import make_resource
+from protocols.ussd.resource import build_resource
 from protocols.ussd.tcap import (Dialogue, Invoke, ReturnResult, TcapMessage, decode_tcap,
                                  encode_tcap)
 from tests.helpers import (VType, build_service, credited_entries, make_batch, make_store,
                            txn_rows, voucher_row)
+from tests.fakes import FakeActivationService
 
 MSISDN = "0641234567"
 E164 = "381641234567"
@@ -59,11 +60,9 @@ def start_bridge(sqlite_url, tmp_path, reactor, settings=None, count=8):
     _info, by_serial = make_batch(store, cipher, count)
     runner, service, _ledger = build_service(store, cipher, reactor=reactor)
     clock = task.Clock()
-    node = SimpleNamespace(
-        activation=service, reactor=reactor,
-        config=SimpleNamespace(main=SimpleNamespace(ussd=settings or UssdSettings()),
-                               voucher_types={"T10": VType()}, msisdn=MsisdnSettings()))
-    res = make_resource(node, clock=clock)
+    res = build_resource(service, settings or UssdSettings(), clock=clock,
+                         hrn_lengths={VType().hrn_length},
+                         numbering=MsisdnRules.from_settings(MsisdnSettings()))
     root = resource.Resource()
     root.putChild(b"ussd", res)
     site = server.Site(root)
@@ -449,14 +448,10 @@ async def test_allowed_addresses(sqlite_url, tmp_path, reactor):
         await stop()
 
 
-def test_make_resource_defaults_and_disabled():
-    node = SimpleNamespace(activation=object(), reactor=task.Clock(),
-                           config=SimpleNamespace())
-    res = make_resource(node)
+def test_build_resource_defaults():
+    res = build_resource(FakeActivationService(), UssdSettings(), clock=task.Clock())
     assert res.max_body_bytes == 8192 and res.dialogues.service_codes == {"123": ""}
     assert sorted(res.dialogues.hrn_lengths) == list(range(8, 21))
-    off = SimpleNamespace(main=SimpleNamespace(ussd=UssdSettings(enabled=False)))
-    assert make_resource(SimpleNamespace(activation=None, reactor=None, config=off)) is None
 
 
 @pytest_twisted.ensureDeferred

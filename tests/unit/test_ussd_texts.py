@@ -4,7 +4,6 @@ config validation that names the key (issue 6)."""
 from __future__ import annotations
 
 import tomllib
-from types import SimpleNamespace
 
 import pytest
 
@@ -12,7 +11,7 @@ from core.money import format_amount
 from core.requests import ActivationResult
 from core.results import ResultCode as R
 from core.settings import ConfigError, build
-from protocols.ussd.config import PROMPT_KEYS, UssdSettings, settings_of
+from protocols.ussd.config import PROMPT_KEYS, UssdSettings
 from protocols.ussd.gsm7 import encode_ussd
 from protocols.ussd.replies import Texts, default_templates, fit, fits, oversize_templates
 
@@ -73,13 +72,6 @@ def test_bad_settings_name_the_key(toml, key):
     with pytest.raises(ConfigError) as info:
         load(toml)
     assert str(info.value).startswith("ivoms.toml: " + key)
-
-
-def test_settings_of_node():
-    assert settings_of(SimpleNamespace()) == UssdSettings()
-    custom = UssdSettings(max_body_bytes=1024)
-    node = SimpleNamespace(config=SimpleNamespace(main=SimpleNamespace(ussd=custom)))
-    assert settings_of(node) is custom
 
 
 def test_format_amount():
