@@ -77,11 +77,15 @@ class NodeRunner:
             node could not start or did not stop in time (L{error} says why).
         """
         self.reactor.callWhenRunning(self._start)
-        self.reactor.addSystemEventTrigger("before", "shutdown", self._stop_services)
+        self.reactor.addSystemEventTrigger("before", "shutdown", self.stop_services)
         self.reactor.run()
+        self.cancel_watchdog()
+        return EXIT_FAILED if self.error else EXIT_OK
+
+    def cancel_watchdog(self) -> None:
+        """Disarm the watchdog (the process is about to exit by itself)."""
         if self._watchdog is not None:
             self._watchdog.cancel()
-        return EXIT_FAILED if self.error else EXIT_OK
 
     # -- start ---------------------------------------------------------------------------
     def _start(self) -> None:
@@ -141,7 +145,12 @@ class NodeRunner:
         except ReactorNotRunning:
             pass
 
-    def _stop_services(self) -> defer.Deferred:
+    def stop_services(self) -> defer.Deferred:
+        """The reactor's "before shutdown" trigger: stop the tree, at most C{shutdown_timeout}.
+
+        @return: a Deferred firing when the services stopped, the timeout
+            passed or a second signal came (then L{error} says which).
+        """
         self.stopping = True
         self._arm_watchdog()
         self._stopped = defer.Deferred()
