@@ -32,7 +32,7 @@ DEFAULT_CONFIG = os.environ.get("IVOMS_CONFIG", "conf/ivoms.toml")
 @dataclass(frozen=True)
 class NodeSettings:
     name: str = "node1"
-    shutdown_timeout: float = setting(30.0, check=positive)   # seconds the services may take to stop
+    shutdown_timeout: float = setting(30.0, check=positive)   # seconds the stop may take
 
 
 @dataclass(frozen=True)

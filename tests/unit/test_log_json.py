@@ -80,7 +80,8 @@ def test_level_filter_and_text_format_unchanged():
     ev = _emit(fmt="hello {who}", who="ops")
     make_observer("text", "info", text)(ev)
     textFileLogObserver(expected)(ev)
-    assert text.getvalue() == expected.getvalue() and "[core.test#info] hello ops" in text.getvalue()
+    assert text.getvalue() == expected.getvalue()
+    assert "[core.test#info] hello ops" in text.getvalue()
 
 
 def test_log_file_reopen_writes_to_a_new_file_at_the_same_path(tmp_path):

@@ -8,7 +8,7 @@ from twisted.application import service
 from twisted.internet import defer, task
 from twisted.internet.error import CannotListenError
 
-from gateway.lifecycle import EXIT_FAILED, NodeRunner
+from gateway.lifecycle import NodeRunner
 from gateway.service import NodeService
 
 
