@@ -177,7 +177,9 @@ def test_a_port_in_use_ends_the_node_with_one_line_naming_the_endpoint(conf_dir,
     assert len(err) == 1, err
     assert err[0].startswith("ivoms: error: cannot listen on %s (%s)" % (ep, key))
     assert "in use" in err[0]
-    assert "Traceback" not in "".join(node.err)
+    log = "".join(node.out)
+    assert "cannot listen on %s (%s)" % (ep, key) in log
+    assert "Traceback" not in log + "".join(node.err) and "Unhandled error" not in log
 
 
 @pytest.mark.parametrize("endpoint,reason", [
