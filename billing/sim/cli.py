@@ -56,7 +56,7 @@ def add_arguments(p) -> None:
     for name, metavar, text in _FLOATS:
         p.add_argument("--" + name.replace("_", "-"), type=float, dest=name, metavar=metavar,
                        help=text)
-    p.add_argument("--stats-interval", type=float, default=0.0,
+    p.add_argument("--stats-interval", type=float, default=0.0, metavar="SECONDS",
                    help="print counters every N seconds (0: never)")
 
 
