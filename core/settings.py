@@ -12,6 +12,8 @@ import dataclasses
 import os
 import typing
 
+from core.endpoint_check import server_endpoint_problem
+
 
 class ConfigError(Exception):
     """The configuration is invalid; the message names the file and the key."""
@@ -146,7 +148,7 @@ def digits(v):
 
 
 def endpoint(v):
-    """A Twisted server endpoint string such as C{tcp:2775:interface=127.0.0.1}."""
-    if not isinstance(v, str) or ":" not in v:
-        return "must be an endpoint string such as 'tcp:8080:interface=127.0.0.1'"
-    return None
+    """A Twisted server endpoint string such as C{tcp:2775:interface=127.0.0.1}: its type,
+    port (0-65535), interface (an IP address) and options checked
+    (L{core.endpoint_check.server_endpoint_problem})."""
+    return server_endpoint_problem(v)

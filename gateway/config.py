@@ -32,6 +32,7 @@ DEFAULT_CONFIG = os.environ.get("IVOMS_CONFIG", "conf/ivoms.toml")
 @dataclass(frozen=True)
 class NodeSettings:
     name: str = "node1"
+    shutdown_timeout: float = setting(30.0, check=positive)   # seconds the stop may take
 
 
 @dataclass(frozen=True)

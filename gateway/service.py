@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from twisted.application import service
+from twisted.internet import defer
 from twisted.logger import Logger
 
 from core.generation import recover_interrupted
@@ -38,6 +39,30 @@ class StoreService(service.Service):
         return d
 
 
+class NodeService(service.MultiService):
+    """The top of the tree: children start in order and stop one at a time, in reverse.
+
+    Twisted's C{MultiService} stops every child at once; here the store (the
+    first child) stops only after the channels and the housekeeping jobs
+    that still submit units of work to it have stopped.  A child that never
+    started (start-up failed before it) is not stopped; a child whose stop
+    fails is logged and the others still stop.
+    """
+
+    log = Logger()
+
+    @defer.inlineCallbacks
+    def stopService(self):
+        service.Service.stopService(self)
+        for child in reversed(list(self)):
+            if not child.running:
+                continue
+            try:
+                yield defer.maybeDeferred(child.stopService)
+            except Exception:
+                self.log.failure("stopping {service} failed", service=child.name or repr(child))
+
+
 def housekeeping_service(node: Node) -> service.Service:
     """The housekeeping scheduler (DESIGN §8): every enabled job on its schedule, reconcile
     also at start-up; with C{housekeeping.enabled = false} it schedules nothing."""
@@ -57,7 +82,7 @@ def make_service(config, reactor, clock=None) -> service.MultiService:
     @param clock: time source for schedules and timestamps (default: reactor).
     """
     node = Node(config, reactor, clock)
-    top = service.MultiService()
+    top = NodeService()
     top.node = node
     StoreService(node).setServiceParent(top)
     node.billing                                  # builds the connector's client, if any

@@ -13,8 +13,21 @@ import sys
 
 from billing.sim.server import SimSettings
 
-_FLOATS = ("latency", "reject_rate", "drop_rate", "slow_rate", "slow_seconds",
-           "malformed_rate", "busy_rate")
+#: The fault and delay options, each with its own help (rates are fractions 0..1 of
+#: new requests; a repeated request gets its first answer again).
+_FLOATS = (
+    ("latency", "SECONDS", "delay added before every answer (default 0)"),
+    ("reject_rate", "RATE", "fraction of credits refused, not applied (Diameter 5003 "
+                            "authorization rejected, CAI/UCIP refusal code), e.g. 0.05"),
+    ("drop_rate", "RATE", "fraction of credits applied but never answered (the client "
+                          "times out and must reconcile)"),
+    ("slow_rate", "RATE", "fraction of answers delayed by --slow-seconds on top of --latency"),
+    ("slow_seconds", "SECONDS", "extra delay of a slow answer (default 5)"),
+    ("malformed_rate", "RATE", "fraction of credits applied and answered with a corrupt "
+                               "message (outcome unknown to the client)"),
+    ("busy_rate", "RATE", "fraction of requests answered 'too busy' without applying them "
+                          "(Diameter 3004, CAI busy, UCIP 100)"),
+)
 
 
 def add_arguments(p) -> None:
@@ -29,17 +42,21 @@ def add_arguments(p) -> None:
                    "currency[,expires YYYY-MM-DD]")
     p.add_argument("--no-auto-create", dest="auto_create", action="store_false",
                    default=None, help="answer unknown MSISDNs with 5030/1002")
-    p.add_argument("--origin-host")
-    p.add_argument("--origin-realm")
-    p.add_argument("--cai-user")
-    p.add_argument("--cai-password")
+    p.add_argument("--origin-host", help="Diameter Origin-Host of the simulator "
+                   "(default ocs.sim.localdomain)")
+    p.add_argument("--origin-realm", help="Diameter Origin-Realm (default localdomain)")
+    p.add_argument("--cai-user", help="user name CAI logins and UCIP Basic auth must give "
+                   "(default ivoms)")
+    p.add_argument("--cai-password", help="password CAI logins and UCIP Basic auth must give "
+                   "(prefer [billing_sim] cai_password: a command line is visible to "
+                   "other local users)")
     p.add_argument("--journal", help="file where every decision is fsynced before "
                    "it is answered (replayed on start)")
     p.add_argument("--seed", type=int, help="random seed of the faults")
-    for name in _FLOATS:
-        p.add_argument("--" + name.replace("_", "-"), type=float,
-                       dest=name, help="fault / delay setting (see docs)")
-    p.add_argument("--stats-interval", type=float, default=0.0,
+    for name, metavar, text in _FLOATS:
+        p.add_argument("--" + name.replace("_", "-"), type=float, dest=name, metavar=metavar,
+                       help=text)
+    p.add_argument("--stats-interval", type=float, default=0.0, metavar="SECONDS",
                    help="print counters every N seconds (0: never)")
 
 

@@ -10,18 +10,23 @@ from gateway.cli.runtime import CliError, current_ms, open_node, run_with_reacto
 def register(sub) -> None:
     """Add this module's sub-commands to the argparse C{sub} parsers."""
     a = sub.add_parser("activate", help="activate a voucher for a subscriber")
-    a.add_argument("--msisdn", required=True)
+    a.add_argument("--msisdn", required=True,
+                   help="subscriber number as dialled or E.164 (normalised per [msisdn])")
     a.add_argument("--hrn", required=True, help="the HRN, or - to read it from standard input")
-    a.add_argument("--channel", default="cli")
-    a.add_argument("--beneficiary")
+    a.add_argument("--channel", default="cli",
+                   help="channel recorded on the transaction (default: %(default)s)")
+    a.add_argument("--beneficiary",
+                   help="credit this MSISDN instead of --msisdn (if allowed by "
+                        "[activation] allow_beneficiary)")
     a.add_argument("--operator", default=None, help="customer-care agent acting for the subscriber")
     a.set_defaults(func=cmd_activate)
 
     t = sub.add_parser("transactions", help="query transactions")
     grp = t.add_mutually_exclusive_group(required=True)
-    grp.add_argument("--msisdn")
-    grp.add_argument("--serial", type=int)
-    t.add_argument("--limit", type=int, default=50)
+    grp.add_argument("--msisdn", help="transactions of this subscriber")
+    grp.add_argument("--serial", type=int, help="transactions of this voucher serial")
+    t.add_argument("--limit", type=int, default=50,
+                   help="rows listed, newest first (default: %(default)s)")
     t.set_defaults(func=cmd_transactions)
 
     r = sub.add_parser("reconcile", help="conclude pending activations with billing now")
@@ -30,10 +35,11 @@ def register(sub) -> None:
 
     f = sub.add_parser("fraud", help="failure counters and bars").add_subparsers(metavar="ACTION")
     fl = f.add_parser("list", help="counters per MSISDN and per source")
-    fl.add_argument("--prefix", default="")
+    fl.add_argument("--prefix", default="",
+                    help="only counters whose MSISDN or source starts with this")
     fl.set_defaults(func=cmd_fraud_list)
     fu = f.add_parser("unbar", help="lift the bar of an MSISDN")
-    fu.add_argument("msisdn")
+    fu.add_argument("msisdn", help="the barred subscriber number")
     fu.set_defaults(func=cmd_fraud_unbar)
 
 

@@ -8,23 +8,30 @@ def register(sub) -> None:
     """Add this module's sub-commands to the argparse C{sub} parsers."""
     u = sub.add_parser("user", help="GUI users").add_subparsers(metavar="ACTION")
     ua = u.add_parser("add", help="create a GUI user")
-    ua.add_argument("name")
+    ua.add_argument("name", help="login name of the new user")
     ua.add_argument("--role", required=True,
                     help="administrator, voucher_manager, distributor, housekeeping, "
                          "customer_care or report_viewer")
     ua.add_argument("--password", help="default: a generated password, printed once")
     ua.set_defaults(func=cmd_user_add)
+    ur = u.add_parser("reset-password",
+                      help="give a user a new password (also lifts a login lockout; audited)")
+    ur.add_argument("name", help="login name of the user")
+    ur.add_argument("--stdin", action="store_true",
+                    help="read the new password from the first line of standard input "
+                         "instead of generating one")
+    ur.set_defaults(func=cmd_user_reset_password)
 
     pa = sub.add_parser("partner", help="distribution partners").add_subparsers(metavar="ACTION")
     pas = pa.add_parser("add", help="add a partner, or replace its certificate")
-    pas.add_argument("name")
+    pas.add_argument("name", help="partner name, as used by --partner of export")
     pas.add_argument("--cert", required=True, help="the partner's X.509 certificate (PEM or DER)")
     pas.set_defaults(func=cmd_partner_add)
 
     ex = sub.add_parser("export", help="export generated vouchers to a partner (CMS file)")
     ex.add_argument("--partner", required=True, help="partner name")
     sel = ex.add_mutually_exclusive_group(required=True)
-    sel.add_argument("--batch", type=int)
+    sel.add_argument("--batch", type=int, help="vouchers of this batch id")
     sel.add_argument("--range", help="FIRST-LAST serial range")
     sel.add_argument("--type", dest="type_code", help="voucher type code")
     ex.add_argument("--count", type=int, help="at most this many vouchers")
@@ -56,6 +63,44 @@ def cmd_user_add(args):
     else:
         print("created user %r with role %s and password: %s" % (args.name, args.role, password))
         print("(shown only this once)")
+
+
+def cmd_user_reset_password(args):
+    import sys
+
+    from sqlalchemy import select
+
+    from admin.users import change_user
+    from core.schema import users
+    from core.users import generate_password, hash_password
+    if args.stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = generate_password()
+    if len(password) < 12:
+        raise CliError("a password must have at least 12 characters")
+    store = open_node(args, keys=False).store    # refuses a database that is not migrated
+    pw_hash = hash_password(password)
+
+    def unit(tx):
+        row = tx.execute(select(users.c.id, users.c.enabled)
+                         .where(users.c.name == args.name)).first()
+        if row is None:
+            raise CliError("no user %r (create one with 'ivoms user add')" % args.name)
+        change_user(tx, row[0], "password", pw_hash=pw_hash, actor=whoami(), actor_id=None,
+                    origin="cli", now=current_ms())
+        return bool(row[1])
+    try:
+        enabled = store.run_sync(unit)
+    finally:
+        store.dispose()
+    if args.stdin:
+        print("password of %r changed" % args.name)
+    else:
+        print("password of %r changed to: %s" % (args.name, password))
+        print("(shown only this once)")
+    if not enabled:
+        print("note: user %r is disabled; enable it in the GUI (Users) to log in" % args.name)
 
 
 def cmd_partner_add(args):

@@ -16,12 +16,13 @@ def register(sub) -> None:
     h.add_parser("list", help="every job: schedule (UTC), next firing, last run") \
         .set_defaults(func=cmd_housekeeping_list)
     r = h.add_parser("run", help="run a job now (exit 0 ok, 3 failed, 4 running elsewhere)")
-    r.add_argument("job")
+    r.add_argument("job", help="job name, as listed by 'ivoms housekeeping list'")
     r.add_argument("--dry-run", action="store_true", help="only count what the job would do")
     r.set_defaults(func=cmd_housekeeping_run)
     hi = h.add_parser("history", help="recent runs, newest first")
-    hi.add_argument("--job", default=None)
-    hi.add_argument("--limit", type=int, default=20)
+    hi.add_argument("--job", default=None, help="only runs of this job")
+    hi.add_argument("--limit", type=int, default=20,
+                    help="runs listed (default: %(default)s)")
     hi.set_defaults(func=cmd_housekeeping_history)
 
 

@@ -10,7 +10,7 @@ def register(sub) -> None:
     """Add the C{loyalty} sub-command to the argparse C{sub} parsers."""
     ly = sub.add_parser("loyalty", help="loyalty plans").add_subparsers(metavar="ACTION")
     s = ly.add_parser("show", help="a subscriber's counters, progress to the next tier, rewards")
-    s.add_argument("msisdn")
+    s.add_argument("msisdn", help="the subscriber number")
     s.add_argument("--limit", type=int, default=20, help="rewards listed (newest first)")
     s.set_defaults(func=cmd_loyalty_show)
 

@@ -42,11 +42,27 @@ def main(argv=None) -> int:
         return 130
 
 
+def version_text() -> str:
+    """C{ivoms <version> (Python <v>, Twisted <v>)}; the version of the installed package."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    def of(name):
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "unknown"
+    return "ivoms %s (Python %s, Twisted %s)" % (of("ivoms"), platform.python_version(),
+                                                 of("twisted"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The C{ivoms} parser with every command module's sub-commands registered."""
     p = argparse.ArgumentParser(prog="ivoms", description="iVOMS - iVoucher management system")
     p.add_argument("--config", default=DEFAULT_CONFIG,
                    help="configuration file (default: %(default)s, or $IVOMS_CONFIG)")
+    p.add_argument("--version", action="version", version=version_text(),
+                   help="print the iVOMS, Python and Twisted versions and exit")
     sub = p.add_subparsers(metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.register(sub)

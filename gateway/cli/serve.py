@@ -14,13 +14,27 @@ def register(sub) -> None:
     bs.set_defaults(func=cmd_billing_sim)
 
     run = sub.add_parser("run", help="start the node (all configured listeners and jobs)")
-    run.add_argument("--log-format", choices=["text", "json"], default=None)
+    run.add_argument("--log-format", choices=["text", "json"], default=None,
+                     help="log as text lines or one JSON object per line "
+                          "(default: [logging] format)")
     run.set_defaults(func=cmd_run)
+
+    cc = sub.add_parser("check-config",
+                        help="validate the configuration files and list the listeners")
+    cc.set_defaults(func=cmd_check_config)
 
 
 def cmd_run(args):
+    import signal
+
+    def stop_before_start(signum, frame):
+        raise SystemExit(0)
+    # until the reactor runs, SIGTERM ends the command at once (nothing is started yet)
+    signal.signal(signal.SIGTERM, stop_before_start)
+
     from twisted.internet import reactor
 
+    from gateway.lifecycle import NodeRunner
     from gateway.logs import start_logging
     from gateway.service import make_service
     # refuse an uninitialised or old database first, then a missing or unsafe key file
@@ -28,20 +42,20 @@ def cmd_run(args):
     cfg = preflight.config
     preflight.store.dispose()
     top = make_service(cfg, reactor)
-    start_logging(cfg.logging, args.log_format)
-    failed = []
+    start_logging(cfg.logging, args.log_format, reactor=reactor)
+    runner = NodeRunner(top, reactor, cfg, shutdown_timeout=cfg.node.shutdown_timeout)
+    status = runner.run()
+    if runner.error:
+        raise CliError(runner.error)
+    return status
 
-    def start():
-        try:
-            top.startService()
-        except Exception as e:
-            failed.append(e)
-            reactor.stop()
-    reactor.callWhenRunning(start)
-    reactor.addSystemEventTrigger("before", "shutdown", top.stopService)
-    reactor.run()
-    if failed:
-        raise CliError("cannot start: %s" % failed[0])
+
+def cmd_check_config(args):
+    from gateway.listeners import configured_listeners
+    cfg = config_of(args)
+    print("%s: valid" % cfg.path)
+    for key, ep in configured_listeners(cfg):
+        print("  listener %-22s %s" % (key, ep))
     return 0
 
 

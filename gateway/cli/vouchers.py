@@ -11,7 +11,8 @@ from gateway.cli.runtime import (CliError, config_of, confirm, current_ms, open_
 def register(sub) -> None:
     """Add this module's sub-commands to the argparse C{sub} parsers."""
     s = sub.add_parser("init", help="create keys (if missing), migrate the database, create the admin user")
-    s.add_argument("--admin-user", default="admin")
+    s.add_argument("--admin-user", default="admin",
+                   help="name of the first administrator (default: %(default)s)")
     s.add_argument("--admin-password", help="default: a generated password, printed once")
     s.add_argument("--demo", action="store_true",
                    help="on an empty store, also generate 100 available vouchers of each type")
@@ -27,30 +28,37 @@ def register(sub) -> None:
     d.add_parser("current", help="show the schema revision").set_defaults(func=cmd_db_current)
 
     g = sub.add_parser("generate", help="generate a batch of vouchers")
-    g.add_argument("--type", required=True, dest="type_code")
-    g.add_argument("--count", required=True, type=int)
+    g.add_argument("--type", required=True, dest="type_code",
+                   help="voucher type code from voucher-types.toml, e.g. EUR10")
+    g.add_argument("--count", required=True, type=int,
+                   help="number of vouchers (at most [generation] max_count)")
     g.add_argument("--expires", help="last valid day, YYYY-MM-DD (default: the type's validity)")
     g.add_argument("--by", default=None, help="requesting user recorded on the batch")
     g.set_defaults(func=cmd_generate)
 
     b = sub.add_parser("batches", help="list batches")
-    b.add_argument("--limit", type=int, default=20)
+    b.add_argument("--limit", type=int, default=20,
+                   help="batches listed, newest first (default: %(default)s)")
     b.set_defaults(func=cmd_batches)
 
     v = sub.add_parser("vouchers", help="inspect and change vouchers").add_subparsers(metavar="ACTION")
     vs = v.add_parser("show", help="state, type, batch, expiry and history (never the HRN)")
-    vs.add_argument("serial", type=int)
+    vs.add_argument("serial", type=int, help="the voucher's serial number")
     vs.set_defaults(func=cmd_vouchers_show)
     vr = v.add_parser("reveal", help="print the HRN (audited)")
-    vr.add_argument("serial", type=int)
+    vr.add_argument("serial", type=int, help="the voucher's serial number")
     vr.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     vr.set_defaults(func=cmd_vouchers_reveal)
     vt = v.add_parser("set-state", help="change state through the conditional transitions")
-    vt.add_argument("state", choices=["available", "blocked", "expired", "generated", "unblock"])
-    vt.add_argument("serial", type=int, nargs="?")
+    vt.add_argument("state", choices=["available", "blocked", "expired", "generated", "unblock"],
+                    help="target state; 'unblock' returns blocked vouchers to the state "
+                         "they were blocked from")
+    vt.add_argument("serial", type=int, nargs="?",
+                    help="one voucher (or choose --range or --batch)")
     vt.add_argument("--range", help="FIRST-LAST serial range")
-    vt.add_argument("--batch", type=int)
-    vt.add_argument("--reason")
+    vt.add_argument("--batch", type=int, help="every voucher of this batch id")
+    vt.add_argument("--reason", help="recorded in the history and the audit log "
+                    "(required to block)")
     vt.set_defaults(func=cmd_vouchers_set_state)
 
 

@@ -165,6 +165,7 @@ class SmppServerService(service.Service):
         self.reactor = reactor
         self.port = None
         self._listening = None
+        self._failure = None
 
     def startService(self) -> None:
         super().startService()
@@ -178,15 +179,25 @@ class SmppServerService(service.Service):
             return port
 
         def failed(failure):
-            self.log.failure("SMPP listener could not start on {endpoint}", failure,
-                             endpoint=self.endpoint)
-            return failure
+            # one line (the reason is the operating system's), no traceback; the
+            # failure is kept for when_listening, not left unhandled
+            self.log.error("SMPP listener could not start on {endpoint}: {reason}",
+                           endpoint=self.endpoint, reason=failure.getErrorMessage())
+            self._failure = failure
+        self._failure = None
         self._listening.addCallbacks(listening, failed)
 
     def when_listening(self) -> defer.Deferred:
-        """A Deferred firing with the listening port."""
+        """A Deferred firing with the listening port, or failing with why it could not listen."""
         d = defer.Deferred()
-        self._listening.addBoth(lambda r: (d.callback(r), r)[1])
+
+        def tell(port):
+            if self._failure is not None:
+                d.errback(self._failure)
+            else:
+                d.callback(port)
+            return port
+        self._listening.addBoth(tell)
         return d
 
     def stopService(self) -> defer.Deferred:
