@@ -206,6 +206,20 @@ class Housekeeper:
         d.addBoth(lambda r: (self._running.discard(d), r)[1])
         return d
 
+    def reclaim(self) -> defer.Deferred:
+        """End the leases a previous run of this node left behind (see L{leases.reclaim}).
+
+        Call it once at start-up, before any job runs.
+
+        @return: a Deferred firing with how many leases were ended.
+        """
+        def said(count):
+            if count:
+                self.log.info("housekeeping: {count} lease(s) of a previous run of {node} ended",
+                              count=count, node=self.node)
+            return count
+        return self.runner.submit(leases.reclaim, self.node, now_ms(self.clock)).addCallback(said)
+
     def stop(self) -> defer.Deferred:
         """Ask running jobs to stop at their next chunk; fire when they all ended."""
         self.stopping = True

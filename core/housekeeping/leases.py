@@ -35,6 +35,13 @@ _RELEASE = update(job_lease).where(and_(
     job_lease.c.job == bindparam("job"), job_lease.c.holder == bindparam("holder"),
 )).values(expires_at=bindparam("now"))
 
+def _reclaim(node: str):
+    return update(job_lease).where(and_(
+        job_lease.c.holder.startswith(node + ":", autoescape=True),
+        job_lease.c.expires_at > bindparam("now"),
+    )).values(expires_at=bindparam("now"))
+
+
 _GET = select(job_lease.c.holder, job_lease.c.expires_at).where(job_lease.c.job == bindparam("job"))
 
 
@@ -60,6 +67,20 @@ def acquire(tx, job: str, holder: str, now: int, ttl_ms: int, slot: int | None =
     # no row yet (the job never ran): the first INSERT wins, a concurrent one does nothing
     return tx.insert_ignore(job_lease, {"job": job, "holder": holder,
                                         "expires_at": now + ttl_ms}) == 1
+
+
+def reclaim(tx, node: str, now: int) -> int:
+    """End at C{now} every lease a previous run of the node C{node} still holds.
+
+    Call it when the node starts, before it runs any job: a node killed
+    while running a job left its lease behind, and without this the node
+    (restarted at once, under the same name) would skip that job as
+    "running elsewhere" until the lease lapsed.  Node names are unique in a
+    cluster, so no other node's lease is touched.
+
+    @return: how many leases were ended.
+    """
+    return tx.execute(_reclaim(node), {"now": now}).rowcount
 
 
 def renew(tx, job: str, holder: str, now: int, ttl_ms: int) -> bool:

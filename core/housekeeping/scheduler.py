@@ -38,7 +38,8 @@ class Scheduler(service.Service):
 
     def __init__(self, housekeeper, plans: dict, clock):
         """
-        @param housekeeper: has C{run(job, slot=ms) -> Deferred} and C{stop() -> Deferred}
+        @param housekeeper: has C{run(job, slot=ms) -> Deferred}, C{stop() -> Deferred}
+            and C{reclaim() -> Deferred} (called once before the first firing)
             (a L{core.housekeeping.housekeeper.Housekeeper}).
         @param plans: job name -> L{Plan}, for the jobs to schedule.
         @param clock: C{IReactorTime}.
@@ -54,6 +55,13 @@ class Scheduler(service.Service):
     # -- IService -----------------------------------------------------------------
     def startService(self):
         super().startService()
+        d = self.housekeeper.reclaim()
+        d.addErrback(lambda f: self.log.failure(
+            "housekeeping: ending a previous run's leases failed", f))
+        d.addCallback(lambda _: self._begin() if self.running else None)
+        self.armed = d       # fires once the schedules are armed (tests, start-up order)
+
+    def _begin(self):
         now = self.clock.seconds()
         for job, plan in self.plans.items():
             self._arm(job, now)

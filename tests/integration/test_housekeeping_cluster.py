@@ -44,6 +44,8 @@ async def test_two_schedulers_on_one_postgresql_run_each_firing_once(pg_url, tmp
     s1, s2 = Scheduler(k1, plans, clock), Scheduler(k2, plans, clock)
     s1.startService()
     s2.startService()
+    await s1.armed
+    await s2.armed
     try:
         outcomes = []
         for firing in range(4):

@@ -370,3 +370,27 @@ def test_lease_units(env):
     assert run(leases.acquire, "j", "d:1", 2300, 500)
     assert not run(leases.renew, "j", "c:1", 2300, 500)
     assert not run(leases.release, "j", "c:1", 2300)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_restarted_node_ends_the_leases_its_killed_run_left(env, reactor):
+    """Killed while a job ran, the node (same name, new run) must not skip that job
+    as "running elsewhere" until the old lease lapses; other nodes' leases stay."""
+    store, _ = env
+    clock = clock_at()
+    now = int(clock.seconds() * 1000)
+    store.run_sync(leases.acquire, "near_expiry", "n1:dead0001", now - 1000, 600_000)
+    store.run_sync(leases.acquire, "lift_bars", "n10:alive001", now - 1000, 600_000)
+    store.run_sync(leases.acquire, "purge", "n_:other001", now - 1000, 600_000)   # LIKE-escaped
+    keeper, runner = make_keeper(store, reactor, clock, node="n1")
+    try:
+        skipped = await keeper.run("near_expiry")
+        assert skipped.outcome == "skipped" and "n1:dead0001" in skipped.message
+        assert await keeper.reclaim() == 1
+        ran = await keeper.run("near_expiry")
+        assert ran.outcome == "ok"
+        assert store.run_sync(leases.current, "lift_bars") == ("n10:alive001", now + 599_000)
+        assert store.run_sync(leases.current, "purge") == ("n_:other001", now + 599_000)
+        assert await keeper.reclaim() == 0
+    finally:
+        await runner.stop()

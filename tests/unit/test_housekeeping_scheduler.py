@@ -36,6 +36,10 @@ class FakeKeeper:
         self.stopped = True
         return defer.succeed(None)
 
+    def reclaim(self):
+        self.reclaimed = True
+        return defer.succeed(0)
+
 
 def _sched(plans, start=START, auto=False):
     clock = clock_at(start)
@@ -185,6 +189,7 @@ async def test_failing_job_records_a_failed_run_and_the_next_firing_runs(sqlite_
     keeper.run = lambda job, **kw: runs_started.append(real_run(job, **kw)) or runs_started[-1]
     s = Scheduler(keeper, {"expire": Plan(parse("* * * * *"))}, clock)
     s.startService()
+    await s.armed
     try:
         clock.advance(60)
         first = await runs_started[0]
@@ -305,3 +310,17 @@ def test_unknown_job(sqlite_env, reactor):
     finally:
         runner.stop()
 
+
+
+def test_nothing_fires_before_the_previous_runs_leases_are_ended():
+    s, keeper, clock = _sched({"reconcile": ("@every 2s", True)}, auto=True)
+    gate = defer.Deferred()
+    keeper.reclaim = lambda: gate
+    s.startService()
+    clock.advance(10)
+    assert keeper.calls == []                # start-up run waits for the leases
+    gate.callback(0)
+    assert [c[0] for c in keeper.calls] == ["reconcile"]
+    clock.advance(2)
+    assert len(keeper.calls) == 2
+    s.stopService()
