@@ -1,0 +1,171 @@
+"""GET /metrics of a real node after known traffic, parsed with prometheus_client's parser.
+
+The node is the full service tree of a copied conf/ (demo stock, embedded
+ledger), started in-process on loopback; activations go through its
+activation service and the scrape over TCP to the metrics listener and to
+C{/metrics} on the HTTP listener.
+"""
+from __future__ import annotations
+
+import collections
+import socket
+
+import pytest_twisted
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import func, select
+from twisted.internet import task
+from twisted.web.client import Agent, readBody
+
+from core.requests import ActivationRequest
+from core.schema import batch, voucher
+from gateway.cli import main
+from gateway.config import load_config
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def samples(text: str) -> dict:
+    """{(sample name, sorted label items): value} of an exposition."""
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def value(got: dict, name: str, **labels) -> float | None:
+    return got.get((name, tuple(sorted(labels.items()))))
+
+
+async def scrape(reactor, port: int) -> str:
+    agent = Agent(reactor)
+    response = await agent.request(b"GET", b"http://127.0.0.1:%d/metrics" % port)
+    assert response.code == 200
+    assert response.headers.getRawHeaders(b"content-type")[0].startswith(b"text/plain")
+    return (await readBody(response)).decode()
+
+
+def _instance(conf_dir, metrics_port, http_port):
+    path = conf_dir / "ivoms.toml"
+    text = path.read_text()
+    for port in ("8081", "2775"):
+        text = text.replace('"tcp:%s:interface=127.0.0.1"' % port, '"tcp:0:interface=127.0.0.1"')
+    text = text.replace('"tcp:8080:interface=127.0.0.1"', '"tcp:%d:interface=127.0.0.1"' % http_port)
+    text = text.replace('"tcp:9464:interface=127.0.0.1"', '"tcp:%d:interface=127.0.0.1"'
+                        % metrics_port)
+    text = text.replace("on_http = false", "on_http = true")
+    path.write_text(text)
+    assert main(["--config", str(path), "init", "--demo", "--admin-password",
+                 "metrics-test-password-1"]) == 0
+    return str(path)
+
+
+def _hrns(node, count):
+    rows = node.store.run_sync(lambda tx: tx.execute(
+        select(voucher.c.serial, voucher.c.key_id, voucher.c.hrn_ct)
+        .where(voucher.c.state == "available").order_by(voucher.c.serial).limit(count)).rows)
+    return [node.cipher.decrypt(s, k, bytes(ct)) for s, k, ct in rows]
+
+
+def _stock(node):
+    rows = node.store.run_sync(lambda tx: tx.execute(
+        select(batch.c.type_code, voucher.c.state, func.count())
+        .select_from(voucher.join(batch, batch.c.id == voucher.c.batch_id))
+        .group_by(batch.c.type_code, voucher.c.state)).rows)
+    return {(t, s): n for t, s, n in rows}
+
+
+@pytest_twisted.ensureDeferred
+async def test_metrics_after_known_traffic(conf_dir, reactor):
+    from gateway.service import make_service
+    metrics_port, http_port = free_port(), free_port()
+    cfg = load_config(_instance(conf_dir, metrics_port, http_port))
+    top = make_service(cfg, reactor)
+    node = top.node
+    assert top.getServiceNamed("metrics") is not None
+    top.startService()
+    try:
+        for _ in range(300):          # the start-up reconcile run of housekeeping
+            if node.prometheus.registry.get_sample_value(
+                    "ivoms_housekeeping_runs_total", {"job": "reconcile", "outcome": "ok"}):
+                break
+            await task.deferLater(reactor, 0.02, lambda: None)
+        good, = _hrns(node, 1)
+        results = []
+
+        async def activate(channel, msisdn, hrn, source=None):
+            r = await node.activation.activate(ActivationRequest(
+                msisdn=msisdn, hrn=hrn, channel=channel, source=source))
+            results.append((channel, int(r.code)))
+            return int(r.code)
+
+        assert await activate("ussd", "0641234567", good) == 0
+        assert await activate("ussd", "0641234567", good) == 107
+        assert await activate("web", "0641234567", "123") == 119          # malformed HRN
+        for _ in range(5):                                                  # guessing: barred
+            await activate("sms", "0647777777", "12345678901234", source="smsc1")
+        assert await activate("sms", "0647777777", "12345678901234", source="smsc1") == 103
+
+        text = await scrape(reactor, metrics_port)
+        got = samples(text)
+        # activations by channel and result code, exactly
+        expected = collections.Counter(results)
+        for (channel, code), n in expected.items():
+            found = [v for (name, labels), v in got.items()
+                     if name == "ivoms_activations_total"
+                     and dict(labels)["channel"] == channel and dict(labels)["code"] == str(code)]
+            assert found == [n], (channel, code, found)
+        assert sum(v for (name, _), v in got.items() if name == "ivoms_activations_total") == 9
+        assert value(got, "ivoms_activations_total", channel="ussd", code="107",
+                     result="VOUCHER_ALREADY_USED_BY_YOU") == 1
+        assert value(got, "ivoms_activation_seconds_count", channel="ussd") == 2
+        assert value(got, "ivoms_activation_seconds_count", channel="sms") == 6
+        # billing: one credit, through the embedded ledger in the activation's unit of work
+        assert value(got, "ivoms_billing_requests_total", connector="ledger", peer="embedded",
+                     operation="credit", result="SUCCESS") == 1
+        assert sum(v for (name, _), v in got.items()
+                   if name == "ivoms_billing_requests_total") == 1
+        assert value(got, "ivoms_billing_request_seconds_count", connector="ledger",
+                     operation="credit") == 1
+        assert value(got, "ivoms_billing_peer_up", connector="ledger", peer="embedded") == 1
+        # units of work: every committed batch observed once, every unit counted
+        assert value(got, "ivoms_unit_batch_size_count") == node.runner.batches
+        assert value(got, "ivoms_unit_batch_size_sum") == node.runner.units
+        assert value(got, "ivoms_unit_queue_depth", lane="foreground") == 0
+        # housekeeping: the start-up reconcile
+        assert value(got, "ivoms_housekeeping_runs_total", job="reconcile", outcome="ok") == 1
+        assert value(got, "ivoms_housekeeping_run_seconds_count", job="reconcile") == 1
+        # stock by type and state, as the store counts it
+        stock = _stock(node)
+        assert {(dict(labels)["type"], dict(labels)["state"]): v for (name, labels), v
+                in got.items() if name == "ivoms_voucher_stock"} == stock
+        assert sum(n for (t, s), n in stock.items() if s == "used") == 1
+        # fraud: one MSISDN barred, one source counted
+        assert value(got, "ivoms_fraud_barred", kind="msisdn") == 1
+        assert value(got, "ivoms_fraud_counted", kind="msisdn") == 1
+        assert value(got, "ivoms_fraud_counted", kind="source") == 1
+        # SMPP: the server account is configured, nothing bound; MO counters present
+        assert any(name == "ivoms_smpp_binds" for name, _ in got)
+        assert value(got, "ivoms_smpp_messages_total", direction="mo", kind="mo") == 0
+        # process metrics
+        assert value(got, "process_cpu_seconds_total") is not None
+        # never a subscriber number or an HRN
+        for secret in ("641234567", "647777777", good, "12345678901234"):
+            assert secret not in text
+
+        # the same registry on the HTTP listener; the store figures are cached
+        second, = _hrns(node, 1)
+        assert await activate("ussd", "0641234568", second) == 0
+        got2 = samples(await scrape(reactor, http_port))
+        assert value(got2, "ivoms_activations_total", channel="ussd", code="0",
+                     result="SUCCESS") == 2
+        assert {(dict(labels)["type"], dict(labels)["state"]): v for (name, labels), v
+                in got2.items() if name == "ivoms_voucher_stock"} == stock      # not read again
+        figures = top.getServiceNamed("metrics").factory.resource.children[b"metrics"].figures
+        assert figures.reads == 1
+    finally:
+        await top.stopService()
