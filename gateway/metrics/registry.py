@@ -50,6 +50,8 @@ class PrometheusMetrics:
         @param process: also register the process, platform and GC collectors.
         """
         self.clock = clock
+        self._activation_children: dict = {}
+        self._billing_children: dict = {}
         r = self.registry = registry if registry is not None else CollectorRegistry()
         if process:
             ProcessCollector(registry=r)
@@ -81,15 +83,27 @@ class PrometheusMetrics:
             "When each job's last run ended, by outcome (UNIX time).",
             ["job", "outcome"], registry=r)
 
+    # The labelled children are looked up once per label set and kept: the
+    # hot path then costs one locked increment and one locked observation.
     def activation_done(self, channel, code, seconds):
-        channel = channel if channel in CHANNELS else "other"
-        num, name = code_labels(code)
-        self.activations.labels(channel, num, name).inc()
-        self.activation_seconds.labels(channel).observe(max(0.0, seconds))
+        key = (channel, code)
+        pair = self._activation_children.get(key)
+        if pair is None:
+            c = channel if channel in CHANNELS else "other"
+            pair = self._activation_children[key] = (
+                self.activations.labels(c, *code_labels(code)), self.activation_seconds.labels(c))
+        pair[0].inc()
+        pair[1].observe(seconds if seconds > 0 else 0.0)
 
     def billing_request(self, connector, peer, operation, result, seconds):
-        self.billing.labels(connector, peer, operation, result).inc()
-        self.billing_seconds.labels(connector, operation).observe(max(0.0, seconds))
+        key = (connector, peer, operation, result)
+        pair = self._billing_children.get(key)
+        if pair is None:
+            pair = self._billing_children[key] = (
+                self.billing.labels(connector, peer, operation, result),
+                self.billing_seconds.labels(connector, operation))
+        pair[0].inc()
+        pair[1].observe(seconds if seconds > 0 else 0.0)
 
     def unit_batch(self, size):
         self.batch_size.observe(size)
