@@ -72,16 +72,17 @@ class PrometheusMetrics:
         self.batch_size = Histogram(
             "ivoms_unit_batch_size", "Units of work committed together (group-commit size).",
             buckets=BATCH_BUCKETS, registry=r)
+        # "job_name", not "job": Prometheus gives every scraped series its own "job" label.
         self.housekeeping = Counter(
             "ivoms_housekeeping_runs", "Housekeeping runs, by job and outcome.",
-            ["job", "outcome"], registry=r)
+            ["job_name", "outcome"], registry=r)
         self.housekeeping_seconds = Histogram(
             "ivoms_housekeeping_run_seconds", "Housekeeping run duration.",
-            ["job"], buckets=HOUSEKEEPING_BUCKETS, registry=r)
+            ["job_name"], buckets=HOUSEKEEPING_BUCKETS, registry=r)
         self.housekeeping_last = Gauge(
             "ivoms_housekeeping_last_run_timestamp_seconds",
             "When each job's last run ended, by outcome (UNIX time).",
-            ["job", "outcome"], registry=r)
+            ["job_name", "outcome"], registry=r)
 
     # The labelled children are looked up once per label set and kept: the
     # hot path then costs one locked increment and one locked observation.

@@ -91,7 +91,7 @@ async def test_metrics_after_known_traffic(conf_dir, reactor):
     try:
         for _ in range(300):          # the start-up reconcile run of housekeeping
             if node.prometheus.registry.get_sample_value(
-                    "ivoms_housekeeping_runs_total", {"job": "reconcile", "outcome": "ok"}):
+                    "ivoms_housekeeping_runs_total", {"job_name": "reconcile", "outcome": "ok"}):
                 break
             await task.deferLater(reactor, 0.02, lambda: None)
         good, = _hrns(node, 1)
@@ -137,8 +137,8 @@ async def test_metrics_after_known_traffic(conf_dir, reactor):
         assert value(got, "ivoms_unit_batch_size_sum") == node.runner.units
         assert value(got, "ivoms_unit_queue_depth", lane="foreground") == 0
         # housekeeping: the start-up reconcile
-        assert value(got, "ivoms_housekeeping_runs_total", job="reconcile", outcome="ok") == 1
-        assert value(got, "ivoms_housekeeping_run_seconds_count", job="reconcile") == 1
+        assert value(got, "ivoms_housekeeping_runs_total", job_name="reconcile", outcome="ok") == 1
+        assert value(got, "ivoms_housekeeping_run_seconds_count", job_name="reconcile") == 1
         # stock by type and state, as the store counts it
         stock = _stock(node)
         assert {(dict(labels)["type"], dict(labels)["state"]): v for (name, labels), v

@@ -124,11 +124,11 @@ def test_housekeeper_runs_by_job_and_outcome():
     keeper.run("purge")
     pending["purge"].errback(RuntimeError("store down"))
     pending["purge"].addErrback(lambda f: None)
-    assert sample(m, "ivoms_housekeeping_runs_total", job="expire", outcome="failed") == 1
-    assert sample(m, "ivoms_housekeeping_run_seconds_sum", job="expire") == 12
-    assert sample(m, "ivoms_housekeeping_last_run_timestamp_seconds", job="expire",
+    assert sample(m, "ivoms_housekeeping_runs_total", job_name="expire", outcome="failed") == 1
+    assert sample(m, "ivoms_housekeeping_run_seconds_sum", job_name="expire") == 12
+    assert sample(m, "ivoms_housekeeping_last_run_timestamp_seconds", job_name="expire",
                   outcome="failed") == 12
-    assert sample(m, "ivoms_housekeeping_runs_total", job="purge", outcome="error") == 1
+    assert sample(m, "ivoms_housekeeping_runs_total", job_name="purge", outcome="error") == 1
 
 
 def test_unknown_channels_and_codes_are_bounded():
