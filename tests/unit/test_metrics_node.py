@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import collections
 import socket
+import threading
+import time
 
 import pytest_twisted
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
-from twisted.internet import task
+from twisted.internet import task, threads
 from twisted.web.client import Agent, readBody
 
 from core.requests import ActivationRequest
@@ -49,11 +51,11 @@ async def scrape(reactor, port: int) -> str:
     return (await readBody(response)).decode()
 
 
-def _instance(conf_dir, metrics_port, http_port):
+def _instance(conf_dir, metrics_port, http_port, smpp_port=0):
     path = conf_dir / "ivoms.toml"
     text = path.read_text()
-    for port in ("8081", "2775"):
-        text = text.replace('"tcp:%s:interface=127.0.0.1"' % port, '"tcp:0:interface=127.0.0.1"')
+    text = text.replace('"tcp:8081:interface=127.0.0.1"', '"tcp:0:interface=127.0.0.1"')
+    text = text.replace('"tcp:2775:interface=127.0.0.1"', '"tcp:%d:interface=127.0.0.1"' % smpp_port)
     text = text.replace('"tcp:8080:interface=127.0.0.1"', '"tcp:%d:interface=127.0.0.1"' % http_port)
     text = text.replace('"tcp:9464:interface=127.0.0.1"', '"tcp:%d:interface=127.0.0.1"'
                         % metrics_port)
@@ -168,4 +170,71 @@ async def test_metrics_after_known_traffic(conf_dir, reactor):
         figures = top.getServiceNamed("metrics").factory.resource.children[b"metrics"].figures
         assert figures.reads == 1
     finally:
+        await top.stopService()
+
+
+def _smpp_session(port, texts, replies, bound, release):
+    """Bind as the demo account, send C{texts}, read C{len(texts)} replies, stay bound
+    until C{release} is set, then unbind."""
+    import smpplib.client
+    client = smpplib.client.Client("127.0.0.1", port, timeout=5, allow_unknown_opt_params=True)
+    client.set_message_received_handler(lambda pdu: replies.append(pdu.short_message))
+    client.connect()
+    try:
+        client.bind_transceiver(system_id="demo", password="demo1234")
+        bound.set()
+        for text in texts:
+            client.send_message(source_addr_ton=1, source_addr_npi=1, source_addr="381641112223",
+                                dest_addr_ton=0, dest_addr_npi=0, destination_addr="1555",
+                                short_message=text, data_coding=0)
+        deadline = time.monotonic() + 20
+        while len(replies) < len(texts) and time.monotonic() < deadline:
+            client.read_once()
+        release.wait(20)
+        client.unbind()
+    finally:
+        client.disconnect()
+
+
+@pytest_twisted.ensureDeferred
+async def test_smpp_binds_and_messages(conf_dir, reactor):
+    from gateway.service import make_service
+    metrics_port, http_port, smpp_port = free_port(), free_port(), free_port()
+    cfg = load_config(_instance(conf_dir, metrics_port, http_port, smpp_port))
+    top = make_service(cfg, reactor)
+    node = top.node
+    top.startService()
+    release = threading.Event()
+    try:
+        hrn, = _hrns(node, 1)
+        replies, bound = [], threading.Event()
+        session = threads.deferToThread(_smpp_session, smpp_port,
+                                        [("RECHARGE " + hrn).encode(), b"HELLO"],
+                                        replies, bound, release)
+        for _ in range(1000):
+            if len(replies) >= 2 or session.called:
+                break
+            await task.deferLater(reactor, 0.02, lambda: None)
+        assert len(replies) == 2
+        text = await scrape(reactor, metrics_port)
+        got = samples(text)
+        assert value(got, "ivoms_smpp_binds", role="server", account="demo") == 1
+        assert value(got, "ivoms_smpp_messages_total", direction="mo", kind="mo") == 2
+        assert value(got, "ivoms_smpp_messages_total", direction="mo", kind="help") == 1
+        assert sum(v for (name, labels), v in got.items()
+                   if name == "ivoms_smpp_messages_total" and dict(labels)["direction"] == "mt"
+                   and dict(labels)["kind"] in ("sent", "outbox_sent")) == 2
+        assert value(got, "ivoms_activations_total", channel="sms", code="0",
+                     result="SUCCESS") == 1
+        assert "381641112223" not in text and hrn not in text
+        release.set()
+        await session
+        for _ in range(250):            # the unbind reaches the server
+            got = samples(await scrape(reactor, metrics_port))
+            if value(got, "ivoms_smpp_binds", role="server", account="demo") == 0:
+                break
+            await task.deferLater(reactor, 0.02, lambda: None)
+        assert value(got, "ivoms_smpp_binds", role="server", account="demo") == 0
+    finally:
+        release.set()
         await top.stopService()
