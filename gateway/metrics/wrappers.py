@@ -56,7 +56,9 @@ class MeteredBilling:
 
     def __getattr__(self, name):
         # anything else the connector offers (settings, service) reads through
-        return getattr(self.__dict__["billing"], name)
+        if name == "billing":
+            raise AttributeError(name)
+        return getattr(self.billing, name)
 
     def _report(self, result, operation, started):
         self.metrics.billing_request(self.connector, self.peer, operation,
@@ -97,7 +99,9 @@ class MeteredHousekeeper:
         self.clock = clock
 
     def __getattr__(self, name):
-        return getattr(self.__dict__["keeper"], name)
+        if name == "keeper":
+            raise AttributeError(name)
+        return getattr(self.keeper, name)
 
     def run(self, job, **kw):
         started = self.clock.seconds()
