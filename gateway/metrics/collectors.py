@@ -162,7 +162,8 @@ class NodeCollector:
             g.add_metric(["client", name], len(connector.sessions))
         yield g
         c = CounterMetricFamily("ivoms_smpp_messages", "SMPP messages of the SMS channel: "
-                                "MO taken, receipts, MT replies sent and not sent.",
+                                "MO taken, receipts, MT replies confirmed and failed "
+                                "(outbox_*: the durable outbox's view of recharge replies).",
                                 labels=["direction", "kind"])
         counters = top.channel.counters
         for kind in ("mo", "receipts", "help", "refused"):

@@ -8,69 +8,18 @@ C{/metrics} on the HTTP listener.
 from __future__ import annotations
 
 import collections
-import socket
 import threading
 import time
 
 import pytest_twisted
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import func, select
 from twisted.internet import task, threads
-from twisted.web.client import Agent, readBody
 
 from core.requests import ActivationRequest
 from core.schema import batch, voucher
-from gateway.cli import main
 from gateway.config import load_config
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def samples(text: str) -> dict:
-    """{(sample name, sorted label items): value} of an exposition."""
-    out = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-    return out
-
-
-def value(got: dict, name: str, **labels) -> float | None:
-    return got.get((name, tuple(sorted(labels.items()))))
-
-
-async def scrape(reactor, port: int) -> str:
-    agent = Agent(reactor)
-    response = await agent.request(b"GET", b"http://127.0.0.1:%d/metrics" % port)
-    assert response.code == 200
-    assert response.headers.getRawHeaders(b"content-type")[0].startswith(b"text/plain")
-    return (await readBody(response)).decode()
-
-
-def _instance(conf_dir, metrics_port, http_port, smpp_port=0):
-    path = conf_dir / "ivoms.toml"
-    text = path.read_text()
-    text = text.replace('"tcp:8081:interface=127.0.0.1"', '"tcp:0:interface=127.0.0.1"')
-    text = text.replace('"tcp:2775:interface=127.0.0.1"', '"tcp:%d:interface=127.0.0.1"' % smpp_port)
-    text = text.replace('"tcp:8080:interface=127.0.0.1"', '"tcp:%d:interface=127.0.0.1"' % http_port)
-    text = text.replace('"tcp:9464:interface=127.0.0.1"', '"tcp:%d:interface=127.0.0.1"'
-                        % metrics_port)
-    text = text.replace("on_http = false", "on_http = true")
-    path.write_text(text)
-    assert main(["--config", str(path), "init", "--demo", "--admin-password",
-                 "metrics-test-password-1"]) == 0
-    return str(path)
-
-
-def _hrns(node, count):
-    rows = node.store.run_sync(lambda tx: tx.execute(
-        select(voucher.c.serial, voucher.c.key_id, voucher.c.hrn_ct)
-        .where(voucher.c.state == "available").order_by(voucher.c.serial).limit(count)).rows)
-    return [node.cipher.decrypt(s, k, bytes(ct)) for s, k, ct in rows]
+from tests.metrics_helpers import (available_hrns, free_port, metrics_instance, samples,
+                                   scrape, value)
 
 
 def _stock(node):
@@ -85,7 +34,7 @@ def _stock(node):
 async def test_metrics_after_known_traffic(conf_dir, reactor):
     from gateway.service import make_service
     metrics_port, http_port = free_port(), free_port()
-    cfg = load_config(_instance(conf_dir, metrics_port, http_port))
+    cfg = load_config(metrics_instance(conf_dir, metrics_port, http_port))
     top = make_service(cfg, reactor)
     node = top.node
     assert top.getServiceNamed("metrics") is not None
@@ -96,7 +45,7 @@ async def test_metrics_after_known_traffic(conf_dir, reactor):
                     "ivoms_housekeeping_runs_total", {"job_name": "reconcile", "outcome": "ok"}):
                 break
             await task.deferLater(reactor, 0.02, lambda: None)
-        good, = _hrns(node, 1)
+        good, = available_hrns(node, 1)
         results = []
 
         async def activate(channel, msisdn, hrn, source=None):
@@ -160,7 +109,7 @@ async def test_metrics_after_known_traffic(conf_dir, reactor):
             assert secret not in text
 
         # the same registry on the HTTP listener; the store figures are cached
-        second, = _hrns(node, 1)
+        second, = available_hrns(node, 1)
         assert await activate("ussd", "0641234568", second) == 0
         got2 = samples(await scrape(reactor, http_port))
         assert value(got2, "ivoms_activations_total", channel="ussd", code="0",
@@ -200,13 +149,13 @@ def _smpp_session(port, texts, replies, bound, release):
 async def test_smpp_binds_and_messages(conf_dir, reactor):
     from gateway.service import make_service
     metrics_port, http_port, smpp_port = free_port(), free_port(), free_port()
-    cfg = load_config(_instance(conf_dir, metrics_port, http_port, smpp_port))
+    cfg = load_config(metrics_instance(conf_dir, metrics_port, http_port, smpp_port))
     top = make_service(cfg, reactor)
     node = top.node
     top.startService()
     release = threading.Event()
     try:
-        hrn, = _hrns(node, 1)
+        hrn, = available_hrns(node, 1)
         replies, bound = [], threading.Event()
         session = threads.deferToThread(_smpp_session, smpp_port,
                                         [("RECHARGE " + hrn).encode(), b"HELLO"],
@@ -216,14 +165,20 @@ async def test_smpp_binds_and_messages(conf_dir, reactor):
                 break
             await task.deferLater(reactor, 0.02, lambda: None)
         assert len(replies) == 2
-        text = await scrape(reactor, metrics_port)
-        got = samples(text)
+        for _ in range(250):            # the SMSC's submit_sm_resp confirms each MT
+            text = await scrape(reactor, metrics_port)
+            got = samples(text)
+            if value(got, "ivoms_smpp_messages_total", direction="mt", kind="sent") == 2 and \
+                    value(got, "ivoms_smpp_messages_total", direction="mt", kind="outbox_sent"):
+                break
+            await task.deferLater(reactor, 0.02, lambda: None)
         assert value(got, "ivoms_smpp_binds", role="server", account="demo") == 1
         assert value(got, "ivoms_smpp_messages_total", direction="mo", kind="mo") == 2
         assert value(got, "ivoms_smpp_messages_total", direction="mo", kind="help") == 1
-        assert sum(v for (name, labels), v in got.items()
-                   if name == "ivoms_smpp_messages_total" and dict(labels)["direction"] == "mt"
-                   and dict(labels)["kind"] in ("sent", "outbox_sent")) == 2
+        # both replies confirmed; the recharge's (durable, the default) also by the outbox
+        assert value(got, "ivoms_smpp_messages_total", direction="mt", kind="sent") == 2
+        assert value(got, "ivoms_smpp_messages_total", direction="mt", kind="outbox_sent") == 1
+        assert value(got, "ivoms_smpp_messages_total", direction="mt", kind="failed") == 0
         assert value(got, "ivoms_activations_total", channel="sms", code="0",
                      result="SUCCESS") == 1
         assert "381641112223" not in text and hrn not in text
