@@ -143,6 +143,13 @@ class NodeCollector:
         for peer, up in peer_states(connector, self.node.billing_service, self.node.clock):
             g.add_metric([connector, peer], up)
         yield g
+        links = getattr(self.node.billing_service, "links", None)
+        if links is not None:                               # Diameter: who answered
+            c = CounterMetricFamily("ivoms_billing_peer_answers", "Answers each billing peer "
+                                    "gave (Diameter).", labels=["connector", "peer"])
+            for link in links:
+                c.add_metric([connector, link.label], link.answers)
+            yield c
 
     def _smpp_service(self):
         if self.top is None:

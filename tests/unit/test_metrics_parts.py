@@ -181,3 +181,23 @@ def test_only_gateway_metrics_imports_prometheus_client():
                     if any(m.split(".")[0] == "prometheus_client" for m in _imports(path)):
                         offenders.append(os.path.relpath(path, REPO))
     assert offenders == []
+
+
+def test_diameter_answers_per_peer_are_exported():
+    from gateway.metrics.collectors import NodeCollector
+    clock = task.Clock()
+    m = PrometheusMetrics(clock, process=False)
+    links = [types.SimpleNamespace(label="ocs-a", usable=True, answers=7),
+             types.SimpleNamespace(label="ocs-b", usable=False, answers=2)]
+    node = types.SimpleNamespace(
+        runner=types.SimpleNamespace(depth=lambda: (3, 1)),
+        activation=types.SimpleNamespace(in_flight=2),
+        config=types.SimpleNamespace(billing=types.SimpleNamespace(connector="diameter")),
+        billing_service=types.SimpleNamespace(links=links), clock=clock)
+    m.registry.register(NodeCollector(node, None))
+    assert sample(m, "ivoms_billing_peer_answers_total", connector="diameter", peer="ocs-a") == 7
+    assert sample(m, "ivoms_billing_peer_answers_total", connector="diameter", peer="ocs-b") == 2
+    assert sample(m, "ivoms_billing_peer_up", connector="diameter", peer="ocs-b") == 0
+    assert sample(m, "ivoms_unit_queue_depth", lane="foreground") == 3
+    assert sample(m, "ivoms_unit_queue_depth", lane="background") == 1
+    assert sample(m, "ivoms_activations_in_flight") == 2

@@ -28,8 +28,9 @@ def exported_names() -> set:
     node = types.SimpleNamespace(
         runner=types.SimpleNamespace(depth=lambda: (0, 0)),
         activation=types.SimpleNamespace(in_flight=0),
-        config=types.SimpleNamespace(billing=types.SimpleNamespace(connector="ledger")),
-        billing_service=None, clock=clock)
+        config=types.SimpleNamespace(billing=types.SimpleNamespace(connector="diameter")),
+        billing_service=types.SimpleNamespace(links=[types.SimpleNamespace(
+            label="ocs", usable=True, answers=0)]), clock=clock)
     figures = types.SimpleNamespace(values={"stock": [("T", "available", 1)], "fraud": []},
                                     read_at=0.0, clock=clock)
     smpp = types.SimpleNamespace(
