@@ -87,12 +87,12 @@ class PrometheusMetrics:
     # The labelled children are looked up once per label set and kept: the
     # hot path then costs one locked increment and one locked observation.
     def activation_done(self, channel, code, seconds):
-        key = (channel, code)
+        key = (channel if channel in CHANNELS else "other", code)
         pair = self._activation_children.get(key)
         if pair is None:
-            c = channel if channel in CHANNELS else "other"
             pair = self._activation_children[key] = (
-                self.activations.labels(c, *code_labels(code)), self.activation_seconds.labels(c))
+                self.activations.labels(key[0], *code_labels(code)),
+                self.activation_seconds.labels(key[0]))
         pair[0].inc()
         pair[1].observe(seconds if seconds > 0 else 0.0)
 
