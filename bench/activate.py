@@ -34,7 +34,7 @@ def prepare(inst, count, filler):
     return stock(inst, count, expires_in_days=30)
 
 
-def run_service(inst, hrns, n, concurrency, one_unit=True, grow_by=0):
+def run_service(inst, hrns, n, concurrency, one_unit=True, grow_by=0, metrics=False):
     """Drive the real service on the real reactor.
 
     With C{grow_by}, a second phase runs in the same process on the second half
@@ -55,10 +55,18 @@ def run_service(inst, hrns, n, concurrency, one_unit=True, grow_by=0):
 
     async def phase(part):
         runner = UnitRunner(inst.store, reactor, workers=workers)
+        billing = EmbeddedLedger(runner, clock=reactor, in_transaction=one_unit)
+        observer = None
+        if metrics:     # the node's Prometheus instrumentation, as gateway/node.py wires it
+            from gateway.metrics.registry import PrometheusMetrics
+            from gateway.metrics.wrappers import MeteredBilling
+            observer = runner.metrics = PrometheusMetrics(reactor)
+            billing = MeteredBilling(billing, observer, connector="ledger", peer="embedded",
+                                     clock=reactor)
         service = ActivationService(
-            runner, EmbeddedLedger(runner, clock=reactor, in_transaction=one_unit), inst.cipher,
+            runner, billing, inst.cipher,
             clock=reactor, msisdn_rules=MsisdnRules("381", "0", ["00", "+"], [11, 12]),
-            hrn_lengths={14}, fraud_settings=NoBars())
+            hrn_lengths={14}, fraud_settings=NoBars(), metrics=observer)
         lat: list[float] = []
         codes: dict = {}
         it = iter(range(n))
@@ -166,6 +174,8 @@ def main():
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--grow-by", type=int, default=0,
                     help="then add N filler rows and measure again in the same run")
+    ap.add_argument("--metrics", action="store_true",
+                    help="with the Prometheus metrics a node records (activations, billing, commits)")
     ap.add_argument("--saga", action="store_true",
                     help="credit the ledger as a separate step (three commits), as external billing")
     a = ap.parse_args()
@@ -173,7 +183,8 @@ def main():
     inst = Instance(a.backend)
     try:
         hrns = prepare(inst, a.vouchers, a.filler)
-        phases = run_service(inst, hrns, n, a.concurrency, one_unit=not a.saga, grow_by=a.grow_by)
+        phases = run_service(inst, hrns, n, a.concurrency, one_unit=not a.saga, grow_by=a.grow_by,
+                             metrics=a.metrics)
         elapsed, lat, per_commit, codes = phases[0]
         rate = n / elapsed
         print("backend:              %s (%s)" % (a.backend, "saga, three commits" if a.saga

@@ -17,6 +17,7 @@ from zope.interface import implementer
 from core import inbox, saga
 from core.billing import BillingUnavailable
 from core.interfaces import IActivationService, IInTransactionCredit
+from core.metrics import NULL_METRICS
 from core.normalise import MsisdnRules, normalise_hrn
 from core.requests import ActivationRequest, ActivationResult, Channel
 from core.results import ResultCode as R
@@ -34,7 +35,7 @@ class ActivationService:
     def __init__(self, runner, billing, cipher, *, clock, msisdn_rules: MsisdnRules,
                  hrn_lengths, fraud_settings, billing_timeout: float = 10.0,
                  allow_beneficiary: bool = True, node: str = "node1", loyalty=None,
-                 replay_window: float = 3600.0):
+                 replay_window: float = 3600.0, metrics=None):
         """
         @param runner: a L{core.units.UnitRunner} for the store.
         @param billing: an L{core.billing.IBillingPort}.
@@ -45,6 +46,8 @@ class ActivationService:
             returning a unit hook, and C{grant(rewards)} (loyalty plans).
         @param replay_window: seconds after a success during which a request
             with the same idempotency key gets the original answer again.
+        @param metrics: an L{core.metrics.IMetrics} told of every answer
+            (default: L{core.metrics.NULL_METRICS}).
         """
         self.runner = runner
         self.billing = billing
@@ -58,6 +61,7 @@ class ActivationService:
         self.node = node
         self.loyalty = loyalty
         self.replay_window_ms = int(replay_window * 1000)
+        self.metrics = metrics if metrics is not None else NULL_METRICS
         self.in_flight = 0
         self.running: set[str] = set()     # transaction ids of activations under way
 
@@ -74,7 +78,13 @@ class ActivationService:
         d = defer.maybeDeferred(self._activate, req, durable)
         d.addErrback(self._unexpected, req)
         d.addBoth(durable.settle)
+        d.addCallback(self._measured, req.channel, self.clock.seconds())
         return d
+
+    def _measured(self, result, channel, started):
+        self.metrics.activation_done(str(getattr(channel, "value", channel)), result.code,
+                                     self.clock.seconds() - started)
+        return result
 
     def _unexpected(self, failure, req):
         self.log.failure("activation failed unexpectedly ({request})", failure, request=req)

@@ -16,6 +16,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from core.metrics import NULL_METRICS
 from core.unit_lanes import Lanes
 
 _STOP = object()
@@ -47,6 +48,7 @@ class UnitRunner:
         self._stopped: list = []
         self.batches = 0
         self.units = 0
+        self.metrics = NULL_METRICS     # an IMetrics told of each group commit's size
 
     def start(self) -> None:
         """Start the worker threads (idempotent)."""
@@ -72,6 +74,10 @@ class UnitRunner:
     def _worker_exited(self) -> None:
         if self._stopped:
             self._stopped.pop().callback(None)
+
+    def depth(self) -> tuple[int, int]:
+        """(foreground, background) units waiting for a worker."""
+        return self._queue.depth()
 
     def submit(self, fn, *args, **kwargs) -> defer.Deferred:
         """Queue the unit C{fn(tx, *args, **kwargs)}.
@@ -179,6 +185,7 @@ class UnitRunner:
             raise
         self.batches += 1
         self.units += len(batch)
+        self.metrics.unit_batch(len(batch))
         return results
 
 

@@ -20,6 +20,7 @@ from protocols.smpp.config import SmppSettings
 from gateway.config_billing import (BillingSimSettings, CaiSettingsTable, DiameterSettings,
                                     UcipSettingsTable)
 from gateway.config_housekeeping import HousekeepingSettings
+from gateway.config_metrics import MetricsSettings
 from core.settings import (
     ConfigError, build, digits, endpoint, non_negative, one_of, positive, setting,
 )
@@ -178,6 +179,7 @@ class IvomsFile:
     web: WebSettings = setting(factory=WebSettings)
     admin: AdminSettings = setting(factory=AdminSettings)
     housekeeping: HousekeepingSettings = setting(factory=HousekeepingSettings)
+    metrics: MetricsSettings = setting(factory=MetricsSettings)
 
 
 @dataclass(frozen=True)

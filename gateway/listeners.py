@@ -22,6 +22,8 @@ def configured_listeners(config) -> list[tuple[str, str]]:
         out.append(("smpp.server.endpoint", config.smpp.server.endpoint))
     if config.admin.enabled:
         out.append(("admin.listen", config.admin.listen))
+    if config.metrics.enabled and config.metrics.listen:
+        out.append(("metrics.listen", config.metrics.listen))
     return out
 
 

@@ -8,6 +8,7 @@ from core import migrate
 from core.activation import ActivationService
 from core.crypto import VoucherCipher
 from core.db import Store
+from core.metrics import NULL_METRICS
 from core.normalise import MsisdnRules
 from core.queries import TransactionQueries
 from core.reconcile import Reconciler
@@ -108,27 +109,41 @@ class Node:
         raise ValueError("unknown billing connector %r" % b.connector)
 
     @cached_property
+    def metrics(self):
+        """The node's L{core.metrics.IMetrics}: Prometheus when C{[metrics]} is enabled."""
+        from gateway.metrics.wiring import metrics_of
+        return metrics_of(self) or NULL_METRICS
+
+    @cached_property
+    def billing_port(self):
+        """The billing connector as the core calls it: measured when metrics are on."""
+        if self.metrics is NULL_METRICS:
+            return self.billing
+        from gateway.metrics.wrappers import metered_billing
+        return metered_billing(self)
+
+    @cached_property
     def activation(self) -> ActivationService:
         a = self.config.activation
         return ActivationService(
-            self.runner, self.billing, self.cipher, clock=self.clock,
+            self.runner, self.billing_port, self.cipher, clock=self.clock,
             msisdn_rules=MsisdnRules.from_settings(self.config.msisdn),
             hrn_lengths={t.hrn_length for t in self.config.voucher_types.values()},
             fraud_settings=self.config.fraud, billing_timeout=a.billing_timeout,
             allow_beneficiary=a.allow_beneficiary, node=self.config.node.name,
-            loyalty=self.loyalty, replay_window=a.replay_window_seconds)
+            loyalty=self.loyalty, replay_window=a.replay_window_seconds, metrics=self.metrics)
 
     @cached_property
     def loyalty(self):
         """The L{core.loyalty.service.LoyaltyService} over the configured plans."""
         from core.loyalty.service import LoyaltyService
-        return LoyaltyService(getattr(self.config, "loyalty_plans", ()), self.runner, self.billing,
-                              clock=self.clock,
+        return LoyaltyService(getattr(self.config, "loyalty_plans", ()), self.runner,
+                              self.billing_port, clock=self.clock,
                               billing_timeout=self.config.activation.billing_timeout)
 
     @cached_property
     def reconciler(self) -> Reconciler:
         a = self.config.activation
-        return Reconciler(self.runner, self.billing, clock=self.clock,
+        return Reconciler(self.runner, self.billing_port, clock=self.clock,
                           older_than_seconds=a.reconcile_after_seconds,
                           lookup_timeout=a.billing_timeout, loyalty=self.loyalty)

@@ -6,6 +6,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from core.generation import recover_interrupted
+from core.metrics import NULL_METRICS
 from core.timeutil import now_ms
 from gateway.node import Node
 
@@ -69,6 +70,9 @@ def housekeeping_service(node: Node) -> service.Service:
     from core.housekeeping.housekeeper import Housekeeper
     from core.housekeeping.scheduler import Scheduler, schedule_plans
     keeper = Housekeeper.from_node(node)
+    if node.metrics is not NULL_METRICS:
+        from gateway.metrics.wrappers import MeteredHousekeeper
+        keeper = MeteredHousekeeper(keeper, node.metrics, node.clock)
     hk = node.config.housekeeping
     plans = schedule_plans(hk, keeper.jobs,
                            default_interval=node.config.activation.reconcile_interval_seconds) \
@@ -89,11 +93,16 @@ def make_service(config, reactor, clock=None) -> service.MultiService:
     if node.billing_service is not None:
         node.billing_service.setServiceParent(top)
     housekeeping_service(node).setServiceParent(top)
+    from gateway.metrics.wiring import install as install_metrics
+    metrics, metrics_listener = install_metrics(node, top)
     if config.http.enabled:
         from twisted.application import strports
 
         from gateway.http import make_site
-        http = strports.service(config.http.listen, make_site(node))
+        site = make_site(node)
+        if metrics is not None and config.metrics.on_http:
+            site.resource.putChild(b"metrics", metrics)
+        http = strports.service(config.http.listen, site)
         http.setName("http")
         http.setServiceParent(top)
     if config.smpp.enabled:
@@ -102,4 +111,6 @@ def make_service(config, reactor, clock=None) -> service.MultiService:
     if config.admin.enabled:
         from gateway.adapters import admin_service
         admin_service(node).setServiceParent(top)
+    if metrics_listener is not None:
+        metrics_listener.setServiceParent(top)
     return top

@@ -41,6 +41,7 @@ def write_conf(conf_dir, **admin) -> str:
     text = text.replace("chunk_size = 20000", "chunk_size = 200")
     text = text.replace("workers = 1\n", "workers = 0\n")
     text = re.sub(r"(\[http\]\n(?:#.*\n)*)enabled = true", r"\1enabled = false", text)
+    text = text.replace('listen = "tcp:9464:interface=127.0.0.1"', 'listen = ""')   # no metrics port
     head, sep, rest = text.partition("\n[admin]\n")
     assert sep, "conf has no [admin] table"
     for k, v in admin.items():

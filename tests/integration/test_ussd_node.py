@@ -38,6 +38,8 @@ def _retarget(text: str) -> tuple[str, int]:
              'listen = "tcp:%d:interface=127.0.0.1"' % http_port,
              'listen = "tcp:8081:interface=127.0.0.1"':
              'listen = "tcp:%d:interface=127.0.0.1"' % free_port(),
+             'listen = "tcp:9464:interface=127.0.0.1"':
+             'listen = "tcp:%d:interface=127.0.0.1"' % free_port(),
              'endpoint = "tcp:2775:interface=127.0.0.1"':
              'endpoint = "tcp:%d:interface=127.0.0.1"' % free_port()}
     if 'listen = "tcp:8080:interface=127.0.0.1"' not in text:

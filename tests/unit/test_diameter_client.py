@@ -404,6 +404,7 @@ def test_priority_then_failover_with_t_flag_same_end_to_end():
     b.feed(build_cca(again, OCS, 2001))
     assert result(d).credited
     assert client.stats["retransmitted"] == 1
+    assert [link.answers for link in client.links] == [0, 1]      # counted per peer
     stop(clock, client)
 
 

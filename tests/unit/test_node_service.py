@@ -17,7 +17,7 @@ def instance(conf_dir):
     """A self-contained instance: conf copy, HTTP on an ephemeral port, initialised with demo stock."""
     path = conf_dir / "ivoms.toml"
     text = path.read_text()
-    for port in ("8080", "8081", "2775"):     # every listener on an ephemeral port
+    for port in ("8080", "8081", "2775", "9464"):     # every listener on an ephemeral port
         text = text.replace('"tcp:%s:interface=127.0.0.1"' % port, '"tcp:0:interface=127.0.0.1"')
     path.write_text(text)
     assert main(["--config", str(path), "init", "--demo"]) == 0
@@ -91,7 +91,7 @@ async def test_service_tree_reconciles_at_start_and_on_schedule(instance, reacto
     clock.advance(time.time())
     top = make_service(cfg, reactor, clock)
     node = top.node
-    assert [s.name for s in top] == ["store", "housekeeping", "http", "smpp", "admin"]
+    assert [s.name for s in top] == ["store", "housekeeping", "http", "smpp", "admin", "metrics"]
     # a reservation left pending by a "previous life", old enough to reconcile
     old = int((clock.seconds() - 3600) * 1000)
 

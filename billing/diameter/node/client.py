@@ -70,6 +70,7 @@ class PeerLink:
         self.label = address.label
         self.proto: DiameterPeerProtocol | None = None
         self.service: ClientService | None = None
+        self.answers = 0        # answers this peer gave (read by the node's metrics)
 
     # factory side
     def build(self) -> DiameterPeerProtocol:
@@ -292,6 +293,8 @@ class DiameterClient(service.Service):
         DiameterDecodeError for this request."""
         if req.done:
             return
+        if req.proto is not None:
+            req.proto.link.answers += 1
         self._release(req)
         self.stats["answers"] += 1
         if isinstance(answer, Exception):

@@ -1,0 +1,66 @@
+"""The metrics seam: what the core and the adapters report, without a metrics library.
+
+The core and the adapters call an L{IMetrics} at the few points where an
+outcome is known (an activation's result, a billing answer, a committed
+batch, a finished housekeeping run).  L{NULL_METRICS} does nothing and is
+the default everywhere; the composition root (C{gateway/metrics/}) hands in
+the Prometheus implementation.  Nothing here imports C{prometheus_client}.
+
+Labels are bounded names (a channel, a result code, a connector, a peer
+label, a job): never an MSISDN, an HRN or another per-subscriber value.
+"""
+from __future__ import annotations
+
+from zope.interface import Interface, implementer
+
+__all__ = ["IMetrics", "NullMetrics", "NULL_METRICS"]
+
+
+class IMetrics(Interface):
+    """Receives the node's measurements; every method is cheap and never raises."""
+
+    def activation_done(channel, code, seconds):
+        """One activation answered.
+
+        @param channel: the channel name (C{"sms"}, C{"ussd"}, ...).
+        @param code: the L{core.results.ResultCode} answered.
+        @param seconds: from the request reaching the core to its answer.
+        """
+
+    def billing_request(connector, peer, operation, result, seconds):
+        """One request to the billing port answered (or given up).
+
+        @param connector: C{ledger}, C{diameter}, C{cai}, C{ucip}.
+        @param peer: the peer (group) label; never a subscriber value.
+        @param operation: C{credit} or C{lookup}.
+        @param result: a result code name, or C{unavailable}, C{timeout}, C{error}.
+        @param seconds: the request's latency.
+        """
+
+    def unit_batch(size):
+        """One group commit of C{size} units of work committed (called on a worker thread)."""
+
+    def housekeeping_run(job, outcome, seconds):
+        """One housekeeping run ended with C{outcome} (C{ok}, C{failed}, C{dry-run},
+        C{skipped}, C{error}) after C{seconds}."""
+
+
+@implementer(IMetrics)
+class NullMetrics:
+    """Discards every measurement (the default when no metrics are configured)."""
+
+    def activation_done(self, channel, code, seconds):
+        pass
+
+    def billing_request(self, connector, peer, operation, result, seconds):
+        pass
+
+    def unit_batch(self, size):
+        pass
+
+    def housekeeping_run(self, job, outcome, seconds):
+        pass
+
+
+#: The shared do-nothing instance.
+NULL_METRICS = NullMetrics()
