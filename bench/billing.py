@@ -36,9 +36,9 @@ class TimedBilling:
         self.inner = inner
         self.ccr: list[float] = []
 
-    def credit(self, *args):
+    def credit(self, *args, **kw):
         t0 = time.perf_counter()
-        d = self.inner.credit(*args)
+        d = self.inner.credit(*args, **kw)
 
         def done(r):
             self.ccr.append(time.perf_counter() - t0)

@@ -80,7 +80,7 @@ class Reconciler:
             rows = [r for r in rows if r[0] not in seen]
             if not rows:
                 break
-            for txn_id, serial, account, msisdn, amount, currency, days, kind in rows:
+            for txn_id, serial, account, msisdn, amount, currency, days, kind, vtype in rows:
                 seen.add(txn_id)
                 report.examined += 1
                 if kind == "loyalty":
@@ -89,7 +89,7 @@ class Reconciler:
                 try:
                     d = defer.maybeDeferred(self.billing.lookup, txn_id, account=account,
                                             amount=amount, currency=currency,
-                                            validity_days=days)
+                                            validity_days=days, voucher_type=vtype)
                     d.addTimeout(self.lookup_timeout, self.clock)
                     outcome = await d
                 except Exception as e:

@@ -243,7 +243,9 @@ def activate_in_one(tx, a: Attempt, fraud_settings, credit_in, reset_on_success:
 
 
 _PENDING = select(txn.c.id, txn.c.serial, txn.c.account, txn.c.msisdn, txn.c.amount,
-                  txn.c.currency, txn.c.validity_days, txn.c.kind) \
+                  txn.c.currency, txn.c.validity_days, txn.c.kind, batch.c.type_code) \
+    .select_from(txn.outerjoin(voucher, voucher.c.serial == txn.c.serial)
+                 .outerjoin(batch, batch.c.id == voucher.c.batch_id)) \
     .where(and_(txn.c.state == "pending",        # every kind: activation and loyalty
                 txn.c.started_at < bindparam("cutoff"))) \
     .order_by(txn.c.started_at).limit(bindparam("limit"))
@@ -251,5 +253,8 @@ _PENDING = select(txn.c.id, txn.c.serial, txn.c.account, txn.c.msisdn, txn.c.amo
 
 def pending_older_than(tx, cutoff: int, limit: int = 500) -> list[tuple]:
     """Pending transactions started before C{cutoff} (oldest first): activations
-    and loyalty rewards (C{kind} tells them apart; a reward has no serial)."""
+    and loyalty rewards (C{kind} tells them apart; a reward has no serial).
+
+    @return: rows (id, serial, account, msisdn, amount, currency,
+        validity_days, kind, voucher type code or None for a reward)."""
     return tx.execute(_PENDING, {"cutoff": cutoff, "limit": limit}).rows

@@ -30,7 +30,8 @@ class CaiBilling:
         self.pool = pool
         self.settings = settings
 
-    def credit(self, account, amount, currency, validity_days, idempotency_key):
+    def credit(self, account, amount, currency, validity_days, idempotency_key,
+               voucher_type=None):
         try:
             line = self.settings.templates.render(
                 "credit", msisdn=account, amount=int(amount), currency=currency,
@@ -42,7 +43,7 @@ class CaiBilling:
         return d
 
     def lookup(self, idempotency_key, account=None, amount=None, currency=None,
-               validity_days=None):
+               validity_days=None, voucher_type=None):
         try:
             line = self.settings.templates.render("lookup", key=idempotency_key)
         except CaiSyntaxError as e:
