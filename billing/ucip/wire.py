@@ -124,7 +124,7 @@ def _members(text: str) -> dict:
         elif kind == "double":
             out[name] = float(typed)
         elif kind == "dateTime.iso8601":
-            out[name] = xmlrpc.client.DateTime(typed)
+            out[name] = xmlrpc.client.DateTime(typed.strip())   # as DateTime.decode
         else:
             out[name] = int(typed)
     if pos != len(text) and not text[pos:].isspace():

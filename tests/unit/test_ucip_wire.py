@@ -56,6 +56,10 @@ def test_written_documents_read_the_same_by_both_readers(seed):
     b"<?xml version='1.0' encoding='ISO-8859-1'?><methodResponse><params><param><value>"
     b"\xe9</value></param></params></methodResponse>",
     b"<methodCall><methodName>M</methodName></methodCall>",
+    b"<methodResponse><params><param><value><struct><member><name>d</name><value>"
+    b"<dateTime.iso8601> 20261205T15:02:55+0000 </dateTime.iso8601></value></member><member>"
+    b"<name>i</name><value><int> 1_0 </int></value></member></struct></value></param></params>"
+    b"</methodResponse>",
     b"<methodResponse><params><param><value><struct><member><name>a</name><value>x\r\ny"
     b"</value></member></struct></value></param></params></methodResponse>",
     b"<methodResponse><params><param><value><struct><member><name>a</name><value><array><data>"
