@@ -78,9 +78,12 @@ class _BodyReader(protocol.Protocol):
 def _read_body(response) -> defer.Deferred:
     """The answer body; cancelling it aborts the connection (never pooled again)."""
     def cancel(_):
-        abort = getattr(reader.transport, "abortConnection", None)
-        if abort is not None:
-            abort()
+        # The body's transport is Twisted's proxy of the connection: it can
+        # close it (loseConnection), and a newer one may abort it.
+        t = reader.transport
+        close = getattr(t, "abortConnection", None) or getattr(t, "loseConnection", None)
+        if close is not None:
+            close()
     done = defer.Deferred(cancel)
     reader = _BodyReader(done)
     response.deliverBody(reader)

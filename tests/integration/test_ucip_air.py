@@ -250,3 +250,43 @@ async def test_replay_on_an_air_with_duplicate_detection_concludes_once(reactor)
         await client.stopService()
         air.stop()
     assert air.applied == {origin_transaction_id("r"): 1, origin_transaction_id("r2"): 1}
+
+
+@pytest_twisted.ensureDeferred
+async def test_answer_body_that_stalls_is_unknown_and_its_connection_dropped(reactor):
+    """The AIR sends the answer's head, then stalls: one timer covers head and body."""
+    import threading
+    import time as _time
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    closed = threading.Event()
+
+    def serve():
+        conn, _ = srv.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 500\r\n\r\n"
+                     b"<?xml version='1.0'?><methodResponse>")
+        conn.settimeout(5)
+        try:
+            while conn.recv(65536):       # until the client drops the connection
+                pass
+            closed.set()
+        except OSError:
+            pass
+        conn.close()
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    billing, client = make(reactor, "http://127.0.0.1:%d/Air" % srv.getsockname()[1],
+                           request_timeout=0.5)
+    try:
+        started = _time.monotonic()
+        e = await failing(billing.credit("381641234567", 100, "EUR", 0, "b"))
+        assert e.sent and "answer body lost" in str(e)
+        assert _time.monotonic() - started < 2.0
+    finally:
+        await client.stopService()
+    from twisted.internet import threads
+    await threads.deferToThread(t.join, 6)     # the reactor keeps running meanwhile
+    srv.close()
+    assert closed.is_set()
