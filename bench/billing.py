@@ -36,9 +36,9 @@ class TimedBilling:
         self.inner = inner
         self.ccr: list[float] = []
 
-    def credit(self, *args):
+    def credit(self, *args, **kw):
         t0 = time.perf_counter()
-        d = self.inner.credit(*args)
+        d = self.inner.credit(*args, **kw)
 
         def done(r):
             self.ccr.append(time.perf_counter() - t0)
@@ -110,12 +110,13 @@ def main(argv=None):
     p.add_argument("--activations", type=int, default=20_000)
     p.add_argument("--concurrency", type=int, default=128)
     p.add_argument("--window", type=int, default=None,
-                   help="Diameter: outstanding requests (512); UCIP: HTTP connections (8)")
+                   help="Diameter: outstanding requests (512); UCIP: HTTP connections per AIR "
+                        "(16, the shipped pool_size)")
     p.add_argument("--latency", type=float, default=0.0, help="simulator answer latency (s)")
     p.add_argument("--connector", choices=("diameter", "ucip"), default="diameter")
     a = p.parse_args(argv)
     if a.window is None:
-        a.window = 8 if a.connector == "ucip" else 512
+        a.window = 16 if a.connector == "ucip" else 512
     n = min(a.activations, a.vouchers)
     from billing.sim.process import SimProcess
     inst = Instance("sqlite")

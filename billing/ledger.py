@@ -123,12 +123,13 @@ class EmbeddedLedger:
         return credit_unit(tx, account, amount, currency, validity_days, idempotency_key, now,
                            self.auto_create)
 
-    def credit(self, account, amount, currency, validity_days, idempotency_key):
+    def credit(self, account, amount, currency, validity_days, idempotency_key,
+               voucher_type=None):
         return self.runner.submit(credit_unit, account, amount, currency, validity_days,
                                   idempotency_key, now_ms(self.clock), self.auto_create)
 
     def lookup(self, idempotency_key, account=None, amount=None, currency=None,
-               validity_days=None):
+               validity_days=None, voucher_type=None):
         return self.runner.submit(lookup_unit, idempotency_key, now_ms(self.clock))
 
     def account(self, msisdn):

@@ -163,7 +163,7 @@ class ActivationService:
         r: saga.Reservation = outcome
         started = self.clock.seconds()
         d = defer.maybeDeferred(self.billing.credit, a.account, r.amount, r.currency,
-                                r.validity_days, r.txn_id)
+                                r.validity_days, r.txn_id, voucher_type=r.type_code)
         d.addTimeout(self.billing_timeout, self.clock)
         d.addCallbacks(self._credited, self._not_credited,
                        callbackArgs=(a, r, started), errbackArgs=(a, r, started))

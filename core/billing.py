@@ -43,23 +43,30 @@ class BillingUnavailable(Exception):
 class IBillingPort(Interface):
     """Credits prepaid accounts; every connector implements this."""
 
-    def credit(account, amount, currency, validity_days, idempotency_key):
+    def credit(account, amount, currency, validity_days, idempotency_key, voucher_type=None):
         """Credit C{amount} minor units of C{currency} to C{account} (E.164
         digits) and extend its validity by C{validity_days}.
 
         Repeating a call with the same C{idempotency_key} never credits twice;
         it answers what the first call did.
 
+        C{voucher_type} is the code of the voucher type being activated
+        (None for a credit that is no voucher, such as a loyalty reward).
+        Connectors that credit per voucher type (UCIP dedicated accounts)
+        use it; the others ignore it.
+
         @return: a Deferred firing with a L{CreditOutcome}, or failing with
             L{BillingUnavailable} when the outcome is not known.
         """
 
-    def lookup(idempotency_key, account=None, amount=None, currency=None, validity_days=None):
+    def lookup(idempotency_key, account=None, amount=None, currency=None, validity_days=None,
+               voucher_type=None):
         """Tell what became of the credit with C{idempotency_key}.
 
         The other arguments repeat what the credit asked for (the pending
         transaction row holds them); connectors whose query is a replay of the
-        original request (Diameter) need them, others ignore them.
+        original request (Diameter, UCIP with C{lookup = "replay"}) need them,
+        others ignore them.
 
         @return: a Deferred firing with the L{CreditOutcome} of that credit, or
             None when billing has no record of it; a connector answers None

@@ -90,7 +90,7 @@ class Reconciler:
                 try:
                     d = defer.maybeDeferred(self.billing.lookup, txn_id, account=p.account,
                                             amount=p.amount, currency=p.currency,
-                                            validity_days=p.validity_days)
+                                            validity_days=p.validity_days, voucher_type=p.voucher_type)
                     d.addTimeout(self.lookup_timeout, self.clock)
                     outcome = await d
                 except Exception as e:

@@ -113,6 +113,8 @@ class PendingTxn:
     """A transaction still C{pending}, as reconciliation reads it.
 
     @ivar kind: C{activation} or C{loyalty} (a reward, which has no serial).
+    @ivar voucher_type: the type code of the voucher (connectors may credit
+        per type, e.g. UCIP dedicated accounts); None for a reward.
     """
 
     txn_id: str
@@ -123,6 +125,7 @@ class PendingTxn:
     currency: str
     validity_days: int
     kind: str
+    voucher_type: str | None       # the voucher's type code; None for a reward
 
 
 _RESERVE = update(voucher).where(and_(
@@ -314,7 +317,9 @@ def activate_in_one(tx, a: Attempt, fraud_settings, credit_in, reset_on_success:
 
 
 _PENDING = select(txn.c.id, txn.c.serial, txn.c.account, txn.c.msisdn, txn.c.amount,
-                  txn.c.currency, txn.c.validity_days, txn.c.kind) \
+                  txn.c.currency, txn.c.validity_days, txn.c.kind, batch.c.type_code) \
+    .select_from(txn.outerjoin(voucher, voucher.c.serial == txn.c.serial)
+                 .outerjoin(batch, batch.c.id == voucher.c.batch_id)) \
     .where(and_(txn.c.state == "pending",        # every kind: activation and loyalty
                 txn.c.started_at < bindparam("cutoff"))) \
     .order_by(txn.c.started_at).limit(bindparam("limit"))

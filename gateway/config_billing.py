@@ -84,6 +84,15 @@ class CaiSettingsTable:
 
 
 @dataclass(frozen=True)
+class UcipVoucherTypeTable:
+    """C{[billing.ucip.voucher_types.<code>]}: the balances one voucher type credits
+    (a key left out: as C{[billing.ucip]} says)."""
+
+    dedicated_accounts: list[int] | None = None
+    credit_main_account: bool | None = None
+
+
+@dataclass(frozen=True)
 class UcipSettingsTable:
     """C{[billing.ucip]}: Ericsson AIR over UCIP (see billing/ucip/config.py)."""
 
@@ -111,6 +120,7 @@ class UcipSettingsTable:
     unknown_subscriber_codes: list[int] = setting(factory=lambda: [102])
     unknown_codes: list[int] = setting(factory=lambda: [100])
     duplicate_codes: list[int] = setting(factory=list)
+    voucher_types: dict[str, UcipVoucherTypeTable] = setting(factory=dict)
 
 
 def _rate(v):

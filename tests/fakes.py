@@ -159,6 +159,8 @@ class FakeBilling:
     def __init__(self, mode: str = "accept"):
         self.mode = mode
         self.credits: dict = {}       # key -> (account, amount, currency, days)
+        self.voucher_types: dict = {}  # key -> voucher_type of each credit call
+        self.lookups: list = []        # the keyword arguments of each lookup
         self.calls = 0
         self.lookup_answer = "record"  # 'record' | 'error'
         self._waiting: list = []       # (call count, Deferred)
@@ -172,8 +174,10 @@ class FakeBilling:
             self._waiting.append((n, d))
         return d
 
-    def credit(self, account, amount, currency, validity_days, idempotency_key):
+    def credit(self, account, amount, currency, validity_days, idempotency_key,
+               voucher_type=None):
         self.calls += 1
+        self.voucher_types[idempotency_key] = voucher_type
         ready = [w for w in self._waiting if w[0] <= self.calls]
         for w in ready:
             self._waiting.remove(w)
@@ -194,7 +198,9 @@ class FakeBilling:
         raise AssertionError(self.mode)
 
     def lookup(self, idempotency_key, account=None, amount=None, currency=None,
-               validity_days=None):
+               validity_days=None, voucher_type=None):
+        self.lookups.append(dict(account=account, amount=amount, currency=currency,
+                                 validity_days=validity_days, voucher_type=voucher_type))
         if self.lookup_answer == "error":
             return defer.fail(BillingUnavailable("still down"))
         if idempotency_key in self.credits:

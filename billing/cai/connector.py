@@ -36,7 +36,8 @@ class CaiBilling:
         """True once a pooled connection has logged in, False after C{timeout}."""
         return poll_until(self.pool.clock, lambda: bool(self.pool.ready), timeout)
 
-    def credit(self, account, amount, currency, validity_days, idempotency_key):
+    def credit(self, account, amount, currency, validity_days, idempotency_key,
+               voucher_type=None):
         try:
             line = self.settings.templates.render(
                 "credit", msisdn=account, amount=int(amount), currency=currency,
@@ -48,7 +49,7 @@ class CaiBilling:
         return d
 
     def lookup(self, idempotency_key, account=None, amount=None, currency=None,
-               validity_days=None):
+               validity_days=None, voucher_type=None):
         try:
             line = self.settings.templates.render("lookup", key=idempotency_key)
         except CaiSyntaxError as e:

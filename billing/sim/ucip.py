@@ -97,9 +97,17 @@ class SimUcipResource(resource.Resource):
         request.finish()
 
 
+class _QuietSite(server.Site):
+    """A site without an access log: formatting a combined-log line for every
+    request cost about a tenth of the simulator's time per refill."""
+
+    def log(self, request):
+        pass
+
+
 def site(ledger, faults, clock, *, user="ivoms", password="ivoms") -> server.Site:
-    """The HTTP site serving L{SimUcipResource} on every path."""
-    s = server.Site(SimUcipResource(ledger, faults, clock, user=user, password=password))
+    """The HTTP site serving L{SimUcipResource} on every path (no access log)."""
+    s = _QuietSite(SimUcipResource(ledger, faults, clock, user=user, password=password))
     s.displayTracebacks = False
     s.noisy = False
     return s

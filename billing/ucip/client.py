@@ -15,10 +15,11 @@ from twisted.application import service
 from twisted.internet import defer, error
 from twisted.logger import Logger
 from twisted.internet import protocol
-from twisted.web.client import Agent, HTTPConnectionPool, ResponseDone
+from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+from twisted.web.client import Agent, BrowserLikePolicyForHTTPS, HTTPConnectionPool, ResponseDone
 from twisted.web.http import PotentialDataLoss
 from twisted.web.http_headers import Headers
-from twisted.web.iweb import IBodyProducer
+from twisted.web.iweb import IAgentEndpointFactory, IBodyProducer
 from zope.interface import implementer
 
 #: Failures of Agent.request that prove the request was never written.
@@ -66,6 +67,8 @@ class _BodyReader(protocol.Protocol):
         self.parts.append(data)
 
     def connectionLost(self, reason):
+        if self.done.called:           # cancelled (timeout) before the end
+            return
         if reason.check(ResponseDone, PotentialDataLoss):
             self.done.callback(b"".join(self.parts))
         else:
@@ -73,9 +76,41 @@ class _BodyReader(protocol.Protocol):
 
 
 def _read_body(response) -> defer.Deferred:
-    done = defer.Deferred()
-    response.deliverBody(_BodyReader(done))
+    """The answer body; cancelling it aborts the connection (never pooled again)."""
+    def cancel(_):
+        # The body's transport is Twisted's proxy of the connection: it can
+        # close it (loseConnection), and a newer one may abort it.
+        t = reader.transport
+        close = getattr(t, "abortConnection", None) or getattr(t, "loseConnection", None)
+        if close is not None:
+            close()
+    done = defer.Deferred(cancel)
+    reader = _BodyReader(done)
+    response.deliverBody(reader)
     return done
+
+
+@implementer(IAgentEndpointFactory)
+class _Endpoints:
+    """The AIRs' endpoints, built once per host (the Agent's own factory
+    builds a new one for every request)."""
+
+    def __init__(self, reactor, connect_timeout: float):
+        self.reactor = reactor
+        self.connect_timeout = connect_timeout
+        self.tls = BrowserLikePolicyForHTTPS()
+        self.cache: dict = {}
+
+    def endpointForURI(self, uri):
+        key = (uri.scheme, uri.host, uri.port)
+        endpoint = self.cache.get(key)
+        if endpoint is None:
+            endpoint = HostnameEndpoint(self.reactor, uri.host.decode("ascii"), uri.port,
+                                        timeout=self.connect_timeout)
+            if uri.scheme == b"https":
+                endpoint = wrapClientTLS(self.tls.creatorForNetloc(uri.host, uri.port), endpoint)
+            self.cache[key] = endpoint
+        return endpoint
 
 
 class UcipClient(service.Service):
@@ -94,7 +129,8 @@ class UcipClient(service.Service):
         self.pool = HTTPConnectionPool(reactor, persistent=True)
         self.pool.maxPersistentPerHost = settings.pool_size
         self.pool.retryAutomatically = False    # never re-send a POST by itself
-        self.agent = agent or Agent(reactor, connectTimeout=settings.connect_timeout, pool=self.pool)
+        self.agent = agent or Agent.usingEndpointFactory(
+            reactor, _Endpoints(reactor, settings.connect_timeout), pool=self.pool)
         token = base64.b64encode(("%s:%s" % (settings.user, settings.password)).encode("utf-8"))
         # Agent copies the headers of each request before adding Host.
         self.headers = Headers({b"Content-Type": [b"text/xml"],
@@ -140,24 +176,35 @@ class UcipClient(service.Service):
             slot.release()
 
     async def _exchange(self, url: str, body: bytes) -> bytes:
-        d = self.agent.request(b"POST", url.encode("ascii"), self.headers, _Body(body))
-        d.addTimeout(self.settings.request_timeout, self.clock)
+        # One timer for the whole exchange (answer head and body): it cancels
+        # whichever Deferred is being waited for.
+        waiting = self.agent.request(b"POST", url.encode("ascii"), self.headers, _Body(body))
+        expired = []
+
+        def expire():
+            expired.append(True)
+            waiting.cancel()
+        timer = self.clock.callLater(self.settings.request_timeout, expire)
         try:
-            response = await d
-        except _NOT_SENT as e:
-            raise UcipTransportError("%s: %s" % (url, e.__class__.__name__), sent=False) from None
-        except defer.TimeoutError:
-            raise UcipTransportError("%s: no answer within %.1f s"
-                                     % (url, self.settings.request_timeout), sent=True) from None
-        except Exception as e:
-            raise UcipTransportError("%s: %s" % (url, e.__class__.__name__), sent=True) from None
-        b = _read_body(response)
-        b.addTimeout(self.settings.request_timeout, self.clock)
-        try:
-            data = await b
-        except Exception as e:
-            raise UcipTransportError("%s: answer body lost (%s)" % (url, e.__class__.__name__),
-                                     sent=True) from None
+            try:
+                response = await waiting
+            except _NOT_SENT as e:
+                raise UcipTransportError("%s: %s" % (url, e.__class__.__name__),
+                                         sent=False) from None
+            except Exception as e:
+                raise UcipTransportError(
+                    "%s: no answer within %.1f s" % (url, self.settings.request_timeout)
+                    if expired else "%s: %s" % (url, e.__class__.__name__), sent=True) from None
+            waiting = _read_body(response)
+            try:
+                data = await waiting
+            except Exception as e:
+                raise UcipTransportError(
+                    "%s: answer body lost (%s)"
+                    % (url, "timeout" if expired else e.__class__.__name__), sent=True) from None
+        finally:
+            if timer.active():
+                timer.cancel()
         if response.code in _NOT_PROCESSED:
             raise UcipTransportError("%s: HTTP %d" % (url, response.code), sent=False)
         if response.code != 200:

@@ -1,17 +1,24 @@
 """UCIP XML-RPC messages: build UpdateBalanceAndDate, parse its answer (pure, no I/O).
 
-Uses the standard library's C{xmlrpc.client.dumps}/C{loads} only.  UCIP's
+Documents are written and read by L{billing.ucip.wire}, which reads every
+document exactly as the standard library's C{xmlrpc.client.loads} does
+(and hands it anything outside UCIP's subset).  UCIP's
 date type is XML-RPC C{dateTime.iso8601} with an offset:
 C{YYYYMMDDTHH:MM:SS+ZZZZ} (e.g. C{20261205T15:02:55+0000}).
 """
 from __future__ import annotations
 
+import calendar
 import datetime
 import hashlib
+import re
 import xmlrpc.client
+
+from billing.ucip import wire
 
 METHOD = "UpdateBalanceAndDate"
 _MAX_ORIGIN_ID = 10 ** 19   # at most 19 digits: within UCIP's 20-digit field
+_UCIP_DATE = re.compile(r"(\d{4})(\d\d)(\d\d)T(\d\d):(\d\d):(\d\d)(?:([+-])(\d\d)(\d\d))?\Z")
 
 
 class UcipSyntaxError(ValueError):
@@ -43,6 +50,16 @@ def parse_timestamp(text: str) -> int:
     @raise UcipSyntaxError: not that form.
     """
     text = str(text)
+    m = _UCIP_DATE.match(text)
+    if m is not None:
+        y, mo, d, h, mi, s, sign, oh, om = m.groups()
+        if 1 <= int(mo) <= 12 and 1 <= int(d) <= calendar.monthrange(int(y), int(mo))[1] \
+                and int(h) < 24 and int(mi) < 60 and int(s) < 60:
+            t = calendar.timegm((int(y), int(mo), int(d), int(h), int(mi), int(s)))
+            if sign:
+                off = int(oh) * 3600 + int(om) * 60
+                t -= off if sign == "+" else -off
+            return t * 1000
     for fmt in ("%Y%m%dT%H:%M:%S%z", "%Y%m%dT%H:%M:%S"):
         try:
             t = datetime.datetime.strptime(text, fmt)
@@ -70,7 +87,7 @@ def encode_call(method: str, fields: dict) -> bytes:
     struct = {k: (xmlrpc.client.DateTime(format_timestamp(v.timestamp()))
                   if isinstance(v, datetime.datetime) else v)
               for k, v in fields.items()}
-    return xmlrpc.client.dumps((struct,), methodname=method, encoding="utf-8").encode("utf-8")
+    return wire.dumps_call(method, struct)
 
 
 def decode_call(body: bytes) -> tuple[str, dict]:
@@ -79,7 +96,7 @@ def decode_call(body: bytes) -> tuple[str, dict]:
     @raise UcipSyntaxError: not a call with one struct parameter.
     """
     try:
-        params, method = xmlrpc.client.loads(body)
+        params, method = wire.loads(body)
     except Exception as e:   # expat errors and others: all mean garbage
         raise UcipSyntaxError("not XML-RPC: %s" % e) from None
     if not method or len(params) != 1 or not isinstance(params[0], dict):
@@ -89,7 +106,7 @@ def decode_call(body: bytes) -> tuple[str, dict]:
 
 def encode_response(fields: dict) -> bytes:
     """A C{methodResponse} with one struct (the simulator's side)."""
-    return xmlrpc.client.dumps((fields,), methodresponse=True, encoding="utf-8").encode("utf-8")
+    return wire.dumps_response(fields)
 
 
 def decode_response(body: bytes) -> dict:
@@ -99,7 +116,7 @@ def decode_response(body: bytes) -> dict:
     @raise UcipSyntaxError: not a method response holding a struct.
     """
     try:
-        params, _ = xmlrpc.client.loads(body)
+        params, _ = wire.loads(body)
     except xmlrpc.client.Fault as f:
         return {"fault": int(f.faultCode), "faultString": str(f.faultString)}
     except Exception as e:

@@ -35,8 +35,13 @@ def subscriber_number(account: str, settings) -> str:
     return account
 
 
-def update_fields(settings, account, amount, currency, validity_days, key, now: float) -> dict:
-    """The UpdateBalanceAndDate struct for one credit (see docs/billing.md)."""
+def update_fields(settings, account, amount, currency, validity_days, key, now: float,
+                  voucher_type: str | None = None) -> dict:
+    """The UpdateBalanceAndDate struct for one credit (see docs/billing.md).
+
+    @param voucher_type: the voucher type code, choosing the main account
+        and dedicated accounts credited (L{UcipSettings.accounts_for}).
+    """
     f = {
         "originNodeType": settings.origin_node_type,
         "originHostName": settings.origin_host_name,
@@ -49,12 +54,13 @@ def update_fields(settings, account, amount, currency, validity_days, key, now: 
         f["transactionType"] = settings.transaction_type
     if settings.transaction_code:
         f["transactionCode"] = settings.transaction_code
-    if settings.credit_main_account:
+    main, das = settings.accounts_for(voucher_type)
+    if main:
         f["adjustmentAmountRelative"] = str(int(amount))
-    if settings.dedicated_accounts:
+    if das:
         f["dedicatedAccountUpdateInformation"] = [
             {"dedicatedAccountID": da, "adjustmentAmountRelative": str(int(amount))}
-            for da in settings.dedicated_accounts]
+            for da in das]
     days = int(validity_days or 0)
     if days > 0:
         for name in settings.validity_fields:
@@ -75,12 +81,13 @@ class UcipBilling:
         self.settings = settings
         self.clock = clock
 
-    def credit(self, account, amount, currency, validity_days, idempotency_key):
+    def credit(self, account, amount, currency, validity_days, idempotency_key,
+               voucher_type=None):
         return defer.ensureDeferred(
-            self._send(account, amount, currency, validity_days, idempotency_key))
+            self._send(account, amount, currency, validity_days, idempotency_key, voucher_type))
 
     def lookup(self, idempotency_key, account=None, amount=None, currency=None,
-               validity_days=None):
+               validity_days=None, voucher_type=None):
         if self.settings.lookup != "replay":
             self.log.warn("UCIP: outcome of transaction {txn_id} unknown; look up "
                           "originTransactionID {origin} on the AIR, then 'ivoms settle'",
@@ -93,16 +100,16 @@ class UcipBilling:
         if account is None or amount is None or currency is None:
             return defer.fail(BillingUnavailable("UCIP replay needs the original request"))
         d = defer.ensureDeferred(
-            self._send(account, amount, currency, validity_days, idempotency_key))
+            self._send(account, amount, currency, validity_days, idempotency_key, voucher_type))
 
         def not_sent(f):
             f.trap(BillingUnavailable)
             raise BillingUnavailable(str(f.value), sent=True)
         return d.addErrback(not_sent)
 
-    async def _send(self, account, amount, currency, validity_days, key):
+    async def _send(self, account, amount, currency, validity_days, key, voucher_type):
         fields = update_fields(self.settings, account, amount, currency, validity_days, key,
-                               self.clock.seconds())
+                               self.clock.seconds(), voucher_type)
         try:
             body = await self.client.post(codec.update_request(fields))
         except UcipTransportError as e:

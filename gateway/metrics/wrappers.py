@@ -65,17 +65,19 @@ class MeteredBilling:
                                      billing_result(result), self.clock.seconds() - started)
         return result
 
-    def credit(self, account, amount, currency, validity_days, idempotency_key):
+    def credit(self, account, amount, currency, validity_days, idempotency_key,
+               voucher_type=None):
         started = self.clock.seconds()
         d = defer.maybeDeferred(self.billing.credit, account, amount, currency, validity_days,
-                                idempotency_key)
+                                idempotency_key, voucher_type=voucher_type)
         return d.addBoth(self._report, "credit", started)
 
     def lookup(self, idempotency_key, account=None, amount=None, currency=None,
-               validity_days=None):
+               validity_days=None, voucher_type=None):
         started = self.clock.seconds()
         d = defer.maybeDeferred(self.billing.lookup, idempotency_key, account=account,
-                                amount=amount, currency=currency, validity_days=validity_days)
+                                amount=amount, currency=currency, validity_days=validity_days,
+                                voucher_type=voucher_type)
         return d.addBoth(self._report, "lookup", started)
 
     def credit_in(self, tx, account, amount, currency, validity_days, idempotency_key, now):

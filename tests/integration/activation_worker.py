@@ -48,15 +48,15 @@ def main(argv):
     elif step == "after-reserve":
         ledger_credit = ledger.credit
 
-        def credit(*a):
+        def credit(*a, **kw):
             _die()
-            return ledger_credit(*a)
+            return ledger_credit(*a, **kw)
         svc.billing = type("B", (), {"credit": staticmethod(credit), "lookup": ledger.lookup})()
     elif step == "after-credit":
         ledger_credit = ledger.credit
 
-        def credit(*a):
-            return ledger_credit(*a).addCallback(lambda r: _die())
+        def credit(*a, **kw):
+            return ledger_credit(*a, **kw).addCallback(lambda r: _die())
         svc.billing = type("B", (), {"credit": staticmethod(credit), "lookup": ledger.lookup})()
     elif step == "before-final-commit":
         real_commit = saga.commit_success

@@ -7,7 +7,7 @@ import pytest_twisted
 
 from billing.ucip.client import UcipClient
 from billing.ucip.codec import origin_transaction_id
-from billing.ucip.config import UcipCodes, UcipSettings
+from billing.ucip.config import UcipAccounts, UcipCodes, UcipSettings
 from billing.ucip.connector import UcipBilling
 from core.billing import BillingUnavailable
 from core.results import ResultCode
@@ -75,6 +75,52 @@ async def test_success_carries_every_ucip_field(reactor, air):
     assert set(air.versions) == {"HTTP/1.1"}
     assert air.headers[0]["User-Agent"] == "IVOMS/1.0/1.0"
     assert air.headers[0]["Content-Type"] == "text/xml"
+
+
+@pytest_twisted.ensureDeferred
+async def test_dedicated_accounts_per_voucher_type(reactor, air):
+    """The voucher type chooses the balances: DA only, main and DA, main only."""
+    types = {"DATA1G": UcipAccounts((5,), False), "EUR5": UcipAccounts((1, 7))}
+    billing, client = make(reactor, air.url, voucher_types=types)
+    try:
+        data = await billing.credit("381641234567", 1024, "EUR", 30, "da-1", voucher_type="DATA1G")
+        eur5 = await billing.credit("381641234567", 500, "EUR", 30, "da-2", voucher_type="EUR5")
+        plain = await billing.credit("381641234567", 100, "EUR", 30, "da-3", voucher_type="T10")
+        reward = await billing.credit("381641234567", 10, "EUR", 0, "da-4")
+    finally:
+        await client.stopService()
+    assert data.credited and eur5.credited and plain.credited and reward.credited
+    p = air.requests[0]
+    assert "adjustmentAmountRelative" not in p
+    assert p["dedicatedAccountUpdateInformation"] == [
+        {"dedicatedAccountID": 5, "adjustmentAmountRelative": "1024"}]
+    assert air.requests[1]["adjustmentAmountRelative"] == "500"
+    assert air.requests[1]["dedicatedAccountUpdateInformation"] == [
+        {"dedicatedAccountID": 1, "adjustmentAmountRelative": "500"},
+        {"dedicatedAccountID": 7, "adjustmentAmountRelative": "500"}]
+    for p in air.requests[2:]:
+        assert "dedicatedAccountUpdateInformation" not in p
+    assert air.dedicated == {("381641234567", 5): 1024, ("381641234567", 1): 500,
+                             ("381641234567", 7): 500}
+    assert air.balance == {"381641234567": 610}
+
+
+@pytest_twisted.ensureDeferred
+async def test_replay_repeats_the_voucher_types_dedicated_account(reactor, air):
+    air.mode, air.duplicates = "drop", "code"
+    billing, client = make(reactor, air.url, lookup="replay",
+                           voucher_types={"DATA1G": UcipAccounts((5,), False)},
+                           codes=UcipCodes(duplicate=(air.duplicate_code,)))
+    try:
+        await failing(billing.credit("381641234567", 64, "EUR", 0, "rd", voucher_type="DATA1G"))
+        air.mode = "ok"
+        out = await billing.lookup("rd", account="381641234567", amount=64, currency="EUR",
+                                   validity_days=0, voucher_type="DATA1G")
+    finally:
+        await client.stopService()
+    assert out.credited and air.dedicated == {("381641234567", 5): 64}
+    assert [r["dedicatedAccountUpdateInformation"] for r in air.requests] == \
+        [[{"dedicatedAccountID": 5, "adjustmentAmountRelative": "64"}]] * 2
 
 
 @pytest.mark.parametrize("code,expected", [
@@ -204,3 +250,43 @@ async def test_replay_on_an_air_with_duplicate_detection_concludes_once(reactor)
         await client.stopService()
         air.stop()
     assert air.applied == {origin_transaction_id("r"): 1, origin_transaction_id("r2"): 1}
+
+
+@pytest_twisted.ensureDeferred
+async def test_answer_body_that_stalls_is_unknown_and_its_connection_dropped(reactor):
+    """The AIR sends the answer's head, then stalls: one timer covers head and body."""
+    import threading
+    import time as _time
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    closed = threading.Event()
+
+    def serve():
+        conn, _ = srv.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 500\r\n\r\n"
+                     b"<?xml version='1.0'?><methodResponse>")
+        conn.settimeout(5)
+        try:
+            while conn.recv(65536):       # until the client drops the connection
+                pass
+            closed.set()
+        except OSError:
+            pass
+        conn.close()
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    billing, client = make(reactor, "http://127.0.0.1:%d/Air" % srv.getsockname()[1],
+                           request_timeout=0.5)
+    try:
+        started = _time.monotonic()
+        e = await failing(billing.credit("381641234567", 100, "EUR", 0, "b"))
+        assert e.sent and "answer body lost" in str(e)
+        assert _time.monotonic() - started < 2.0
+    finally:
+        await client.stopService()
+    from twisted.internet import threads
+    await threads.deferToThread(t.join, 6)     # the reactor keeps running meanwhile
+    srv.close()
+    assert closed.is_set()

@@ -39,6 +39,7 @@ class Air:
         self.headers: list[dict] = []
         self.versions: list[str] = []
         self.balance: dict[str, int] = {}
+        self.dedicated: dict[tuple[str, int], int] = {}   # (number, dedicatedAccountID) -> sum
         self.applied: dict[str, int] = {}
         self.lock = threading.Lock()
         expected = "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
@@ -88,7 +89,12 @@ class Air:
                 return {"responseCode": self.duplicate_code, "originTransactionID": tid}
             self.applied[tid] = self.applied.get(tid, 0) + 1
             msisdn = p["subscriberNumber"]
-            self.balance[msisdn] = self.balance.get(msisdn, 0) + int(p["adjustmentAmountRelative"])
+            self.balance[msisdn] = (self.balance.get(msisdn, 0)
+                                    + int(p.get("adjustmentAmountRelative", "0")))
+            for da in p.get("dedicatedAccountUpdateInformation", []):
+                key = (msisdn, da["dedicatedAccountID"])
+                self.dedicated[key] = (self.dedicated.get(key, 0)
+                                       + int(da["adjustmentAmountRelative"]))
             bal = self.balance[msisdn]
         return {"responseCode": 0, "originTransactionID": tid, "accountValue1": str(bal),
                 "supervisionExpiryDate": xmlrpc.client.DateTime("20300101T00:00:00+0000")}

@@ -272,8 +272,8 @@ class LostAfterCredit:
     def __init__(self, ledger):
         self.ledger = ledger
 
-    def credit(self, *a):
-        return self.ledger.credit(*a).addCallback(
+    def credit(self, *a, **kw):
+        return self.ledger.credit(*a, **kw).addCallback(
             lambda _: defer.fail(BillingUnavailable("answer lost")))
 
     def lookup(self, *a, **kw):

@@ -36,7 +36,8 @@ class SlowBilling:
     def __init__(self, clock, answer):
         self.clock, self.answer = clock, answer
 
-    def credit(self, account, amount, currency, validity_days, idempotency_key):
+    def credit(self, account, amount, currency, validity_days, idempotency_key,
+               voucher_type=None):
         d = task.deferLater(self.clock, 0.25, lambda: None)
         return d.addCallback(lambda _: self.answer() if callable(self.answer) else self.answer)
 

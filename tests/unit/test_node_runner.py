@@ -53,6 +53,9 @@ class _Cfg:
     class admin:
         enabled = False
 
+    class metrics:
+        enabled, listen = False, ""
+
 
 @pytest.fixture
 def make():

@@ -63,12 +63,18 @@ class _Cfg:
     class admin:
         enabled, listen = False, "tcp:8081:interface=127.0.0.1"
 
+    class metrics:
+        enabled, listen = True, "tcp:9464:interface=127.0.0.1"
+
 
 def test_a_bind_failure_names_endpoint_key_and_file():
     e = CannotListenError("127.0.0.1", 2775, OSError(98, "Address already in use"))
     assert describe_start_failure(e, _Cfg) == (
         "cannot listen on tcp:2775:interface=127.0.0.1 (smpp.server.endpoint) in "
         "/etc/ivoms/ivoms.toml: Address already in use")
+    metrics = CannotListenError("127.0.0.1", 9464, OSError(98, "Address already in use"))
+    assert describe_start_failure(metrics, _Cfg).startswith(
+        "cannot listen on tcp:9464:interface=127.0.0.1 (metrics.listen) in ")
     other = CannotListenError("127.0.0.1", 9999, OSError(13, "Permission denied"))
     assert describe_start_failure(other, _Cfg) == \
         "cannot listen on 127.0.0.1 port 9999: Permission denied"

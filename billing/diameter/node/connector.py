@@ -92,7 +92,7 @@ class DiameterBilling:
 
     # -- IBillingPort ----------------------------------------------------
     def credit(self, account, amount, currency, validity_days,
-               idempotency_key) -> defer.Deferred:
+               idempotency_key, voucher_type=None) -> defer.Deferred:
         """Credit C{amount} minor units; Deferred[CreditOutcome] or
         BillingUnavailable (see the module table)."""
         try:
@@ -106,7 +106,7 @@ class DiameterBilling:
         return self._send(data, req)
 
     def lookup(self, idempotency_key, account=None, amount=None, currency=None,
-               validity_days=None) -> defer.Deferred:
+               validity_days=None, voucher_type=None) -> defer.Deferred:
         """Re-send the CCR with the T flag (module doc).
 
         The request is the one remembered in this process or, after a
