@@ -104,6 +104,10 @@ def account_unit(tx, msisdn):
 class EmbeddedLedger:
     """Billing port backed by the iVOMS store."""
 
+    #: Credits are the plain SQL of L{credit_unit}, which the PostgreSQL function
+    #: C{ivoms_activate} (core.db_activate) repeats: an activation may credit there.
+    credits_in_store = True
+
     def __init__(self, runner, *, clock, auto_create: bool = True, in_transaction: bool = True):
         """
         @param in_transaction: let the core credit inside the activation's own

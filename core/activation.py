@@ -14,7 +14,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from core import inbox, saga
+from core import db_activate, inbox, saga
 from core.billing import BillingUnavailable
 from core.interfaces import IActivationService, IInTransactionCredit
 from core.normalise import MsisdnRules, normalise_hrn
@@ -106,7 +106,7 @@ class ActivationService:
         self.in_flight += 1
         self.running.add(attempt.txn_id)
         if IInTransactionCredit.providedBy(self.billing):
-            unit = (saga.activate_in_one, attempt, self.fraud_settings, self.billing.credit_in,
+            unit = (db_activate.activate_in_one, attempt, self.fraud_settings, self.billing.credit_in,
                     self.fraud_settings.reset_on_success, self._after_factory(attempt))
             then = self._concluded_in_one
         else:

@@ -190,6 +190,8 @@ class Tx:
         """Run literal SQL (DDL, PRAGMA, SAVEPOINT) with driver parameters."""
         cur = self.cur
         cur.execute(sql, args)
+        if self._pipe is not None:
+            self._pipe.sync()
         if cur.description is not None:
             rows = cur.fetchall()
             return Result(rows, len(rows))
