@@ -3,7 +3,9 @@
 A L{UnitRunner} owns worker threads, each with its own connection.  A
 worker takes every unit waiting in the queue (up to C{max_batch}), runs them
 in one transaction and commits once; a unit that raises is rolled back alone
-(the batch is re-run with a SAVEPOINT per unit), the others commit together.  A unit's Deferred
+(the batch is re-run with a SAVEPOINT per unit), the others commit together.
+Consecutive units of a function that offers a set-based C{many} form run
+through it (on PostgreSQL a group of activations is one statement).  A unit's Deferred
 fires only after that COMMIT returned, so what a caller is told is durable.
 SQLite gets one worker (a single writer); PostgreSQL several.
 """
@@ -147,7 +149,7 @@ class UnitRunner:
         begin()
         try:
             with tx.pipeline():
-                results = [(d, True, fn(tx, *args, **kw)) for fn, args, kw, d in batch]
+                results = _run_in_order(tx, batch)
         except BaseException:
             if len(batch) == 1:
                 f = Failure()
@@ -180,6 +182,34 @@ class UnitRunner:
         self.batches += 1
         self.units += len(batch)
         return results
+
+
+def _run_in_order(tx, batch) -> list:
+    """Run the units of C{batch} in order; return (deferred, True, value) triples.
+
+    Consecutive units of the same function C{fn} that has a C{many} attribute
+    run as one call C{fn.many(tx, [(args, kwargs), ...])}, which promises the
+    effects and values of calling C{fn} on each in order (it may do so in one
+    statement: see L{core.db_activate}).  If it raises, the caller re-runs the
+    batch unit by unit.
+    """
+    out = []
+    i, n = 0, len(batch)
+    while i < n:
+        fn = batch[i][0]
+        many = getattr(fn, "many", None)
+        j = i + 1
+        if many is not None:
+            while j < n and batch[j][0] is fn:
+                j += 1
+        if j - i == 1:
+            _, args, kw, d = batch[i]
+            out.append((d, True, fn(tx, *args, **kw)))
+        else:
+            values = many(tx, [(args, kw) for _, args, kw, _ in batch[i:j]])
+            out.extend((item[3], True, v) for item, v in zip(batch[i:j], values))
+        i = j
+    return out
 
 
 def _deliver(results) -> None:

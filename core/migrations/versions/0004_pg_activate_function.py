@@ -7,6 +7,8 @@ work costs one round trip instead of one per statement.  The function only
 writes when the voucher was reserved; any refusal (barred, unknown, used,
 expired ...) writes nothing and answers C{refused}, and the caller then runs
 the portable path (core.saga), which records the failure exactly as before.
+C{ivoms_activate_many} runs a whole group of activations (the units of work
+sharing one commit) in one statement.
 
 SQLite has no server-side functions: there this migration does nothing.
 
@@ -124,15 +126,46 @@ END
 $fn$
 """
 
+# A group of activations in one statement, in order; it stops after the first
+# refusal (which wrote nothing), so the caller can decide that one on the
+# portable path and go on with the rest: the order of effects is the order of
+# the units, as if each had been called alone.
+ACTIVATE_MANY = r"""
+CREATE OR REPLACE FUNCTION ivoms_activate_many(
+    p_txn_ids text[], p_msisdns text[], p_accounts text[], p_bis bytea[], p_channels text[],
+    p_channel_refs text[], p_operator_users text[], p_sources text[], p_nows bigint[],
+    p_auto_create boolean[], p_reset_on_success boolean[])
+RETURNS TABLE (o_status text, o_serial bigint, o_batch_id integer, o_amount bigint,
+               o_currency text, o_days integer, o_type_code text, o_loyalty text,
+               o_has_failures boolean, o_balance bigint, o_expires bigint, o_code integer)
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(p_txn_ids, 1), 0) LOOP
+        SELECT * INTO o_status, o_serial, o_batch_id, o_amount, o_currency, o_days, o_type_code,
+                      o_loyalty, o_has_failures, o_balance, o_expires, o_code
+          FROM ivoms_activate(p_txn_ids[i], p_msisdns[i], p_accounts[i], p_bis[i], p_channels[i],
+                              p_channel_refs[i], p_operator_users[i], p_sources[i], p_nows[i],
+                              p_auto_create[i], p_reset_on_success[i]);
+        RETURN NEXT;
+        EXIT WHEN o_status = 'refused';
+    END LOOP;
+END
+$fn$
+"""
+
 DROP = ("DROP FUNCTION IF EXISTS ivoms_activate(text, text, text, bytea, text, text, text, text, "
         "bigint, boolean, boolean)")
+DROP_MANY = ("DROP FUNCTION IF EXISTS ivoms_activate_many(text[], text[], text[], bytea[], text[], "
+             "text[], text[], text[], bigint[], boolean[], boolean[])")
 
 
 def upgrade() -> None:
     if op.get_context().dialect.name == "postgresql":
         op.execute(ACTIVATE)
+        op.execute(ACTIVATE_MANY)
 
 
 def downgrade() -> None:
     if op.get_context().dialect.name == "postgresql":
+        op.execute(DROP_MANY)
         op.execute(DROP)
