@@ -16,6 +16,7 @@ from zope.interface import implementer
 
 from core import db_activate, inbox, saga
 from core.billing import BillingUnavailable
+from core.db import StoreUnavailable
 from core.interfaces import IActivationService, IInTransactionCredit
 from core.normalise import MsisdnRules, normalise_hrn
 from core.requests import ActivationRequest, ActivationResult, Channel
@@ -77,6 +78,9 @@ class ActivationService:
         return d
 
     def _unexpected(self, failure, req):
+        if failure.check(StoreUnavailable):
+            # counted and logged once by the unit runner; the unit left nothing half-done
+            return ActivationResult(R.DATABASE_UNAVAILABLE)
         self.log.failure("activation failed unexpectedly ({request})", failure, request=req)
         return ActivationResult(R.SYSTEM_ERROR)
 

@@ -18,6 +18,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from core.db import StoreUnavailable, unavailable
 from core.unit_lanes import Lanes
 
 _STOP = object()
@@ -49,6 +50,11 @@ class UnitRunner:
         self._stopped: list = []
         self.batches = 0
         self.units = 0
+        #: units failed because the database was unavailable (L{StoreUnavailable})
+        self.db_unavailable = 0
+        self._down = False
+        self._failed_while_down = 0
+        self._count_lock = threading.Lock()
 
     def start(self) -> None:
         """Start the worker threads (idempotent)."""
@@ -84,7 +90,8 @@ class UnitRunner:
 
         @return: a Deferred firing with what C{fn} returned once its
             transaction committed, or failing with what it raised (then nothing
-            of it was committed).
+            of it was committed); with L{core.db.StoreUnavailable} when the
+            database was unavailable (counted in C{db_unavailable}).
         """
         d = defer.Deferred()
         self._queue.put((fn, args, kwargs, d))
@@ -124,17 +131,53 @@ class UnitRunner:
                 f = Failure()
                 results = [(d, False, f) for _, _, _, d in batch]
                 if tx is not None:
-                    try:
-                        tx.close()
-                    except Exception:
-                        pass
+                    tx.discard()
                     tx = None
+            results, broken = self._unavailable(results)
+            if broken and tx is not None:
+                tx.discard()       # reconnect on the next batch
+                tx = None
             self.reactor.callFromThread(_deliver, results)
             if stop_after:
                 break
         if tx is not None:
             tx.close()
         self.reactor.callFromThread(self._worker_exited)
+
+    def _unavailable(self, results) -> tuple[list, bool]:
+        """Turn every failure that means "the database is unavailable" into a
+        L{StoreUnavailable}, count them (C{db_unavailable}) and log when the
+        database goes away and when it is back.
+
+        @return: (the results, whether the connection must be replaced).
+        """
+        failed = 0
+        why = None
+        out = []
+        for d, ok, value in results:
+            if not ok:
+                reason = unavailable(value.value)
+                if reason is not None:
+                    failed += 1
+                    why = why or reason
+                    if not isinstance(value.value, StoreUnavailable):
+                        value = Failure(StoreUnavailable(reason))
+            out.append((d, ok, value))
+        with self._count_lock:
+            if failed:
+                self.db_unavailable += failed
+                self._failed_while_down += failed
+                if not self._down:
+                    self._down = True
+                    self.reactor.callFromThread(
+                        self.log.error, "database unavailable ({why}): units fail with result "
+                        "152 until it is back; reconnecting", why=why)
+            elif self._down and any(ok for _, ok, _ in out):
+                self._down = False
+                n, self._failed_while_down = self._failed_while_down, 0
+                self.reactor.callFromThread(
+                    self.log.info, "database available again; {n} units failed meanwhile", n=n)
+        return out, failed > 0
 
     def _run_batch(self, tx, batch) -> list:
         """Run C{batch} in one transaction; return (deferred, ok, value) triples.
