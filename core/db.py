@@ -153,6 +153,7 @@ class Tx:
         self.cur = dbapi_conn.cursor()
         self.is_sqlite = store.is_sqlite
         self._pipe = None
+        self.commit_sent = False
 
     @contextlib.contextmanager
     def pipeline(self):
@@ -246,16 +247,20 @@ class Tx:
     # Transaction control: explicit, so group commit can wrap units in savepoints.
     def begin(self) -> None:
         """Start a write transaction (SQLite takes the write lock at once)."""
+        self.commit_sent = False
         if self.is_sqlite:
             self.cur.execute("BEGIN IMMEDIATE")
 
     def begin_read(self) -> None:
         """Start a read transaction (a consistent snapshot)."""
+        self.commit_sent = False
         if self.is_sqlite:
             self.cur.execute("BEGIN")
 
     def commit(self) -> None:
-        """Commit the transaction."""
+        """Commit the transaction (C{commit_sent} tells afterwards that it was
+        attempted: if the connection broke then, the outcome is unknown)."""
+        self.commit_sent = True
         if self.is_sqlite:
             self.cur.execute("COMMIT")
         else:

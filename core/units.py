@@ -123,20 +123,29 @@ class UnitRunner:
                     stop_after = True
                     break
                 batch.append(nxt)
-            try:
-                if tx is None:
-                    tx = self.store.tx()
-                results = self._run_batch(tx, batch)
-            except Exception:
-                f = Failure()
-                results = [(d, False, f) for _, _, _, d in batch]
-                if tx is not None:
-                    tx.discard()
+            for attempt in (1, 2):
+                fresh = tx is None
+                raised = False
+                try:
+                    if tx is None:
+                        tx = self.store.tx()
+                    results = self._run_batch(tx, batch)
+                except Exception:
+                    f = Failure()
+                    results = [(d, False, f) for _, _, _, d in batch]
+                    raised = True
+                results, failed, why = _unavailable(results)
+                if (failed or raised) and tx is not None:
+                    maybe_committed = tx.commit_sent
+                    tx.discard()       # a new connection for the next batch
                     tx = None
-            results, broken = self._unavailable(results)
-            if broken and tx is not None:
-                tx.discard()       # reconnect on the next batch
-                tx = None
+                    if failed and attempt == 1 and not fresh and not maybe_committed:
+                        # the connection this worker held died while idle (a
+                        # restart): nothing was committed, run it again once
+                        # on a new connection
+                        continue
+                break
+            self._count(failed, why, results)
             self.reactor.callFromThread(_deliver, results)
             if stop_after:
                 break
@@ -144,25 +153,9 @@ class UnitRunner:
             tx.close()
         self.reactor.callFromThread(self._worker_exited)
 
-    def _unavailable(self, results) -> tuple[list, bool]:
-        """Turn every failure that means "the database is unavailable" into a
-        L{StoreUnavailable}, count them (C{db_unavailable}) and log when the
-        database goes away and when it is back.
-
-        @return: (the results, whether the connection must be replaced).
-        """
-        failed = 0
-        why = None
-        out = []
-        for d, ok, value in results:
-            if not ok:
-                reason = unavailable(value.value)
-                if reason is not None:
-                    failed += 1
-                    why = why or reason
-                    if not isinstance(value.value, StoreUnavailable):
-                        value = Failure(StoreUnavailable(reason))
-            out.append((d, ok, value))
+    def _count(self, failed: int, why, out) -> None:
+        """Count units failed because the database was unavailable
+        (C{db_unavailable}); log when it goes away and when it is back."""
         with self._count_lock:
             if failed:
                 self.db_unavailable += failed
@@ -177,7 +170,6 @@ class UnitRunner:
                 n, self._failed_while_down = self._failed_while_down, 0
                 self.reactor.callFromThread(
                     self.log.info, "database available again; {n} units failed meanwhile", n=n)
-        return out, failed > 0
 
     def _run_batch(self, tx, batch) -> list:
         """Run C{batch} in one transaction; return (deferred, ok, value) triples.
@@ -225,6 +217,27 @@ class UnitRunner:
         self.batches += 1
         self.units += len(batch)
         return results
+
+
+def _unavailable(results) -> tuple[list, int, str | None]:
+    """Turn every failure that means "the database is unavailable" into a
+    L{StoreUnavailable}.
+
+    @return: (the results, how many such failures, the first one's reason).
+    """
+    failed = 0
+    why = None
+    out = []
+    for d, ok, value in results:
+        if not ok:
+            reason = unavailable(value.value)
+            if reason is not None:
+                failed += 1
+                why = why or reason
+                if not isinstance(value.value, StoreUnavailable):
+                    value = Failure(StoreUnavailable(reason))
+        out.append((d, ok, value))
+    return out, failed, why
 
 
 def _run_in_order(tx, batch) -> list:
