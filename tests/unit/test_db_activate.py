@@ -169,3 +169,39 @@ def test_a_failing_hook_after_the_function_leaves_nothing(env):
     snap = _snapshot(store, a, serial)
     assert "'available'" in snap and "'txn': []" in snap and "'entry': []" in snap
     assert "'account': []" in snap and "'reserved'" not in snap
+
+
+def test_a_group_runs_in_order_and_resumes_after_a_refusal(env):
+    store, cipher, hrns = env
+    fs = FraudSettings()
+    ledger = EmbeddedLedger(None, clock=None)
+    now = int(time.time() * 1000)
+    store.run_sync(lambda tx: tx.execute(voucher.update().where(voucher.c.serial == hrns[1][0])
+                                         .values(state="used", used_by="381649999999")))
+    same = "381640000011"
+    attempts = [_attempt(cipher, hrns[0][1], same, now), _attempt(cipher, hrns[1][1], same, now),
+                _attempt(cipher, hrns[2][1], same, now), _attempt(cipher, hrns[0][1], same, now)]
+    sent = []
+
+    def unit(tx):
+        real = tx.execute_raw
+
+        def counting(sql, args=()):
+            sent.append(sql.split("(")[0])
+            return real(sql, args)
+        tx.execute_raw = counting
+        return db_activate.activate_many(tx, [((a, fs, ledger.credit_in, True), {})
+                                              for a in attempts])
+    got = store.run_sync(unit)
+    outcomes = [(type(r).__name__, c[0].balance if c else r.code) for r, c in got]
+    # the second voucher was used by someone else; the fourth is the first again
+    assert outcomes == [("Reservation", 1000), ("Refusal", 108), ("Reservation", 2000),
+                        ("Refusal", 107)]
+    # one statement for units 1-2 (stopped at the refusal), one for 3-4; the
+    # refusals' own statements go through tx.execute
+    assert [q for q in sent if "ivoms_" in q] == ["SELECT * FROM ivoms_activate_many"] * 2
+    # effects in unit order: the 108 counted a failure (per MSISDN and per
+    # source), the success after it found the MSISDN's counter and reset it,
+    # the 107 counts nothing
+    assert store.run_sync(lambda tx: tx.execute(
+        select(fraud_counter.c.subject, fraud_counter.c.failures)).rows) == [("source:sms:src", 1)]
