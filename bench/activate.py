@@ -5,7 +5,10 @@ ActivationService (group-committed units of work on SQLite, synchronous=FULL),
 prints activations/s and p50/p99 latency, then runs in the same process a raw
 stdlib sqlite3 loop of the same statements with the same durability and the
 same commit grouping (the mean number of units per commit observed in the
-service run), and prints the ratio.
+service run), and prints the ratio.  On PostgreSQL the baseline is raw psycopg
+sending the service's one statement per group (C{ivoms_activate_many}) with the
+same grouping, durability and number of connections (C{IVOMS_BENCH_PG_WORKERS},
+default 2, the runner's workers).
 
     python bench/activate.py [--vouchers 100000] [--activations 20000] [--concurrency 64]
                              [--filler 0] [--backend sqlite|postgresql]
@@ -25,6 +28,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import run_on_reactor, Instance, NoBars, peak_rss_mb, percentile, raw_fill, stock  # noqa: E402
 
+
+
+def pg_workers() -> int:
+    """Worker threads (connections) of the unit runner on PostgreSQL."""
+    return int(os.environ.get("IVOMS_BENCH_PG_WORKERS", "2"))
 
 
 def prepare(inst, count, filler):
@@ -50,7 +58,7 @@ def run_service(inst, hrns, n, concurrency, one_unit=True, grow_by=0, metrics=Fa
     from core.requests import ActivationRequest
     from core.units import UnitRunner
 
-    workers = 1 if inst.store.is_sqlite else int(os.environ.get("IVOMS_BENCH_PG_WORKERS", "4"))
+    workers = 1 if inst.store.is_sqlite else pg_workers()
     phases = []
 
     async def phase(part):
@@ -164,6 +172,55 @@ def run_raw(path, hrns, cipher, group, one_unit):
     return elapsed
 
 
+def run_raw_pg(url, hrns, cipher, group, connections):
+    """The statement the service sends on PostgreSQL (C{ivoms_activate_many} over a
+    group of units, one group per commit), raw psycopg, the same durability
+    (the server's C{synchronous_commit}, untouched) and grouping, over as many
+    connections as the service has workers, each taking the next group.
+
+    @return: elapsed seconds.
+    """
+    import threading
+    import uuid
+
+    import psycopg
+
+    from core.db_activate import CALL_MANY
+    dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    bis = [cipher.blind_index(h) for h in hrns]
+    groups = iter(range(0, len(bis), group))
+    lock = threading.Lock()
+    conns = [psycopg.connect(dsn) for _ in range(connections)]
+
+    def work(conn):
+        cur = conn.cursor()
+        while True:
+            with lock:
+                lo = next(groups, None)
+            if lo is None:
+                return
+            part = range(lo, min(len(bis), lo + group))
+            now = int(time.time() * 1000)
+            msisdns = ["38166%07d" % (i % 50_000) for i in part]
+            cur.execute(CALL_MANY, ([uuid.uuid4().hex for _ in part], msisdns, msisdns,
+                                    [bis[i] for i in part], ["cli"] * len(part),
+                                    [None] * len(part), [None] * len(part), [None] * len(part),
+                                    [now] * len(part), [True] * len(part), [True] * len(part)))
+            cur.fetchall()
+            conn.commit()
+
+    threads = [threading.Thread(target=work, args=(c,)) for c in conns]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - t0
+    for c in conns:
+        c.close()
+    return elapsed
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--vouchers", type=int, default=100_000)
@@ -205,6 +262,12 @@ def main():
             raw = run_raw(inst.url.split("///", 1)[1], hrns[n:2 * n], inst.cipher, group,
                           one_unit=not a.saga)
             print("raw sqlite3 loop:     %.0f activations/s (same statements, group of %d)" % (n / raw, group))
+            print("ratio:                %.2f (ivoms / raw)" % (rate / (n / raw)))
+        if a.backend == "postgresql" and not a.no_baseline and not a.grow_by and not a.saga:
+            group = max(1, round(per_commit))
+            raw = run_raw_pg(inst.url, hrns[n:2 * n], inst.cipher, group, pg_workers())
+            print("raw psycopg loop:     %.0f activations/s (ivoms_activate_many, group of %d, "
+                  "%d connections)" % (n / raw, group, pg_workers()))
             print("ratio:                %.2f (ivoms / raw)" % (rate / (n / raw)))
     finally:
         inst.close()

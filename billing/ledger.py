@@ -12,7 +12,7 @@ from sqlalchemy import and_, bindparam, case, select, update
 from zope.interface import alsoProvides, implementer
 
 from core.billing import CreditOutcome, IBillingPort
-from core.interfaces import IInTransactionCredit
+from core.interfaces import IStoreLedger
 from core.results import ResultCode as R
 from core.schema import ledger_account as acc, ledger_entry as ent
 from core.timeutil import DAY_MS, now_ms
@@ -116,7 +116,9 @@ class EmbeddedLedger:
         self.auto_create = auto_create
         self.in_transaction = in_transaction
         if in_transaction:
-            alsoProvides(self, IInTransactionCredit)
+            # credits are the plain SQL of credit_unit, which the PostgreSQL
+            # function ivoms_activate (core.db_activate) repeats
+            alsoProvides(self, IStoreLedger)
 
     def credit_in(self, tx, account, amount, currency, validity_days, idempotency_key, now):
         """L{credit} inside the caller's unit of work C{tx} (same database)."""

@@ -14,8 +14,9 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from core import inbox, saga
+from core import db_activate, inbox, saga
 from core.billing import BillingUnavailable
+from core.db import StoreUnavailable
 from core.interfaces import IActivationService, IInTransactionCredit
 from core.metrics import NULL_METRICS
 from core.normalise import MsisdnRules, normalise_hrn
@@ -87,6 +88,9 @@ class ActivationService:
         return result
 
     def _unexpected(self, failure, req):
+        if failure.check(StoreUnavailable):
+            # counted and logged once by the unit runner; the unit left nothing half-done
+            return ActivationResult(R.DATABASE_UNAVAILABLE)
         self.log.failure("activation failed unexpectedly ({request})", failure, request=req)
         return ActivationResult(R.SYSTEM_ERROR)
 
@@ -116,7 +120,7 @@ class ActivationService:
         self.in_flight += 1
         self.running.add(attempt.txn_id)
         if IInTransactionCredit.providedBy(self.billing):
-            unit = (saga.activate_in_one, attempt, self.fraud_settings, self.billing.credit_in,
+            unit = (db_activate.activate_in_one, attempt, self.fraud_settings, self.billing.credit_in,
                     self.fraud_settings.reset_on_success, self._after_factory(attempt))
             then = self._concluded_in_one
         else:

@@ -22,6 +22,49 @@ class StoreError(Exception):
     """The database could not be reached or used; the message says why."""
 
 
+class StoreUnavailable(StoreError):
+    """The database cannot take units of work now: the connection was refused or
+    lost (a PostgreSQL restart or failover), the server is shutting down or
+    read-only, or the disk is full.  The unit's transaction did not commit,
+    except when the connection broke during C{COMMIT} itself: then its
+    outcome is unknown, but whole (a unit commits entirely or not at all)."""
+
+
+#: PostgreSQL SQLSTATE classes and codes meaning "the database is unavailable":
+#: connection exceptions, operator intervention (shutdown, cannot connect now),
+#: insufficient resources (disk full, out of memory), read-only transaction (a
+#: standby after failover).
+_PG_UNAVAILABLE_CLASSES = ("08", "57", "53", "58")
+_PG_UNAVAILABLE_CODES = ("25006",)
+#: SQLite primary result codes meaning the same for the file.
+_SQLITE_UNAVAILABLE = ("SQLITE_READONLY", "SQLITE_FULL", "SQLITE_IOERR", "SQLITE_CANTOPEN",
+                       "SQLITE_CORRUPT", "SQLITE_NOTADB")
+
+
+def unavailable(exc: BaseException) -> str | None:
+    """Why C{exc} means the database is unavailable (one line, no parameters),
+    or None when it is any other error (a bug, a constraint, a deadlock ...).
+    """
+    if isinstance(exc, StoreUnavailable):
+        return str(exc)
+    if isinstance(exc, StoreError):       # L{Store.tx} could not connect
+        return str(exc) if "cannot connect" in str(exc) else None
+    e = getattr(exc, "orig", None) or exc
+    name = getattr(e, "sqlite_errorname", None)
+    if name is not None:
+        primary = "_".join(name.split("_")[:2])     # SQLITE_IOERR_WRITE -> SQLITE_IOERR
+        return "%s (%s)" % (first_line(e), name) if primary in _SQLITE_UNAVAILABLE else None
+    mod = type(e).__module__
+    if mod.startswith("psycopg"):
+        state = getattr(e, "sqlstate", None)
+        if state is None:
+            import psycopg
+            return first_line(e) if isinstance(e, psycopg.OperationalError) else None
+        if state[:2] in _PG_UNAVAILABLE_CLASSES or state in _PG_UNAVAILABLE_CODES:
+            return "%s (SQLSTATE %s)" % (first_line(e), state)
+    return None
+
+
 def make_engine(url: str, *, pool_size: int = 8, busy_timeout_ms: int = 30000) -> Engine:
     """Create an engine for C{url} with the durability settings iVOMS relies on.
 
@@ -52,8 +95,11 @@ def make_engine(url: str, *, pool_size: int = 8, busy_timeout_ms: int = 30000) -
             def _sqlite_begin(conn):
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
         else:
+            # pre-ping: a pooled connection that died with a server restart is
+            # replaced on checkout; connect_timeout: a server that does not
+            # answer fails the unit in seconds instead of hanging it
             engine = create_engine(url, pool_size=pool_size, max_overflow=4,
-                                   pool_pre_ping=True)
+                                   pool_pre_ping=True, connect_args={"connect_timeout": 5})
     except (ArgumentError, SQLAlchemyError, ImportError) as e:
         raise StoreError("cannot use database URL %r: %s" % (_redact(url), e)) from e
     return engine
@@ -107,6 +153,7 @@ class Tx:
         self.cur = dbapi_conn.cursor()
         self.is_sqlite = store.is_sqlite
         self._pipe = None
+        self.commit_sent = False
 
     @contextlib.contextmanager
     def pipeline(self):
@@ -190,6 +237,8 @@ class Tx:
         """Run literal SQL (DDL, PRAGMA, SAVEPOINT) with driver parameters."""
         cur = self.cur
         cur.execute(sql, args)
+        if self._pipe is not None:
+            self._pipe.sync()
         if cur.description is not None:
             rows = cur.fetchall()
             return Result(rows, len(rows))
@@ -198,16 +247,20 @@ class Tx:
     # Transaction control: explicit, so group commit can wrap units in savepoints.
     def begin(self) -> None:
         """Start a write transaction (SQLite takes the write lock at once)."""
+        self.commit_sent = False
         if self.is_sqlite:
             self.cur.execute("BEGIN IMMEDIATE")
 
     def begin_read(self) -> None:
         """Start a read transaction (a consistent snapshot)."""
+        self.commit_sent = False
         if self.is_sqlite:
             self.cur.execute("BEGIN")
 
     def commit(self) -> None:
-        """Commit the transaction."""
+        """Commit the transaction (C{commit_sent} tells afterwards that it was
+        attempted: if the connection broke then, the outcome is unknown)."""
+        self.commit_sent = True
         if self.is_sqlite:
             self.cur.execute("COMMIT")
         else:
@@ -241,6 +294,21 @@ class Tx:
             self.cur.close()
         finally:
             self.conn.close()
+
+    def discard(self) -> None:
+        """Close this connection for good (it broke): the pool opens a new one."""
+        try:
+            self.cur.close()
+        except Exception:
+            pass
+        try:
+            self.conn.invalidate()
+        except Exception:
+            pass
+        try:
+            self.conn.close()
+        except Exception:
+            pass
 
 
 class Store:

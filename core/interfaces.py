@@ -15,7 +15,7 @@ from zope.interface import Attribute, Interface
 from core.billing import IBillingPort
 
 __all__ = ["IActivationService", "ITransactionQueries", "INumberingPlan", "IBillingPort",
-           "IInTransactionCredit", "IBillingReadiness"]
+           "IInTransactionCredit", "IStoreLedger", "IBillingReadiness"]
 
 
 class IActivationService(Interface):
@@ -112,3 +112,14 @@ class IBillingReadiness(Interface):
         @return: a Deferred firing True once it can, or False after
             C{timeout}; it never fails.
         """
+
+
+class IStoreLedger(IInTransactionCredit):
+    """An in-transaction connector whose credit is plain SQL on the store's own tables.
+
+    The embedded ledger provides it: on PostgreSQL the database function
+    C{ivoms_activate} (L{core.db_activate}) then does the whole activation,
+    credit included, in one statement.
+    """
+
+    auto_create = Attribute("whether an unknown account is created by its first credit")

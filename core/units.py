@@ -3,7 +3,9 @@
 A L{UnitRunner} owns worker threads, each with its own connection.  A
 worker takes every unit waiting in the queue (up to C{max_batch}), runs them
 in one transaction and commits once; a unit that raises is rolled back alone
-(the batch is re-run with a SAVEPOINT per unit), the others commit together.  A unit's Deferred
+(the batch is re-run with a SAVEPOINT per unit), the others commit together.
+Consecutive units of a function that offers a set-based C{many} form run
+through it (on PostgreSQL a group of activations is one statement).  A unit's Deferred
 fires only after that COMMIT returned, so what a caller is told is durable.
 SQLite gets one worker (a single writer); PostgreSQL several.
 """
@@ -17,6 +19,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from core.metrics import NULL_METRICS
+from core.db import StoreUnavailable, unavailable
 from core.unit_lanes import Lanes
 
 _STOP = object()
@@ -49,6 +52,11 @@ class UnitRunner:
         self.batches = 0
         self.units = 0
         self.metrics = NULL_METRICS     # an IMetrics told of each group commit's size
+        #: units failed because the database was unavailable (L{StoreUnavailable})
+        self.db_unavailable = 0
+        self._down = False
+        self._failed_while_down = 0
+        self._count_lock = threading.Lock()
 
     def start(self) -> None:
         """Start the worker threads (idempotent)."""
@@ -88,7 +96,8 @@ class UnitRunner:
 
         @return: a Deferred firing with what C{fn} returned once its
             transaction committed, or failing with what it raised (then nothing
-            of it was committed).
+            of it was committed); with L{core.db.StoreUnavailable} when the
+            database was unavailable (counted in C{db_unavailable}).
         """
         d = defer.Deferred()
         self._queue.put((fn, args, kwargs, d))
@@ -120,25 +129,53 @@ class UnitRunner:
                     stop_after = True
                     break
                 batch.append(nxt)
-            try:
-                if tx is None:
-                    tx = self.store.tx()
-                results = self._run_batch(tx, batch)
-            except Exception:
-                f = Failure()
-                results = [(d, False, f) for _, _, _, d in batch]
-                if tx is not None:
-                    try:
-                        tx.close()
-                    except Exception:
-                        pass
+            for attempt in (1, 2):
+                fresh = tx is None
+                raised = False
+                try:
+                    if tx is None:
+                        tx = self.store.tx()
+                    results = self._run_batch(tx, batch)
+                except Exception:
+                    f = Failure()
+                    results = [(d, False, f) for _, _, _, d in batch]
+                    raised = True
+                results, failed, why = _unavailable(results)
+                if (failed or raised) and tx is not None:
+                    maybe_committed = tx.commit_sent
+                    tx.discard()       # a new connection for the next batch
                     tx = None
+                    if failed and attempt == 1 and not fresh and not maybe_committed:
+                        # the connection this worker held died while idle (a
+                        # restart): nothing was committed, run it again once
+                        # on a new connection
+                        continue
+                break
+            self._count(failed, why, results)
             self.reactor.callFromThread(_deliver, results)
             if stop_after:
                 break
         if tx is not None:
             tx.close()
         self.reactor.callFromThread(self._worker_exited)
+
+    def _count(self, failed: int, why, out) -> None:
+        """Count units failed because the database was unavailable
+        (C{db_unavailable}); log when it goes away and when it is back."""
+        with self._count_lock:
+            if failed:
+                self.db_unavailable += failed
+                self._failed_while_down += failed
+                if not self._down:
+                    self._down = True
+                    self.reactor.callFromThread(
+                        self.log.error, "database unavailable ({why}): units fail with result "
+                        "152 until it is back; reconnecting", why=why)
+            elif self._down and any(ok for _, ok, _ in out):
+                self._down = False
+                n, self._failed_while_down = self._failed_while_down, 0
+                self.reactor.callFromThread(
+                    self.log.info, "database available again; {n} units failed meanwhile", n=n)
 
     def _run_batch(self, tx, batch) -> list:
         """Run C{batch} in one transaction; return (deferred, ok, value) triples.
@@ -153,7 +190,7 @@ class UnitRunner:
         begin()
         try:
             with tx.pipeline():
-                results = [(d, True, fn(tx, *args, **kw)) for fn, args, kw, d in batch]
+                results = _run_in_order(tx, batch)
         except BaseException:
             if len(batch) == 1:
                 f = Failure()
@@ -187,6 +224,55 @@ class UnitRunner:
         self.units += len(batch)
         self.metrics.unit_batch(len(batch))
         return results
+
+
+def _unavailable(results) -> tuple[list, int, str | None]:
+    """Turn every failure that means "the database is unavailable" into a
+    L{StoreUnavailable}.
+
+    @return: (the results, how many such failures, the first one's reason).
+    """
+    failed = 0
+    why = None
+    out = []
+    for d, ok, value in results:
+        if not ok:
+            reason = unavailable(value.value)
+            if reason is not None:
+                failed += 1
+                why = why or reason
+                if not isinstance(value.value, StoreUnavailable):
+                    value = Failure(StoreUnavailable(reason))
+        out.append((d, ok, value))
+    return out, failed, why
+
+
+def _run_in_order(tx, batch) -> list:
+    """Run the units of C{batch} in order; return (deferred, True, value) triples.
+
+    Consecutive units of the same function C{fn} that has a C{many} attribute
+    run as one call C{fn.many(tx, [(args, kwargs), ...])}, which promises the
+    effects and values of calling C{fn} on each in order (it may do so in one
+    statement: see L{core.db_activate}).  If it raises, the caller re-runs the
+    batch unit by unit.
+    """
+    out = []
+    i, n = 0, len(batch)
+    while i < n:
+        fn = batch[i][0]
+        many = getattr(fn, "many", None)
+        j = i + 1
+        if many is not None:
+            while j < n and batch[j][0] is fn:
+                j += 1
+        if j - i == 1:
+            _, args, kw, d = batch[i]
+            out.append((d, True, fn(tx, *args, **kw)))
+        else:
+            values = many(tx, [(args, kw) for _, args, kw, _ in batch[i:j]])
+            out.extend((item[3], True, v) for item, v in zip(batch[i:j], values))
+        i = j
+    return out
 
 
 def _deliver(results) -> None:

@@ -13,7 +13,7 @@ from twisted.python.failure import Failure
 from zope.interface import alsoProvides, implementer
 
 from core.billing import BillingUnavailable, IBillingPort
-from core.interfaces import IInTransactionCredit
+from core.interfaces import IInTransactionCredit, IStoreLedger
 
 
 def billing_result(outcome_or_failure) -> str:
@@ -51,8 +51,10 @@ class MeteredBilling:
         self.connector = connector
         self.peer = peer
         self.clock = clock
-        if IInTransactionCredit.providedBy(billing):
-            alsoProvides(self, IInTransactionCredit)
+        for iface in (IStoreLedger, IInTransactionCredit):
+            if iface.providedBy(billing):
+                alsoProvides(self, iface)
+                break
 
     def __getattr__(self, name):
         # anything else the connector offers (settings, service) reads through

@@ -63,6 +63,8 @@ ENGLISH = {
                        "prepaid phone with your number shown."),
     "BILLING_UNAVAILABLE": ("The recharge service is temporarily unavailable. Please try "
                             "again later."),
+    "DATABASE_UNAVAILABLE": ("The recharge service is temporarily unavailable. Please try "
+                             "again later."),
 }
 
 #: Every prompt key.

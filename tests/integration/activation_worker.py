@@ -38,6 +38,18 @@ def main(argv):
                                         fraud=FraudSettings(tiers=((10_000, 1),)),
                                         in_transaction=mode.startswith("crash-local:"))
     step = mode.split(":", 1)[1] if mode.startswith("crash") else None
+    if mode.startswith("crash-local:") and not store.is_sqlite:
+        # PostgreSQL runs the whole activation as one statement: die once it
+        # returned, before the transaction commits (both steps are that moment)
+        from core import db_activate
+        real_one = db_activate.activate_in_one
+
+        def one_then_die(tx, *a, **kw):
+            assert db_activate.usable(tx, a[2])
+            real_one(tx, *a, **kw)
+            _die()
+        db_activate.activate_in_one = one_then_die
+        step = None
     if step == "before-reserve-commit":
         real = saga.reserve
 

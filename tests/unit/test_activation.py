@@ -7,7 +7,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import defer, task
 
-from core import saga
+from core import db_activate, saga
 from core.requests import ActivationRequest
 from core.results import ResultCode as R
 from core.timeutil import DAY_MS
@@ -167,6 +167,8 @@ async def test_system_error_consumes_nothing(env, reactor, monkeypatch):
     def broken(tx, *a):
         raise RuntimeError("disk on fire")
     monkeypatch.setattr(saga, "reserve", broken)
+    # PostgreSQL's one-statement path fails in the server instead
+    monkeypatch.setattr(db_activate, "CALL", db_activate.CALL.replace("ivoms_activate", "ivoms_broken"))
     runner, svc, _ = build_service(store, cipher, reactor=reactor)
     try:
         assert (await svc.activate(_req(hrn))).code == R.SYSTEM_ERROR

@@ -202,3 +202,18 @@ def test_diameter_answers_per_peer_are_exported():
     assert sample(m, "ivoms_unit_queue_depth", lane="foreground") == 3
     assert sample(m, "ivoms_unit_queue_depth", lane="background") == 1
     assert sample(m, "ivoms_activations_in_flight") == 2
+
+
+def test_the_metered_embedded_ledger_keeps_the_one_statement_path():
+    from billing.ledger import EmbeddedLedger
+    from core.db_activate import in_store_ledger
+    from core.interfaces import IStoreLedger
+    clock = task.Clock()
+    ledger = EmbeddedLedger(None, clock=clock, auto_create=False)
+    port = MeteredBilling(ledger, PrometheusMetrics(clock, process=False), connector="ledger", peer="embedded",
+                          clock=clock)
+    assert IStoreLedger.providedBy(port) and port.auto_create is False
+    assert in_store_ledger(port.credit_in) is port
+    apart = EmbeddedLedger(None, clock=clock, in_transaction=False)
+    assert in_store_ledger(MeteredBilling(apart, PrometheusMetrics(clock, process=False), connector="ledger",
+                                          peer="embedded", clock=clock).credit_in) is None
