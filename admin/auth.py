@@ -19,11 +19,10 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import bindparam, select
 
-from core.audit import audit
 from core.schema import users
-from core.users import hash_password, verify_password
+from core.users import hash_password
 
 #: What each role may do.  The administrator is also the supervisor: only it
 #: may lift a subscriber's fraud bar or reveal an HRN.
@@ -54,7 +53,7 @@ NAV = (
 
 # A real Argon2id hash, verified against when the user name is unknown, so a
 # failed login takes the same time whether or not the user exists.
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 
 def allowed(role: str | None, permission: str) -> bool:
@@ -261,54 +260,3 @@ def user_by_name(tx, name: str) -> UserRow | None:
 
 def user_by_id(tx, user_id: int) -> UserRow | None:
     return _row(tx.execute(_USER_BY_ID, {"id": user_id}).first())
-
-
-@dataclass(frozen=True)
-class LoginOutcome:
-    """What a login attempt gave: the user on success, else why not (for the audit only)."""
-
-    user: UserRow | None
-    reason: str | None = None     # unknown | disabled | locked | password
-
-
-def check_password(user: UserRow | None, password: str, now: int) -> LoginOutcome:
-    """Verify C{password} (blocking: Argon2id); run it off the reactor."""
-    if user is None:
-        verify_password(_DUMMY_HASH, password)
-        return LoginOutcome(None, "unknown")
-    ok = verify_password(user.password_hash, password)
-    if user.locked_until > now:
-        return LoginOutcome(None, "locked")
-    if not user.enabled:
-        return LoginOutcome(None, "disabled")
-    if not ok:
-        return LoginOutcome(None, "password")
-    return LoginOutcome(user)
-
-
-def record_login(tx, name: str, outcome: LoginOutcome, *, now: int, origin: str,
-                 threshold: int, lockout_ms: int) -> bool:
-    """Record a login attempt: reset or count failures, lock, and audit.
-
-    @return: True when this failure locked the user.
-    """
-    if outcome.user is not None:
-        tx.execute(update(users).where(users.c.id == outcome.user.id)
-                   .values(failed_logins=0, locked_until=0))
-        audit(tx, at=now, actor=name, action="login", origin=origin)
-        return False
-    locked = False
-    if outcome.reason == "password":
-        n = tx.execute(update(users).where(users.c.name == name)
-                       .values(failed_logins=users.c.failed_logins + 1)
-                       .returning(users.c.failed_logins)).scalar()
-        if n is not None and n >= threshold:
-            tx.execute(update(users).where(and_(users.c.name == name, users.c.locked_until <= now))
-                       .values(locked_until=now + lockout_ms, failed_logins=0))
-            locked = True
-    audit(tx, at=now, actor=name[:64] or "-", action="login.failed", origin=origin,
-          detail={"reason": outcome.reason, **({"locked": True} if locked else {})})
-    if locked:
-        audit(tx, at=now, actor="system", action="user.locked", target=name, origin=origin,
-              detail={"seconds": lockout_ms // 1000})
-    return locked

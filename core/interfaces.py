@@ -12,7 +12,8 @@ from zope.interface import Attribute, Interface
 
 from core.billing import IBillingPort
 
-__all__ = ["IActivationService", "ITransactionQueries", "IBillingPort", "IInTransactionCredit"]
+__all__ = ["IActivationService", "ITransactionQueries", "IBillingPort", "IInTransactionCredit",
+           "IPasswordChecker", "IAuthThrottle"]
 
 
 class IActivationService(Interface):
@@ -73,3 +74,37 @@ class IInTransactionCredit(Interface):
         @param now: the unit's time (epoch ms).
         @return: a L{core.billing.CreditOutcome} (not a Deferred).
         """
+
+
+class IPasswordChecker(Interface):
+    """Verifies passwords against stored hashes, at a bounded cost."""
+
+    bound = Attribute("The most checks accepted at once (running plus queued).")
+    pending = Attribute("Checks accepted and not finished.")
+
+    def verify(stored_hash, password):
+        """Check C{password} against C{stored_hash} (Argon2id) off the reactor.
+
+        @return: a Deferred firing with True or False, or failing at once
+            with L{core.passwords.PasswordPoolBusy} when the pool is full.
+        """
+
+
+class IAuthThrottle(Interface):
+    """Counts authentication failures per account and per address, and says when to stop.
+
+    A throttled attempt is refused before any password is checked.
+    """
+
+    def allowed(account, address):
+        """True unless C{account} or C{address} failed too often in the current window."""
+
+    def failed(account, address):
+        """Count one failure of C{account} from C{address}.
+
+        @return: True when this failure made the account or the address
+            throttled (the caller logs it once).
+        """
+
+    def succeeded(account, address):
+        """Forget C{account}'s failures (its address keeps its count)."""

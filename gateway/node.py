@@ -97,6 +97,12 @@ class Node:
         raise ValueError("unknown billing connector %r" % b.connector)
 
     @cached_property
+    def passwords(self):
+        """The L{core.passwords.PasswordPool}: every Argon2 check (SOAP clients, GUI logins)."""
+        from core.passwords import PasswordPool
+        return PasswordPool(self.reactor)
+
+    @cached_property
     def activation(self) -> ActivationService:
         a = self.config.activation
         return ActivationService(
