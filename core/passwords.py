@@ -10,6 +10,8 @@ check is refused at once with L{PasswordPoolBusy}, costing nothing.
 """
 from __future__ import annotations
 
+import threading
+
 from twisted.internet import defer, threads as twisted_threads
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
@@ -21,6 +23,12 @@ from core.interfaces import IPasswordChecker
 #: and 32 checks waiting.
 THREADS = 2
 QUEUE = 32
+
+
+def _daemon_thread(*args, **kwargs) -> threading.Thread:
+    t = threading.Thread(*args, **kwargs)
+    t.daemon = True      # a check under way never holds the process at exit
+    return t
 
 
 class PasswordPoolBusy(Exception):
@@ -59,6 +67,7 @@ class PasswordPool:
         self.checked = 0
         self._verify = verify or _argon2_verify
         self._pool = ThreadPool(threads, threads, name="password-checks")
+        self._pool.threadFactory = _daemon_thread
         self._started = False
 
     def start(self) -> None:

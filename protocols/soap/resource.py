@@ -14,17 +14,20 @@ from protocols.soap.app import make_application
 log = Logger()
 
 
-def build_resource(activation, runner, settings: SoapSettings, *, clock, verify_hash=None):
+def build_resource(activation, runner, settings: SoapSettings, *, clock, verify_hash=None,
+                   passwords=None):
     """The SOAP resource over an activation service and a unit runner.
 
     @param activation: the core's L{core.activation.ActivationService}.
     @param runner: the L{core.units.UnitRunner} the queries and audit rows use.
-    @param clock: the reactor (time, and the thread pool for Argon2 checks).
+    @param clock: the reactor (time).
+    @param passwords: the L{core.interfaces.IPasswordChecker} for Argon2 checks.
     """
     queries = SoapQueries(runner)
     auth = Authenticator(settings.clients, clock=clock,
                          skew_seconds=settings.timestamp_skew_seconds,
-                         nonce_cache_size=settings.nonce_cache_size, verify_hash=verify_hash)
+                         nonce_cache_size=settings.nonce_cache_size, verify_hash=verify_hash,
+                         passwords=passwords)
     return SoapResource(make_application(), SoapHandlers(activation, queries), auth, queries,
                         clock=clock, max_request_bytes=settings.max_request_bytes,
                         public_url=settings.public_url, realm=settings.realm)
@@ -44,4 +47,5 @@ def make_resource(node):
     if not settings.clients:
         log.warn("SOAP channel enabled without client accounts ([[soap.clients]]): "
                  "every call will be refused")
-    return build_resource(node.activation, node.runner, settings, clock=node.reactor)
+    return build_resource(node.activation, node.runner, settings, clock=node.reactor,
+                          passwords=node.passwords)
