@@ -163,3 +163,22 @@ async def test_forty_parallel_logins_check_at_most_the_threshold(admin_node, mon
     assert PASSWORD not in checked
     locked = [r for r in audit_rows(admin_node.store) if r[1] == "user.locked"]
     assert len(locked) == 1
+
+
+def test_an_attempt_not_checked_or_disabled_gives_its_slot_back(env):
+    store, _ = env
+    _user(store)
+    now = int(time.time() * 1000)
+    kw = dict(now=now, threshold=3, lockout_ms=60_000)
+    for _ in range(2):
+        c = store.run_sync(lockout.claim, "op", **kw)
+        store.run_sync(lockout.settle, "op", c, False, origin="t", **kw)
+    third = store.run_sync(lockout.claim, "op", **kw)
+    assert third.planted == now + 60_000
+    assert store.run_sync(lockout.claim, "op", **kw).reason == "locked"
+    store.run_sync(lockout.settle, "op", third, None, origin="t", **kw)   # pool was full
+    again = store.run_sync(lockout.claim, "op", **kw)                      # the lock was lifted
+    assert again.user is not None and again.planted == now + 60_000
+    user = store.run_sync(lockout.settle, "op", again, True, origin="t", **kw)
+    assert user.name == "op"
+    assert store.run_sync(lockout.claim, "op", **kw).planted is None       # count restarted
