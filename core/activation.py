@@ -60,6 +60,7 @@ class ActivationService:
         self.replay_window_ms = int(replay_window * 1000)
         self.in_flight = 0
         self.running: set[str] = set()     # transaction ids of activations under way
+        self._throttled_logged: dict = {}   # (channel, source) -> end of the logged minute
 
     def activate(self, req: ActivationRequest, durable=None) -> defer.Deferred:
         """Run one activation.
@@ -145,8 +146,22 @@ class ActivationService:
         self.running.discard(txn_id)
         return result
 
+    def _throttled(self, a: saga.Attempt, until: int | None) -> None:
+        """Log a throttled source once per throttled minute (not once per refusal)."""
+        key = (a.channel, a.source)
+        if self._throttled_logged.get(key) == until:
+            return
+        if len(self._throttled_logged) >= 10_000:
+            self._throttled_logged.clear()
+        self._throttled_logged[key] = until
+        self.log.warn("source {source} on {channel} throttled: too many failed attempts "
+                      "this minute; refused with 152 until {until}", source=a.source,
+                      channel=a.channel, until=until)
+
     def _reserved(self, outcome, a: saga.Attempt):
         if isinstance(outcome, saga.Refusal):
+            if outcome.code == R.SOURCE_THROTTLED:
+                self._throttled(a, outcome.unbar_at)
             return ActivationResult(outcome.code, txn_id=a.txn_id, msisdn=a.msisdn,
                                     account=a.account, serial=outcome.serial,
                                     unbar_at=outcome.unbar_at)

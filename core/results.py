@@ -23,6 +23,7 @@ class ResultCode(enum.IntEnum):
     INVALID_HRN = 119
     INVALID_MSISDN = 150
     BILLING_UNAVAILABLE = 151
+    SOURCE_THROTTLED = 152
 
 
 #: Results that count as a failed attempt for fraud control: they are what a
@@ -52,4 +53,5 @@ DEFAULT_TEXT = {
     ResultCode.INVALID_HRN: "Invalid voucher number.",
     ResultCode.INVALID_MSISDN: "Invalid phone number.",
     ResultCode.BILLING_UNAVAILABLE: "Recharge service temporarily unavailable, please try again later.",
+    ResultCode.SOURCE_THROTTLED: "Too many failed attempts from this channel; please try again later.",
 }

@@ -19,6 +19,7 @@ RESULT_TEXTS = {
         "INVALID_HRN": "Invalid voucher number. Please check it and try again.",
         "INVALID_MSISDN": "Invalid phone number.",
         "BILLING_UNAVAILABLE": "The recharge service is busy, please try again later.",
+        "SOURCE_THROTTLED": "Too many failed recharge attempts here. Please try again in a minute.",
     },
     "sr": {
         "SYSTEM_ERROR": "Dopuna nije uspela. Pokušajte kasnije.",
@@ -34,5 +35,6 @@ RESULT_TEXTS = {
         "INVALID_HRN": "Neispravan broj vaučera. Proverite ga i pokušajte ponovo.",
         "INVALID_MSISDN": "Neispravan broj telefona.",
         "BILLING_UNAVAILABLE": "Servis za dopunu je zauzet, pokušajte kasnije.",
+        "SOURCE_THROTTLED": "Previše neuspelih pokušaja dopune. Pokušajte ponovo za minut.",
     },
 }

@@ -63,6 +63,8 @@ ENGLISH = {
                        "prepaid phone with your number shown."),
     "BILLING_UNAVAILABLE": ("The recharge service is temporarily unavailable. Please try "
                             "again later."),
+    "SOURCE_THROTTLED": ("There were too many failed recharge attempts. Please try again "
+                         "in a minute."),
 }
 
 #: Every prompt key.

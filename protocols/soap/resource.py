@@ -48,4 +48,4 @@ def make_resource(node):
         log.warn("SOAP channel enabled without client accounts ([[soap.clients]]): "
                  "every call will be refused")
     return build_resource(node.activation, node.runner, settings, clock=node.reactor,
-                          passwords=node.passwords)
+                          passwords=getattr(node, "passwords", None))

@@ -24,6 +24,7 @@ RESULT_STATUS = {
     R.INVALID_HRN: 422,
     R.INVALID_MSISDN: 422,
     R.BILLING_UNAVAILABLE: 503,
+    R.SOURCE_THROTTLED: 429,
 }
 
 #: the page's own refusals: reason -> (HTTP status, text key)

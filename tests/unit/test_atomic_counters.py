@@ -7,10 +7,11 @@ import http.client
 import threading
 import time
 import urllib.parse
+from types import SimpleNamespace
 
 import pytest
 import pytest_twisted
-from twisted.internet import defer, threads
+from twisted.internet import defer, task, threads
 from twisted.python.threadpool import ThreadPool
 
 from core import fraud, lockout
@@ -182,3 +183,49 @@ def test_an_attempt_not_checked_or_disabled_gives_its_slot_back(env):
     user = store.run_sync(lockout.settle, "op", again, True, origin="t", **kw)
     assert user.name == "op"
     assert store.run_sync(lockout.claim, "op", **kw).planted is None       # count restarted
+
+
+@pytest_twisted.ensureDeferred
+async def test_guesses_with_rotating_msisdns_are_throttled_per_source(env, reactor):
+    """Finding 2: one source guessing with a new MSISDN each time; past 30 failures in a
+    minute its attempts are refused with 152 before any lookup, a correct HRN included;
+    other sources are not affected, and the next minute it may try again."""
+    store, cipher = env
+    _, hrns = make_batch(store, cipher, 2)
+    first, second = hrns.values()
+    clock = task.Clock()
+    clock.advance(time.time())
+    runner, svc, _ = build_service(store, cipher, reactor=reactor, clock=clock,
+                                   workers=1 if store.is_sqlite else 10)
+    try:
+        guesses = await defer.gatherResults([
+            svc.activate(_req(WRONG, msisdn="06400%05d" % i)) for i in range(100)])
+        codes = [r.code for r in guesses]
+        assert codes.count(R.INVALID_HRN) == 30
+        assert codes.count(R.SOURCE_THROTTLED) == 70
+        late = await svc.activate(_req(first, msisdn="0641111111"))
+        assert late.code == R.SOURCE_THROTTLED
+        other = ActivationRequest(msisdn="0642222222", hrn=first, channel="sms", source="bind-b")
+        assert (await svc.activate(other)).code == R.SUCCESS
+        clock.advance(61)
+        assert (await svc.activate(_req(second, msisdn="0641111111"))).code == R.SUCCESS
+    finally:
+        await runner.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_peer_has_its_own_source_limit(env, reactor):
+    store, cipher = env
+    settings = FraudSettings(tiers=((1000, 60),))
+    settings.sources = [SimpleNamespace(source="bind-a", failures_per_minute=3)]
+    runner, svc, _ = build_service(store, cipher, reactor=reactor, fraud=settings)
+    try:
+        codes = [(await svc.activate(_req(WRONG, msisdn="06400%05d" % i))).code
+                 for i in range(5)]
+        other = [(await svc.activate(ActivationRequest(
+            msisdn="06410%05d" % i, hrn=WRONG, channel="sms", source="bind-b"))).code
+            for i in range(5)]
+    finally:
+        await runner.stop()
+    assert codes == [R.INVALID_HRN] * 3 + [R.SOURCE_THROTTLED] * 2
+    assert other == [R.INVALID_HRN] * 5                 # the default limit, 30
