@@ -26,7 +26,7 @@ from core.timeutil import fmt_day, fmt_ms, now_ms
 from protocols.common.http_log import access_log_line   # never logs a query string
 
 PAGES = ("admin.login", "admin.generation", "admin.distribution", "admin.housekeeping",
-         "admin.care", "admin.reports", "admin.users", "admin.audit")
+         "admin.care", "admin.fraud", "admin.reports", "admin.users", "admin.audit")
 #: Failed logins from one address per minute before its logins are refused (429)
 #: until the minute ends; accounts are protected by the lockout (core.lockout).
 LOGIN_FAILURES_PER_ADDRESS = 30

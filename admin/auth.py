@@ -46,6 +46,7 @@ NAV = (
     ("distribution", "/distribution", "Distribution"),
     ("housekeeping", "/vouchers", "Housekeeping"),
     ("care", "/care", "Customer care"),
+    ("care", "/fraud", "Fraud"),
     ("reports", "/reports", "Reports"),
     ("users", "/users", "Users"),
     ("audit", "/audit", "Audit"),

@@ -229,3 +229,21 @@ async def test_a_peer_has_its_own_source_limit(env, reactor):
         await runner.stop()
     assert codes == [R.INVALID_HRN] * 3 + [R.SOURCE_THROTTLED] * 2
     assert other == [R.INVALID_HRN] * 5                 # the default limit, 30
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_fraud_view_shows_bars_and_throttled_sources(admin_node):
+    now = int(time.time() * 1000)
+    fs = FraudSettings(tiers=((2, 900),))
+    for _ in range(2):
+        admin_node.store.run_sync(fraud.claim, fraud.msisdn_subject("381641234567"), now, fs)
+    for _ in range(30):
+        admin_node.store.run_sync(fraud.claim_source, fraud.source_subject("sms", "smpp:smsc"),
+                                  now, 30)
+    admin_node.store.run_sync(fraud.claim_source, fraud.source_subject("web", "10.1.1.1"), now, 30)
+    c = await admin_node.logged_in("admin")
+    r = await c.get("/fraud")
+    assert r.status == 200
+    page = r.text
+    assert "381641234567" in page and "smpp:smsc" in page and "10.1.1.1" in page
+    assert page.count("throttled (152)") == 1
