@@ -133,9 +133,7 @@ SOURCE_WINDOW_MS = 60_000
 #: Failed attempts per minute from one source when its peer sets no limit.
 SOURCE_DEFAULT_LIMIT = 30
 
-_SOURCE_CLAIM = update(fc).where(and_(
-    fc.c.subject == bindparam("subject"),
-    or_(fc.c.failures < bindparam("limit"), fc.c.window_start <= bindparam("cutoff")))).values(
+_SOURCE_BUMP = update(fc).where(fc.c.subject == bindparam("subject")).values(
     failures=case((fc.c.window_start <= bindparam("cutoff"), 1), else_=fc.c.failures + 1),
     window_start=case((fc.c.window_start <= bindparam("cutoff"), bindparam("now")),
                       else_=fc.c.window_start),
@@ -151,30 +149,17 @@ def source_limit(settings, source: str) -> int:
     return getattr(settings, "source_failures_per_minute", SOURCE_DEFAULT_LIMIT)
 
 
-def claim_source(tx, subject: str, now: int, limit: int) -> Claim:
-    """Take an attempt's slot on a source's per-minute counter, before its HRN is evaluated.
+def record_source_failure(tx, subject: str, now: int) -> None:
+    """Count one failure of a source in its one-minute window (for the fraud view).
 
-    One conditional C{UPDATE ... WHERE failures < :limit (or the minute is
-    over) ... RETURNING}: past C{limit} failures (counted or under way) in
-    the current minute, the attempt must be refused unevaluated.
-
-    @return: a L{Claim} whose C{barred_until} is the end of the minute when
-        the source is throttled.
+    The throttle itself is decided before the unit of work, in memory
+    (L{core.throttle.SourceGate}); this row shows the count of every node.
     """
-    params = {"subject": subject, "now": now, "limit": limit, "cutoff": now - SOURCE_WINDOW_MS}
-    row = tx.execute(_SOURCE_CLAIM, params).first()
-    if row is None:
-        if tx.insert_ignore(fc, {"subject": subject, "failures": 1, "window_start": now,
-                                 "barred_until": 0, "last_failure_at": now}):
-            return Claim(None, 1)
-        row = tx.execute(_SOURCE_CLAIM, params).first()
-        if row is None:
-            start = tx.execute(_WINDOW, {"subject": subject}).scalar() or now
-            return Claim(start + SOURCE_WINDOW_MS)
-    return Claim(None, row[0])
-
-
-_WINDOW = select(fc.c.window_start).where(fc.c.subject == bindparam("subject"))
+    params = {"subject": subject, "now": now, "cutoff": now - SOURCE_WINDOW_MS}
+    if tx.execute(_SOURCE_BUMP, params).first() is None:
+        if not tx.insert_ignore(fc, {"subject": subject, "failures": 1, "window_start": now,
+                                     "barred_until": 0, "last_failure_at": now}):
+            tx.execute(_SOURCE_BUMP, params)
 
 
 def msisdn_subject(msisdn: str) -> str:

@@ -13,7 +13,7 @@ from zope.interface import Attribute, Interface
 from core.billing import IBillingPort
 
 __all__ = ["IActivationService", "ITransactionQueries", "IBillingPort", "IInTransactionCredit",
-           "IPasswordChecker", "IAuthThrottle"]
+           "IPasswordChecker", "IAuthThrottle", "ISourceGate"]
 
 
 class IActivationService(Interface):
@@ -108,3 +108,20 @@ class IAuthThrottle(Interface):
 
     def succeeded(account, address):
         """Forget C{account}'s failures (its address keeps its count)."""
+
+
+class ISourceGate(Interface):
+    """Failed HRN attempts per source: admits an attempt or says it is throttled."""
+
+    def admit(channel, source):
+        """Count an attempt of C{source} on C{channel} as under way, unless throttled.
+
+        @return: None when admitted, the time (seconds) the throttle ends when
+            refused, or a Deferred firing later with one of those two.
+        """
+
+    def done(channel, source, failed):
+        """The admitted attempt was evaluated; C{failed}: it was a counted failure."""
+
+    def throttled():
+        """(channel, source, failures, limit) of the sources throttled now."""

@@ -111,36 +111,24 @@ def _txn_row(a: Attempt, state: str, code: int, **extra) -> dict:
 def reserve(tx, a: Attempt, fraud_settings):
     """Bar check, reservation and the transaction row, in one unit of work.
 
-    The attempt takes its slots first: on its source's per-minute counter
-    (L{fraud.claim_source}: a source past its limit is refused with
-    C{SOURCE_THROTTLED}) and on its MSISDN's counter (L{fraud.claim}: a
-    barred MSISDN, or one whose tier is reached by attempts already under
-    way, is refused); only then is its HRN looked up.
+    The attempt takes its fraud slot first (L{fraud.claim}): a barred
+    MSISDN, or one whose tier is reached by attempts already under way, is
+    refused before its HRN is looked up.  (Sources are throttled before the
+    unit of work, by the service's L{core.interfaces.ISourceGate}.)
 
     @return: a L{Reservation} (voucher now C{reserved}, transaction
         C{pending}) or a L{Refusal} (a C{failed} transaction row written and
         the failure counted when it is one fraud control counts).
     """
-    source = fraud.source_subject(a.channel, a.source) if a.source else None
-    if source is not None:
-        from_source = fraud.claim_source(tx, source, a.now,
-                                         fraud.source_limit(fraud_settings, a.source))
-        if from_source.barred_until is not None:
-            tx.insert(txn, _txn_row(a, "failed", R.SOURCE_THROTTLED, finished_at=a.now))
-            return Refusal(R.SOURCE_THROTTLED, unbar_at=from_source.barred_until)
     subject = fraud.msisdn_subject(a.msisdn)
     slot = fraud.claim(tx, subject, a.now, fraud_settings)
     if slot.barred_until is not None:
-        if source is not None:
-            fraud.refund(tx, source, from_source, a.now)
         tx.insert(txn, _txn_row(a, "failed", R.SUBSCRIBER_BARRED, finished_at=a.now))
         return Refusal(R.SUBSCRIBER_BARRED, unbar_at=slot.barred_until)
     row = tx.execute(_RESERVE, {"bi": a.blind_index, "now": a.now, "txn_id": a.txn_id,
                                 "msisdn": a.msisdn}).first()
     if row is not None:
         fraud.refund(tx, subject, slot, a.now)
-        if source is not None:
-            fraud.refund(tx, source, from_source, a.now)
         serial, batch_id = row
         value, currency, days, type_code, loyalty = batch_terms(tx, batch_id)
         tx.insert(txn, _txn_row(a, "pending", R.BILLING_UNAVAILABLE, serial=serial, amount=value,
@@ -153,10 +141,10 @@ def reserve(tx, a: Attempt, fraud_settings):
     unbar = None
     if code in FRAUD_COUNTED:
         unbar = slot.planted
+        if a.source:
+            fraud.record_source_failure(tx, fraud.source_subject(a.channel, a.source), a.now)
     else:
         fraud.refund(tx, subject, slot, a.now)
-        if source is not None:
-            fraud.refund(tx, source, from_source, a.now)
     tx.insert(txn, _txn_row(a, "failed", code, serial=serial, finished_at=a.now))
     return Refusal(code, serial, unbar_at=unbar)
 

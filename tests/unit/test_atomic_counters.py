@@ -15,6 +15,7 @@ from twisted.internet import defer, task, threads
 from twisted.python.threadpool import ThreadPool
 
 from core import fraud, lockout
+from core.throttle import SourceGate
 from core.requests import ActivationRequest
 from core.results import ResultCode as R
 from core.users import add_user, hash_password
@@ -187,9 +188,9 @@ def test_an_attempt_not_checked_or_disabled_gives_its_slot_back(env):
 
 @pytest_twisted.ensureDeferred
 async def test_guesses_with_rotating_msisdns_are_throttled_per_source(env, reactor):
-    """Finding 2: one source guessing with a new MSISDN each time; past 30 failures in a
-    minute its attempts are refused with 152 before any lookup, a correct HRN included;
-    other sources are not affected, and the next minute it may try again."""
+    """Finding 2: one source guessing with a new MSISDN each time, 100 at once; past 30
+    failures in a minute its attempts are refused with 152 before any lookup, a correct HRN
+    included; other sources are not affected, and the next minute it may try again."""
     store, cipher = env
     _, hrns = make_batch(store, cipher, 2)
     first, second = hrns.values()
@@ -238,12 +239,31 @@ async def test_the_fraud_view_shows_bars_and_throttled_sources(admin_node):
     for _ in range(2):
         admin_node.store.run_sync(fraud.claim, fraud.msisdn_subject("381641234567"), now, fs)
     for _ in range(30):
-        admin_node.store.run_sync(fraud.claim_source, fraud.source_subject("sms", "smpp:smsc"),
-                                  now, 30)
-    admin_node.store.run_sync(fraud.claim_source, fraud.source_subject("web", "10.1.1.1"), now, 30)
+        admin_node.store.run_sync(fraud.record_source_failure,
+                                  fraud.source_subject("sms", "smpp:smsc"), now)
+    admin_node.store.run_sync(fraud.record_source_failure, fraud.source_subject("web", "10.1.1.1"),
+                              now)
     c = await admin_node.logged_in("admin")
     r = await c.get("/fraud")
     assert r.status == 200
     page = r.text
     assert "381641234567" in page and "smpp:smsc" in page and "10.1.1.1" in page
     assert page.count("throttled (152)") == 1
+
+
+def test_a_busy_source_that_rarely_fails_waits_instead_of_being_refused():
+    clock = task.Clock()
+    gate = SourceGate(clock, lambda source: 3)
+    assert [gate.admit("sms", "smsc") for _ in range(3)] == [None] * 3
+    waiting = gate.admit("sms", "smsc")                 # 3 under way: it waits its turn
+    assert isinstance(waiting, defer.Deferred) and not waiting.called
+    got = []
+    waiting.addCallback(got.append)
+    gate.done("sms", "smsc", failed=False)              # a success frees a slot
+    assert got == [None]
+    for _ in range(3):
+        gate.done("sms", "smsc", failed=True)
+    assert gate.admit("sms", "smsc") == clock.seconds() + 60     # 3 failures: refused
+    assert gate.throttled() == [("sms", "smsc", 3, 3)]
+    clock.advance(60)
+    assert gate.admit("sms", "smsc") is None
