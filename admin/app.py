@@ -16,17 +16,21 @@ import os
 from jinja2 import Environment, PackageLoader, select_autoescape
 from klein import Klein
 from twisted.application import service, strports
-from twisted.internet import threads
+from twisted.internet import defer, threads
 from twisted.logger import Logger
 from twisted.web import pages, server, static
 
 from admin import auth, web
 from admin.web import FormError
+from core.throttle import FailureThrottle
 from core.timeutil import fmt_day, fmt_ms, now_ms
 from protocols.common.http_log import access_log_line   # never logs a query string
 
 PAGES = ("admin.login", "admin.generation", "admin.distribution", "admin.housekeeping",
-         "admin.care", "admin.reports", "admin.users", "admin.audit")
+         "admin.care", "admin.fraud", "admin.reports", "admin.users", "admin.audit")
+#: Failed logins from one address per minute before its logins are refused (429)
+#: until the minute ends; accounts are protected by the lockout (core.lockout).
+LOGIN_FAILURES_PER_ADDRESS = 30
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 
 
@@ -36,7 +40,8 @@ class AdminContext:
     log = Logger()
 
     def __init__(self, settings, reactor, *, store, runner, cipher, activation, numbering,
-                 voucher_types, generation, loyalty_plans=(), clock=None, housekeeper=None):
+                 voucher_types, generation, loyalty_plans=(), clock=None, housekeeper=None,
+                 passwords=None, fraud_settings=None):
         """
         @param settings: the L{admin.config.AdminSettings}.
         @param reactor: reactor for the thread pool (and time, without C{clock}).
@@ -53,6 +58,9 @@ class AdminContext:
         @param housekeeper: a callable without arguments returning the
             L{core.housekeeping.housekeeper.Housekeeper} of on-demand runs
             (called once, on first use), or None when housekeeping is not built in.
+        @param passwords: the L{core.interfaces.IPasswordChecker} of logins
+            (default: a L{core.passwords.PasswordPool} of its own).
+        @param fraud_settings: the C{[fraud]} settings (the fraud page's limits).
         """
         self.settings = settings
         self.reactor = reactor
@@ -76,6 +84,13 @@ class AdminContext:
         self.env.filters.update(ms=fmt_ms, day=fmt_day, money=web.money)
         self.env.globals.update(nav=auth.NAV, allowed=auth.allowed)
         self.jobs = None   # the generation job registry, set by admin.generation
+        if passwords is None:
+            from core.passwords import PasswordPool
+            passwords = PasswordPool(reactor)
+        self.passwords = passwords               # an IPasswordChecker
+        self.fraud_settings = fraud_settings
+        self.login_throttle = FailureThrottle(reactor, per_account=LOGIN_FAILURES_PER_ADDRESS,
+                                              per_address=LOGIN_FAILURES_PER_ADDRESS)
 
     # -- store -------------------------------------------------------------------
     def keeper(self):
@@ -96,6 +111,32 @@ class AdminContext:
     def blocking(self, fn, *args, **kw):
         """Run the blocking call C{fn(*args, **kw)} on the thread pool."""
         return threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(), fn, *args, **kw)
+
+    # -- login ---------------------------------------------------------------------
+    def check_password(self, claim, password: str):
+        """Check C{password} for a L{core.lockout.LoginClaim} on the password pool.
+
+        A locked user's password is not checked at all; an unknown user's is
+        checked against a dummy hash, so that the answer takes as long.
+
+        @return: a Deferred firing with True or False, or failing with
+            L{core.passwords.PasswordPoolBusy}.
+        """
+        if claim.reason == "locked":
+            return defer.succeed(False)
+        stored = claim.user.password_hash if claim.user is not None else auth.DUMMY_HASH
+        d = self.passwords.verify(stored, password)
+        return d.addCallback(lambda ok: ok and claim.user is not None)
+
+    def login_allowed(self, name: str, origin: str) -> bool:
+        """False when C{origin} failed too many logins in the current window."""
+        return self.login_throttle.allowed(None, origin)
+
+    def login_failed(self, name: str, origin: str) -> None:
+        """Count a failed login from C{origin}; log when it becomes throttled."""
+        if self.login_throttle.failed(None, origin):
+            self.log.warn("admin logins from {origin} throttled after {n} failures",
+                          origin=origin, n=LOGIN_FAILURES_PER_ADDRESS)
 
     def now(self) -> int:
         """Epoch ms from the node's clock."""

@@ -19,9 +19,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 
-from core import users
-from core.audit import audit
-from core.users import UserRow, hash_password, verify_password
+from core.users import UserRow, hash_password  # noqa: F401 (UserRow: the pages' type)
 from core.users import user_by_id, user_by_name  # noqa: F401 (the login page and role checks)
 
 #: What each role may do.  The administrator is also the supervisor: only it
@@ -46,6 +44,7 @@ NAV = (
     ("distribution", "/distribution", "Distribution"),
     ("housekeeping", "/vouchers", "Housekeeping"),
     ("care", "/care", "Customer care"),
+    ("care", "/fraud", "Fraud"),
     ("reports", "/reports", "Reports"),
     ("users", "/users", "Users"),
     ("audit", "/audit", "Audit"),
@@ -53,7 +52,7 @@ NAV = (
 
 # A real Argon2id hash, verified against when the user name is unknown, so a
 # failed login takes the same time whether or not the user exists.
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
 
 
 def allowed(role: str | None, permission: str) -> bool:
@@ -231,48 +230,3 @@ def csrf_ok(session: Session | None, token: str | None) -> bool:
 
 
 # -- login --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class LoginOutcome:
-    """What a login attempt gave: the user on success, else why not (for the audit only)."""
-
-    user: UserRow | None
-    reason: str | None = None     # unknown | disabled | locked | password
-
-
-def check_password(user: UserRow | None, password: str, now: int) -> LoginOutcome:
-    """Verify C{password} (blocking: Argon2id); run it off the reactor."""
-    if user is None:
-        verify_password(_DUMMY_HASH, password)
-        return LoginOutcome(None, "unknown")
-    ok = verify_password(user.password_hash, password)
-    if user.locked_until > now:
-        return LoginOutcome(None, "locked")
-    if not user.enabled:
-        return LoginOutcome(None, "disabled")
-    if not ok:
-        return LoginOutcome(None, "password")
-    return LoginOutcome(user)
-
-
-def record_login(tx, name: str, outcome: LoginOutcome, *, now: int, origin: str,
-                 threshold: int, lockout_ms: int) -> bool:
-    """Record a login attempt: reset or count failures, lock, and audit.
-
-    @return: True when this failure locked the user.
-    """
-    if outcome.user is not None:
-        users.clear_failed_logins(tx, outcome.user.id)
-        audit(tx, at=now, actor=name, action="login", origin=origin)
-        return False
-    locked = False
-    if outcome.reason == "password":
-        n = users.count_failed_login(tx, name)
-        if n is not None and n >= threshold:
-            users.lock_user(tx, name, now, now + lockout_ms)
-            locked = True
-    audit(tx, at=now, actor=name[:64] or "-", action="login.failed", origin=origin,
-          detail={"reason": outcome.reason, **({"locked": True} if locked else {})})
-    if locked:
-        audit(tx, at=now, actor="system", action="user.locked", target=name, origin=origin,
-              detail={"seconds": lockout_ms // 1000})
-    return locked

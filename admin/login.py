@@ -1,7 +1,9 @@
 """Login, logout and the home page."""
 from __future__ import annotations
 
-from admin import auth, web
+from admin import web
+from core import lockout
+from core.passwords import PasswordPoolBusy
 
 
 def register(app, ctx) -> None:
@@ -36,21 +38,35 @@ def register(app, ctx) -> None:
             return ctx.render(request, "login.html", session, status=403, title="Log in",
                               username=name)
         now = ctx.now()
-        user = await ctx.read(auth.user_by_name, name) if name else None
-        outcome = await ctx.blocking(auth.check_password, user, password, now)
-        await ctx.write(_record, name, outcome, now, web.client_origin(request),
-                        s.lockout_threshold, s.lockout_seconds * 1000)
-        if outcome.user is None:
-            session = ctx.sessions.anonymous(request, ctx.login_forms)
-            session.flash("Login failed: wrong user name or password, or the account is "
-                          "locked or disabled. Repeated failures lock an account for a while.",
-                          "error")
-            return ctx.render(request, "login.html", session, status=401, title="Log in",
-                              username=name)
+        origin = web.client_origin(request)
+        if not ctx.login_allowed(name, origin):
+            return _failed(request, name, 429)
+        lockout_ms = s.lockout_seconds * 1000
+        claim = (await ctx.write(_claim, name, now, s.lockout_threshold, lockout_ms)
+                 if name else lockout.LoginClaim(None, "unknown"))
+        try:
+            ok = await ctx.check_password(claim, password)
+        except PasswordPoolBusy:
+            ok = None
+        user = await ctx.write(_settle, name, claim, ok, now, origin,
+                               s.lockout_threshold, lockout_ms)
+        if user is None:
+            if ok is None:
+                return _failed(request, name, 503)
+            ctx.login_failed(name, origin)
+            return _failed(request, name, 401)
         fresh = ctx.sessions.new()
-        fresh.user_id, fresh.name, fresh.role = outcome.user.id, outcome.user.name, outcome.user.role
+        fresh.user_id, fresh.name, fresh.role = user.id, user.name, user.role
         ctx.sessions.set_cookie(request, fresh)
         return web.redirect(request, "/")
+
+    def _failed(request, name, status):
+        session = ctx.sessions.anonymous(request, ctx.login_forms)
+        session.flash("Login failed: wrong user name or password, or the account is "
+                      "locked or disabled. Repeated failures lock an account for a while.",
+                      "error")
+        return ctx.render(request, "login.html", session, status=status, title="Log in",
+                          username=name)
 
     @app.route("/logout", methods=["POST"])
     @ctx.page(None)
@@ -66,9 +82,13 @@ def register(app, ctx) -> None:
         return ctx.render(request, "home.html", session, title="iVOMS administration")
 
 
-def _record(tx, name, outcome, now, origin, threshold, lockout_ms):
-    return auth.record_login(tx, name, outcome, now=now, origin=origin, threshold=threshold,
-                             lockout_ms=lockout_ms)
+def _claim(tx, name, now, threshold, lockout_ms):
+    return lockout.claim(tx, name, now=now, threshold=threshold, lockout_ms=lockout_ms)
+
+
+def _settle(tx, name, claim, ok, now, origin, threshold, lockout_ms):
+    return lockout.settle(tx, name, claim, ok, now=now, origin=origin, threshold=threshold,
+                          lockout_ms=lockout_ms)
 
 
 def _audit_logout(tx, name, now, origin):

@@ -72,6 +72,7 @@ class NoBars:
     window_seconds = 86400
     reset_on_success = True
     tiers = ()
+    source_failures_per_minute = 10 ** 9    # nor throttle a source
 
 
 def stock(inst, count: int, *, serial_start: int = 1_000_000_000, expires_in_days: int = 365,

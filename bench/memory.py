@@ -58,6 +58,9 @@ def prepare(workdir: str) -> tuple[str, int]:
         if name == "http":
             http_port = port
         text = text.replace(line, line.replace(line.split(":")[1], str(port)))
+    # the load sends numbers that are no voucher from one peer: measure their full path,
+    # not the per-source throttle (153) they would meet after 30 a minute
+    text = text.replace("source_failures_per_minute = 30", "source_failures_per_minute = 1000000000")
     if http_port is None or 'tcp:%d:' % http_port not in text:
         raise SystemExit("conf/ivoms.toml no longer has the default [http] listen line")
     with open(path, "w") as f:

@@ -14,14 +14,15 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from core import db_activate, inbox, saga
+from core import db_activate, fraud, inbox, saga
 from core.billing import BillingUnavailable
 from core.db import StoreUnavailable
 from core.interfaces import IActivationService, IInTransactionCredit
 from core.metrics import NULL_METRICS
 from core.normalise import MsisdnRules, normalise_hrn
 from core.requests import ActivationRequest, ActivationResult, Channel
-from core.results import ResultCode as R
+from core.results import FRAUD_COUNTED, ResultCode as R
+from core.throttle import SourceGate
 from core.timeutil import now_ms
 
 CHANNELS = frozenset(c.value for c in Channel)
@@ -36,7 +37,7 @@ class ActivationService:
     def __init__(self, runner, billing, cipher, *, clock, msisdn_rules: MsisdnRules,
                  hrn_lengths, fraud_settings, billing_timeout: float = 10.0,
                  allow_beneficiary: bool = True, node: str = "node1", loyalty=None,
-                 replay_window: float = 3600.0, metrics=None):
+                 replay_window: float = 3600.0, metrics=None, source_gate=None):
         """
         @param runner: a L{core.units.UnitRunner} for the store.
         @param billing: an L{core.billing.IBillingPort}.
@@ -49,6 +50,9 @@ class ActivationService:
             with the same idempotency key gets the original answer again.
         @param metrics: an L{core.metrics.IMetrics} told of every answer
             (default: L{core.metrics.NULL_METRICS}).
+        @param source_gate: an L{ISourceGate}; by default failed attempts
+            per source per minute limited by C{fraud_settings}
+            (C{source_failures_per_minute}, C{sources}).
         """
         self.runner = runner
         self.billing = billing
@@ -65,6 +69,9 @@ class ActivationService:
         self.metrics = metrics if metrics is not None else NULL_METRICS
         self.in_flight = 0
         self.running: set[str] = set()     # transaction ids of activations under way
+        self._throttled_logged: dict = {}   # (channel, source) -> end of the logged window
+        self.source_gate = source_gate if source_gate is not None else SourceGate(
+            clock, lambda source: fraud.source_limit(fraud_settings, source))
 
     def activate(self, req: ActivationRequest, durable=None) -> defer.Deferred:
         """Run one activation.
@@ -112,6 +119,19 @@ class ActivationService:
         if hrn is None:
             durable(True)
             return ActivationResult(R.INVALID_HRN, msisdn=msisdn)
+        if not req.source:
+            return self._admitted(None, req, durable, channel, msisdn, account, hrn)
+        gate = self.source_gate.admit(channel, req.source)
+        if isinstance(gate, defer.Deferred):
+            return gate.addCallback(self._admitted, req, durable, channel, msisdn, account, hrn)
+        return self._admitted(gate, req, durable, channel, msisdn, account, hrn)
+
+    def _admitted(self, refused_until, req, durable, channel, msisdn, account, hrn):
+        """Go on with an activation its source's gate let through (or refuse it)."""
+        if refused_until is not None:     # before any lookup, and without a store write
+            durable(True)
+            self._throttled(channel, req.source, refused_until)
+            return ActivationResult(R.SOURCE_THROTTLED, msisdn=msisdn, account=account)
         attempt = saga.Attempt(
             txn_id=uuid.uuid4().hex, msisdn=msisdn, account=account,
             blind_index=self.cipher.blind_index(hrn), channel=channel,
@@ -131,6 +151,8 @@ class ActivationService:
             unit = (inbox.keyed, entry, attempt.txn_id, attempt.now,
                     self.replay_window_ms) + unit
         d = self.runner.submit(*unit)
+        if req.source:
+            d.addBoth(self._source_done, channel, req.source)
         d.addBoth(_durable, durable)
         d.addCallback(_unless_replay, then, attempt)
         d.addBoth(self._done, attempt.txn_id)
@@ -157,6 +179,25 @@ class ActivationService:
     def _done(self, result, txn_id=None):
         self.in_flight -= 1
         self.running.discard(txn_id)
+        return result
+
+    def _throttled(self, channel: str, source: str, until: float) -> None:
+        """Log a throttled source once per throttled window (not once per refusal)."""
+        key = (channel, source)
+        if self._throttled_logged.get(key) == until:
+            return
+        if len(self._throttled_logged) >= 10_000:
+            self._throttled_logged.clear()
+        self._throttled_logged[key] = until
+        self.log.warn("source {source} on {channel} throttled: too many failed attempts "
+                      "this minute; refused with 153 for {seconds:.0f} s", source=source,
+                      channel=channel, seconds=max(0.0, until - self.clock.seconds()))
+
+    def _source_done(self, result, channel: str, source: str):
+        """Tell the source gate how the first unit of work judged the HRN; pass C{result} on."""
+        out = result.reserved if isinstance(result, saga.ConcludedInOne) else result
+        failed = isinstance(out, saga.Refusal) and out.code in FRAUD_COUNTED
+        self.source_gate.done(channel, source, failed)
         return result
 
     def _reserved(self, outcome, a: saga.Attempt):

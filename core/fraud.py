@@ -3,27 +3,152 @@
 Each function runs inside the caller's unit of work.  Counting is one atomic
 UPDATE, so concurrent failures on several nodes are never lost and exactly
 one of them crosses each tier.
+
+An attempt takes its slot BEFORE its HRN is evaluated (L{claim}): one
+conditional statement counts it as a failure and, when that count reaches a
+tier, plants the tier's bar at once, unless the subject is already barred.
+An attempt that turns out not to be a counted failure gives its slot back
+(L{refund}), lifting the bar it planted.  So however many attempts for one
+MSISDN run at once, on one node or several, at most a tier's threshold of
+them is evaluated before the bar: the others find it planted.
 """
 from __future__ import annotations
 
-from sqlalchemy import and_, bindparam, case, delete, select, update
+from dataclasses import dataclass
+
+from sqlalchemy import and_, bindparam, case, delete, or_, select, update
 
 from core.schema import fraud_counter as fc
 
 _BARRED = select(fc.c.barred_until).where(fc.c.subject == bindparam("subject"))
 
-_BUMP = update(fc).where(fc.c.subject == bindparam("subject")).values(
+_RESET = delete(fc).where(fc.c.subject == bindparam("subject"))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The slot one attempt took on a subject's counter (see L{claim}).
+
+    @ivar barred_until: epoch ms the subject stays barred when the attempt
+        was refused without a slot, else None.
+    @ivar failures: the count including this attempt (0 when refused).
+    @ivar planted: the end of the bar this attempt planted by reaching a
+        tier, else None (the bar stands if the attempt fails, and is lifted
+        by L{refund} otherwise).
+    """
+
+    barred_until: int | None
+    failures: int = 0
+    planted: int | None = None
+
+    @property
+    def had_failures(self) -> bool:
+        """True when failures were counted before this attempt."""
+        return self.failures > 1
+
+
+_claims: dict = {}
+
+
+def _claim_statement(tiers):
+    key = tuple((t.failures, t.bar_seconds) for t in tiers)
+    stmt = _claims.get(key)
+    if stmt is None:
+        expired = fc.c.window_start <= bindparam("cutoff")
+        new = case((expired, 1), else_=fc.c.failures + 1)
+        bars = [(new == f, bindparam("now") + s * 1000) for f, s in key]
+        stmt = update(fc).where(and_(fc.c.subject == bindparam("subject"),
+                                     fc.c.barred_until <= bindparam("now"))).values(
+            failures=new,
+            window_start=case((expired, bindparam("now")), else_=fc.c.window_start),
+            barred_until=case(*bars, else_=fc.c.barred_until) if bars else fc.c.barred_until,
+            last_failure_at=bindparam("now"),
+        ).returning(fc.c.failures, fc.c.barred_until)
+        _claims[key] = stmt
+    return stmt
+
+
+def claim(tx, subject: str, now: int, settings) -> Claim:
+    """Take one attempt's slot on C{subject}'s counter, before its HRN is evaluated.
+
+    One conditional C{UPDATE ... WHERE barred_until <= now ... RETURNING}
+    counts the attempt as a failure and plants a tier's bar when the count
+    reaches it (a first attempt inserts the row instead).  On PostgreSQL the
+    row stays locked until the unit commits, so concurrent attempts for the
+    subject queue behind it.
+
+    @return: a L{Claim}; when its C{barred_until} is set the attempt must be
+        refused without evaluating anything.
+    """
+    stmt = _claim_statement(settings.tiers)
+    params = {"subject": subject, "now": now, "cutoff": now - settings.window_seconds * 1000}
+    row = tx.execute(stmt, params).first()
+    if row is None:
+        bar = next((now + t.bar_seconds * 1000 for t in settings.tiers if t.failures == 1), 0)
+        if tx.insert_ignore(fc, {"subject": subject, "failures": 1, "window_start": now,
+                                 "barred_until": bar, "last_failure_at": now}):
+            return Claim(None, 1, bar or None)
+        row = tx.execute(stmt, params).first()   # another node inserted it first
+        if row is None:
+            until = barred_until(tx, subject, now)
+            return Claim(until if until is not None else now)
+    failures, until = row
+    return Claim(None, failures, until if until > now else None)
+
+
+_REFUND_LAST = delete(fc).where(and_(fc.c.subject == bindparam("subject"), fc.c.failures <= 1,
+                                     or_(fc.c.barred_until <= bindparam("now"),
+                                         fc.c.barred_until == bindparam("planted"))))
+
+_REFUND = update(fc).where(fc.c.subject == bindparam("subject")).values(
+    failures=case((fc.c.failures > 0, fc.c.failures - 1), else_=0),
+    barred_until=case((fc.c.barred_until == bindparam("planted"), 0), else_=fc.c.barred_until))
+
+
+def refund(tx, subject: str, c: Claim, now: int) -> None:
+    """Give back the slot of an attempt that was not a counted failure.
+
+    The count loses this attempt and the bar it planted is lifted; a
+    counter left empty is deleted, so a clean subscriber keeps no row.
+    """
+    params = {"subject": subject, "now": now,
+              "planted": c.planted if c.planted is not None else -1}
+    if tx.execute(_REFUND_LAST, params).rowcount == 0:
+        tx.execute(_REFUND, params)
+
+
+#: Window of the per-source counters: failures per minute.
+SOURCE_WINDOW_MS = 60_000
+#: Failed attempts per minute from one source when its peer sets no limit.
+SOURCE_DEFAULT_LIMIT = 30
+
+_SOURCE_BUMP = update(fc).where(fc.c.subject == bindparam("subject")).values(
     failures=case((fc.c.window_start <= bindparam("cutoff"), 1), else_=fc.c.failures + 1),
     window_start=case((fc.c.window_start <= bindparam("cutoff"), bindparam("now")),
                       else_=fc.c.window_start),
     last_failure_at=bindparam("now"),
-).returning(fc.c.failures, fc.c.barred_until)
+).returning(fc.c.failures)
 
-_BAR = update(fc).where(and_(fc.c.subject == bindparam("subject"),
-                             fc.c.barred_until < bindparam("until"))) \
-    .values(barred_until=bindparam("until"))
 
-_RESET = delete(fc).where(fc.c.subject == bindparam("subject"))
+def source_limit(settings, source: str) -> int:
+    """Failed attempts per minute allowed from C{source} (its peer's limit, else the default)."""
+    for peer in getattr(settings, "sources", ()) or ():
+        if peer.source == source:
+            return peer.failures_per_minute
+    return getattr(settings, "source_failures_per_minute", SOURCE_DEFAULT_LIMIT)
+
+
+def record_source_failure(tx, subject: str, now: int) -> None:
+    """Count one failure of a source in its one-minute window (for the fraud view).
+
+    The throttle itself is decided before the unit of work, in memory
+    (L{core.throttle.SourceGate}); this row shows the count of every node.
+    """
+    params = {"subject": subject, "now": now, "cutoff": now - SOURCE_WINDOW_MS}
+    if tx.execute(_SOURCE_BUMP, params).first() is None:
+        if not tx.insert_ignore(fc, {"subject": subject, "failures": 1, "window_start": now,
+                                     "barred_until": 0, "last_failure_at": now}):
+            tx.execute(_SOURCE_BUMP, params)
 
 
 def msisdn_subject(msisdn: str) -> str:
@@ -45,32 +170,6 @@ def status(tx, subject: str, now: int) -> tuple[bool, int | None]:
 def barred_until(tx, subject: str, now: int) -> int | None:
     """The epoch ms until which C{subject} is barred, or None when it is not."""
     return status(tx, subject, now)[1]
-
-
-def record_failure(tx, subject: str, now: int, settings, *, bars: bool = True) -> int | None:
-    """Count one failed attempt of C{subject} and bar it when it reaches a tier.
-
-    @param bars: False for per-source counters, which are kept but never bar.
-    @return: the new bar's end (epoch ms) when this failure crossed a tier.
-    """
-    params = {"subject": subject, "now": now, "cutoff": now - settings.window_seconds * 1000}
-    row = tx.execute(_BUMP, params).first()
-    if row is None:
-        if tx.insert_ignore(fc, {"subject": subject, "failures": 1, "window_start": now,
-                                 "barred_until": 0, "last_failure_at": now}):
-            failures = 1
-        else:   # another node inserted it first: count on its row
-            failures = tx.execute(_BUMP, params).first()[0]
-    else:
-        failures = row[0]
-    if not bars:
-        return None
-    for tier in settings.tiers:
-        if failures == tier.failures:
-            until = now + tier.bar_seconds * 1000
-            tx.execute(_BAR, {"subject": subject, "until": until})
-            return until
-    return None
 
 
 def reset(tx, subject: str) -> None:

@@ -15,7 +15,8 @@ from zope.interface import Attribute, Interface
 from core.billing import IBillingPort
 
 __all__ = ["IActivationService", "ITransactionQueries", "INumberingPlan", "IBillingPort",
-           "IInTransactionCredit", "IStoreLedger", "IBillingReadiness"]
+           "IInTransactionCredit", "IStoreLedger", "IBillingReadiness",
+           "IPasswordChecker", "IAuthThrottle", "ISourceGate"]
 
 
 class IActivationService(Interface):
@@ -123,3 +124,54 @@ class IStoreLedger(IInTransactionCredit):
     """
 
     auto_create = Attribute("whether an unknown account is created by its first credit")
+
+
+class IPasswordChecker(Interface):
+    """Verifies passwords against stored hashes, at a bounded cost."""
+
+    bound = Attribute("The most checks accepted at once (running plus queued).")
+    pending = Attribute("Checks accepted and not finished.")
+
+    def verify(stored_hash, password):
+        """Check C{password} against C{stored_hash} (Argon2id) off the reactor.
+
+        @return: a Deferred firing with True or False, or failing at once
+            with L{core.passwords.PasswordPoolBusy} when the pool is full.
+        """
+
+
+class IAuthThrottle(Interface):
+    """Counts authentication failures per account and per address, and says when to stop.
+
+    A throttled attempt is refused before any password is checked.
+    """
+
+    def allowed(account, address):
+        """True unless C{account} or C{address} failed too often in the current window."""
+
+    def failed(account, address):
+        """Count one failure of C{account} from C{address}.
+
+        @return: True when this failure made the account or the address
+            throttled (the caller logs it once).
+        """
+
+    def succeeded(account, address):
+        """Forget C{account}'s failures (its address keeps its count)."""
+
+
+class ISourceGate(Interface):
+    """Failed HRN attempts per source: admits an attempt or says it is throttled."""
+
+    def admit(channel, source):
+        """Count an attempt of C{source} on C{channel} as under way, unless throttled.
+
+        @return: None when admitted, the time (seconds) the throttle ends when
+            refused, or a Deferred firing later with one of those two.
+        """
+
+    def done(channel, source, failed):
+        """The admitted attempt was evaluated; C{failed}: it was a counted failure."""
+
+    def throttled():
+        """(channel, source, failures, limit) of the sources throttled now."""

@@ -24,6 +24,7 @@ class ResultCode(enum.IntEnum):
     INVALID_MSISDN = 150
     BILLING_UNAVAILABLE = 151
     DATABASE_UNAVAILABLE = 152
+    SOURCE_THROTTLED = 153
 
 
 #: Results that count as a failed attempt for fraud control: they are what a
@@ -54,4 +55,5 @@ DEFAULT_TEXT = {
     ResultCode.INVALID_MSISDN: "Invalid phone number.",
     ResultCode.BILLING_UNAVAILABLE: "Recharge service temporarily unavailable, please try again later.",
     ResultCode.DATABASE_UNAVAILABLE: "Recharge service temporarily unavailable, please try again later.",
+    ResultCode.SOURCE_THROTTLED: "Too many failed attempts from this channel; please try again later.",
 }

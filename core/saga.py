@@ -31,7 +31,7 @@ class Reservation:
     validity_days: int
     type_code: str
     loyalty: str
-    has_failures: bool = False     # a fraud counter exists for the MSISDN
+    has_failures: bool = False     # failures were counted for the MSISDN before
 
 
 @dataclass(frozen=True)
@@ -181,18 +181,24 @@ def _txn_row(a: Attempt, state: str, code: int, **extra) -> dict:
 def reserve(tx, a: Attempt, fraud_settings):
     """Bar check, reservation and the transaction row, in one unit of work.
 
+    The attempt takes its fraud slot first (L{fraud.claim}): a barred
+    MSISDN, or one whose tier is reached by attempts already under way, is
+    refused before its HRN is looked up.  (Sources are throttled before the
+    unit of work, by the service's L{core.interfaces.ISourceGate}.)
+
     @return: a L{Reservation} (voucher now C{reserved}, transaction
         C{pending}) or a L{Refusal} (a C{failed} transaction row written and
         the failure counted when it is one fraud control counts).
     """
     subject = fraud.msisdn_subject(a.msisdn)
-    counted, until = fraud.status(tx, subject, a.now)
-    if until is not None:
+    slot = fraud.claim(tx, subject, a.now, fraud_settings)
+    if slot.barred_until is not None:
         tx.insert(txn, _txn_row(a, "failed", R.SUBSCRIBER_BARRED, finished_at=a.now))
-        return Refusal(R.SUBSCRIBER_BARRED, unbar_at=until)
+        return Refusal(R.SUBSCRIBER_BARRED, unbar_at=slot.barred_until)
     row = tx.execute(_RESERVE, {"bi": a.blind_index, "now": a.now, "txn_id": a.txn_id,
                                 "msisdn": a.msisdn}).first()
     if row is not None:
+        fraud.refund(tx, subject, slot, a.now)
         serial, batch_id = row
         t = batch_terms(tx, batch_id)
         tx.insert(txn, _txn_row(a, "pending", R.BILLING_UNAVAILABLE, serial=serial,
@@ -201,14 +207,15 @@ def reserve(tx, a: Attempt, fraud_settings):
         _history(tx, serial, a.now, a.channel + ":" + a.msisdn, S.AVAILABLE.value, S.RESERVED.value,
                  a.txn_id)
         return Reservation(a.txn_id, serial, batch_id, t.face_value, t.currency, t.validity_days,
-                           t.type_code, t.loyalty, counted)
+                           t.type_code, t.loyalty, slot.had_failures)
     code, serial = _why(tx, a)
     unbar = None
     if code in FRAUD_COUNTED:
-        unbar = fraud.record_failure(tx, subject, a.now, fraud_settings)
+        unbar = slot.planted
         if a.source:
-            fraud.record_failure(tx, fraud.source_subject(a.channel, a.source), a.now,
-                                 fraud_settings, bars=False)
+            fraud.record_source_failure(tx, fraud.source_subject(a.channel, a.source), a.now)
+    else:
+        fraud.refund(tx, subject, slot, a.now)
     tx.insert(txn, _txn_row(a, "failed", code, serial=serial, finished_at=a.now))
     return Refusal(code, serial, unbar_at=unbar)
 

@@ -34,9 +34,9 @@ def ivr_resource(node):
 
 
 def soap_resource(node):
-    """C{/soap}: the partners' SOAP interface (the reactor's thread pool checks passwords)."""
+    """C{/soap}: the partners' SOAP interface (the node's bounded pool checks passwords)."""
     return soap.build_resource(node.activation, node.queries, node.config.soap,
-                               clock=node.reactor)
+                               clock=node.reactor, passwords=node.passwords)
 
 
 def web_resource(node):
@@ -83,7 +83,8 @@ def admin_context(node, settings, reactor):
                         cipher=node.cipher, activation=node.activation, numbering=node.numbering,
                         voucher_types=config.voucher_types, generation=config.generation,
                         loyalty_plans=getattr(config, "loyalty_plans", ()), clock=node.clock,
-                        housekeeper=housekeeper)
+                        housekeeper=housekeeper, passwords=node.passwords,
+                        fraud_settings=config.fraud)
 
 
 def admin_service(node):

@@ -86,12 +86,24 @@ def _tiers_ascending(tiers):
 
 
 @dataclass(frozen=True)
+class SourceLimit:
+    """C{[[fraud.sources]]}: the failed attempts per minute one peer may make."""
+
+    source: str = setting(check=lambda v: None if v else "must not be empty")
+    failures_per_minute: int = setting(check=positive)
+
+
+@dataclass(frozen=True)
 class FraudSettings:
     window_seconds: int = setting(86400, check=positive)
     reset_on_success: bool = True
     tiers: list[FraudTier] = setting(
         factory=lambda: [FraudTier(5, 900), FraudTier(10, 3600), FraudTier(15, 86400)],
         check=_tiers_ascending)
+    #: failed attempts per minute from one source (an SMPP account, a SOAP
+    #: client, a USSD/IVR peer, a Web/WAP address) before it gets 152
+    source_failures_per_minute: int = setting(30, check=positive)
+    sources: list[SourceLimit] = setting(factory=list)
 
 
 @dataclass(frozen=True)

@@ -123,6 +123,12 @@ class Node:
         return metered_billing(self)
 
     @cached_property
+    def passwords(self):
+        """The L{core.passwords.PasswordPool}: every Argon2 check (SOAP clients, GUI logins)."""
+        from core.passwords import PasswordPool
+        return PasswordPool(self.reactor)
+
+    @cached_property
     def activation(self) -> ActivationService:
         a = self.config.activation
         return ActivationService(

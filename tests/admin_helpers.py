@@ -101,6 +101,7 @@ class AdminNode:
     def close(self) -> None:
         pytest_twisted.blockon(self.port.stopListening())
         pytest_twisted.blockon(self.node.runner.stop())
+        self.node.passwords.stop()
         self.node.store.dispose()
 
     def client(self) -> "Client":

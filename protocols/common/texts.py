@@ -20,6 +20,7 @@ RESULT_TEXTS = {
         "INVALID_MSISDN": "Invalid phone number.",
         "BILLING_UNAVAILABLE": "The recharge service is busy, please try again later.",
         "DATABASE_UNAVAILABLE": "The recharge service is busy, please try again later.",
+        "SOURCE_THROTTLED": "Too many failed recharge attempts here. Please try again in a minute.",
     },
     "sr": {
         "SYSTEM_ERROR": "Dopuna nije uspela. Pokušajte kasnije.",
@@ -36,5 +37,6 @@ RESULT_TEXTS = {
         "INVALID_MSISDN": "Neispravan broj telefona.",
         "BILLING_UNAVAILABLE": "Servis za dopunu je zauzet, pokušajte kasnije.",
         "DATABASE_UNAVAILABLE": "Servis za dopunu je zauzet, pokušajte kasnije.",
+        "SOURCE_THROTTLED": "Previše neuspelih pokušaja dopune. Pokušajte ponovo za minut.",
     },
 }

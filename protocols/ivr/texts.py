@@ -65,6 +65,8 @@ ENGLISH = {
                             "again later."),
     "DATABASE_UNAVAILABLE": ("The recharge service is temporarily unavailable. Please try "
                              "again later."),
+    "SOURCE_THROTTLED": ("There were too many failed recharge attempts. Please try again "
+                         "in a minute."),
 }
 
 #: Every prompt key.

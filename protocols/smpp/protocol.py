@@ -15,6 +15,11 @@ I{owner} (the listener factory or the client connector), which provides::
 C{follow_up()} is called right after the response is written (it starts
 the activation, so a reply never overtakes the response to its MO).
 
+A refused bind is answered with its C{bind_resp} and the connection is
+then closed, so credentials cannot be tried again and again on one
+connection (the listener also throttles failed binds per account and per
+address: L{protocols.smpp.server.SmppServerFactory}).
+
 Bad input (SMPP v3.4 §2.3, §3.3, §5.1.3): a PDU that fails to decode is
 answered per L{protocols.smpp.codec.error_response}; if framing is lost
 (a fatal L{DecodeError}) only this connection closes.
@@ -315,6 +320,7 @@ class SmppProtocol(Protocol):
                           "refused: {status}", session=self.id, bind_type=bind_type,
                           system_id=pdu.system_id, peer=self.peer, status=status_name(status))
             self._answer(pdu, status)
+            self.close()        # a refused bind gets no second try on this connection
             return
         self.system_id = pdu.system_id
         self.throttle = throttle

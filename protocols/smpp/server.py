@@ -19,10 +19,16 @@ from twisted.internet import defer, endpoints
 from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
 
+from core.throttle import FailureThrottle
 from protocols.smpp.errors import ESME_RBINDFAIL, ESME_RINVPASWD, ESME_RINVSYSID, ESME_ROK
 from protocols.smpp.pdus import DeliverSm
 from protocols.smpp.protocol import BIND_CLASSES, SmppProtocol, send_all
 from protocols.smpp.throttle import Throttle
+
+
+#: Failed binds per minute, per system_id and per peer address, before binds
+#: from it are refused unchecked until the minute ends.
+BIND_FAILURES = 10
 
 
 class NoRoute(Exception):
@@ -77,6 +83,9 @@ class SmppServerFactory(ServerFactory):
         self.channel = channel
         self.clock = clock
         self.accounts = {a.system_id: Account(a, clock) for a in server.accounts}
+        #: failed binds per system_id and per peer address (an L{IAuthThrottle})
+        self.bind_failures = FailureThrottle(clock, per_account=BIND_FAILURES,
+                                             per_address=BIND_FAILURES)
         self.sessions: set[SmppProtocol] = set()
         self._prefix = os.urandom(3).hex()
         self._message_ids = itertools.count(1)
@@ -91,12 +100,21 @@ class SmppServerFactory(ServerFactory):
     # -- owner interface -------------------------------------------------
 
     def bind_requested(self, session: SmppProtocol, pdu):
-        """Check a bind against the accounts; return C{(status, throttle)}."""
+        """Check a bind against the accounts; return C{(status, throttle)}.
+
+        An account or an address with too many failed binds this minute
+        (L{bind_failures}) is refused with C{ESME_RBINDFAIL} before its
+        password is compared.
+        """
+        if not self.bind_failures.allowed(pdu.system_id, session.peer):
+            return ESME_RBINDFAIL, None
         account = self.accounts.get(pdu.system_id)
         if account is None:
+            self._bind_failed(None, session.peer)
             return ESME_RINVSYSID, None
         if not hmac.compare_digest(pdu.password.encode("latin-1"),
                                    account.settings.password.encode("latin-1")):
+            self._bind_failed(pdu.system_id, session.peer)
             return ESME_RINVPASWD, None
         bind_type = BIND_CLASSES[type(pdu)]
         why = None
@@ -110,7 +128,13 @@ class SmppServerFactory(ServerFactory):
             self.log.warn("bind of {system_id} refused: {why}", system_id=pdu.system_id, why=why)
             return ESME_RBINDFAIL, None
         session.account = account
+        self.bind_failures.succeeded(pdu.system_id, session.peer)
         return ESME_ROK, account.throttle
+
+    def _bind_failed(self, system_id, peer) -> None:
+        if self.bind_failures.failed(system_id, peer):
+            self.log.warn("binds throttled for system_id {system_id} or address {peer}: "
+                          "too many failed binds", system_id=system_id or "-", peer=peer)
 
     def session_bound(self, session: SmppProtocol) -> None:
         session.account.sessions.append(session)

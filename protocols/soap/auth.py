@@ -21,9 +21,14 @@ import hmac
 import ipaddress
 import os
 
-from twisted.internet import defer, threads
+from twisted.internet import defer
+from twisted.logger import Logger
 
+from core.passwords import PasswordPool, PasswordPoolBusy
+from core.throttle import FailureThrottle
 from protocols.soap.errors import SoapFault
+
+log = Logger()
 
 WSSE_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
 WSU_NS = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd"
@@ -41,6 +46,19 @@ class AuthFailed(SoapFault):
         super().__init__("Client.Authentication", reason=reason)
         self.claimed = name
         self.method = method
+
+
+class AuthThrottled(AuthFailed):
+    """The account or the address failed too often: refused before any check, not audited."""
+
+    def __init__(self, *, name: str | None = None, method: str = "-"):
+        super().__init__("throttled", name=name, method=method)
+
+
+class PasswordChecksBusy(SoapFault):
+    def __init__(self):
+        super().__init__("Server.Busy", "too many password checks under way; retry shortly",
+                         reason="password pool full")
 
 
 class NonceCacheFull(SoapFault):
@@ -149,26 +167,29 @@ def _parse_created(text: str) -> float | None:
     return when.timestamp()
 
 
-def _argon2_verify(stored_hash: str, password: str) -> bool:
-    from core.users import verify_password
-    return verify_password(stored_hash, password)
-
-
 class Authenticator:
     """Checks credentials against the configured L{SoapClient} accounts.
 
-    Argon2 hashes are verified on a thread pool (a verification costs tens of
-    milliseconds); a password once verified for an account is remembered as
-    an HMAC under a per-process random key, so later calls cost microseconds.
+    Argon2 hashes are verified on the node's password pool (a bounded pool
+    of its own: a verification costs tens of milliseconds and MiB of memory);
+    a password once verified for an account is remembered as an HMAC under a
+    per-process random key, so later calls cost microseconds.  Failures are
+    counted per account and per address (an L{IAuthThrottle}): past the
+    limit, calls are refused with L{AuthThrottled} before any check.
     """
 
     def __init__(self, clients, *, clock, skew_seconds: int = 300,
-                 nonce_cache_size: int = 200_000, verify_hash=None):
+                 nonce_cache_size: int = 200_000, verify_hash=None, passwords=None,
+                 throttle=None):
         """
         @param clients: L{protocols.soap.config.SoapClient} accounts.
         @param clock: an C{IReactorTime}; C{Created} is checked against it.
         @param verify_hash: C{(hash, password) -> Deferred[bool]}; by default
-            Argon2 on the clock's (reactor's) thread pool.
+            C{passwords.verify}.
+        @param passwords: an L{IPasswordChecker} (the node's password pool);
+            by default a pool of this authenticator's own.
+        @param throttle: an L{IAuthThrottle}; by default 10 failures per
+            account and 30 per address a minute.
         """
         self.clients = {c.name: c for c in clients}
         self._networks = {c.name: [ipaddress.ip_network(n, strict=False) for n in c.networks]
@@ -177,24 +198,50 @@ class Authenticator:
         self.skew = skew_seconds
         self.nonce_cache_size = nonce_cache_size
         self._nonces: collections.OrderedDict = collections.OrderedDict()
-        self._verify_hash = verify_hash or self._verify_in_thread
+        if verify_hash is None:
+            self.passwords = passwords if passwords is not None else PasswordPool(clock)
+            verify_hash = self.passwords.verify
+        self._verify_hash = verify_hash
+        self.throttle = throttle if throttle is not None else FailureThrottle(clock)
         self._mac_key = os.urandom(32)
         self._verified: dict[str, bytes] = {}
 
-    def _verify_in_thread(self, stored_hash, password):
-        return threads.deferToThreadPool(self.clock, self.clock.getThreadPool(),
-                                         _argon2_verify, stored_hash, password)
-
     # -- entry points -------------------------------------------------------
     def check_basic(self, name: str, password: str, address: str | None) -> defer.Deferred:
-        """@return: a Deferred firing with the L{SoapClient}, or failing with L{AuthFailed}."""
-        return defer.maybeDeferred(
-            lambda: self._check_secret(self._client(name, address, "basic"), password, "basic"))
+        """@return: a Deferred firing with the L{SoapClient}, or failing with
+            L{AuthFailed} (L{AuthThrottled} when refused unchecked) or
+            L{PasswordChecksBusy}."""
+        return self._counted(name, address, "basic", lambda: self._check_secret(
+            self._client(name, address, "basic"), password, "basic"))
 
     def check_token(self, token: UsernameToken, address: str | None) -> defer.Deferred:
         """@return: a Deferred firing with the L{SoapClient}, or failing with
-            L{AuthFailed} (or L{NonceCacheFull})."""
-        return defer.maybeDeferred(self._token, token, address)
+            L{AuthFailed} (L{AuthThrottled} when refused unchecked),
+            L{NonceCacheFull} or L{PasswordChecksBusy}."""
+        return self._counted(token.username, address, token.method,
+                             lambda: self._token(token, address))
+
+    def _counted(self, name, address, method, check) -> defer.Deferred:
+        """Run C{check} unless C{name} or C{address} is throttled; count its failure."""
+        if not self.throttle.allowed(name, address):
+            return defer.fail(AuthThrottled(name=name, method=method))
+        d = defer.maybeDeferred(check)
+
+        def ok(client):
+            self.throttle.succeeded(name, address)
+            return client
+
+        def failed(f):
+            if f.check(PasswordPoolBusy):
+                raise PasswordChecksBusy()
+            # a call from outside the account's networks counts against its address only
+            outsider = f.check(AuthFailed) and f.value.reason.startswith("address ")
+            if f.check(AuthFailed) and self.throttle.failed(None if outsider else name, address):
+                log.warn("SOAP authentication throttled for account {name} or address "
+                         "{address}: too many failures", name=(name or "-")[:48],
+                         address=address)
+            return f
+        return d.addCallbacks(ok, failed)
 
     # -- helpers ------------------------------------------------------------
     def _token(self, token, address):

@@ -13,7 +13,8 @@ from protocols.soap.server import SoapResource
 log = Logger()
 
 
-def build_resource(activation, queries, settings: SoapSettings, *, clock, verify_hash=None):
+def build_resource(activation, queries, settings: SoapSettings, *, clock, verify_hash=None,
+                   passwords=None):
     """The SOAP resource over an activation service and the transaction queries.
 
     @param activation: provides L{core.interfaces.IActivationService}.
@@ -23,6 +24,8 @@ def build_resource(activation, queries, settings: SoapSettings, *, clock, verify
     @param clock: the reactor (time, and the thread pool for Argon2 checks).
     @param verify_hash: C{(encoded, password) -> bool} checking a client's
         password hash (default: Argon2).
+    @param passwords: the L{core.interfaces.IPasswordChecker} for Argon2 checks
+        (a bounded pool; default: checks on the reactor's thread pool).
     @return: a L{SoapResource}; the caller mounts it only when C{settings.enabled}.
     """
     if not settings.clients:
@@ -30,7 +33,8 @@ def build_resource(activation, queries, settings: SoapSettings, *, clock, verify
                  "every call will be refused")
     auth = Authenticator(settings.clients, clock=clock,
                          skew_seconds=settings.timestamp_skew_seconds,
-                         nonce_cache_size=settings.nonce_cache_size, verify_hash=verify_hash)
+                         nonce_cache_size=settings.nonce_cache_size, verify_hash=verify_hash,
+                         passwords=passwords)
     return SoapResource(make_application(), SoapHandlers(activation, queries), auth, queries,
                         clock=clock, max_request_bytes=settings.max_request_bytes,
                         public_url=settings.public_url, realm=settings.realm)

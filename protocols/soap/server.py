@@ -38,7 +38,7 @@ from twisted.web import resource, server
 from core.queries import AuditEntry
 from core.timeutil import now_ms
 
-from protocols.soap.auth import AuthFailed, find_username_token, parse_basic
+from protocols.soap.auth import AuthFailed, AuthThrottled, find_username_token, parse_basic
 from protocols.soap.codec import header_elements
 from protocols.soap.errors import SoapFault, http_status_of
 from protocols.soap.fastxml import NotWritable, activate_voucher_response
@@ -216,6 +216,10 @@ class SoapResource(resource.Resource):
         detail = dict(call.detail or {})
         detail["fault"] = str(fault.faultcode)
         detail["reason"] = getattr(fault, "reason", None) or str(fault.faultstring)[:200]
+        if isinstance(fault, AuthThrottled):    # logged once when the throttle began
+            call.operation = "auth_throttled"
+            call.detail = None
+            return http_status_of(fault), self._fault_body(fault)
         if isinstance(fault, AuthFailed):
             call.operation = "auth_failed"
             detail["method"] = fault.method
@@ -231,6 +235,8 @@ class SoapResource(resource.Resource):
         return http_status_of(fault), self._fault_body(fault)
 
     def _audited(self, status_body, call):
+        if call.operation == "auth_throttled":      # no audit row per throttled call
+            return status_body
         client = call.client.name if call.client is not None else "-"
         entry = AuditEntry(at=now_ms(self.clock), actor="soap:%s" % client,
                            action="soap.%s" % (call.operation or "request"),

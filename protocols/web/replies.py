@@ -25,6 +25,7 @@ RESULT_STATUS = {
     R.INVALID_MSISDN: 422,
     R.BILLING_UNAVAILABLE: 503,
     R.DATABASE_UNAVAILABLE: 503,
+    R.SOURCE_THROTTLED: 429,
 }
 
 #: the page's own refusals: reason -> (HTTP status, text key)

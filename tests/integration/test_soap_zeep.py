@@ -311,3 +311,24 @@ def test_basic_header_encoding_helper():
     from protocols.soap.auth import parse_basic
     raw = base64.b64encode("šop:pässword".encode())
     assert parse_basic(b"Basic " + raw) == ("šop", "pässword")
+
+
+@pytest_twisted.ensureDeferred
+async def test_failed_logins_are_throttled_and_audited_up_to_a_cap(reactor, sqlite_url, tmp_path):
+    """Finding 4: 300 wrong passwords for one client leave at most the account's limit of
+    audit rows; the rest are refused unchecked (401) without a row."""
+    env = await start_env(reactor, sqlite_url, tmp_path)
+    try:
+        body = ENVELOPE % "<t:GetVoucherStatus><t:serial>1</t:serial></t:GetVoucherStatus>"
+
+        def storm():
+            return [_post(env.url, body, auth=("shop1", "WrongPw1")).status_code
+                    for _ in range(300)]
+        codes = await in_thread(storm)
+        assert set(codes) == {401}
+        failed = [a for a in _audits(env.store) if a[1] == "soap.auth_failed"]
+        assert len(failed) == 10
+        r = await in_thread(_post, env.url, body)            # right password, same account
+        assert r.status_code == 401                          # still throttled this minute
+    finally:
+        await stop_env(env)

@@ -20,6 +20,7 @@ PAGES = {
     "/partners": "distribution",
     "/vouchers": "housekeeping",
     "/care": "care",
+    "/fraud": "care",
     "/reports": "reports",
     "/reports/stock.csv": "reports",
     "/users": "users",

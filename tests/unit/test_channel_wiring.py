@@ -5,6 +5,8 @@ from types import SimpleNamespace
 
 from twisted.internet import task
 
+from core.passwords import PasswordPool
+
 from gateway.adapters import channel_resources
 from protocols.ivr.config import IvrSettings
 from protocols.ivr.resource import IvrResource
@@ -28,7 +30,7 @@ def node(**tables):
         setattr(config, name, table)
     return SimpleNamespace(config=config, activation=FakeActivationService(),
                            queries=FakeTransactionQueries(), numbering=FakeNumberingPlan(),
-                           clock=task.Clock(), reactor=task.Clock())
+                           clock=task.Clock(), reactor=task.Clock(), passwords=PasswordPool(task.Clock()))
 
 
 def test_every_channel_is_built_from_the_node_parts():

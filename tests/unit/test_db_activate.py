@@ -100,7 +100,7 @@ def test_success_on_an_existing_account_with_a_counter_reset(env):
     def setup(tx, msisdn, now, serial):
         tx.insert(ledger_account, {"msisdn": msisdn, "balance": 500, "currency": "EUR",
                                    "expires_at": now + 10 ** 12, "created_at": 1, "updated_at": 1})
-        fraud.record_failure(tx, fraud.msisdn_subject(msisdn), now, FraudSettings())
+        fraud.claim(tx, fraud.msisdn_subject(msisdn), now, FraudSettings())   # one failure counted
     py, pg = _both(store, cipher, hrns, setup=setup)
     assert "balance=1500" in pg[0] and "has_failures=True" in pg[0]
     assert py == pg
@@ -110,7 +110,7 @@ def test_counter_kept_without_reset(env):
     store, cipher, hrns = env
 
     def setup(tx, msisdn, now, serial):
-        fraud.record_failure(tx, fraud.msisdn_subject(msisdn), now, FraudSettings())
+        fraud.claim(tx, fraud.msisdn_subject(msisdn), now, FraudSettings())   # one failure counted
     py, pg = _both(store, cipher, hrns, setup=setup, reset=False)
     assert "'fraud': [('msisdn:M', 1," in pg[1]
     assert py == pg

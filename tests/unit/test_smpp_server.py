@@ -59,10 +59,31 @@ def test_bind_refused(system_id, password, status):
     feed(proto, BindTransceiver(sequence_number=3, system_id=system_id, password=password))
     (resp,) = received(t)
     assert type(resp) is BindTransceiverResp and resp.command_status == status
-    assert proto.state == OPEN and not t.disconnecting
-    # a later correct bind on the same connection works
-    feed(proto, BindTransceiver(sequence_number=4, system_id="smsc", password="secret"))
-    assert received(t)[0].command_status == E.ESME_ROK
+    assert proto.state != BOUND and t.disconnecting     # closed after the bind_resp
+    # a later correct bind on a new connection works
+    proto2, t2 = connect(factory)
+    feed(proto2, BindTransceiver(sequence_number=4, system_id="smsc", password="secret"))
+    assert received(t2)[0].command_status == E.ESME_ROK
+
+
+def test_bind_brute_force_is_cut_short():
+    """Finding 5: 300 wrong passwords: each connection closes after its bind_resp, and after
+    10 failures from one address its binds are refused without a password check."""
+    clock = task.Clock()
+    factory = make_factory(clock=clock)
+    statuses = []
+    for i in range(300):
+        proto, t = connect(factory, host="10.6.6.6")
+        feed(proto, BindTransceiver(sequence_number=1, system_id="smsc", password="pw%d" % i))
+        statuses.append(received(t)[0].command_status)
+        assert t.disconnecting
+    assert statuses.count(E.ESME_RINVPASWD) == 10
+    assert statuses.count(E.ESME_RBINDFAIL) == 290
+    other, t = connect(factory, host="10.7.7.7")       # the account, too, is throttled
+    feed(other, BindTransceiver(sequence_number=1, system_id="smsc", password="secret"))
+    assert received(t)[0].command_status == E.ESME_RBINDFAIL
+    clock.advance(61)                                   # the minute is over
+    bound(factory, host="10.7.7.7")
 
 
 def test_bind_type_not_allowed():
@@ -91,9 +112,9 @@ def test_max_binds_and_release_on_disconnect():
     third, t = connect(factory)
     feed(third, BindTransceiver(sequence_number=1, system_id="smsc", password="secret"))
     assert received(t)[0].command_status == E.ESME_RBINDFAIL
+    assert t.disconnecting
     disconnect(a, None)
-    feed(third, BindTransceiver(sequence_number=2, system_id="smsc", password="secret"))
-    assert received(t)[0].command_status == E.ESME_ROK
+    bound(factory)
 
 
 def test_bind_when_bound_is_ralybnd():

@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import base64
 import datetime
+import threading
 
 import pytest
+import pytest_twisted
 from lxml import etree
 from twisted.internet import defer, task
 
 from protocols.soap.auth import (
-    PASSWORD_DIGEST, AuthFailed, Authenticator, NonceCacheFull, find_username_token,
+    PASSWORD_DIGEST, AuthFailed, AuthThrottled, Authenticator, NonceCacheFull, PasswordChecksBusy, find_username_token,
     parse_basic, password_digest,
 )
+from core.passwords import PasswordPool
 from protocols.soap.config import SoapClient
 
 NOW = datetime.datetime(2026, 11, 26, 10, 0, 0, tzinfo=datetime.timezone.utc)
@@ -160,3 +163,64 @@ def test_malformed_security_headers():
 
 def test_secrets_are_not_in_repr():
     assert "s3cret" not in repr(SoapClient("shop1", password="s3cret"))
+
+
+def test_wrong_passwords_are_throttled_per_account_before_any_check():
+    """Finding 4: 96 wrong passwords for a hashed account and 300 for a plain one."""
+    a = _auth()
+    for _ in range(96):
+        _fails(a.check_basic("hashed", "wrong", "10.1.1.1"))
+    assert len(a.verify_calls) == 10                # the account's limit, then refused unchecked
+    _fails(a.check_basic("hashed", "right", "10.1.1.2"), AuthThrottled)   # even the right one
+    b = _auth()
+    refused = [_result(b.check_basic("shop1", "wrong", "10.1.1.1")) for _ in range(300)]
+    assert sum(1 for f in refused if isinstance(f.value, AuthThrottled)) == 290
+
+
+def test_an_address_is_throttled_across_accounts_and_the_window_ends():
+    clock = _clock()
+    a = _auth(clock)
+    for i in range(30):
+        _fails(a.check_basic("user%d" % i, "wrong", "10.9.9.9"))
+    _fails(a.check_basic("shop1", "s3cret", "10.9.9.9"), AuthThrottled)
+    assert _result(a.check_basic("shop1", "s3cret", "10.9.9.8")).name == "shop1"
+    clock.advance(61)
+    assert _result(a.check_basic("shop1", "s3cret", "10.9.9.9")).name == "shop1"
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_password_storm_is_bounded_by_the_pool(reactor):
+    """N wrong passwords at once: at most the pool's bound is ever accepted or checked;
+    the others are refused at once with Server.Busy."""
+    release = threading.Event()
+    checked = []
+
+    def slow_verify(stored_hash, password):
+        release.wait(30)
+        checked.append(password)
+        return False
+    pool = PasswordPool(reactor, threads=2, queue=3, verify=slow_verify)
+    clients = [SoapClient("acct%d" % i, password_hash="$argon2id$fake") for i in range(40)]
+    a = Authenticator(clients, clock=reactor, passwords=pool)
+    try:
+        outcomes = []
+        ds = [a.check_basic("acct%d" % i, "wrong", "10.0.0.%d" % i).addBoth(outcomes.append)
+              for i in range(40)]
+        assert pool.pending == pool.bound == 5
+        assert len(outcomes) == 35                  # refused at once, nothing queued
+        assert all(f.check(PasswordChecksBusy) for f in outcomes)
+        release.set()
+        await defer.gatherResults(ds)
+    finally:
+        release.set()
+        pool.stop()
+    assert len(checked) == 5 and pool.checked == 5 and pool.refused == 35
+    assert len(outcomes) == 40
+    assert all(f.check(AuthFailed) for f in outcomes[35:])
+
+
+def test_failures_from_outside_an_accounts_networks_do_not_throttle_the_account():
+    a = _auth()
+    for i in range(50):
+        _fails(a.check_basic("lan", "wrong", "192.168.0.%d" % i))
+    assert _result(a.check_basic("lan", "lan", "10.0.0.1")).name == "lan"
