@@ -51,6 +51,55 @@ def pg_url(pg_server):
     _pg_admin("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
 
 
+@pytest.fixture(scope="session")
+def pg_template(pg_server):
+    """Name of a PostgreSQL database migrated to head once per run (dropped at the end).
+
+    L{pg_migrated_url} empties it for each test, which is much cheaper than
+    a database and the migrations per test; tests/unit/test_migrations.py
+    still runs the real migrations on L{pg_url}.
+    """
+    from core import migrate
+    from core.db import Store
+    name = "ivoms_tpl_" + uuid.uuid4().hex[:10]
+    _pg_admin("CREATE DATABASE " + name)
+    store = Store(pg_server.rsplit("/", 1)[0] + "/" + name)
+    try:
+        migrate.upgrade(store)
+    finally:
+        store.dispose()
+    yield name
+    _pg_admin("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+
+
+@pytest.fixture
+def pg_migrated_url(pg_server, pg_template):
+    """URL of a PostgreSQL database at head with every table empty.
+
+    One database (L{pg_template}) serves every test: before each test its
+    tables are emptied (C{TRUNCATE ... RESTART IDENTITY}), after it the
+    connections the test left are closed.  That costs milliseconds where a
+    new database per test costs a large part of a second.
+    """
+    from sqlalchemy import create_engine, text
+    url = pg_server.rsplit("/", 1)[0] + "/" + pg_template
+    eng = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with eng.connect() as c:
+            tables = [r[0] for r in c.execute(text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version'"))]
+            c.execute(text("TRUNCATE %s RESTART IDENTITY CASCADE"
+                           % ", ".join('"%s"' % t for t in tables)))
+    finally:
+        eng.dispose()
+    from core.saga import forget_batch_terms
+    forget_batch_terms()              # batch ids restart at 1 under the same URL
+    yield url
+    _pg_admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+              "WHERE datname = '%s' AND pid <> pg_backend_pid()" % pg_template)
+
+
 @pytest.fixture
 def sqlite_url(tmp_path):
     return "sqlite:///" + str(tmp_path / "ivoms.db")
@@ -58,10 +107,11 @@ def sqlite_url(tmp_path):
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path):
-    """Each store test runs on SQLite and on PostgreSQL."""
+    """Each store test runs on SQLite and on PostgreSQL (both at head once make_store
+    opens them: SQLite from a copied file, PostgreSQL emptied by L{pg_migrated_url})."""
     if request.param == "sqlite":
         return "sqlite:///" + str(tmp_path / "ivoms.db")
-    return request.getfixturevalue("pg_url")
+    return request.getfixturevalue("pg_migrated_url")
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ from tests.helpers import FraudSettings, make_batch, make_store
 
 
 @pytest.fixture
-def env(pg_url, tmp_path):
-    store, cipher = make_store(pg_url, str(tmp_path))
+def env(pg_migrated_url, tmp_path):
+    store, cipher = make_store(pg_migrated_url, str(tmp_path))
     _, hrns = make_batch(store, cipher, 40)
     yield store, cipher, sorted(hrns.items())
     store.dispose()

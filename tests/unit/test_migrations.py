@@ -18,9 +18,17 @@ REQUIRED_TABLES = {
 }
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request, tmp_path):
+    """An empty database (no template: these tests run the migrations themselves)."""
+    if request.param == "sqlite":
+        return "sqlite:///" + str(tmp_path / "ivoms.db")
+    return request.getfixturevalue("pg_url")
+
+
 @pytest.fixture
-def store(db_url):
-    s = Store(db_url)
+def store(empty_url):
+    s = Store(empty_url)
     yield s
     s.dispose()
 
