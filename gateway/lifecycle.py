@@ -78,7 +78,14 @@ class NodeRunner:
         """
         self.reactor.callWhenRunning(self._start)
         self.reactor.addSystemEventTrigger("before", "shutdown", self.stop_services)
-        self.reactor.run()
+        # our handlers for the whole run: the reactor neither installs its own
+        # nor puts the default (die at once) back while the services stop
+        self.install_signal_handlers()
+        self.reactor.run(installSignalHandlers=False)
+        # stopped: the process only exits now; a late stop signal must not kill it
+        # with -SIGTERM (Python puts the default handlers back while it finalises)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, signal.SIG_IGN)
         self.cancel_watchdog()
         return EXIT_FAILED if self.error else EXIT_OK
 
@@ -89,7 +96,6 @@ class NodeRunner:
 
     # -- start ---------------------------------------------------------------------------
     def _start(self) -> None:
-        self.install_signal_handlers()
         if self.stopping:
             return
         try:
