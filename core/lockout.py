@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, case, select, update
+from sqlalchemy import and_, bindparam, case, update
 
 from core.audit import audit
 from core.schema import users
+from core.users import clear_failed_logins, user_exists
 
 
 @dataclass(frozen=True)
@@ -57,11 +58,6 @@ _CLAIM = update(users).where(and_(users.c.name == bindparam("name"),
 ).returning(users.c.id, users.c.name, users.c.role, users.c.enabled, users.c.password_hash,
             users.c.locked_until)
 
-_EXISTS = select(users.c.id).where(users.c.name == bindparam("name"))
-
-_SUCCESS = update(users).where(users.c.id == bindparam("id")) \
-    .values(failed_logins=0, locked_until=0)
-
 _GIVE_BACK = update(users).where(users.c.id == bindparam("id")).values(
     failed_logins=case((users.c.locked_until == bindparam("planted"), bindparam("threshold") - 1),
                        (users.c.failed_logins > 0, users.c.failed_logins - 1), else_=0),
@@ -78,8 +74,7 @@ def claim(tx, name: str, *, now: int, threshold: int, lockout_ms: int) -> LoginC
     row = tx.execute(_CLAIM, {"name": name, "now": now, "threshold": threshold,
                               "until": now + lockout_ms}).first()
     if row is None:
-        exists = tx.execute(_EXISTS, {"name": name}).first() is not None
-        return LoginClaim(None, "locked" if exists else "unknown")
+        return LoginClaim(None, "locked" if user_exists(tx, name) else "unknown")
     uid, uname, role, enabled, pw_hash, locked_until = row
     return LoginClaim(LoginUser(uid, uname, role, bool(enabled), pw_hash), None,
                       locked_until if locked_until > now else None)
@@ -96,7 +91,7 @@ def settle(tx, name: str, c: LoginClaim, password_ok: bool, *, now: int, origin:
     """
     user = c.user
     if user is not None and password_ok and user.enabled:
-        tx.execute(_SUCCESS, {"id": user.id})
+        clear_failed_logins(tx, user.id)
         audit(tx, at=now, actor=user.name, action="login", origin=origin)
         return user
     reason = c.reason or ("busy" if password_ok is None else

@@ -2,8 +2,8 @@
 
 The administration GUI reads and changes users only through the units of
 work here: L{user_by_name} and L{user_by_id} (login and the role check of
-every request), L{clear_failed_logins}, L{count_failed_login} and
-L{lock_user} (the login lockout), L{list_users} and L{change_user}.
+every request), L{user_exists} and L{clear_failed_logins} (the login
+lockout of L{core.lockout}), L{list_users} and L{change_user}.
 """
 from __future__ import annotations
 
@@ -52,6 +52,11 @@ def count_users(tx) -> int:
 _BY_NAME = select(users.c.id).where(users.c.name == bindparam("name"))
 
 
+def user_exists(tx, name: str) -> bool:
+    """Whether a user called C{name} exists."""
+    return tx.execute(_BY_NAME, {"name": name}).first() is not None
+
+
 def add_user(tx, name: str, role: str, password_hash: str, now: int) -> int:
     """Create user C{name} with C{role}; return its id.
 
@@ -61,7 +66,7 @@ def add_user(tx, name: str, role: str, password_hash: str, now: int) -> int:
         raise UserError("unknown role %r (roles: %s)" % (role, ", ".join(ROLES)))
     if not name or len(name) > 64:
         raise UserError("a user name must be 1-64 characters")
-    if tx.execute(_BY_NAME, {"name": name}).first() is not None:
+    if user_exists(tx, name):
         raise UserError("user %r already exists" % name)
     tx.insert(users, {"name": name, "role": role, "password_hash": password_hash,
                       "enabled": 1, "failed_logins": 0, "locked_until": 0, "created_at": now})
@@ -107,23 +112,6 @@ def user_by_id(tx, user_id: int) -> UserRow | None:
 def clear_failed_logins(tx, user_id: int) -> None:
     """Reset the failure count and any lock of user C{user_id} (after a good login)."""
     tx.execute(update(users).where(users.c.id == user_id).values(failed_logins=0, locked_until=0))
-
-
-def count_failed_login(tx, name: str) -> int | None:
-    """Add one failed login to user C{name}.
-
-    @return: its failure count now, or None when there is no such user.
-    """
-    return tx.execute(update(users).where(users.c.name == name)
-                      .values(failed_logins=users.c.failed_logins + 1)
-                      .returning(users.c.failed_logins)).scalar()
-
-
-def lock_user(tx, name: str, now: int, until: int) -> None:
-    """Lock user C{name} until C{until} (epoch ms) and clear its failure count,
-    unless it is already locked at C{now}."""
-    tx.execute(update(users).where(and_(users.c.name == name, users.c.locked_until <= now))
-               .values(locked_until=until, failed_logins=0))
 
 
 # -- administration ----------------------------------------------------------------------
