@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 
 from core.requests import ActivationResult
 from core.results import ResultCode as R
@@ -206,10 +206,22 @@ def give_up(tx, key: bytes, now: int) -> None:
     tx.execute(_GIVE_UP, {"key": key, "now": now})
 
 
-_PURGE = inbox.delete().where(and_(inbox.c.reply_state != DUE,
-                                   inbox.c.received_at < bindparam("before")))
+_FORGETTABLE = and_(inbox.c.reply_state != DUE, inbox.c.received_at < bindparam("before"))
+_PURGE = inbox.delete().where(inbox.c.key.in_(
+    select(inbox.c.key).where(_FORGETTABLE).limit(bindparam("limit")).scalar_subquery()))
+_PURGE_COUNT = select(func.count()).select_from(inbox).where(_FORGETTABLE)
 
 
-def purge(tx, before: int) -> int:
-    """Forget keys received before C{before} whose reply is not due (past every window)."""
-    return tx.execute(_PURGE, {"before": before}).rowcount
+def purge(tx, before: int, limit: int) -> int:
+    """Forget at most C{limit} keys received before C{before} whose reply is not due.
+
+    A key whose reply is still due is kept whatever its age: the outbox owns it
+    until the reply is confirmed or given up (then its state is no longer due).
+    @return: how many keys were forgotten.
+    """
+    return tx.execute(_PURGE, {"before": before, "limit": limit}).rowcount
+
+
+def count_purgeable(tx, before: int) -> int:
+    """How many keys L{purge} would forget, without a limit."""
+    return int(tx.execute(_PURGE_COUNT, {"before": before}).scalar())
