@@ -113,31 +113,34 @@ def result_of(row) -> ActivationResult:
 def keyed(tx, entry: Entry, txn_id: str, now: int, window_ms: int, unit, *args):
     """Run the activation's first C{unit(tx, *args)} unless C{entry}'s key was seen.
 
-    One unit of work: looks the key up, and either answers a L{Replay} or
-    records the key for C{txn_id} (with the deferred reply due, when the
-    entry has a reply route) and runs C{unit}.
+    One unit of work: records the key for C{txn_id} (with the deferred reply
+    due, when the entry has a reply route) and runs C{unit}; or, when the key
+    is already there, answers a L{Replay} or takes the key over for a new
+    activation.
 
     @return: a L{Replay}, or what C{unit} returned.
     """
-    prev = tx.execute(_FIND, {"key": entry.key}).first()
     state = DUE if entry.reply_to else NONE
-    if prev is not None:
-        row = tx.execute(_TXN, {"id": prev[0]}).first()
-        if row is not None:
-            t_state, finished = row[1], row[9]
-            if t_state == "pending" or (t_state == "success" and finished is not None
-                                        and now - finished <= window_ms):
-                if entry.reply_to:
-                    tx.execute(_DUE_AGAIN, {"key": entry.key, "now": now}, wait=False)
-                return Replay(result_of(row), pending=t_state == "pending")
-        tx.execute(_REUSE, {"key": entry.key, "txn_id": txn_id, "now": now,
-                            "source": entry.source, "reply_to": entry.reply_to,
-                            "language": entry.language, "reply_state": state}, wait=False)
-    else:
-        tx.insert(inbox, {"key": entry.key, "txn_id": txn_id, "channel": entry.channel,
-                          "received_at": now, "source": entry.source, "reply_to": entry.reply_to,
-                          "language": entry.language, "reply_state": state, "attempts": 0,
-                          "replied_at": None})
+    record = {"key": entry.key, "txn_id": txn_id, "channel": entry.channel, "received_at": now,
+              "source": entry.source, "reply_to": entry.reply_to, "language": entry.language,
+              "reply_state": state, "attempts": 0, "replied_at": None}
+    if tx.insert_ignore(inbox, record):
+        return unit(tx, *args)                      # a new key: the usual case, one statement
+    prev = tx.execute(_FIND, {"key": entry.key}).first()
+    if prev is None:                                # forgotten meanwhile by the housekeeping job
+        tx.insert(inbox, record)
+        return unit(tx, *args)
+    row = tx.execute(_TXN, {"id": prev[0]}).first()
+    if row is not None:
+        t_state, finished = row[1], row[9]
+        if t_state == "pending" or (t_state == "success" and finished is not None
+                                    and now - finished <= window_ms):
+            if entry.reply_to:
+                tx.execute(_DUE_AGAIN, {"key": entry.key, "now": now}, wait=False)
+            return Replay(result_of(row), pending=t_state == "pending")
+    tx.execute(_REUSE, {"key": entry.key, "txn_id": txn_id, "now": now,
+                        "source": entry.source, "reply_to": entry.reply_to,
+                        "language": entry.language, "reply_state": state}, wait=False)
     return unit(tx, *args)
 
 
@@ -151,10 +154,7 @@ def mark_sent(tx, txn_ids: list, now: int) -> int:
 
     @return: how many due replies this closed.
     """
-    n = 0
-    for t in txn_ids:
-        n += tx.execute(_SENT, {"txn_id": t, "now": now}).rowcount
-    return n
+    return tx.execute_many(_SENT, [{"txn_id": t, "now": now} for t in txn_ids])
 
 
 _DUE = select(inbox.c.key, inbox.c.txn_id, inbox.c.source, inbox.c.reply_to, inbox.c.language,
