@@ -7,7 +7,6 @@ outcome, expected or not, is an L{ActivationResult}.
 from __future__ import annotations
 
 import dataclasses
-import uuid
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -17,6 +16,7 @@ from zope.interface import implementer
 from core import db_activate, fraud, inbox, saga
 from core.billing import BillingUnavailable
 from core.db import StoreUnavailable
+from core.ids import new_txn_id
 from core.interfaces import IActivationService, IInTransactionCredit
 from core.metrics import NULL_METRICS
 from core.normalise import MsisdnRules, normalise_hrn
@@ -133,7 +133,7 @@ class ActivationService:
             self._throttled(channel, req.source, refused_until)
             return ActivationResult(R.SOURCE_THROTTLED, msisdn=msisdn, account=account)
         attempt = saga.Attempt(
-            txn_id=uuid.uuid4().hex, msisdn=msisdn, account=account,
+            txn_id=new_txn_id(), msisdn=msisdn, account=account,
             blind_index=self.cipher.blind_index(hrn), channel=channel,
             channel_ref=req.channel_ref, operator_user=req.operator_user, source=req.source,
             now=now_ms(self.clock))
