@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.activate import prepare  # noqa: E402
 from bench.common import NoBars  # noqa: E402
-from bench.common import run_on_reactor, Instance, peak_rss_mb, percentile  # noqa: E402
+from bench.common import cpu_seconds, run_on_reactor, Instance, peak_rss_mb, percentile  # noqa: E402
 
 
 class TimedBilling:
@@ -49,7 +49,7 @@ class TimedBilling:
         return self.inner.lookup(key, **kw)
 
 
-def run(inst, hrns, n, concurrency, port, window, connector="diameter"):
+def run(inst, hrns, n, concurrency, port, window, connector="diameter", sim_pid=None):
     from twisted.internet import defer, reactor
 
     from billing.diameter.node.client import DiameterClient
@@ -94,14 +94,17 @@ def run(inst, hrns, n, concurrency, port, window, connector="diameter"):
         client.startService()
         if not await client.when_open(10):
             raise RuntimeError("simulator peer did not open")
+        cpu0 = cpu_seconds(), cpu_seconds(sim_pid) if sim_pid else 0.0
         t0 = time.perf_counter()
         await defer.gatherResults([defer.ensureDeferred(worker()) for _ in range(concurrency)])
         out["elapsed"] = time.perf_counter() - t0
+        out["cpu"] = (cpu_seconds() - cpu0[0],
+                      cpu_seconds(sim_pid) - cpu0[1] if sim_pid else float("nan"))
         await client.stopService()
         await runner.stop()
 
     run_on_reactor(main)
-    return out["elapsed"], sorted(lat), sorted(billing.ccr), codes, client.stats
+    return out["elapsed"], sorted(lat), sorted(billing.ccr), codes, client.stats, out["cpu"]
 
 
 def main(argv=None):
@@ -126,8 +129,8 @@ def main(argv=None):
         hrns = prepare(inst, a.vouchers, 0)
         sim = SimProcess.spawn("--latency", str(a.latency), ucip=a.connector == "ucip")
         port = sim.ucip_port if a.connector == "ucip" else sim.diameter_port
-        elapsed, lat, ccr, codes, stats = run(inst, hrns, n, a.concurrency, port, a.window,
-                                              a.connector)
+        elapsed, lat, ccr, codes, stats, cpu = run(inst, hrns, n, a.concurrency, port,
+                                                   a.window, a.connector, sim.proc.pid)
     finally:
         if sim is not None:
             sim.stop()
@@ -140,6 +143,10 @@ def main(argv=None):
                                                              ms(percentile(lat, 99))))
     print("credit round trip:  p50 %.1f ms  p99 %.1f ms  (%d credits)" % (
         ms(percentile(ccr, 50)), ms(percentile(ccr, 99)), len(ccr)))
+    print("CPU per activation: gateway %.0f us, simulator %.0f us (%.0f%% and %.0f%% of one "
+          "core over the run; load average %.1f)" % (
+              cpu[0] / n * 1e6, cpu[1] / n * 1e6, 100 * cpu[0] / elapsed, 100 * cpu[1] / elapsed,
+              os.getloadavg()[0]))
     print("result codes: %s" % dict(sorted(codes.items())))
     print("client stats: %s" % dict(stats))
     print("peak RSS: %.0f MB" % peak_rss_mb())
