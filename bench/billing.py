@@ -4,8 +4,9 @@ Pre-generates vouchers in a fresh SQLite store, starts C{python -m
 billing.sim} on 127.0.0.1 (its own process), and runs C concurrent
 activations through the real ActivationService whose billing port is
 DiameterBilling (CCR EVENT_REQUEST per activation over one TCP peer
-connection).  Prints activations/s, activation p50/p99 and CCR p50/p99
-(credit call to CCA, measured in the gateway process).
+connection).  Prints activations/s, activation p50/p99, CCR p50/p99
+(credit call to CCA, measured in the gateway process) and the CPU each
+process used per activation over the timed phase.
 
     python bench/billing.py [--vouchers 20000] [--activations 20000]
                             [--concurrency 128] [--window 512] [--latency 0]
