@@ -4,8 +4,9 @@ Pre-generates vouchers in a fresh SQLite store, starts C{python -m
 billing.sim} on 127.0.0.1 (its own process), and runs C concurrent
 activations through the real ActivationService whose billing port is
 DiameterBilling (CCR EVENT_REQUEST per activation over one TCP peer
-connection).  Prints activations/s, activation p50/p99 and CCR p50/p99
-(credit call to CCA, measured in the gateway process).
+connection).  Prints activations/s, activation p50/p99, CCR p50/p99
+(credit call to CCA, measured in the gateway process) and the CPU each
+process used per activation over the timed phase.
 
     python bench/billing.py [--vouchers 20000] [--activations 20000]
                             [--concurrency 128] [--window 512] [--latency 0]
@@ -26,7 +27,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.activate import prepare  # noqa: E402
 from bench.common import NoBars  # noqa: E402
-from bench.common import run_on_reactor, Instance, peak_rss_mb, percentile  # noqa: E402
+from bench.common import cpu_seconds, run_on_reactor, Instance, peak_rss_mb, percentile  # noqa: E402
 
 
 class TimedBilling:
@@ -49,7 +50,7 @@ class TimedBilling:
         return self.inner.lookup(key, **kw)
 
 
-def run(inst, hrns, n, concurrency, port, window, connector="diameter"):
+def run(inst, hrns, n, concurrency, port, window, connector="diameter", sim_pid=None):
     from twisted.internet import defer, reactor
 
     from billing.diameter.node.client import DiameterClient
@@ -94,14 +95,17 @@ def run(inst, hrns, n, concurrency, port, window, connector="diameter"):
         client.startService()
         if not await client.when_open(10):
             raise RuntimeError("simulator peer did not open")
+        cpu0 = cpu_seconds(), cpu_seconds(sim_pid) if sim_pid else 0.0
         t0 = time.perf_counter()
         await defer.gatherResults([defer.ensureDeferred(worker()) for _ in range(concurrency)])
         out["elapsed"] = time.perf_counter() - t0
+        out["cpu"] = (cpu_seconds() - cpu0[0],
+                      cpu_seconds(sim_pid) - cpu0[1] if sim_pid else float("nan"))
         await client.stopService()
         await runner.stop()
 
     run_on_reactor(main)
-    return out["elapsed"], sorted(lat), sorted(billing.ccr), codes, client.stats
+    return out["elapsed"], sorted(lat), sorted(billing.ccr), codes, client.stats, out["cpu"]
 
 
 def main(argv=None):
@@ -126,8 +130,8 @@ def main(argv=None):
         hrns = prepare(inst, a.vouchers, 0)
         sim = SimProcess.spawn("--latency", str(a.latency), ucip=a.connector == "ucip")
         port = sim.ucip_port if a.connector == "ucip" else sim.diameter_port
-        elapsed, lat, ccr, codes, stats = run(inst, hrns, n, a.concurrency, port, a.window,
-                                              a.connector)
+        elapsed, lat, ccr, codes, stats, cpu = run(inst, hrns, n, a.concurrency, port,
+                                                   a.window, a.connector, sim.proc.pid)
     finally:
         if sim is not None:
             sim.stop()
@@ -140,6 +144,10 @@ def main(argv=None):
                                                              ms(percentile(lat, 99))))
     print("credit round trip:  p50 %.1f ms  p99 %.1f ms  (%d credits)" % (
         ms(percentile(ccr, 50)), ms(percentile(ccr, 99)), len(ccr)))
+    print("CPU per activation: gateway %.0f us, simulator %.0f us (%.0f%% and %.0f%% of one "
+          "core over the run; load average %.1f)" % (
+              cpu[0] / n * 1e6, cpu[1] / n * 1e6, 100 * cpu[0] / elapsed, 100 * cpu[1] / elapsed,
+              os.getloadavg()[0]))
     print("result codes: %s" % dict(sorted(codes.items())))
     print("client stats: %s" % dict(stats))
     print("peak RSS: %.0f MB" % peak_rss_mb())

@@ -51,6 +51,17 @@ def _pg_admin(sql: str) -> None:
     eng.dispose()
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """User plus system CPU seconds used so far by this process (all its threads),
+    or by process C{pid} (from C{/proc/<pid>/stat})."""
+    if pid is None:
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(sorted_values, p: float) -> float:
     """The C{p}-th percentile (0-100) of an ascending list."""
     if not sorted_values:

@@ -12,6 +12,7 @@ import calendar
 import datetime
 import hashlib
 import re
+import time
 import xmlrpc.client
 
 from billing.ucip import wire
@@ -38,10 +39,18 @@ def origin_transaction_id(txn_id: str) -> str:
     return str(int.from_bytes(h[:8], "big") % _MAX_ORIGIN_ID)
 
 
+#: The last second formatted and its text: every credit of one second
+#: carries the same originTimeStamp.
+_last_stamp = [None, ""]
+
+
 def format_timestamp(epoch_seconds: float) -> str:
     """Epoch seconds -> C{YYYYMMDDTHH:MM:SS+0000} (UTC)."""
-    t = datetime.datetime.fromtimestamp(int(epoch_seconds), datetime.timezone.utc)
-    return t.strftime("%Y%m%dT%H:%M:%S+0000")
+    second = int(epoch_seconds)
+    if _last_stamp[0] != second:
+        _last_stamp[1] = "%04d%02d%02dT%02d:%02d:%02d+0000" % time.gmtime(second)[:6]
+        _last_stamp[0] = second
+    return _last_stamp[1]
 
 
 def parse_timestamp(text: str) -> int:
@@ -84,10 +93,10 @@ def update_request(fields: dict) -> bytes:
 
 def encode_call(method: str, fields: dict) -> bytes:
     """An XML-RPC C{methodCall} of C{method} with one struct parameter."""
-    struct = {k: (xmlrpc.client.DateTime(format_timestamp(v.timestamp()))
-                  if isinstance(v, datetime.datetime) else v)
-              for k, v in fields.items()}
-    return wire.dumps_call(method, struct)
+    if any(isinstance(v, datetime.datetime) for v in fields.values()):
+        fields = {k: (xmlrpc_date(v.timestamp()) if isinstance(v, datetime.datetime) else v)
+                  for k, v in fields.items()}
+    return wire.dumps_call(method, fields)
 
 
 def decode_call(body: bytes) -> tuple[str, dict]:

@@ -16,8 +16,6 @@ instead of applying it again.
 """
 from __future__ import annotations
 
-import datetime
-
 from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
@@ -46,7 +44,7 @@ def update_fields(settings, account, amount, currency, validity_days, key, now: 
         "originNodeType": settings.origin_node_type,
         "originHostName": settings.origin_host_name,
         "originTransactionID": codec.origin_transaction_id(key),
-        "originTimeStamp": datetime.datetime.fromtimestamp(int(now), datetime.timezone.utc),
+        "originTimeStamp": codec.xmlrpc_date(now),
         "subscriberNumber": subscriber_number(account, settings),
         "transactionCurrency": currency,
     }

@@ -44,14 +44,7 @@ def _value(v, out: list) -> None:
     elif t is bool:
         out.append("<value><boolean>%d</boolean></value>" % v)
     elif t is dict:
-        out.append("<value><struct>")
-        for k, item in v.items():
-            if type(k) is not str:
-                raise TypeError("struct keys must be strings")
-            out.append("<member><name>%s</name>" % _escape(k))
-            _value(item, out)
-            out.append("</member>")
-        out.append("</struct></value>")
+        _struct(v, out)
     elif t is list or t is tuple:
         out.append("<value><array><data>")
         for item in v:
@@ -68,6 +61,30 @@ def _value(v, out: list) -> None:
         out.append("<value><double>%r</double></value>" % v)
     else:
         raise TypeError("cannot marshal %s objects" % t.__name__)
+
+
+def _struct(v: dict, out: list) -> None:
+    """A C{<struct>} value; strings, ints and dates (a UCIP request's
+    members) are written inline, as L{_value} writes them."""
+    out.append("<value><struct>")
+    for k, item in v.items():
+        if type(k) is not str:
+            raise TypeError("struct keys must be strings")
+        t = type(item)
+        if t is str:
+            out.append("<member><name>%s</name><value><string>%s</string></value></member>"
+                       % (_escape(k), _escape(item)))
+        elif t is int and _INT_MIN <= item <= _INT_MAX:
+            out.append("<member><name>%s</name><value><i4>%d</i4></value></member>"
+                       % (_escape(k), item))
+        elif t is xmlrpc.client.DateTime:
+            out.append("<member><name>%s</name><value><dateTime.iso8601>%s</dateTime.iso8601>"
+                       "</value></member>" % (_escape(k), item.value))
+        else:
+            out.append("<member><name>%s</name>" % _escape(k))
+            _value(item, out)
+            out.append("</member>")
+    out.append("</struct></value>")
 
 
 def dumps_call(method: str, struct: dict) -> bytes:

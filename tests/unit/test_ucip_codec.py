@@ -26,6 +26,15 @@ def test_timestamps_round_trip():
         codec.parse_timestamp("2025-12-05")
 
 
+def test_timestamps_follow_the_second_they_are_given():
+    # Formatted texts are reused within one second: alternating seconds must
+    # never give back the previous second's text.
+    import datetime
+    for t in (1764946975, 1764946976.5, 1764946975.2, 0, 253402300799, 1764946976):
+        expected = datetime.datetime.fromtimestamp(int(t), datetime.timezone.utc)
+        assert codec.format_timestamp(t) == expected.strftime("%Y%m%dT%H:%M:%S+0000")
+
+
 def test_number_formats():
     national = UcipSettings(number_format="national", country_code="381")
     assert subscriber_number("381641234567", national) == "0641234567"
