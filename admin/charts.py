@@ -7,7 +7,7 @@ COLOURS = ("#1f5fa8", "#2e8b57", "#c77c02", "#b3261e", "#6a4c93", "#00838f")
 #: Bar colour of each result outcome class (L{core.results.outcome}), as the CSS draws them.
 OUTCOME_COLOURS = {"success": "#2e8b57", "temporary": "#c77c02", "failure": "#b3261e"}
 #: Width of one character of a 12 px label, generously (labels are never cut).
-CHAR_W = 7.4
+CHAR_W = 8.2
 
 
 def _fmt(v) -> str:
