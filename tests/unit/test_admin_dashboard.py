@@ -195,3 +195,22 @@ async def test_favicon_without_login(fresh_node):
     assert '<link rel="icon" href="/favicon.ico"' in page
     r = await c.get("/static/favicon.svg")
     assert r.status == 200 and r.body.startswith(b"<svg")
+
+
+def test_gui_shares_the_metrics_stock_reading(conf_dir, reactor):
+    """With metrics on, the dashboard reads the very StoreFigures the scrapes refresh."""
+    from gateway.adapters import admin_context
+    from gateway.config import load_config
+    from gateway.metrics.wiring import install
+    from gateway.node import Node
+    path = write_conf(conf_dir)
+    init_instance(path)
+    node = Node(load_config(path), reactor)
+    try:
+        assert node.config.metrics.enabled
+        res, _svc = install(node, None)
+        ctx = admin_context(node, node.config.admin, reactor)
+        assert ctx.stock_figures is res.figures is node.store_figures
+        assert ctx.billing_peers() == ("ledger", [("embedded", 1)])
+    finally:
+        node.store.dispose()
