@@ -26,7 +26,7 @@ from core.throttle import FailureThrottle
 from core.timeutil import fmt_day, fmt_ms, now_ms
 from protocols.common.http_log import access_log_line   # never logs a query string
 
-PAGES = ("admin.login", "admin.generation", "admin.distribution", "admin.housekeeping",
+PAGES = ("admin.login", "admin.dashboard", "admin.generation", "admin.distribution", "admin.housekeeping",
          "admin.care", "admin.fraud", "admin.reports", "admin.users", "admin.audit")
 #: Failed logins from one address per minute before its logins are refused (429)
 #: until the minute ends; accounts are protected by the lockout (core.lockout).
@@ -41,7 +41,7 @@ class AdminContext:
 
     def __init__(self, settings, reactor, *, store, runner, cipher, activation, numbering,
                  voucher_types, generation, loyalty_plans=(), clock=None, housekeeper=None,
-                 passwords=None, fraud_settings=None):
+                 passwords=None, fraud_settings=None, stock_figures=None, billing_peers=None):
         """
         @param settings: the L{admin.config.AdminSettings}.
         @param reactor: reactor for the thread pool (and time, without C{clock}).
@@ -61,6 +61,14 @@ class AdminContext:
         @param passwords: the L{core.interfaces.IPasswordChecker} of logins
             (default: a L{core.passwords.PasswordPool} of its own).
         @param fraud_settings: the C{[fraud]} settings (the fraud page's limits).
+        @param stock_figures: the cached store figures the metrics read (an
+            object with C{fresh()}, a Deferred firing once C{values} -- a
+            L{core.gauges.figures} reading, or None -- is fresh enough, and
+            C{clock} and C{read_at}, the reading's time), shown on the home
+            page; None reads the stock on every view.
+        @param billing_peers: a callable without arguments returning
+            (connector name, [(peer, 1 if usable else 0)]), the billing
+            connector's peers as the metrics report them; None: not shown.
         """
         self.settings = settings
         self.reactor = reactor
@@ -81,7 +89,8 @@ class AdminContext:
         self.env = Environment(loader=PackageLoader("admin", "templates"),
                                autoescape=select_autoescape(["html", "svg"]),
                                trim_blocks=True, lstrip_blocks=True)
-        self.env.filters.update(ms=fmt_ms, day=fmt_day, money=web.money)
+        self.env.filters.update(ms=fmt_ms, day=fmt_day, money=web.money, outcome=web.result_outcome,
+                                percent=web.percent)
         self.env.globals.update(nav=auth.NAV, allowed=auth.allowed)
         self.jobs = None   # the generation job registry, set by admin.generation
         if passwords is None:
@@ -89,6 +98,8 @@ class AdminContext:
             passwords = PasswordPool(reactor)
         self.passwords = passwords               # an IPasswordChecker
         self.fraud_settings = fraud_settings
+        self.stock_figures = stock_figures
+        self.billing_peers = billing_peers
         self.login_throttle = FailureThrottle(reactor, per_account=LOGIN_FAILURES_PER_ADDRESS,
                                               per_address=LOGIN_FAILURES_PER_ADDRESS)
 
@@ -208,6 +219,15 @@ def build_app(ctx: AdminContext) -> Klein:
         files = static.File(STATIC)
         files.directoryListing = lambda: pages.notFound()
         return files
+
+    @app.route("/favicon.ico", methods=["GET"])
+    def favicon(request):
+        """The icon browsers ask for on their own (no login: it tells nothing)."""
+        web.secure_headers(request)
+        request.setHeader(b"cache-control", b"max-age=86400")
+        request.setHeader(b"content-type", b"image/x-icon")
+        with open(os.path.join(STATIC, "favicon.ico"), "rb") as f:
+            return f.read()
 
     @app.handle_errors
     def unexpected(request, failure):

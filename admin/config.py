@@ -22,6 +22,8 @@ class AdminSettings:
     @ivar max_export_count: most vouchers one export file may hold.
     @ivar near_expiry_days: the stock report's "near expiry" horizon.
     @ivar max_generation_jobs: generation jobs one node runs at once.
+    @ivar dashboard_cache_seconds: the home page reads today's activations and
+        the housekeeping runs at most once per this many seconds (0: on every view).
     """
 
     enabled: bool = True
@@ -37,6 +39,7 @@ class AdminSettings:
     max_export_count: int = setting(100_000, check=positive)
     near_expiry_days: int = setting(30, check=non_negative)
     max_generation_jobs: int = setting(2, check=positive)
+    dashboard_cache_seconds: int = setting(10, check=non_negative)
 
     def __post_init__(self):
         if bool(self.tls_key) != bool(self.tls_cert):

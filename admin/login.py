@@ -1,4 +1,4 @@
-"""Login, logout and the home page."""
+"""Login and logout (the home page is L{admin.dashboard})."""
 from __future__ import annotations
 
 from admin import web
@@ -7,7 +7,7 @@ from core.passwords import PasswordPoolBusy
 
 
 def register(app, ctx) -> None:
-    """Add the login, logout and home routes.
+    """Add the login and logout routes.
 
     The login form takes no server-side session: its CSRF token is signed
     and bound to a nonce cookie (L{auth.LoginForms}); a session is created
@@ -75,11 +75,6 @@ def register(app, ctx) -> None:
         ctx.sessions.drop(session.id)
         ctx.sessions.clear_cookie(request)
         return web.redirect(request, "/login")
-
-    @app.route("/", methods=["GET"])
-    @ctx.page(None)
-    async def home(request, session):
-        return ctx.render(request, "home.html", session, title="iVOMS administration")
 
 
 def _claim(tx, name, now, threshold, lockout_ms):

@@ -53,7 +53,9 @@ def register(app, ctx) -> None:
                                title="Recharge attempts per day"),
             "channel": charts.hbar([(k, n) for k, n, _, _ in r["channel"]], title="Attempts per channel"),
             "type": charts.hbar([(k, n) for k, n, _, _ in r["type"]], title="Attempts per voucher type"),
-            "result": charts.hbar([(k, n) for k, n, _, _ in r["result"]], title="Attempts per result"),
+            "result": charts.hbar([(k, n) for k, n, _, _ in r["result"]], title="Attempts per result",
+                                  colours=[charts.OUTCOME_COLOURS[web.result_outcome(k)]
+                                           for k, _, _, _ in r["result"]]),
             "stock": charts.hbar(d["stock"]["by_state"], title="Voucher stock by state"),
             "distribution": charts.hbar([(p, v) for p, _, v, _ in d["distribution"]],
                                         title="Vouchers exported per partner"),

@@ -7,6 +7,7 @@ import re
 from werkzeug.routing import IntegerConverter
 
 from core.money import format_money
+from core.results import outcome
 from core.timeutil import DAY_MS
 
 #: The largest id or serial the store holds (a signed 64-bit integer).
@@ -148,3 +149,20 @@ def money(minor: int | None, currency: str | None = "") -> str:
     """C{1234, 'EUR'} as C{12.34 EUR}, C{500, 'JPY'} as C{500 JPY}
     (L{core.money.format_money}); C{-} for no amount."""
     return "-" if minor is None else format_money(minor, currency)
+
+
+def result_outcome(code) -> str:
+    """The outcome class (C{success}, C{temporary}, C{failure}: L{core.results.outcome})
+    of a result code given as a number or as a report's C{"119 INVALID_HRN"} label;
+    the CSS class every page draws a result code with."""
+    if isinstance(code, str):
+        head = code.split(" ", 1)[0]
+        if not head.isdigit():
+            return outcome(-1)
+        code = int(head)
+    return outcome(int(code))
+
+
+def percent(ratio: float | None) -> str:
+    """C{0.125} as C{12.5 %}; C{-} for no ratio."""
+    return "-" if ratio is None else "%.1f %%" % (ratio * 100)

@@ -11,6 +11,7 @@ from collections import defaultdict
 
 from sqlalchemy import and_, func, select
 
+from core.housekeeping import runs
 from core.results import ResultCode
 from core.schema import batch, export, partner, txn, voucher
 from core.timeutil import DAY_MS, fmt_ms
@@ -96,3 +97,24 @@ def gather(tx, start: int, end: int, now: int, near_days: int) -> dict:
     """
     return {"recharges": recharges(tx, start, end), "stock": stock(tx, now, near_days),
             "distribution": distribution(tx, start, end), "loyalty": loyalty(tx, start, end)}
+
+
+def activations_by_channel_result(tx, start: int, end: int) -> list[tuple[str, int, int]]:
+    """Activations started in [start, end) counted per channel and result code:
+    (channel, result code, attempts), sorted.  One range read on C{txn.started_at}'s
+    index; a transaction still pending counts under the code it holds (151)."""
+    q = select(txn.c.channel, txn.c.result_code, func.count()) \
+        .where(and_(txn.c.kind == "activation", txn.c.started_at >= start, txn.c.started_at < end)) \
+        .group_by(txn.c.channel, txn.c.result_code)
+    return sorted((channel, int(code), int(n)) for channel, code, n in tx.execute(q).rows)
+
+
+def dashboard(tx, start: int, end: int, runs_limit: int = 5) -> dict:
+    """What the GUI's home page reads from the store in one read unit of work.
+
+    @return: C{{"activations": ..., "runs": ...}}: L{activations_by_channel_result}
+        of [start, end) and the C{runs_limit} newest housekeeping runs
+        (L{core.housekeeping.runs.recent}).
+    """
+    return {"activations": activations_by_channel_result(tx, start, end),
+            "runs": runs.recent(tx, limit=runs_limit)}

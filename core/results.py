@@ -57,3 +57,30 @@ DEFAULT_TEXT = {
     ResultCode.DATABASE_UNAVAILABLE: "Recharge service temporarily unavailable, please try again later.",
     ResultCode.SOURCE_THROTTLED: "Too many failed attempts from this channel; please try again later.",
 }
+
+#: Outcome classes of a result, as screens colour them: C{success}; C{temporary}
+#: (the same request may succeed later: the system, the billing peer or the
+#: store was unavailable, the voucher is in flight, the subscriber or the source
+#: is barred for a while); C{failure} (this request will never succeed).
+SUCCESS, TEMPORARY, FAILURE = "success", "temporary", "failure"
+OUTCOMES = (SUCCESS, TEMPORARY, FAILURE)
+
+TEMPORARY_CODES = frozenset({
+    ResultCode.SYSTEM_ERROR,
+    ResultCode.SUBSCRIBER_BARRED,
+    ResultCode.VOUCHER_PENDING,
+    ResultCode.BILLING_UNAVAILABLE,
+    ResultCode.DATABASE_UNAVAILABLE,
+    ResultCode.SOURCE_THROTTLED,
+})
+
+
+def outcome(code: int) -> str:
+    """The outcome class of result C{code}: L{SUCCESS} for 0, L{TEMPORARY} for a
+    code in L{TEMPORARY_CODES}, L{FAILURE} for any other (an unknown code too).
+
+    @param code: a numeric result code.
+    """
+    if code == ResultCode.SUCCESS:
+        return SUCCESS
+    return TEMPORARY if code in TEMPORARY_CODES else FAILURE

@@ -74,17 +74,34 @@ def admin_context(node, settings, reactor):
     @param reactor: the reactor whose thread pool runs the pages' reads.
     """
     from admin.app import AdminContext
+    from gateway.metrics.collectors import peer_states
 
     def housekeeper():
         from core.housekeeping.housekeeper import Housekeeper
         return Housekeeper.from_node(node)
     config = node.config
+    connector = config.billing.connector
+
+    def billing_peers():
+        return connector, peer_states(connector, node.billing_service, node.clock)
     return AdminContext(settings, reactor, store=node.store, runner=node.runner,
                         cipher=node.cipher, activation=node.activation, numbering=node.numbering,
                         voucher_types=config.voucher_types, generation=config.generation,
                         loyalty_plans=getattr(config, "loyalty_plans", ()), clock=node.clock,
                         housekeeper=housekeeper, passwords=node.passwords,
-                        fraud_settings=config.fraud)
+                        fraud_settings=config.fraud, stock_figures=store_figures(node, reactor),
+                        billing_peers=billing_peers)
+
+
+def store_figures(node, reactor):
+    """The node's cached stock and fraud figures: the metrics' own when they are on
+    (one reading serves both), else a cache of the GUI's, read as often at most."""
+    from gateway.metrics.collectors import StoreFigures
+    figures = node.store_figures
+    if figures is None:
+        figures = node.store_figures = StoreFigures(node.store, reactor, node.clock,
+                                                    node.config.metrics.cache_seconds)
+    return figures
 
 
 def admin_service(node):

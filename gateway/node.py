@@ -28,6 +28,7 @@ class Node:
         self.reactor = reactor
         self.clock = clock if clock is not None else reactor
         self.billing_service = None   # the connector's long-lived client, when it has one
+        self.store_figures = None     # cached stock and fraud figures (metrics and GUI share them)
 
     @cached_property
     def store(self) -> Store:

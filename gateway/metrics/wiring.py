@@ -38,7 +38,8 @@ def install(node, top):
         return None, None
     settings = node.config.metrics
     node.runner.metrics = m
-    figures = StoreFigures(node.store, node.reactor, node.clock, settings.cache_seconds)
+    figures = node.store_figures = StoreFigures(node.store, node.reactor, node.clock,
+                                                settings.cache_seconds)
     m.registry.register(NodeCollector(node, figures, top))
     res = MetricsResource(m.registry, figures)
     svc = None

@@ -3,13 +3,15 @@ against a real C{ivoms run} process: login, generation with live progress, expor
 with C{openssl cms -decrypt}, a range block with preview, a customer-care activation.
 Screenshots of the main pages go to docs/screenshots/ when IVOMS_SCREENSHOTS=1
 (C{IVOMS_SCREENSHOTS=1 ./test tests/integration/test_admin_browser.py}), otherwise to a
-temporary folder, so an ordinary test run leaves the work tree alone.
+temporary folder, so an ordinary test run leaves the work tree alone.  At a 1280 px wide
+window no page is wider than the window and no label is cut (L{LAYOUT_CHECK}).
 """
 from __future__ import annotations
 
 import csv
 import io
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -48,7 +50,17 @@ class Server:
         conf = os.path.join(str(folder), "conf")
         shutil.copytree(os.path.join(REPO, "conf"), conf, ignore=shutil.ignore_patterns("var"))
         self.port = _free_port()
-        self.path = write_conf(conf, listen='"tcp:%d:interface=127.0.0.1"' % self.port)
+        self.path = write_conf(conf, listen='"tcp:%d:interface=127.0.0.1"' % self.port,
+                               dashboard_cache_seconds="0")
+        self.http_port = _free_port()       # the HTTP channels too: the Web page is driven below
+        with open(self.path, encoding="utf-8") as f:
+            text = f.read()
+        text, n = re.subn(r'(\[http\]\n(?:#.*\n)*)enabled = false\nlisten = "[^"]*"',
+                          r'\1enabled = true\nlisten = "tcp:%d:interface=127.0.0.1"' % self.http_port,
+                          text)
+        assert n == 1
+        with open(self.path, "w", encoding="utf-8") as f:
+            f.write(text)
         init_instance(self.path)
         self.config = load_config(self.path)
         assert self.config.admin.listen.endswith(":%d:interface=127.0.0.1" % self.port)
@@ -168,7 +180,6 @@ def test_login_wrong_password_then_right(browser, server):
     cookies = ctx.cookies()
     (c,) = [c for c in cookies if c["name"] == "ivoms_session"]
     assert c["httpOnly"] and c["sameSite"] == "Strict"
-    shot(page, "home")
     page.click("text=Log out")
     page.wait_for_url(server.base + "/login")
     ctx.close()
@@ -308,10 +319,135 @@ def test_customer_care_activation(page_as, server):
 
 def test_admin_pages_screenshots(page_as, server):
     page = page_as("admin")
-    for path, name in (("/reports", "reports"), ("/users", "users"), ("/audit", "audit"),
-                       ("/generation", "generation")):
+    for path, name in (("/users", "users"), ("/audit", "audit"), ("/generation", "generation")):
         page.goto(path)
         assert page.locator("h1").count() == 1
         shot(page, name)
     page.goto("/audit?action=voucher.")
     assert "voucher.block" in page.inner_text("#audit")
+
+
+#: What a page must satisfy at the 1280 px window: nothing wider than the window (the
+#: page scrolls only down), and no label, heading, table cell, button, link or result
+#: badge whose text is cut (scrollWidth > clientWidth); SVG chart labels fit their chart.
+LAYOUT_CHECK = """() => {
+  const out = {pageWidth: document.documentElement.scrollWidth, viewport: window.innerWidth,
+               wide: [], clipped: []};
+  for (const t of document.querySelectorAll('table, svg.chart, form, .kpis, .cols'))
+    if (t.getBoundingClientRect().right > window.innerWidth + 0.5)
+      out.wide.push(t.tagName + '#' + t.id + ' ' + Math.round(t.getBoundingClientRect().right));
+  const sel = 'label, th, td, h1, h2, button, a, .rc, .state, .kpi-label, .kpi-value, nav a';
+  for (const e of document.querySelectorAll(sel))
+    if (e.scrollWidth > e.clientWidth + 1 && getComputedStyle(e).display !== 'inline')
+      out.clipped.push(e.tagName + ': ' + e.textContent.trim().slice(0, 40));
+  for (const svg of document.querySelectorAll('svg.chart')) {
+    const w = svg.viewBox.baseVal.width;
+    for (const t of svg.querySelectorAll('text'))
+      if (t.getBBox().x + t.getBBox().width > w + 0.5)
+        out.clipped.push('svg text: ' + t.textContent.slice(0, 40));
+  }
+  return out;
+}"""
+
+
+def assert_fits(page):
+    got = page.evaluate(LAYOUT_CHECK)
+    assert got["viewport"] == 1280, got
+    assert got["pageWidth"] <= 1280, (page.url, got)
+    assert got["wide"] == [] and got["clipped"] == [], (page.url, got)
+
+
+def _web_recharge(browser, server, msisdn, hrn):
+    """One recharge on the subscribers' Web page of the HTTP listener; the result's text."""
+    ctx = browser.new_context(viewport={"width": 420, "height": 800})
+    page = ctx.new_page()
+    page.goto("http://127.0.0.1:%d/web/?lang=en" % server.http_port)
+    page.fill("#msisdn", msisdn)
+    page.fill("#hrn", hrn)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#result")
+    text = page.inner_text("#result")
+    ctx.close()
+    return text
+
+
+def _today_counts(server):
+    """Today's activations as the store holds them: {(channel, result code): n}, read
+    with SQL of the test's own (not the dashboard's query)."""
+    from core.timeutil import DAY_MS, now_ms
+    start = now_ms() // DAY_MS * DAY_MS
+    from sqlalchemy import text
+    rows = server.store.run_sync(lambda tx: tx.execute(text(
+        "SELECT channel, result_code, count(*) FROM txn WHERE kind = 'activation' "
+        "AND started_at >= %d GROUP BY channel, result_code" % start)).rows)
+    return {(ch, int(code)): int(n) for ch, code, n in rows}
+
+
+def test_dashboard_after_known_activations_and_layout(browser, page_as, server):
+    info = _generate(server, "EUR10", 6)
+    server.make_available(info.batch_id)
+    hrns = list(server.hrns(info.batch_id).values())
+    before = _today_counts(server)
+    assert "credited" in _web_recharge(browser, server, "0641230001", hrns[0])
+    assert "credited" in _web_recharge(browser, server, "0641230002", hrns[1])
+    _web_recharge(browser, server, "0641230003", "9" * len(hrns[2]))      # no such HRN: 119
+    _web_recharge(browser, server, "0641230004", hrns[0])                 # used by another: 108
+    page = page_as("care")
+    page.goto("/care")
+    page.fill("#act-msisdn", "0641230005")
+    page.fill("#act-hrn", hrns[2])
+    page.click("#activate")
+    assert "0 SUCCESS" in page.inner_text("#result")
+    # the failed code is drawn in failure colour on the care page
+    page.goto("/care?msisdn=0641230003")
+    assert page.locator("#txns .rc.failure", has_text="119").count() == 1
+    after = _today_counts(server)
+    delta = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+    assert delta == {("web", 0): 2, ("web", 119): 1, ("web", 108): 1, ("customer_care", 0): 1}
+
+    page = page_as("admin")                     # lands on the dashboard
+    by_channel = {r[0]: r[1:] for r in (row.split("\t") for row in
+                  page.locator("#by-channel tr").all_inner_texts()[1:])}
+    web = [n for (ch, code), n in after.items() if ch == "web"]
+    web_ok = after.get(("web", 0), 0)
+    assert by_channel["web"][:4] == [str(sum(web)), str(web_ok), "0", str(sum(web) - web_ok)]
+    total = sum(after.values())
+    ok = sum(n for (_, code), n in after.items() if code == 0)
+    assert page.inner_text("#kpi-attempts") == str(total)
+    assert page.inner_text("#kpi-ratio") == "%.1f %%" % (100 * (total - ok) / total)
+    assert page.locator("#by-result .rc.failure", has_text="119 INVALID_HRN").count() == 1
+    assert page.locator("#by-result .rc.success", has_text="0 SUCCESS").count() == 1
+    colour = page.eval_on_selector("#by-result .rc.failure", "e => getComputedStyle(e).color")
+    assert colour == "rgb(140, 29, 24)", colour
+    assert page.locator("#billing", has_text="embedded").count() == 1
+    assert page.locator("#stock td", has_text="EUR10").count() == 1
+    assert page.evaluate("() => document.querySelector('link[rel=icon]').href").endswith("/favicon.ico")
+    assert_fits(page)
+    shot(page, "home")
+    for path in ("/reports", "/care?msisdn=0641230003", "/vouchers", "/batches", "/generation",
+                 "/distribution", "/partners", "/fraud", "/users", "/audit",
+                 "/vouchers/%d" % info.first_serial):
+        page.goto(path)
+        assert page.locator("h1").count() == 1, path
+        assert_fits(page)
+        if path == "/reports":                  # after the activations above: every colour
+            assert page.locator("#by-result .rc.failure", has_text="119 INVALID_HRN").count() == 1
+            shot(page, "reports")
+
+
+def test_the_layout_check_sees_a_violation(page_as):
+    """L{LAYOUT_CHECK} would catch a table wider than the window and a cut label."""
+    page = page_as("admin")
+    page.evaluate("""() => {
+      const t = document.createElement('table'); t.id = 'wide';
+      t.innerHTML = '<tr><td><img width="1500" height="4" alt=""></td></tr>';
+      document.querySelector('main').appendChild(t);
+      const l = document.createElement('label');
+      l.style.cssText = 'width:40px;overflow:hidden;white-space:nowrap';
+      l.textContent = 'a label far too long for its box';
+      document.querySelector('main').appendChild(l);
+    }""")
+    got = page.evaluate(LAYOUT_CHECK)
+    assert got["pageWidth"] > 1280
+    assert any(w.startswith("TABLE#wide") for w in got["wide"]), got
+    assert "LABEL: a label far too long for its box" in got["clipped"], got
