@@ -178,10 +178,6 @@ async def test_https_with_a_pinned_ca_and_host_name_check(pki, reactor):
         # a plain HTTP client gets no HTTP answer from the TLS port
         raw = await threads.deferToThread(plain_exchange, p, b"GET / HTTP/1.0\r\n\r\n")
         assert b"HTTP/1." not in raw and b"secure" not in raw
-        # TLS 1.1 is refused
-        old = pki.client_context()
-        old.minimum_version = old.maximum_version = ssl.TLSVersion.TLSv1_1
-        assert await threads.deferToThread(handshake_error, p, old) is not None
     finally:
         await port.stopListening()
 
