@@ -157,13 +157,13 @@ def server_options(files):
     from OpenSSL import crypto
     from twisted.internet.ssl import CertificateOptions, TLSVersion
     key, chain = load_key_and_chain(files.tls_key, files.tls_cert)
-    x509 = [crypto.X509.from_cryptography(c) for c in chain]
+    # Twisted's client-certificate check still takes pyOpenSSL certificates
     cas = [crypto.X509.from_cryptography(c)
            for c in load_certificates(files.tls_client_ca, "tls_client_ca")] \
         if files.tls_client_ca else None
     return CertificateOptions(
-        privateKey=crypto.PKey.from_cryptography_key(key), certificate=x509[0],
-        extraCertChain=x509[1:], verify=cas is not None, caCerts=cas,
+        privateKey=key, certificate=chain[0],
+        extraCertChain=chain[1:], verify=cas is not None, caCerts=cas,
         requireCertificate=cas is not None, raiseMinimumTo=TLSVersion.TLSv1_2)
 
 

@@ -202,3 +202,23 @@ def test_peer_subject_of_a_plain_connection_is_none():
     class Plain:
         pass
     assert peer_subject(Plain()) is None
+
+
+def test_a_diameter_peer_of_the_config_reaches_the_client_with_its_tls_keys(pki, reactor):
+    from billing.diameter.config import from_mapping
+    from billing.diameter.node.client import peer_endpoint
+    _, _, transport, _ = from_mapping({"peers": [
+        {"host": "127.0.0.1", "port": 5658, "tls": True, "tls_ca": pki.ca,
+         "tls_server_name": "localhost"},
+        {"host": "127.0.0.1", "port": 3868},
+        {"host": "127.0.0.1", "port": 5659, "tls": True, "tls_ca": pki.folder + "/gone.pem"}]})
+    tls, plain, gone = transport.peers
+    assert (tls.tls, tls.tls_ca, tls.tls_server_name) == (True, pki.ca, "localhost")
+    assert not plain.tls
+    from twisted.internet.endpoints import TCP4ClientEndpoint
+    assert isinstance(peer_endpoint(reactor, plain, 5.0), TCP4ClientEndpoint)
+    assert not isinstance(peer_endpoint(reactor, tls, 5.0), TCP4ClientEndpoint)
+    with pytest.raises(TlsError) as e:
+        peer_endpoint(reactor, gone, 5.0)
+    assert str(e.value) == ("billing.diameter peer 127.0.0.1:5659: tls_ca '%s/gone.pem': "
+                            "cannot read: No such file or directory" % pki.folder)
