@@ -1,4 +1,5 @@
-"""TLS for every listener of the node, configured one way: C{tls_key}, C{tls_cert}, C{tls_client_ca}.
+"""TLS for every listener of the node, configured one way: C{tls_key}, C{tls_cert},
+C{tls_client_ca}.
 
 Each listener table (C{[http]}, C{[admin]}, C{[smpp.server]}, C{[metrics]},
 C{[billing_sim]}) derives from L{TlsListener}: with C{tls_key} and
@@ -140,7 +141,9 @@ def load_key_and_chain(key_path: str, cert_path: str):
     chain = load_certificates(cert_path, "tls_cert")
     public = serialization.PublicFormat.SubjectPublicKeyInfo
     pem = serialization.Encoding.PEM
-    if key.public_key().public_bytes(pem, public) != chain[0].public_key().public_bytes(pem, public):
+    def spki(k):
+        return k.public_bytes(pem, public)
+    if spki(key.public_key()) != spki(chain[0].public_key()):
         raise TlsError("tls_key %r does not belong to the first certificate of tls_cert %r"
                        % (key_path, cert_path))
     return key, chain
@@ -265,8 +268,9 @@ def client_options(server_name: str, ca: str = "", key: str = "", cert: str = ""
         client = ssl.PrivateCertificate.fromCertificateAndKeyPair(
             ssl.Certificate(crypto.X509.from_cryptography(chain[0])),
             ssl.KeyPair(crypto.PKey.from_cryptography_key(k)))
-    return ssl.optionsForClientTLS(server_name, trustRoot=trust, clientCertificate=client,
-                                   extraCertificateOptions={"raiseMinimumTo": ssl.TLSVersion.TLSv1_2})
+    return ssl.optionsForClientTLS(
+        server_name, trustRoot=trust, clientCertificate=client,
+        extraCertificateOptions={"raiseMinimumTo": ssl.TLSVersion.TLSv1_2})
 
 
 def peer_subject(transport) -> str | None:
