@@ -15,7 +15,7 @@ import os
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 from klein import Klein
-from twisted.application import service, strports
+from twisted.application import service
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 from twisted.web import pages, server, static
@@ -24,6 +24,7 @@ from admin import auth, web
 from admin.web import FormError
 from core.throttle import FailureThrottle
 from core.timeutil import fmt_day, fmt_ms, now_ms
+from core.tls import listener_service
 from protocols.common.http_log import access_log_line   # never logs a query string
 
 PAGES = ("admin.login", "admin.dashboard", "admin.generation", "admin.distribution", "admin.housekeeping",
@@ -256,6 +257,5 @@ def make_site(ctx: AdminContext) -> server.Site:
 
 def make_service(ctx: AdminContext) -> service.Service:
     """The GUI listener (C{ctx.settings}' endpoint) as a service named C{admin}."""
-    svc = strports.service(ctx.settings.endpoint_string(), make_site(ctx))
-    svc.setName("admin")
-    return svc
+    return listener_service(ctx.reactor, ctx.settings.listen, ctx.settings, make_site(ctx),
+                            "admin")

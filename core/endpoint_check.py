@@ -10,6 +10,7 @@ configuration check names the key and the reason instead.
 from __future__ import annotations
 
 import ipaddress
+import os
 
 #: Keyword arguments each endpoint type accepts (Twisted's server parsers).
 _KEYWORDS = {
@@ -97,7 +98,31 @@ def _inet_problem(kind, positional, keywords) -> str | None:
     backlog = keywords.get("backlog")
     if backlog is not None and not (backlog.isdigit() and int(backlog) > 0):
         return "backlog %r is not a positive number" % backlog
+    if kind == "ssl":
+        return _ssl_files_problem(keywords)
     return None
+
+
+def _ssl_files_problem(keywords) -> str | None:
+    if not keywords.get("privateKey"):
+        return "an ssl endpoint needs privateKey= (or use tls_key and tls_cert with a tcp endpoint)"
+    for name in ("privateKey", "certKey", "extraCertChain", "dhParameters"):
+        if keywords.get(name):
+            problem = file_problem(keywords[name])
+            if problem:
+                return "%s: %s" % (name, problem)
+    return None
+
+
+def file_problem(path: str) -> str | None:
+    """Why C{path} cannot be read as a file, or None."""
+    if os.path.isdir(path):
+        return "%r is a directory, not a file" % path
+    try:
+        with open(path, "rb"):
+            return None
+    except OSError as e:
+        return "cannot read %r: %s" % (path, e.strerror or e)
 
 
 def _unix_problem(positional, keywords) -> str | None:

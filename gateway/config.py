@@ -21,6 +21,7 @@ from gateway.config_billing import (BillingSimSettings, CaiSettingsTable, Diamet
                                     UcipSettingsTable)
 from gateway.config_housekeeping import HousekeepingSettings
 from gateway.config_metrics import MetricsSettings
+from core.tls import TlsListener
 from core.settings import (
     ConfigError, build, digits, endpoint, non_negative, one_of, positive, setting,
 )
@@ -116,8 +117,9 @@ class ActivationSettings:
 
 
 @dataclass(frozen=True)
-class HttpSettings:
-    """C{[http]}: the listener shared by the HTTP channels (USSD, IVR, SOAP, Web/WAP)."""
+class HttpSettings(TlsListener):
+    """C{[http]}: the listener shared by the HTTP channels (USSD, IVR, SOAP, Web/WAP);
+    HTTPS with C{tls_key}/C{tls_cert} (L{core.tls.TlsListener})."""
 
     enabled: bool = True
     listen: str = setting("tcp:8080:interface=127.0.0.1", check=endpoint)

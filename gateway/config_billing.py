@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.settings import endpoint, non_negative, one_of, positive, setting
+from core.tls import TlsListener, client_problem, readable_or_empty
 
 
 @dataclass(frozen=True)
@@ -12,6 +13,18 @@ class DiameterPeer:
     port: int = setting(3868, check=positive)
     priority: int = setting(0, check=non_negative)
     name: str = ""
+    #: TLS/TCP (RFC 6733 section 13, port 5658): the peer's certificate is verified
+    #: against C{tls_ca} (default: the system's CAs) for C{tls_server_name} (default: host)
+    tls: bool = False
+    tls_ca: str = setting("", path=True, check=readable_or_empty)
+    tls_server_name: str = ""
+    tls_key: str = setting("", path=True, check=readable_or_empty)    # client certificate,
+    tls_cert: str = setting("", path=True, check=readable_or_empty)   # when the peer asks one
+
+    def __post_init__(self):
+        problem = client_problem(self.tls, self.tls_ca, self.tls_key, self.tls_cert)
+        if problem:
+            raise ValueError(problem)
 
 
 @dataclass(frozen=True)
@@ -128,8 +141,11 @@ def _rate(v):
 
 
 @dataclass(frozen=True)
-class BillingSimSettings:
-    """C{[billing_sim]}: the standalone simulator C{ivoms billing-sim}."""
+class BillingSimSettings(TlsListener):
+    """C{[billing_sim]}: the standalone simulator C{ivoms billing-sim}; C{tls_key}/C{tls_cert}
+    (and C{tls_client_ca}) make its Diameter listener TLS (L{core.tls.TlsListener})."""
+
+    TLS_ENDPOINT_FIELD = "diameter"
 
     diameter: str = setting("tcp:3868:interface=127.0.0.1", check=endpoint)
     cai: str = ""

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.settings import endpoint, positive, setting
+from core.tls import TlsListener
 
 
 def endpoint_or_empty(v):
@@ -12,13 +13,15 @@ def endpoint_or_empty(v):
 
 
 @dataclass(frozen=True)
-class MetricsSettings:
+class MetricsSettings(TlsListener):
     """C{[metrics]}: where C{/metrics} is served and how often the store is read for it.
 
     By default the metrics have a listener of their own on loopback
     (C{listen}), apart from the channels' HTTP listener that partners reach;
     C{on_http = true} also mounts C{/metrics} on the HTTP listener, and
-    C{listen = ""} drops the listener of its own.
+    C{listen = ""} drops the listener of its own.  C{tls_key}/C{tls_cert}
+    (and C{tls_client_ca}) make the listener of its own HTTPS
+    (L{core.tls.TlsListener}); on the HTTP listener C{[http]}'s apply.
     """
 
     enabled: bool = True

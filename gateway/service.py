@@ -96,15 +96,12 @@ def make_service(config, reactor, clock=None) -> service.MultiService:
     from gateway.metrics.wiring import install as install_metrics
     metrics, metrics_listener = install_metrics(node, top)
     if config.http.enabled:
-        from twisted.application import strports
-
+        from core.tls import listener_service
         from gateway.http import make_site
         site = make_site(node)
         if metrics is not None and config.metrics.on_http:
             site.resource.putChild(b"metrics", metrics)
-        http = strports.service(config.http.listen, site)
-        http.setName("http")
-        http.setServiceParent(top)
+        listener_service(reactor, config.http.listen, config.http, site, "http").setServiceParent(top)
     if config.smpp.enabled:
         from gateway.adapters import smpp_service
         smpp_service(node).setServiceParent(top)

@@ -22,6 +22,11 @@ DOC_VENDOR_ID = 32473
 class PeerAddress:
     """One Diameter peer: TCP C{host}/C{port}; lower C{priority} is preferred.
 
+    With C{tls}, the connection is TLS/TCP (RFC 6733 section 13): the peer's
+    certificate must chain to C{tls_ca} ("" = the system's CAs) and be issued
+    to C{tls_server_name} ("" = C{host}); C{tls_key}/C{tls_cert} are the
+    client certificate presented when the peer asks for one.
+
     Peers of equal priority share the load (least outstanding first);
     a higher priority number is only used while no better peer is open.
     """
@@ -30,6 +35,11 @@ class PeerAddress:
     port: int = 3868
     priority: int = 0
     name: str = ""
+    tls: bool = False
+    tls_ca: str = ""
+    tls_server_name: str = ""
+    tls_key: str = ""
+    tls_cert: str = ""
 
     def __post_init__(self):
         if not self.host:
@@ -93,6 +103,10 @@ class TransportSettings:
             raise ValueError("reconnect_factor must be >= 1")
 
 
+#: The TLS keys of a peer (L{PeerAddress}), copied as given.
+_PEER_TLS = ("tls", "tls_ca", "tls_server_name", "tls_key", "tls_cert")
+
+
 def from_mapping(m: Mapping[str, Any] | Any) -> tuple[
         LocalIdentity, CreditSettings, TransportSettings, dict]:
     """Build the connector's settings from a mapping or attribute object.
@@ -102,7 +116,8 @@ def from_mapping(m: Mapping[str, Any] | Any) -> tuple[
     service_context_id, requested_action, exponent (absent = currency's own),
     session_host (""=origin_host), validity_avps (list of {vendor_id, code,
     type, mandatory}), currencies ({"EUR": [978, 2]} overrides), peers
-    (list of {host, port, priority, name}) and the C{TransportSettings} names.
+    (list of {host, port, priority, name, tls, tls_ca, tls_server_name,
+    tls_key, tls_cert}) and the C{TransportSettings} names.
 
     @return: (local identity, credit settings, transport settings, extras) where extras holds C{session_host} and C{currencies}.
 
@@ -137,7 +152,8 @@ def from_mapping(m: Mapping[str, Any] | Any) -> tuple[
         exponent=None if exponent in (None, "") else int(exponent))
     peers = tuple(PeerAddress(item(p, "host"), int(item(p, "port", 3868)),
                               int(item(p, "priority", 0)),
-                              item(p, "name", "") or "")
+                              item(p, "name", "") or "",
+                              **{k: item(p, k) for k in _PEER_TLS if item(p, k) is not None})
                   for p in (get("peers", None) or ()))
     names = {f.name for f in dataclasses.fields(TransportSettings)} - {"peers"}
     kw = {n: get(n) for n in names if get(n, None) is not None}

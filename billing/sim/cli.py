@@ -38,6 +38,13 @@ def add_arguments(p) -> None:
                    "tcp:3869:interface=127.0.0.1 (default: off)")
     p.add_argument("--ucip", help="UCIP (HTTP) listen endpoint, e.g. "
                    "tcp:10010:interface=127.0.0.1 (default: off)")
+    p.add_argument("--tls-key", dest="tls_key", metavar="PEM",
+                   help="private key file: the Diameter listener speaks TLS (with --tls-cert)")
+    p.add_argument("--tls-cert", dest="tls_cert", metavar="PEM",
+                   help="certificate file (server certificate first, then intermediates)")
+    p.add_argument("--tls-client-ca", dest="tls_client_ca", metavar="PEM",
+                   help="CA certificates a Diameter client's certificate must be signed by "
+                        "(default: no client certificate asked)")
     p.add_argument("--accounts", help="CSV seed file: msisdn,balance_minor,"
                    "currency[,expires YYYY-MM-DD]")
     p.add_argument("--no-auto-create", dest="auto_create", action="store_false",
@@ -87,7 +94,11 @@ def billing_sim_command(args, config=None) -> int:
         base = SimSettings(**{f.name: getattr(table, f.name)
                               for f in dataclasses.fields(SimSettings)
                               if hasattr(table, f.name)})
-    settings = settings_from(args, base)
+    try:
+        settings = settings_from(args, base)
+    except ValueError as e:     # e.g. a TLS key that does not belong to its certificate
+        print("billing-sim: error: %s" % (e,), file=sys.stderr)
+        return 1
     globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)],
                                      redirectStandardIO=False)
     from billing.sim.server import start

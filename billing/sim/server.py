@@ -17,10 +17,11 @@ from billing.sim.diameter import SimDiameterFactory
 from billing.sim.faults import FaultPlan
 from billing.sim.journal import Journal
 from billing.sim.ledger import SimLedger
+from core.tls import TlsListener, server_endpoint
 
 
 @dataclasses.dataclass(frozen=True)
-class SimSettings:
+class SimSettings(TlsListener):
     """Simulator settings (also the C{[billing_sim]} config table).
 
     diameter / cai / ucip: server endpoint strings ("" disables CAI /
@@ -28,8 +29,11 @@ class SimSettings:
     accounts: optional CSV seed file; auto_create: credit unknown MSISDNs
     into new accounts (false answers 5030 / 1002).  journal: a file where
     every decision is fsynced before it is answered, replayed on start
-    ("" keeps them in memory only).
+    ("" keeps them in memory only).  tls_key / tls_cert (and
+    tls_client_ca): the Diameter listener speaks TLS (L{core.tls}).
     """
+
+    TLS_ENDPOINT_FIELD = "diameter"
 
     diameter: str = "tcp:3868:interface=127.0.0.1"
     cai: str = ""
@@ -94,8 +98,8 @@ async def start(settings: SimSettings, reactor, clock=None) -> RunningSim:
                           ("127.0.0.1",), product_name="iVOMS billing-sim")
     dia = SimDiameterFactory(ledger, faults, clock, local)
     sim = RunningSim(ledger, dia, None)
-    sim.diameter_port = await serverFromString(
-        reactor, settings.diameter).listen(dia)
+    sim.diameter_port = await server_endpoint(
+        reactor, settings.diameter, settings, "diameter").listen(dia)
     if settings.cai:
         sim.cai = SimCaiFactory(ledger, faults, clock, user=settings.cai_user,
                                 password=settings.cai_password)

@@ -51,11 +51,11 @@ def cmd_run(args):
 
 
 def cmd_check_config(args):
-    from gateway.listeners import configured_listeners
+    from gateway.listeners import configured_listeners, tls_note
     cfg = config_of(args)
     print("%s: valid" % cfg.path)
-    for key, ep in configured_listeners(cfg):
-        print("  listener %-22s %s" % (key, ep))
+    for key, ep, table in configured_listeners(cfg):
+        print("  listener %-22s %s (%s)" % (key, ep, tls_note(ep, table)))
     return 0
 
 

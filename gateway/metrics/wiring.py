@@ -44,7 +44,7 @@ def install(node, top):
     res = MetricsResource(m.registry, figures)
     svc = None
     if settings.listen:
-        from twisted.application import strports
-        svc = strports.service(settings.listen, make_metrics_site(res))
-        svc.setName("metrics")
+        from core.tls import listener_service
+        svc = listener_service(node.reactor, settings.listen, settings, make_metrics_site(res),
+                               "metrics")
     return res, svc

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from core.results import ResultCode
 from core.settings import endpoint, non_negative, one_of, positive, setting
+from core.tls import TlsListener
 
 from protocols.common.results import RESULT_FIELDS
 from protocols.common.settings_checks import networks, template_tables, time_zone
@@ -89,11 +90,14 @@ class AccountSettings:
 
 
 @dataclass(frozen=True)
-class ServerSettings:
-    """Server mode: the listener SMSCs bind to.
+class ServerSettings(TlsListener):
+    """Server mode: the listener SMSCs bind to; SMPP over TLS with C{tls_key}/C{tls_cert}
+    (and client certificates with C{tls_client_ca}, L{core.tls.TlsListener}).
 
     @ivar system_id: our system_id in bind responses.
     """
+
+    TLS_ENDPOINT_FIELD = "endpoint"
 
     enabled: bool = False
     endpoint: str = setting("tcp:2775:interface=127.0.0.1", check=endpoint)

@@ -15,11 +15,12 @@ import itertools
 import os
 
 from twisted.application import service
-from twisted.internet import defer, endpoints
+from twisted.internet import defer
 from twisted.internet.protocol import ServerFactory
 from twisted.logger import Logger
 
 from core.throttle import FailureThrottle
+from core.tls import server_endpoint
 from protocols.smpp.errors import ESME_RBINDFAIL, ESME_RINVPASWD, ESME_RINVSYSID, ESME_ROK
 from protocols.smpp.pdus import DeliverSm
 from protocols.smpp.protocol import BIND_CLASSES, SmppProtocol, send_all
@@ -183,17 +184,22 @@ class SmppServerService(service.Service):
     log = Logger()
     name = "smpp-server"
 
-    def __init__(self, factory: SmppServerFactory, endpoint: str, reactor) -> None:
+    def __init__(self, factory: SmppServerFactory, endpoint: str, reactor, tls=None) -> None:
+        """
+        @param endpoint: the Twisted server endpoint string.
+        @param tls: the listener's L{core.tls.TlsListener} keys (None or unset: plain TCP).
+        """
         self.factory = factory
         self.endpoint = endpoint
         self.reactor = reactor
+        self.tls = tls
         self.port = None
         self._listening = None
         self._failure = None
 
     def startService(self) -> None:
         super().startService()
-        ep = endpoints.serverFromString(self.reactor, self.endpoint)
+        ep = server_endpoint(self.reactor, self.endpoint, self.tls, "smpp.server")
         self._listening = ep.listen(self.factory)
 
         def listening(port):

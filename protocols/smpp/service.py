@@ -74,7 +74,8 @@ def make_smpp_service(settings, activation, reactor, *, hrn_lengths=(), clock=No
     top = SmppService(channel)
     if settings.server.enabled:
         factory = SmppServerFactory(settings.server, settings.session, channel, clock=clock)
-        top.server = SmppServerService(factory, settings.server.endpoint, reactor)
+        top.server = SmppServerService(factory, settings.server.endpoint, reactor,
+                                        tls=settings.server)
         top.server.setServiceParent(top)
     for smsc in settings.smsc:
         connector = SmscConnector(smsc, settings.session, channel, reactor=reactor, clock=clock)

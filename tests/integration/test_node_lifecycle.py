@@ -207,7 +207,7 @@ def test_check_config_lists_the_listeners_of_a_valid_file(conf_dir):
     assert check.stdout.splitlines()[0] == "%s: valid" % path
     for key, name in (("http.listen", "http"), ("smpp.server.endpoint", "smpp"),
                       ("admin.listen", "admin")):
-        assert re.search(r"listener %s\s+%s$" % (re.escape(key), re.escape(eps[name])),
+        assert re.search(r"listener %s\s+%s \(plain\)$" % (re.escape(key), re.escape(eps[name])),
                          check.stdout, re.M)
 
 

@@ -120,9 +120,15 @@ def nodelay_of(session) -> int:
 
 # -- smpplib -------------------------------------------------------------------
 
-def _smpplib_exchange(port: int, texts: list[bytes]) -> tuple[list, list]:
+def smpplib_exchange(port: int, texts: list[bytes], ssl_context=None, host="127.0.0.1",
+                      system_id="smsc", password="secret") -> tuple[list, list]:
+    """Bind smpplib as a transceiver (over TLS with C{ssl_context}), send C{texts} as MOs.
+
+    @return: (the submit_sm_resp statuses and ids, the deliver_sm replies).
+    """
     import smpplib.client
-    client = smpplib.client.Client("127.0.0.1", port, timeout=5, allow_unknown_opt_params=True)
+    client = smpplib.client.Client(host, port, timeout=5, allow_unknown_opt_params=True,
+                                   ssl_context=ssl_context)
     got, sent = [], []
     client.set_message_received_handler(lambda pdu: got.append(
         (int(pdu.data_coding), int(pdu.esm_class), pdu.short_message)))
@@ -130,7 +136,7 @@ def _smpplib_exchange(port: int, texts: list[bytes]) -> tuple[list, list]:
         (int(pdu.status), pdu.message_id)))
     client.connect()
     try:
-        client.bind_transceiver(system_id="smsc", password="secret")
+        client.bind_transceiver(system_id=system_id, password=password)
         for text in texts:
             client.send_message(source_addr_ton=1, source_addr_npi=1, source_addr=MSISDN,
                                 dest_addr_ton=0, dest_addr_npi=0, destination_addr=SHORT_CODE,
@@ -151,7 +157,7 @@ def test_smpplib_transceiver_recharge(tmp_path):
         port = yield stack.start(server_settings())
         hrn = stack.hrns[0]
         sent, got = yield with_deadline(threads.deferToThread(
-            _smpplib_exchange, port, [("RECHARGE " + spaced(hrn)).encode(), b"HELLO"]), 30)
+            smpplib_exchange, port, [("RECHARGE " + spaced(hrn)).encode(), b"HELLO"]), 30)
         assert [s for s, _ in sent] == [0, 0] and all(mid for _, mid in sent)
         texts = sorted(reply_text([g]) for g in got)
         assert texts[0].startswith("To recharge, send RECHARGE/TOPUP")
@@ -159,7 +165,7 @@ def test_smpplib_transceiver_recharge(tmp_path):
         assert hrn not in " ".join(texts)
         # the same voucher again: used by this subscriber
         sent, got = yield with_deadline(threads.deferToThread(
-            _smpplib_exchange, port, [("recharge " + hrn).encode()]), 30)
+            smpplib_exchange, port, [("recharge " + hrn).encode()]), 30)
         assert reply_text(got) == "You have already used this voucher."
     finally:
         yield stack.stop()

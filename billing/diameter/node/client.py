@@ -26,7 +26,7 @@ from typing import Callable
 from twisted.application import service
 from twisted.application.internet import ClientService, backoffPolicy
 from twisted.internet import defer, protocol
-from twisted.internet.endpoints import TCP4ClientEndpoint
+from twisted.internet.endpoints import TCP4ClientEndpoint, wrapClientTLS
 from twisted.logger import Logger
 
 from billing.diameter.config import PeerAddress, TransportSettings
@@ -37,6 +37,7 @@ from billing.diameter.message.identifiers import EndToEndIds
 from billing.diameter.message.messages import LocalIdentity
 from billing.diameter.node.protocol import DiameterPeerProtocol, PeerState
 from billing.readiness import poll_until
+from core.tls import TlsError, client_options
 
 
 class PendingRequest:
@@ -114,6 +115,23 @@ class _LinkFactory(protocol.Factory):
         return self.link.build()
 
 
+def peer_endpoint(reactor, address, timeout: float):
+    """The client endpoint of one peer: TCP, or TLS/TCP when C{address.tls}.
+
+    @param address: a L{billing.diameter.config.PeerAddress}.
+    @raise core.tls.TlsError: a TLS file cannot be used.
+    """
+    endpoint = TCP4ClientEndpoint(reactor, address.host, address.port, timeout=timeout)
+    if not address.tls:
+        return endpoint
+    try:
+        options = client_options(address.tls_server_name or address.host, address.tls_ca,
+                                 address.tls_key, address.tls_cert)
+    except TlsError as e:
+        raise TlsError("billing.diameter peer %s: %s" % (address.label, e)) from None
+    return wrapClientTLS(options, endpoint)
+
+
 class DiameterClient(service.Service):
     """Pool of Diameter peer connections (see the module doc).
 
@@ -141,8 +159,7 @@ class DiameterClient(service.Service):
                       for i, a in enumerate(sorted(settings.peers,
                                                    key=lambda a: a.priority))]
         self._endpoint = endpoint_factory or (
-            lambda a: TCP4ClientEndpoint(reactor, a.host, a.port,
-                                         timeout=settings.cea_timeout))
+            lambda a: peer_endpoint(reactor, a, settings.cea_timeout))
         self.queue: collections.deque[PendingRequest] = collections.deque()
         self.stopping = False
         self._idle: list[defer.Deferred] = []
