@@ -25,7 +25,7 @@ def bar_status(tx, msisdn: str, now: int) -> dict | None:
 
 def _unbar(tx, msisdn, actor, origin, now):
     before = bar_status(tx, msisdn, now)
-    fraud.reset(tx, fraud.msisdn_subject(msisdn))
+    fraud.reset_msisdn(tx, msisdn)      # its bar everywhere and on single sources
     audit(tx, at=now, actor=actor, action="fraud.unbar", target=msisdn, origin=origin,
           detail={"failures": before["failures"] if before else 0,
                   "barred_until": before["barred_until"] if before else None})
