@@ -149,7 +149,10 @@ def peer_certificate_fingerprint(request) -> str | None:
         return None
     if cert is None:
         return None
-    return fingerprint(cert.digest("sha256").decode("ascii"))
+    if hasattr(cert, "digest"):                # pyOpenSSL's X509, as Twisted hands it over
+        return fingerprint(cert.digest("sha256").decode("ascii"))
+    from cryptography.hazmat.primitives import hashes
+    return cert.fingerprint(hashes.SHA256()).hex()    # a cryptography certificate
 
 
 class PeerRefused(Exception):

@@ -240,3 +240,24 @@ def test_the_demo_config_allows_loopback_peers():
         g = PeerGate(channel, table, clock=task.Clock(), metrics=NULL_METRICS)
         assert resolved(g.identify(request("127.0.0.1"))).name
         assert refusal(g, request("10.0.0.1")) == "unknown_peer"
+
+
+def test_refusals_are_counted_by_channel_and_reason_in_prometheus():
+    from gateway.metrics.registry import PrometheusMetrics
+    m = PrometheusMetrics(task.Clock(), process=False)
+    g = PeerGate("ussd", [PeerSettings(name="gw", networks=["10.0.0.0/8"], user="gw",
+                                       password_hash=HASH)],
+                 clock=task.Clock(), passwords=Passwords(), metrics=m)
+    refusal(g, request("192.0.2.1"))
+    refusal(g, request("192.0.2.2"))
+    refusal(g, request("10.0.0.1", user="gw", password="wrong"))
+    sample = m.registry.get_sample_value
+    assert sample("ivoms_peer_refusals_total", {"channel": "ussd", "reason": "unknown_peer"}) == 2
+    assert sample("ivoms_peer_refusals_total",
+                  {"channel": "ussd", "reason": "bad_credentials"}) == 1
+
+
+def test_a_cryptography_certificate_is_read_too():
+    cert, hexprint = certificate()
+    assert peer_certificate_fingerprint(request(cert=cert.to_cryptography())) == hexprint
+    assert peer_certificate_fingerprint(request(cert=None)) is None
