@@ -230,6 +230,22 @@ def test_one_peer_cannot_fill_the_dialogue_table(fake, clock):
     assert m.open_by_source == {"ussd:flooder": 1}
 
 
+def test_two_peers_may_use_the_same_dialogue_id(fake, clock):
+    """Each gateway numbers its own dialogues: one peer's begin, continue or release
+    never reaches another peer's dialogue of the same id."""
+    m = manager(fake, clock)
+    reply_of(m.begin("1", MSISDN, "*123#", source="ussd:gw-a"))
+    reply_of(m.begin("1", MSISDN, "*123*1#", source="ussd:gw-b"))
+    assert m.get("1", "ussd:gw-a").state is State.MENU
+    assert m.get("1", "ussd:gw-b").state is State.HRN_SELF
+    assert m.release("1", source="ussd:gw-b") is True
+    assert m.get("1", "ussd:gw-a") is not None and m.get("1", "ussd:gw-b") is None
+    with pytest.raises(UnknownDialogue):
+        m.continue_("1", "1", source="ussd:gw-b")
+    assert not reply_of(m.continue_("1", "1", source="ussd:gw-a")).ends
+    assert m.open_by_source == {"ussd:gw-a": 1}
+
+
 def test_per_peer_dialogue_limit_defaults_to_a_share_of_the_total():
     from protocols.ussd.config import DialogueSettings
     assert DialogueSettings().per_peer_limit(1) == 10000      # one gateway: the whole table

@@ -379,7 +379,7 @@ async def test_tcap_errors(ussd):
     for closing in (TcapMessage("abort", dtid=b"", abort_cause=4),
                     TcapMessage("end", dtid=b"")):
         ours = decode_tcap((await post_ber(ussd.url, tcap_begin("*123#"))).body).otid
-        assert ussd.resource.dialogues.get("tcap-" + ours.hex()) is not None
+        assert ussd.resource.dialogues.get("tcap-" + ours.hex(), "ussd:local") is not None
         closing = TcapMessage(closing.kind, dtid=ours, abort_cause=closing.abort_cause)
         r = await post_ber(ussd.url, encode_tcap(closing))
         assert r.headers["x-ussd-operation"] == "none" and r.body == b""
