@@ -25,7 +25,6 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from twisted.internet import defer
 from twisted.logger import Logger
 
 from core.metrics import NULL_METRICS
