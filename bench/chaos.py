@@ -74,6 +74,7 @@ class Node:
         text = _sub(text, r'^listen = "tcp:8080:interface=127.0.0.1"',
                     'listen = "tcp:%d:interface=127.0.0.1"' % self.http_port)
         text = _sub(text, r'^(\[admin\]\n(?:#.*\n)*)enabled = true', r'\1enabled = false')
+        text = _sub(text, r'^listen = "tcp:9464:interface=127.0.0.1"', 'listen = ""')
         text = _sub(text, r'^endpoint = "tcp:2775:interface=127.0.0.1"',
                     'endpoint = "tcp:%d:interface=127.0.0.1"' % self.smpp_port)
         text = _sub(text, r'^reconcile_after_seconds = \d+', 'reconcile_after_seconds = 3')
@@ -585,7 +586,7 @@ def print_report(r: dict, out=print) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--minutes", type=float, default=10.0, help="soak length per mode")
+    ap.add_argument("--minutes", type=float, default=10.0, help="soak length in all, split evenly over the modes")
     ap.add_argument("--kills", type=int, default=10, help="node kills per mode")
     ap.add_argument("--mode", default="all", choices=MODES + ("all",))
     ap.add_argument("--rate", type=float, default=100.0,

@@ -208,12 +208,26 @@ class Tx:
         """Insert many rows with the same keys using C{executemany}."""
         if not rows:
             return
-        c = self.store.compiled_insert(table, tuple(rows[0]))
+        self._many(self.store.compiled_insert(table, tuple(rows[0])), rows)
+
+    def execute_many(self, stmt, params: list[dict]) -> int:
+        """Run a Core statement once per parameter dict (C{executemany}, no result).
+
+        @return: the rows changed in all, as the driver reports it.
+        """
+        if not params:
+            return 0
+        return self._many(self.store.compiled(stmt), params)
+
+    def _many(self, c: Compiled, params: list[dict]) -> int:
+        if c.defaults:
+            params = [{**c.defaults, **p} for p in params]
         if c.positional is not None:
             order = c.positional
-            self.cur.executemany(c.sql, [tuple(r[n] for n in order) for r in rows])
+            self.cur.executemany(c.sql, [tuple(p[n] for n in order) for p in params])
         else:
-            self.cur.executemany(c.sql, rows)
+            self.cur.executemany(c.sql, params)
+        return self.cur.rowcount
 
     def _run(self, c: Compiled, params, wait: bool = True) -> Result:
         if c.defaults:

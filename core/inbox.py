@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 
 from core.requests import ActivationResult
 from core.results import ResultCode as R
@@ -113,31 +113,34 @@ def result_of(row) -> ActivationResult:
 def keyed(tx, entry: Entry, txn_id: str, now: int, window_ms: int, unit, *args):
     """Run the activation's first C{unit(tx, *args)} unless C{entry}'s key was seen.
 
-    One unit of work: looks the key up, and either answers a L{Replay} or
-    records the key for C{txn_id} (with the deferred reply due, when the
-    entry has a reply route) and runs C{unit}.
+    One unit of work: records the key for C{txn_id} (with the deferred reply
+    due, when the entry has a reply route) and runs C{unit}; or, when the key
+    is already there, answers a L{Replay} or takes the key over for a new
+    activation.
 
     @return: a L{Replay}, or what C{unit} returned.
     """
-    prev = tx.execute(_FIND, {"key": entry.key}).first()
     state = DUE if entry.reply_to else NONE
-    if prev is not None:
-        row = tx.execute(_TXN, {"id": prev[0]}).first()
-        if row is not None:
-            t_state, finished = row[1], row[9]
-            if t_state == "pending" or (t_state == "success" and finished is not None
-                                        and now - finished <= window_ms):
-                if entry.reply_to:
-                    tx.execute(_DUE_AGAIN, {"key": entry.key, "now": now}, wait=False)
-                return Replay(result_of(row), pending=t_state == "pending")
-        tx.execute(_REUSE, {"key": entry.key, "txn_id": txn_id, "now": now,
-                            "source": entry.source, "reply_to": entry.reply_to,
-                            "language": entry.language, "reply_state": state}, wait=False)
-    else:
-        tx.insert(inbox, {"key": entry.key, "txn_id": txn_id, "channel": entry.channel,
-                          "received_at": now, "source": entry.source, "reply_to": entry.reply_to,
-                          "language": entry.language, "reply_state": state, "attempts": 0,
-                          "replied_at": None})
+    record = {"key": entry.key, "txn_id": txn_id, "channel": entry.channel, "received_at": now,
+              "source": entry.source, "reply_to": entry.reply_to, "language": entry.language,
+              "reply_state": state, "attempts": 0, "replied_at": None}
+    if tx.insert_ignore(inbox, record):
+        return unit(tx, *args)                      # a new key: the usual case, one statement
+    prev = tx.execute(_FIND, {"key": entry.key}).first()
+    if prev is None:                                # forgotten meanwhile by the housekeeping job
+        tx.insert(inbox, record)
+        return unit(tx, *args)
+    row = tx.execute(_TXN, {"id": prev[0]}).first()
+    if row is not None:
+        t_state, finished = row[1], row[9]
+        if t_state == "pending" or (t_state == "success" and finished is not None
+                                    and now - finished <= window_ms):
+            if entry.reply_to:
+                tx.execute(_DUE_AGAIN, {"key": entry.key, "now": now}, wait=False)
+            return Replay(result_of(row), pending=t_state == "pending")
+    tx.execute(_REUSE, {"key": entry.key, "txn_id": txn_id, "now": now,
+                        "source": entry.source, "reply_to": entry.reply_to,
+                        "language": entry.language, "reply_state": state}, wait=False)
     return unit(tx, *args)
 
 
@@ -151,10 +154,7 @@ def mark_sent(tx, txn_ids: list, now: int) -> int:
 
     @return: how many due replies this closed.
     """
-    n = 0
-    for t in txn_ids:
-        n += tx.execute(_SENT, {"txn_id": t, "now": now}).rowcount
-    return n
+    return tx.execute_many(_SENT, [{"txn_id": t, "now": now} for t in txn_ids])
 
 
 _DUE = select(inbox.c.key, inbox.c.txn_id, inbox.c.source, inbox.c.reply_to, inbox.c.language,
@@ -206,10 +206,22 @@ def give_up(tx, key: bytes, now: int) -> None:
     tx.execute(_GIVE_UP, {"key": key, "now": now})
 
 
-_PURGE = inbox.delete().where(and_(inbox.c.reply_state != DUE,
-                                   inbox.c.received_at < bindparam("before")))
+_FORGETTABLE = and_(inbox.c.reply_state != DUE, inbox.c.received_at < bindparam("before"))
+_PURGE = inbox.delete().where(inbox.c.key.in_(
+    select(inbox.c.key).where(_FORGETTABLE).limit(bindparam("limit")).scalar_subquery()))
+_PURGE_COUNT = select(func.count()).select_from(inbox).where(_FORGETTABLE)
 
 
-def purge(tx, before: int) -> int:
-    """Forget keys received before C{before} whose reply is not due (past every window)."""
-    return tx.execute(_PURGE, {"before": before}).rowcount
+def purge(tx, before: int, limit: int) -> int:
+    """Forget at most C{limit} keys received before C{before} whose reply is not due.
+
+    A key whose reply is still due is kept whatever its age: the outbox owns it
+    until the reply is confirmed or given up (then its state is no longer due).
+    @return: how many keys were forgotten.
+    """
+    return tx.execute(_PURGE, {"before": before, "limit": limit}).rowcount
+
+
+def count_purgeable(tx, before: int) -> int:
+    """How many keys L{purge} would forget, without a limit."""
+    return int(tx.execute(_PURGE_COUNT, {"before": before}).scalar())

@@ -66,6 +66,17 @@ class PurgeJob:
 
 
 @dataclass(frozen=True)
+class ForgetRequestsJob:
+    """C{[housekeeping.forget_requests]}: forget idempotency keys past the replay window."""
+
+    enabled: bool = True
+    schedule: str = setting("*/10 * * * *", check=cron)
+    run_at_start: bool = False
+    # keys are kept at least [activation] replay_window_seconds; a longer time here wins
+    older_than_seconds: int = setting(0, check=non_negative)
+
+
+@dataclass(frozen=True)
 class DailyReportJob:
     """C{[housekeeping.daily_report]}: recharge and stock CSV files for the previous UTC day."""
 
@@ -98,6 +109,7 @@ class HousekeepingSettings:
     reconcile: ReconcileJob = setting(factory=ReconcileJob)
     lift_bars: LiftBarsJob = setting(factory=LiftBarsJob)
     purge: PurgeJob = setting(factory=PurgeJob)
+    forget_requests: ForgetRequestsJob = setting(factory=ForgetRequestsJob)
     daily_report: DailyReportJob = setting(factory=DailyReportJob)
     near_expiry: NearExpiryJob = setting(factory=NearExpiryJob)
 

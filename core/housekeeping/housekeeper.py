@@ -65,6 +65,7 @@ class JobContext:
         self.chunk_size = self.pacer.size
         self.reconciler = keeper.reconciler
         self.fraud_window_seconds = keeper.fraud_window_seconds
+        self.replay_window_seconds = keeper.replay_window_seconds
         self.log = keeper.log
         self.rows = 0
         self.lease_lost = False
@@ -152,7 +153,7 @@ class Housekeeper:
 
     def __init__(self, *, settings, node: str, runner, store, reactor, clock=None,
                  reconciler=None, fraud_window_seconds: int = 86400, jobs=None,
-                 base_dir: str | None = None):
+                 base_dir: str | None = None, replay_window_seconds: int = 3600):
         """
         @param settings: the C{[housekeeping]} settings (chunk size, lease time,
             each job's table).
@@ -165,6 +166,9 @@ class Housekeeper:
         @param jobs: job registry (default: L{core.housekeeping.jobs.JOBS}).
         @param base_dir: folder that relative file paths of jobs resolve against
             (the config folder; default: the working directory).
+        @param replay_window_seconds: how long a request's idempotency key
+            answers a repeat (C{[activation] replay_window_seconds}); the
+            C{forget_requests} job keeps keys at least this long.
         """
         self.settings = settings
         self.node = node
@@ -174,6 +178,7 @@ class Housekeeper:
         self.clock = clock if clock is not None else reactor
         self.reconciler = reconciler
         self.fraud_window_seconds = fraud_window_seconds
+        self.replay_window_seconds = replay_window_seconds
         self.jobs = dict(JOBS if jobs is None else jobs)
         self.base_dir = base_dir or os.getcwd()
         self.stopping = False
@@ -186,6 +191,7 @@ class Housekeeper:
         return cls(settings=cfg.housekeeping, node=cfg.node.name, runner=node.runner,
                    store=node.store, reactor=node.reactor, clock=getattr(node, "clock", None),
                    reconciler=node.reconciler, fraud_window_seconds=cfg.fraud.window_seconds,
+                   replay_window_seconds=cfg.activation.replay_window_seconds,
                    base_dir=cfg.base_dir)
 
     def run(self, job: str, *, dry_run: bool = False, slot: int | None = None) -> defer.Deferred:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     and_, bindparam, case, delete, exists, func, literal, literal_column, or_, select, update,
 )
 
+from core import inbox
 from core.housekeeping.files import AppendSink, write_atomically
 from core.results import ResultCode
 from core.schema import (
@@ -199,6 +200,27 @@ async def lift_bars(ctx) -> JobReport:
         await ctx.checkpoint()
     return JobReport(total, "forgot %d fraud counter(s), %d of them with an ended bar"
                      % (total, barred))
+
+
+# -- forget requests -----------------------------------------------------------------
+async def forget_requests(ctx) -> JobReport:
+    """Forget idempotency keys older than the replay window (and the job's own
+    C{older_than_seconds}, if longer) whose reply is not due.  A repeat of a
+    forgotten key is a new request, as any repeat past the window is."""
+    keep = max(ctx.replay_window_seconds, ctx.settings.older_than_seconds)
+    before = ctx.now() - keep * 1000
+    if ctx.dry_run:
+        n = await ctx.read(inbox.count_purgeable, before)
+        return JobReport(n, "would forget %d request key(s) older than %d s" % (n, keep))
+    total = 0
+    while True:
+        n = await ctx.write(inbox.purge, before, ctx.chunk_size)
+        total += n
+        ctx.progress(n)
+        if n < ctx.chunk_size:
+            break
+        await ctx.checkpoint()
+    return JobReport(total, "forgot %d request key(s) older than %d s" % (total, keep))
 
 
 # -- purge / archive ---------------------------------------------------------------
@@ -506,6 +528,7 @@ JOBS: dict[str, Job] = {j.name: j for j in (
     Job("reconcile", "reconcile activations left pending", reconcile),
     Job("lift_bars", "forget fraud counters whose bar and window ended", lift_bars),
     Job("purge", "archive or purge old used and expired vouchers", purge),
+    Job("forget_requests", "forget idempotency keys past the replay window", forget_requests),
     Job("daily_report", "write the daily recharge and stock CSV files", daily_report),
     Job("near_expiry", "warn about unused stock expiring soon", near_expiry),
 )}

@@ -37,9 +37,13 @@ class SmsOutbox:
     log = Logger()
 
     def __init__(self, runner, clock, *, retry_seconds: float = 5.0, max_attempts: int = 5,
-                 expiry_seconds: float = 3600.0, render=None, busy=None) -> None:
+                 expiry_seconds: float = 3600.0, render=None, busy=None,
+                 mark_delay: float = 0.1) -> None:
         """
         @param runner: the L{core.units.UnitRunner} of the store.
+        @param mark_delay: seconds the confirmations gather before one unit of
+            work marks them sent (fewer commits under load; a crash in between
+            only means those replies are sent once more, as after any crash).
         @param busy: C{busy(txn_id)}: whether that activation is still under
             way here (its own reply will follow; reconciliation may have
             concluded it meanwhile).  Default: never.
@@ -54,6 +58,7 @@ class SmsOutbox:
         self.expiry_ms = int(expiry_seconds * 1000)
         self.render = render
         self.busy = busy or (lambda txn_id: False)
+        self.mark_delay = mark_delay
         self._recent: dict[str, float] = {}    # confirmed here lately (mark may be in flight)
         self.route = lambda source: None
         self.in_flight: set[str] = set()
@@ -79,7 +84,7 @@ class SmsOutbox:
             self.counters["sent"] += 1
             self._recent[txn_id] = self.clock.seconds()
             if not self._confirmed:
-                self.clock.callLater(0, self._mark)
+                self.clock.callLater(self.mark_delay, self._mark)
             self._confirmed.append(txn_id)
 
         def failed(failure):

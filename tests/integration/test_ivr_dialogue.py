@@ -342,3 +342,25 @@ async def test_configured_error_status(make_env, reactor):
         assert_valid(body)
     finally:
         await _stop(env)
+
+
+@pytest_twisted.ensureDeferred
+async def test_activation_replayed_with_the_same_call_id_gets_the_original_answer(env, reactor):
+    """Idempotency key: call id (C{callref}), MSISDN and HRN (docs/activation.md)."""
+    fetch = http_fetch(reactor)
+    fields = [("msisdn", CALLER), ("hrn", env.hrn()), ("lang", "en"), ("attempt", "1"),
+              ("callref", "call-77")]
+    first = await fetch("POST", env.base + "activate", fields)
+    again = await fetch("POST", env.base + "activate", fields)
+    other_call = await fetch("POST", env.base + "activate", fields[:-1] + [("callref", "call-78")])
+    no_call_id = await fetch("POST", env.base + "activate", fields[:-1])
+    for status, _, body in (first, again, other_call, no_call_id):
+        assert status == 200
+        assert_valid(body)
+    assert again[2] == first[2]                              # the same document, word for word
+    assert b'content="0"' in first[2]                        # ivoms-result 0: success
+    for _, _, body in (other_call, no_call_id):              # new requests: already used by you
+        assert b'content="%d"' % R.VOUCHER_ALREADY_USED_BY_YOU in body
+    rows = txn_rows(env.store)
+    assert [t["result_code"] for t in rows].count(0) == 1
+    assert voucher_row(env.store, env.serial())[:2] == ("used", E164)

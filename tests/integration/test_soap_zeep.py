@@ -15,7 +15,7 @@ from zeep.wsse.username import UsernameToken
 from core.queries import TransactionQueries
 from core.requests import ActivationResult
 from core.results import ResultCode as R
-from core.schema import audit_log
+from core.schema import audit_log, txn
 from protocols.soap.config import SoapSettings
 from protocols.soap.resource import build_resource
 from tests.fakes import FakeActivationService, FakeBilling
@@ -141,6 +141,36 @@ async def test_failure_codes_with_the_real_core(reactor, sqlite_url, tmp_path):
         # beneficiary: credited to another account
         r = await code(MSISDN, env.hrn(6), beneficiary="0649999999")
         assert r.resultCode == R.SUCCESS and r.account == "381649999999"
+    finally:
+        await stop_env(env)
+
+
+@pytest_twisted.ensureDeferred
+async def test_repeated_call_with_the_same_reference_gets_the_original_answer(
+        reactor, sqlite_url, tmp_path):
+    """Idempotency key: client, channelReference, MSISDN and HRN (docs/activation.md)."""
+    env = await start_env(reactor, sqlite_url, tmp_path)
+    try:
+        c = await _client(env, basic=SHOP1)
+        first = await in_thread(c.service.ActivateVoucher, msisdn=MSISDN, hrn=env.hrn(0),
+                                channelReference="pos-7")
+        again = await in_thread(c.service.ActivateVoucher, msisdn=MSISDN, hrn=env.hrn(0),
+                                channelReference="pos-7")
+        assert first.resultCode == again.resultCode == R.SUCCESS
+        assert again.transactionId == first.transactionId and again.amount == first.amount
+        # another reference, no reference, or another client is a new request
+        other_ref = await in_thread(c.service.ActivateVoucher, msisdn=MSISDN, hrn=env.hrn(0),
+                                    channelReference="pos-8")
+        no_ref = await in_thread(c.service.ActivateVoucher, msisdn=MSISDN, hrn=env.hrn(0))
+        shop2 = await _client(env, basic=("shop2", "s3cret-shop2"))
+        other_client = await in_thread(shop2.service.ActivateVoucher, msisdn=MSISDN,
+                                       hrn=env.hrn(0), channelReference="pos-7")
+        assert [r.resultCode for r in (other_ref, no_ref, other_client)] == \
+            [R.VOUCHER_ALREADY_USED_BY_YOU] * 3
+        rows = await in_thread(env.store.run_sync, lambda tx: tx.execute(
+            select(txn.c.id, txn.c.state).where(txn.c.channel == "soap")).rows)
+        assert [state for _, state in rows].count("success") == 1
+        assert voucher_row(env.store, env.serial(0))[0] == "used"
     finally:
         await stop_env(env)
 

@@ -35,6 +35,7 @@ def test_list_shows_every_job_with_its_schedule(instance, capsys):
     assert out.startswith("schedules are UTC")
     for job, sched in [("expire", "5 0 * * *"), ("reconcile", "@every 60s +start"),
                        ("lift_bars", "20 * * * *"), ("purge", "30 2 * * *"),
+                       ("forget_requests", "*/10 * * * *"),
                        ("daily_report", "15 0 * * *"), ("near_expiry", "0 6 * * *")]:
         line = next(ln for ln in out.splitlines() if ln.startswith(job + " "))
         assert sched in line and "never" in line
@@ -127,7 +128,8 @@ def test_service_tree_schedules_enabled_jobs(instance, conf_dir):
     path = _edit(conf_dir, 'enabled = true\nschedule = "30 2 * * *"',
                  'enabled = false\nschedule = "30 2 * * *"')
     sched = make_service(load_config(path), reactor).getServiceNamed("housekeeping")
-    assert set(sched.plans) == {"expire", "reconcile", "lift_bars", "daily_report", "near_expiry"}
+    assert set(sched.plans) == {"expire", "reconcile", "lift_bars", "forget_requests",
+                                "daily_report", "near_expiry"}
     assert sched.plans["reconcile"].run_at_start
     off = _edit(conf_dir, "enabled = true\n# Rows a long job", "enabled = false\n# Rows a long job")
     assert make_service(load_config(off), reactor).getServiceNamed("housekeeping").plans == {}

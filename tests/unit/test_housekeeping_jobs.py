@@ -394,3 +394,40 @@ async def test_a_restarted_node_ends_the_leases_its_killed_run_left(env, reactor
         assert await keeper.reclaim() == 0
     finally:
         await runner.stop()
+
+
+# -- forget requests --------------------------------------------------------------------
+@pytest_twisted.ensureDeferred
+async def test_forget_requests_drops_keys_past_the_replay_window_but_not_due_replies(env, reactor):
+    from core.schema import request_inbox
+    store, _ = env
+    clock = clock_at()
+    now = int(clock.seconds() * 1000)
+    hour = 3600_000
+
+    def rows(tx):
+        for n, (age, state) in enumerate([(2 * hour, "none"), (2 * hour, "sent"),
+                                          (2 * hour, "expired"), (3 * hour, "due"),
+                                          (hour // 2, "none"), (hour // 2, "sent")]):
+            tx.insert(request_inbox, {"key": bytes([n]) * 32, "txn_id": "t%d" % n,
+                                      "channel": "sms", "received_at": now - age,
+                                      "reply_state": state, "attempts": 0})
+    store.run_sync(rows)
+    keeper, runner = make_keeper(store, reactor, clock, hk=settings(chunk_size=2))
+    keeper.replay_window_seconds = 3600
+    try:
+        dry = await keeper.run("forget_requests", dry_run=True)
+        assert (dry.outcome, dry.rows) == ("dry-run", 3)
+        assert _count(store, request_inbox) == 6
+        res = await keeper.run("forget_requests")
+        assert (res.outcome, res.rows) == ("ok", 3)
+        assert res.message == "forgot 3 request key(s) older than 3600 s"
+        left = store.run_sync(lambda tx: sorted(r[0] for r in tx.execute(
+            select(request_inbox.c.txn_id)).rows))
+        assert left == ["t3", "t4", "t5"]          # the due reply, and keys inside the window
+        # a job-level older_than_seconds longer than the window wins
+        keeper.settings = settings(forget_requests={"older_than_seconds": 4 * 3600})
+        keeper.replay_window_seconds = 60
+        assert (await keeper.run("forget_requests")).rows == 0
+    finally:
+        await runner.stop()

@@ -148,7 +148,7 @@ async def test_mo_acknowledged_only_once_committed_and_reply_marked_sent(env, re
         assert type(reply) is DeliverSm and b"credited" in reply.short_message
         assert _inbox_states(store) == [("due", 0)]
         feed(proto, DeliverSmResp(sequence_number=reply.sequence_number))
-        clock.advance(0)                          # confirmations are marked in one unit per turn
+        clock.advance(outbox.mark_delay)          # confirmations gathered, marked in one unit
         await _until(lambda: _inbox_states(store) == [("sent", 0)])
         # the subscriber sends the same text again: the original success again
         feed(proto, _mo(3, hrn))
@@ -183,7 +183,7 @@ async def test_reply_due_at_a_crash_is_sent_once_after_restart(env, reactor):
         assert b"credited" in reply.short_message and reply.destination_addr == MSISDN
         feed(proto2, DeliverSmResp(sequence_number=reply.sequence_number))
         assert await sweep == 1
-        clock.advance(0)
+        clock.advance(outbox.mark_delay)
         await _until(lambda: _inbox_states(store) == [("sent", 0)])
         clock.advance(6)
         assert await outbox.sweep() == 0 and received(t2) == []
