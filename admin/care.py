@@ -12,20 +12,36 @@ from core.voucher_admin import summary as voucher_summary
 
 
 def bar_status(tx, msisdn: str, now: int) -> dict | None:
-    """The fraud counter of C{msisdn}: failures, window start, bar end (None: not barred)."""
-    subject = fraud.msisdn_subject(msisdn)
-    rows = [r for r in fraud.list_counters(tx, subject, 10) if r["subject"] == subject]
-    if not rows:
+    """The fraud counters of C{msisdn}, or None when it has none.
+
+    @return: its counter everywhere (failures, window start, bar end or None
+        when not barred; zeros and None without such a counter), and in
+        C{scoped} its counters on single sources of self-asserted channels
+        (each with its C{scope}, C{"<channel>:<source>"}).
+    """
+    everywhere, scoped = None, []
+    for r in fraud.list_counters(tx, fraud.msisdn_subject(msisdn), 50):
+        number, scope = fraud.split_subject(r["subject"])
+        if number != msisdn:
+            continue
+        entry = {"failures": r["failures"], "window_start": r["window_start"],
+                 "barred_until": r["barred_until"] if r["barred_until"] > now else None,
+                 "last_failure_at": r["last_failure_at"]}
+        if scope is None:
+            everywhere = entry
+        else:
+            scoped.append(dict(entry, scope=scope))
+    if everywhere is None and not scoped:
         return None
-    r = rows[0]
-    return {"failures": r["failures"], "window_start": r["window_start"],
-            "barred_until": r["barred_until"] if r["barred_until"] > now else None,
-            "last_failure_at": r["last_failure_at"]}
+    out = everywhere or {"failures": 0, "window_start": None, "barred_until": None,
+                         "last_failure_at": None}
+    out["scoped"] = scoped
+    return out
 
 
 def _unbar(tx, msisdn, actor, origin, now):
     before = bar_status(tx, msisdn, now)
-    fraud.reset(tx, fraud.msisdn_subject(msisdn))
+    fraud.reset_msisdn(tx, msisdn)      # its bar everywhere and on single sources
     audit(tx, at=now, actor=actor, action="fraud.unbar", target=msisdn, origin=origin,
           detail={"failures": before["failures"] if before else 0,
                   "barred_until": before["barred_until"] if before else None})

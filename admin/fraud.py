@@ -10,12 +10,15 @@ def counters(tx, now: int, settings) -> dict:
     """The MSISDN counters and the source counters, most failures first.
 
     @return: C{{"msisdns": [...], "sources": [...]}}; an MSISDN row says
-        until when it is barred (None: not barred), a source row its
+        where it counts (C{scope}: None everywhere, else the one
+        C{"<channel>:<source>"} of a self-asserted channel) and until when it
+        is barred (None: not barred), a source row its
         failures this minute and whether it is throttled now.
     """
     msisdns = []
     for r in fraud.list_counters(tx, "msisdn:", ROWS):
-        msisdns.append({"msisdn": r["subject"][len("msisdn:"):], "failures": r["failures"],
+        msisdn, scope = fraud.split_subject(r["subject"])
+        msisdns.append({"msisdn": msisdn, "scope": scope, "failures": r["failures"],
                         "window_start": r["window_start"], "last": r["last_failure_at"],
                         "barred_until": r["barred_until"] if r["barred_until"] > now else None})
     sources = []

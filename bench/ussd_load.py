@@ -53,6 +53,7 @@ def run(args) -> None:
     from twisted.internet import defer, reactor
     from twisted.web import resource, server
 
+    from protocols.common.peers import PeerSettings
     from protocols.ussd.config import UssdSettings
     from protocols.ussd.resource import build_resource
 
@@ -71,7 +72,8 @@ def run(args) -> None:
             # 2. through the HTTP bridge
             runner, service = build_core(ussd_inst, reactor)
             root = resource.Resource()
-            bridge = build_resource(service, UssdSettings(), clock=reactor,
+            gateway = PeerSettings(name="bench-gateway", networks=["127.0.0.1"])
+            bridge = build_resource(service, UssdSettings(peers=[gateway]), clock=reactor,
                                     hrn_lengths={BenchType.hrn_length})
             root.putChild(b"ussd", bridge)
             site = server.Site(root)

@@ -136,7 +136,8 @@ class ActivationService:
             txn_id=new_txn_id(), msisdn=msisdn, account=account,
             blind_index=self.cipher.blind_index(hrn), channel=channel,
             channel_ref=req.channel_ref, operator_user=req.operator_user, source=req.source,
-            now=now_ms(self.clock))
+            now=now_ms(self.clock),
+            fraud_scope=fraud.bar_scope(self.fraud_settings, channel, req.source))
         self.in_flight += 1
         self.running.add(attempt.txn_id)
         if IInTransactionCredit.providedBy(self.billing):
@@ -237,7 +238,7 @@ class ActivationService:
             saga.commit_success, txn_id=a.txn_id, serial=r.serial, msisdn=a.msisdn, now=now,
             billing_ms=ms, detail=detail,
             reset_fraud=self.fraud_settings.reset_on_success and r.has_failures,
-            actor=actor, after=after)
+            actor=actor, after=after, fraud_subject=a.fraud_subject)
 
         def committed(done: saga.Committed):
             rewards = done.after

@@ -3,7 +3,7 @@
 L{activate_in_one} has the contract of L{core.saga.activate_in_one} and the
 same effect on the database.  On PostgreSQL, when the credit goes to the
 embedded ledger, it calls the server-side function C{ivoms_activate}
-(installed by migration 0004): bar check, reservation, credit and conclusion
+(installed by migration 0004, given the attempt's fraud counter by 0005): bar check, reservation, credit and conclusion
 run in the server within the caller's transaction, so the unit of work costs
 one round trip instead of one per statement.  Its C{many} attribute
 (L{activate_many}) lets the unit runner send every such unit of a group
@@ -19,22 +19,22 @@ from core.interfaces import IStoreLedger
 from core.billing import CreditOutcome
 from core.results import ResultCode as R
 
-CALL = "SELECT * FROM ivoms_activate(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+CALL = "SELECT * FROM ivoms_activate(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 
 CALL_MANY = ("SELECT * FROM ivoms_activate_many(%s::text[], %s::text[], %s::text[], %s::bytea[], "
              "%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::boolean[], "
-             "%s::boolean[])")
+             "%s::boolean[], %s::text[])")
 
 _PRESENT = ("SELECT to_regprocedure('ivoms_activate(text, text, text, bytea, text, text, text, "
-            "text, bigint, boolean, boolean)') IS NOT NULL AND to_regprocedure("
+            "text, bigint, boolean, boolean, text)') IS NOT NULL AND to_regprocedure("
             "'ivoms_activate_many(text[], text[], text[], bytea[], text[], text[], text[], text[], "
-            "bigint[], boolean[], boolean[])') IS NOT NULL")
+            "bigint[], boolean[], boolean[], text[])') IS NOT NULL")
 
 
 def call_args(a, auto_create: bool, reset_on_success: bool) -> tuple:
     """The parameters of C{ivoms_activate} for the attempt C{a} (in order)."""
     return (a.txn_id, a.msisdn, a.account, a.blind_index, a.channel, a.channel_ref,
-            a.operator_user, a.source, a.now, auto_create, reset_on_success)
+            a.operator_user, a.source, a.now, auto_create, reset_on_success, a.fraud_subject)
 
 
 def in_store_ledger(credit_in):

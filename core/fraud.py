@@ -151,8 +151,40 @@ def record_source_failure(tx, subject: str, now: int) -> None:
             tx.execute(_SOURCE_BUMP, params)
 
 
-def msisdn_subject(msisdn: str) -> str:
-    return "msisdn:" + msisdn
+#: Channels where the MSISDN is only what the client says (issue 16, point 3) when
+#: C{[fraud] self_asserted_channels} does not say otherwise.
+SELF_ASSERTED = ("web", "wap", "soap")
+
+
+def msisdn_subject(msisdn: str, scope: str | None = None) -> str:
+    """The counter of C{msisdn}: barred everywhere (C{scope} None), or only for
+    attempts from C{scope} (see L{bar_scope})."""
+    if scope is None:
+        return "msisdn:" + msisdn
+    return "msisdn:%s@%s" % (msisdn, scope)
+
+
+def bar_scope(settings, channel: str, source: str | None) -> str | None:
+    """Where failures of an attempt bar its MSISDN: None for everywhere, or
+    C{"<channel>:<source>"} when the channel only self-asserts the MSISDN.
+
+    On a self-asserted channel (by default the public Web/WAP page and SOAP
+    clients; C{settings.self_asserted_channels}) anyone may type any MSISDN,
+    so its failures bar that MSISDN only for that source: a stranger cannot
+    bar a subscriber's recharges on the network's own channels (SMS, USSD,
+    IVR caller id), where the network asserts the number and a bar holds
+    everywhere.
+    """
+    channels = getattr(settings, "self_asserted_channels", SELF_ASSERTED)
+    if channel not in channels:
+        return None
+    return "%s:%s" % (channel, source or "-")
+
+
+def split_subject(subject: str) -> tuple[str, str | None]:
+    """(MSISDN, scope or None) of an C{msisdn:} counter's subject."""
+    msisdn, _, scope = subject[len("msisdn:"):].partition("@")
+    return msisdn, scope or None
 
 
 def source_subject(channel: str, source: str) -> str:
@@ -173,8 +205,19 @@ def barred_until(tx, subject: str, now: int) -> int | None:
 
 
 def reset(tx, subject: str) -> None:
-    """Forget C{subject}'s failures (after a success, or an unbar)."""
+    """Forget C{subject}'s failures (after a success)."""
     tx.execute(_RESET, {"subject": subject})
+
+
+def reset_msisdn(tx, msisdn: str) -> int:
+    """Forget every counter of C{msisdn}, its bar everywhere and its bars on
+    single sources (an unbar by an operator).
+
+    @return: the counters forgotten.
+    """
+    return tx.execute(delete(fc).where(or_(
+        fc.c.subject == msisdn_subject(msisdn),
+        fc.c.subject.startswith(msisdn_subject(msisdn) + "@", autoescape=True)))).rowcount
 
 
 def list_counters(tx, prefix: str = "", limit: int = 100) -> list[dict]:

@@ -44,6 +44,10 @@ class IMetrics(Interface):
         """One housekeeping run ended with C{outcome} (C{ok}, C{failed}, C{dry-run},
         C{skipped}, C{error}) after C{seconds}."""
 
+    def peer_refused(channel, reason):
+        """A request of a peer channel (C{ussd}, C{ivr}) that no configured peer
+        claims was refused, for C{reason} (C{unknown_peer}, C{bad_credentials}, ...)."""
+
 
 @implementer(IMetrics)
 class NullMetrics:
@@ -59,6 +63,9 @@ class NullMetrics:
         pass
 
     def housekeeping_run(self, job, outcome, seconds):
+        pass
+
+    def peer_refused(self, channel, reason):
         pass
 
 

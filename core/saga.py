@@ -56,6 +56,13 @@ class Attempt:
     operator_user: str | None
     source: str | None
     now: int
+    #: where failures bar the MSISDN: None everywhere, else L{fraud.bar_scope}
+    fraud_scope: str | None = None
+
+    @property
+    def fraud_subject(self) -> str:
+        """The fraud counter this attempt takes its slot on."""
+        return fraud.msisdn_subject(self.msisdn, self.fraud_scope)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,14 +190,21 @@ def reserve(tx, a: Attempt, fraud_settings):
 
     The attempt takes its fraud slot first (L{fraud.claim}): a barred
     MSISDN, or one whose tier is reached by attempts already under way, is
-    refused before its HRN is looked up.  (Sources are throttled before the
+    refused before its HRN is looked up.  On a self-asserted channel the
+    slot is on the MSISDN's counter for that source only (C{a.fraud_scope}),
+    and a bar of the MSISDN everywhere refuses the attempt too.  (Sources are throttled before the
     unit of work, by the service's L{core.interfaces.ISourceGate}.)
 
     @return: a L{Reservation} (voucher now C{reserved}, transaction
         C{pending}) or a L{Refusal} (a C{failed} transaction row written and
         the failure counted when it is one fraud control counts).
     """
-    subject = fraud.msisdn_subject(a.msisdn)
+    if a.fraud_scope is not None:        # a bar everywhere holds on self-asserted channels too
+        everywhere = fraud.barred_until(tx, fraud.msisdn_subject(a.msisdn), a.now)
+        if everywhere is not None:
+            tx.insert(txn, _txn_row(a, "failed", R.SUBSCRIBER_BARRED, finished_at=a.now))
+            return Refusal(R.SUBSCRIBER_BARRED, unbar_at=everywhere)
+    subject = a.fraud_subject
     slot = fraud.claim(tx, subject, a.now, fraud_settings)
     if slot.barred_until is not None:
         tx.insert(txn, _txn_row(a, "failed", R.SUBSCRIBER_BARRED, finished_at=a.now))
@@ -258,9 +272,12 @@ _NOT_CHANGED = Committed(False)
 
 
 def commit_success(tx, txn_id: str, serial: int, msisdn: str, now: int, billing_ms: int | None,
-                   detail: dict | None, reset_fraud: bool, actor: str, after=None) -> Committed:
+                   detail: dict | None, reset_fraud: bool, actor: str, after=None,
+                   fraud_subject: str | None = None) -> Committed:
     """Billing credited: the voucher becomes C{used} and the transaction C{success}.
 
+    @param reset_fraud: forget the failures of C{fraud_subject} (by default
+        the MSISDN's counter everywhere).
     @param after: optional C{after(tx)} run in the same unit when this call
         made the change (loyalty counters); its return value is returned.
     @return: a L{Committed}: whether this call concluded the transaction, and
@@ -274,7 +291,7 @@ def commit_success(tx, txn_id: str, serial: int, msisdn: str, now: int, billing_
     tx.execute(_USE, {"serial": serial, "tid": txn_id, "now": now}, wait=False)
     _history(tx, serial, now, actor, S.RESERVED.value, S.USED.value, txn_id)
     if reset_fraud:
-        fraud.reset(tx, fraud.msisdn_subject(msisdn))
+        fraud.reset(tx, fraud_subject or fraud.msisdn_subject(msisdn))
     return Committed(True, after(tx) if after is not None else None)
 
 
@@ -319,7 +336,8 @@ def activate_in_one(tx, a: Attempt, fraud_settings, credit_in, reset_on_success:
     committed = commit_success(
         tx, txn_id=a.txn_id, serial=out.serial, msisdn=a.msisdn, now=a.now, billing_ms=0,
         detail={"balance": outcome.balance, "new_expiry": outcome.new_expiry},
-        reset_fraud=reset_on_success and out.has_failures, actor=actor, after=after)
+        reset_fraud=reset_on_success and out.has_failures, actor=actor, after=after,
+        fraud_subject=a.fraud_subject)
     return ConcludedInOne(out, outcome, committed.after)
 
 

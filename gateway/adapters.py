@@ -24,13 +24,15 @@ def hrn_lengths(config) -> set[int]:
 def ussd_resource(node):
     """C{/ussd}: the USSD gateway bridge."""
     return ussd.build_resource(node.activation, node.config.ussd, clock=node.reactor,
-                               hrn_lengths=hrn_lengths(node.config), numbering=node.numbering)
+                               hrn_lengths=hrn_lengths(node.config), numbering=node.numbering,
+                               passwords=node.passwords, metrics=node.metrics)
 
 
 def ivr_resource(node):
     """C{/ivr}: the VoiceXML dialogue."""
     return ivr.build_resource(node.activation, node.config.ivr, clock=node.reactor,
-                              hrn_lengths=hrn_lengths(node.config))
+                              hrn_lengths=hrn_lengths(node.config), passwords=node.passwords,
+                              metrics=node.metrics)
 
 
 def soap_resource(node):

@@ -21,6 +21,8 @@ from gateway.config_billing import (BillingSimSettings, CaiSettingsTable, Diamet
                                     UcipSettingsTable)
 from gateway.config_housekeeping import HousekeepingSettings
 from gateway.config_metrics import MetricsSettings
+from core.fraud import SELF_ASSERTED
+from core.requests import Channel
 from core.tls import TlsListener
 from core.settings import (
     ConfigError, build, digits, endpoint, non_negative, one_of, positive, setting,
@@ -86,6 +88,14 @@ def _tiers_ascending(tiers):
     return None
 
 
+def _channel_names(values):
+    known = [c.value for c in Channel]
+    for v in values:
+        if v not in known:
+            return "%r is not a channel (channels: %s)" % (v, ", ".join(known))
+    return None
+
+
 @dataclass(frozen=True)
 class SourceLimit:
     """C{[[fraud.sources]]}: the failed attempts per minute one peer may make."""
@@ -105,6 +115,10 @@ class FraudSettings:
     #: client, a USSD/IVR peer, a Web/WAP address) before it gets 152
     source_failures_per_minute: int = setting(30, check=positive)
     sources: list[SourceLimit] = setting(factory=list)
+    #: channels where the MSISDN is only what the client says: their failures
+    #: bar the MSISDN for that source only, never everywhere
+    self_asserted_channels: list[str] = setting(factory=lambda: list(SELF_ASSERTED),
+                                                check=_channel_names)
 
 
 @dataclass(frozen=True)

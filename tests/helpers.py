@@ -148,3 +148,15 @@ def txn_rows(store):
     from core.schema import txn
     return store.run_sync(lambda tx: [dict(zip(txn.c.keys(), r)) for r in tx.execute(
         select(txn).order_by(txn.c.started_at)).rows])
+
+
+def with_loopback_peer(settings):
+    """C{settings} (a C{[ussd]} or C{[ivr]} table) with a peer on loopback when
+    it names no peer of its own."""
+    import dataclasses
+
+    from protocols.common.peers import PeerSettings
+    if settings.peers or getattr(settings, "allowed_addresses", None):
+        return settings
+    return dataclasses.replace(settings, peers=[PeerSettings(name="local",
+                                                             networks=["127.0.0.1", "::1"])])

@@ -117,7 +117,7 @@ def cmd_fraud_list(args):
 
 def cmd_fraud_unbar(args):
     from core.audit import audit
-    from core.fraud import msisdn_subject, reset
+    from core.fraud import reset_msisdn
     from core.normalise import MsisdnRules
     node = open_node(args, keys=False)
     m = MsisdnRules.from_settings(node.config.msisdn).normalise(args.msisdn)
@@ -125,7 +125,7 @@ def cmd_fraud_unbar(args):
         raise CliError("%r is not a valid MSISDN" % args.msisdn)
 
     def unit(tx):
-        reset(tx, msisdn_subject(m))
+        reset_msisdn(tx, m)
         audit(tx, at=current_ms(), actor=whoami(), action="fraud.unbar", target=m, origin="cli")
     node.store.run_sync(unit)
     print("%s unbarred" % m)

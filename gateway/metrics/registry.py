@@ -83,6 +83,9 @@ class PrometheusMetrics:
             "ivoms_housekeeping_last_run_timestamp_seconds",
             "When each job's last run ended, by outcome (UNIX time).",
             ["job_name", "outcome"], registry=r)
+        self.peer_refusals = Counter(
+            "ivoms_peer_refusals", "Requests to a peer channel (USSD, IVR) that no configured "
+            "peer claims, by channel and reason.", ["channel", "reason"], registry=r)
 
     # The labelled children are looked up once per label set and kept: the
     # hot path then costs one locked increment and one locked observation.
@@ -113,3 +116,6 @@ class PrometheusMetrics:
         self.housekeeping.labels(job, outcome).inc()
         self.housekeeping_seconds.labels(job).observe(max(0.0, seconds))
         self.housekeeping_last.labels(job, outcome).set(self.clock.seconds())
+
+    def peer_refused(self, channel, reason):
+        self.peer_refusals.labels(channel, reason).inc()

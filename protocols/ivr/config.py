@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from core.settings import non_negative, one_of, positive, setting
 
+from protocols.common.peers import PeerSettings, check_peers
 from protocols.common.settings_checks import time_zone
 from protocols.ivr.texts import ENGLISH, FIELDS, KEYS
 
@@ -152,7 +153,12 @@ class LanguageSettings:
 
 @dataclass(frozen=True)
 class IvrSettings:
-    """The C{[ivr]} table: the VoiceXML channel served under C{/ivr} on the HTTP listener."""
+    """The C{[ivr]} table: the VoiceXML channel served under C{/ivr} on the HTTP listener.
+
+    @ivar peers: the IVR platforms allowed to fetch the documents and post
+        activations (L{protocols.common.peers.PeerSettings}); a request no
+        peer claims is refused with 403.  None: every request is refused.
+    """
 
     enabled: bool = True
     languages: list[LanguageSettings] = setting(
@@ -178,6 +184,7 @@ class IvrSettings:
     max_body_bytes: int = setting(4096, check=lambda v: None if v >= 256 else "must be >= 256")
     max_param_chars: int = setting(256, check=lambda v: None if v >= 32 else "must be >= 32")
     bad_request_status: int = setting(200, check=_status)
+    peers: list[PeerSettings] = setting(factory=list, check=check_peers)
 
     def __post_init__(self):
         if not self.languages:

@@ -19,13 +19,14 @@ import datetime
 import hashlib
 import hmac
 import ipaddress
-import os
 
 from twisted.internet import defer
 from twisted.logger import Logger
 
 from core.passwords import PasswordPool, PasswordPoolBusy
 from core.throttle import FailureThrottle
+from protocols.common.peers import basic_credentials
+from protocols.common.secrets import SecretChecker
 from protocols.soap.errors import SoapFault
 
 log = Logger()
@@ -90,19 +91,10 @@ def parse_basic(value: bytes | None):
 
     @raise AuthFailed: the header is malformed.
     """
-    if not value:
-        return None
-    scheme, _, rest = value.strip().partition(b" ")
-    if scheme.lower() != b"basic":
-        return None
     try:
-        decoded = base64.b64decode(rest.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+        return basic_credentials(value)
+    except ValueError:
         raise AuthFailed("malformed Basic credentials", method="basic")
-    name, sep, password = decoded.partition(":")
-    if not sep or len(name) > _MAX_FIELD or len(password) > _MAX_FIELD:
-        raise AuthFailed("malformed Basic credentials", method="basic")
-    return name, password
 
 
 def find_username_token(header_elements) -> UsernameToken | None:
@@ -172,8 +164,8 @@ class Authenticator:
 
     Argon2 hashes are verified on the node's password pool (a bounded pool
     of its own: a verification costs tens of milliseconds and MiB of memory);
-    a password once verified for an account is remembered as an HMAC under a
-    per-process random key, so later calls cost microseconds.  Failures are
+    a password once verified for an account is remembered
+    (L{protocols.common.secrets.SecretChecker}), so later calls cost microseconds.  Failures are
     counted per account and per address (an L{IAuthThrottle}): past the
     limit, calls are refused with L{AuthThrottled} before any check.
     """
@@ -201,10 +193,8 @@ class Authenticator:
         if verify_hash is None:
             self.passwords = passwords if passwords is not None else PasswordPool(clock)
             verify_hash = self.passwords.verify
-        self._verify_hash = verify_hash
+        self.secrets = SecretChecker(verify_hash)
         self.throttle = throttle if throttle is not None else FailureThrottle(clock)
-        self._mac_key = os.urandom(32)
-        self._verified: dict[str, bytes] = {}
 
     # -- entry points -------------------------------------------------------
     def check_basic(self, name: str, password: str, address: str | None) -> defer.Deferred:
@@ -283,16 +273,11 @@ class Authenticator:
             if hmac.compare_digest(client.password.encode("utf-8"), password.encode("utf-8")):
                 return defer.succeed(client)
             return defer.fail(AuthFailed("wrong password", name=client.name, method=method))
-        mac = hmac.new(self._mac_key, password.encode("utf-8"), hashlib.sha256).digest()
-        known = self._verified.get(client.name)
-        if known is not None and hmac.compare_digest(known, mac):
-            return defer.succeed(client)
-        d = defer.maybeDeferred(self._verify_hash, client.password_hash, password)
+        d = self.secrets.check(client.name, client.password_hash, password)
 
         def verified(ok):
             if not ok:
                 raise AuthFailed("wrong password", name=client.name, method=method)
-            self._verified[client.name] = mac
             return client
         return d.addCallback(verified)
 

@@ -106,7 +106,7 @@ class Bridge:
         if env.operation not in ("end", "abort"):
             raise bad("a payload is required for %s" % env.operation)
         self.dialogues.release(env.dialogue_id, "ended" if env.operation == "end"
-                               else "aborted")
+                               else "aborted", source=env.source)
         return Answer("none", env.payload_kind)
 
     def _text(self, env):
@@ -120,7 +120,7 @@ class Bridge:
                 raise HttpError(503, "busy", "too many open USSD dialogues") from None
         else:
             try:
-                d = self.dialogues.continue_(env.dialogue_id, env.payload)
+                d = self.dialogues.continue_(env.dialogue_id, env.payload, source=env.source)
             except UnknownDialogue:
                 return Answer("end", "text", text=self.dialogues.expired_text(env.language),
                               reason="no open dialogue with this id (ended or timed out)")
@@ -164,13 +164,14 @@ class Bridge:
         try:
             res = decode_ussd_res(env.payload)
         except UssdDecodeError as exc:
-            self.dialogues.release(env.dialogue_id, "ended (undecodable answer)")
+            self.dialogues.release(env.dialogue_id, "ended (undecodable answer)",
+                                   source=env.source)
             if exc.map_error is None:
                 return _map_reject((ProblemType.RETURN_RESULT, RR_MISTYPED_RESULT),
                                    exc.reason)
             return _map_error_answer(exc)
         try:
-            d = self.dialogues.continue_(env.dialogue_id, res.text)
+            d = self.dialogues.continue_(env.dialogue_id, res.text, source=env.source)
         except UnknownDialogue:
             text = self.dialogues.expired_text(env.language)
             return Answer("end", "map", encode_ussd_res(text), text=text,
@@ -198,14 +199,15 @@ class Bridge:
         dialogue_id = env.dialogue_id or _tcap_dialogue_id(message.dtid)
         if message.kind in ("end", "abort"):
             self.dialogues.release(dialogue_id, "ended" if message.kind == "end"
-                                   else "aborted")
+                                   else "aborted", source=env.source)
             return Answer("none", "tcap", dialogue_id=dialogue_id)
         return self._tcap_continue(env, message, dialogue_id)
 
     def _tcap_undecodable(self, env, exc):
         otid = exc.otid or peek_otid(env.payload)
         if env.dialogue_id:
-            self.dialogues.release(env.dialogue_id, "ended (undecodable message)")
+            self.dialogues.release(env.dialogue_id, "ended (undecodable message)",
+                                   source=env.source)
         if otid is None:
             raise bad("TCAP message unusable and no transaction id to answer: %s"
                       % exc.reason)
@@ -255,7 +257,7 @@ class Bridge:
         return d.addCallback(_tcap_reply, transport, dialogue_id)
 
     def _tcap_continue(self, env, message, dialogue_id):
-        session = self.dialogues.get(dialogue_id)
+        session = self.dialogues.get(dialogue_id, env.source)
         transport = session.transport if session is not None else {}
         if session is None or transport.get("our_tid") != message.dtid:
             return _tcap_abort(message.otid, PAbortCause.UNRECOGNIZED_TRANSACTION_ID,
@@ -267,7 +269,8 @@ class Bridge:
         result = next((c for c in message.components if isinstance(c, ReturnResult)
                        and c.invoke_id == pending), None)
         if result is None:
-            self.dialogues.release(dialogue_id, "ended (no answer to our request)")
+            self.dialogues.release(dialogue_id, "ended (no answer to our request)",
+                                   source=env.source)
             other = message.components[0] if message.components else None
             if isinstance(other, (ReturnError, Reject)):
                 return _tcap_end(peer, None, [], "the subscriber's side answered our "
@@ -284,7 +287,8 @@ class Bridge:
         try:
             res = decode_ussd_res(result.parameter)
         except UssdDecodeError as exc:
-            self.dialogues.release(dialogue_id, "ended (undecodable answer)")
+            self.dialogues.release(dialogue_id, "ended (undecodable answer)",
+                                   source=env.source)
             if exc.map_error is not None:
                 components = [ReturnError(transport["invoke_id"], int(exc.map_error))]
             else:
@@ -294,7 +298,7 @@ class Bridge:
             return _tcap_end(peer, None, components, exc.reason, dialogue_id)
         transport["pending"] = None
         try:
-            d = self.dialogues.continue_(dialogue_id, res.text)
+            d = self.dialogues.continue_(dialogue_id, res.text, source=env.source)
         except DialogueBusy:
             raise _busy() from None
         return d.addCallback(_tcap_reply, transport, dialogue_id)

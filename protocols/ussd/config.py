@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.results import ResultCode
-from core.settings import positive, setting
+from core.settings import non_negative, positive, setting
 
+from protocols.common.peers import PeerSettings, check_peers, legacy_peer
 from protocols.common.results import RESULT_FIELDS
 from protocols.common.settings_checks import networks, template_tables, time_zone
 
@@ -64,6 +65,8 @@ class DialogueSettings:
         before it is forgotten (a later continue is answered "session expired").
     @ivar max_sessions: open dialogues held at once; a begin beyond it is answered
         with MAP error ussd-Busy (72).
+    @ivar max_sessions_per_peer: open dialogues one peer may hold at once (a
+        begin beyond it is answered ussd-Busy too); 0: see L{per_peer_limit}.
     @ivar max_attempts: tries at one prompt (menu choice, number, voucher) before
         the dialogue ends with TOO_MANY_ATTEMPTS.
     @ivar allow_other_number: offer "recharge another number" (menu option 2 and
@@ -73,8 +76,17 @@ class DialogueSettings:
 
     timeout: float = setting(120.0, check=positive)
     max_sessions: int = setting(10000, check=positive)
+    max_sessions_per_peer: int = setting(0, check=non_negative)
     max_attempts: int = setting(3, check=positive)
     allow_other_number: bool = True
+
+    def per_peer_limit(self, peers: int) -> int:
+        """Open dialogues one peer may hold: C{max_sessions_per_peer}, or by
+        default the whole table for a single peer and half of it when there
+        are several (so that no peer can starve the others)."""
+        if self.max_sessions_per_peer:
+            return min(self.max_sessions_per_peer, self.max_sessions)
+        return self.max_sessions if peers <= 1 else max(1, self.max_sessions // 2)
 
 
 @dataclass(frozen=True)
@@ -101,15 +113,29 @@ class UssdSettings:
     @ivar service_codes: the C{123} of C{*123#} -> language of its texts (C{""}:
         chosen as usual).
     @ivar max_body_bytes: largest request body accepted (413 above it).
-    @ivar allowed_addresses: gateway IP addresses or networks; empty: any client.
+    @ivar peers: the USSD gateways allowed to call (L{PeerSettings}); a
+        request no peer claims is refused with 403.  None: every request is
+        refused.
+    @ivar allowed_addresses: the older form of one peer: gateway IP addresses
+        or networks, standing for a peer named C{gateway}; only without C{peers}.
     """
 
     enabled: bool = True
     service_codes: dict[str, str] = setting(factory=lambda: {"123": ""},
                                             check=_service_codes)
     max_body_bytes: int = setting(8192, check=_at_least(256))
+    peers: list[PeerSettings] = setting(factory=list, check=check_peers)
     allowed_addresses: list[str] = setting(factory=list, check=networks)
     dialogue: DialogueSettings = setting(factory=DialogueSettings)
     texts: TextSettings = setting(factory=TextSettings)
     max_dialogue_id_length: int = setting(64, check=positive)
+
+    def __post_init__(self):
+        if self.peers and self.allowed_addresses:
+            raise ValueError("allowed_addresses: set either [[ussd.peers]] or "
+                             "allowed_addresses (the older form of one peer), not both")
+
+    def peer_list(self) -> list[PeerSettings]:
+        """The configured peers (C{allowed_addresses} as one peer named C{gateway})."""
+        return list(self.peers) or legacy_peer(self.allowed_addresses)
 

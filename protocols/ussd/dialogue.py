@@ -1,6 +1,7 @@
 """USSD dialogues: the direct C{*123*HRN#} code and the interactive recharge menu.
 
-A L{DialogueManager} keeps one L{Session} per gateway dialogue id, from the
+A L{DialogueManager} keeps one L{Session} per gateway dialogue id (each peer's ids
+apart from the others': two gateways may use the same id), from the
 subscriber's first string (begin) through the menu prompts (continue) to the result,
 forgetting it when the dialogue ends, is released by the network, or waits longer than
 the configured timeout on the injected clock. It knows texts, not wire formats: the
@@ -68,7 +69,7 @@ class DialogueBusy(DialogueError):
 
 
 class TooManyDialogues(DialogueError):
-    """The configured number of open dialogues is reached."""
+    """The configured number of open dialogues is reached (in total, or for one peer)."""
 
 
 @dataclass(eq=False)
@@ -114,14 +115,16 @@ class DialogueManager:
     log = Logger()
 
     def __init__(self, activation, *, clock, texts, service_codes=None, timeout=120.0,
-                 max_sessions=10000, max_attempts=3, allow_other_number=True,
-                 hrn_lengths=None, msisdn_check=None):
+                 max_sessions=10000, max_sessions_per_peer=0, max_attempts=3,
+                 allow_other_number=True, hrn_lengths=None, msisdn_check=None):
         """
         @param activation: an object with C{activate(ActivationRequest) ->
             Deferred[ActivationResult]} (the core's ActivationService).
         @param clock: an C{IReactorTime} for the dialogue timeout.
         @param texts: a L{protocols.ussd.replies.Texts}.
         @param service_codes: service code -> language (C{""}: not fixed).
+        @param max_sessions_per_peer: open dialogues one source (a USSD
+            gateway peer) may hold at once; 0: C{max_sessions}.
         @param hrn_lengths: digits an HRN may have (the voucher types' lengths);
             C{None}: any length 8..20.
         @param msisdn_check: C{f(number) -> bool} telling whether a number typed at
@@ -133,11 +136,16 @@ class DialogueManager:
         self.service_codes = dict(service_codes or {"123": ""})
         self.timeout = timeout
         self.max_sessions = max_sessions
+        self.max_sessions_per_peer = max_sessions_per_peer or max_sessions
         self.max_attempts = max_attempts
         self.allow_other_number = allow_other_number
         self.hrn_lengths = frozenset(hrn_lengths or ANY_HRN_LENGTH)
         self.msisdn_check = msisdn_check or _plain_number
-        self.sessions: dict[str, Session] = {}
+        #: (source, dialogue id) -> its open session
+        self.sessions: dict[tuple, Session] = {}
+        #: source -> open dialogues it holds (a source with none has no key)
+        self.open_by_source: dict[str | None, int] = {}
+        self._full_logged: set = set()
 
     @classmethod
     def from_settings(cls, activation, settings, *, clock, texts, hrn_lengths=None,
@@ -146,15 +154,17 @@ class DialogueManager:
         d = settings.dialogue
         return cls(activation, clock=clock, texts=texts,
                    service_codes=settings.service_codes, timeout=d.timeout,
-                   max_sessions=d.max_sessions, max_attempts=d.max_attempts,
+                   max_sessions=d.max_sessions,
+                   max_sessions_per_peer=d.per_peer_limit(len(settings.peer_list())),
+                   max_attempts=d.max_attempts,
                    allow_other_number=d.allow_other_number, hrn_lengths=hrn_lengths,
                    msisdn_check=msisdn_check)
 
     # -- the dialogue operations --------------------------------------------------
 
-    def get(self, dialogue_id: str) -> Session | None:
-        """The open session C{dialogue_id}, or C{None}."""
-        return self.sessions.get(dialogue_id)
+    def get(self, dialogue_id: str, source=None) -> Session | None:
+        """The open session C{dialogue_id} of C{source}, or C{None}."""
+        return self.sessions.get((source, dialogue_id))
 
     def begin(self, dialogue_id: str, msisdn: str, text: str, *, language=None,
               dcs_language=None, source=None, transport=None) -> defer.Deferred:
@@ -167,15 +177,20 @@ class DialogueManager:
         @param source: where the request came from, for the core's counters.
         @param transport: the bridge's state to keep with the session.
         @return: Deferred firing with a L{Reply}.
-        @raise TooManyDialogues: when the open dialogues are at the limit.
+        @raise TooManyDialogues: when the open dialogues are at the limit, in
+            total or for C{source}.
         """
-        old = self.sessions.get(dialogue_id)
+        old = self.sessions.get((source, dialogue_id))
         if old is not None:
             self.log.warn("USSD dialogue {dialogue_id} begun again; the old one is dropped",
                           dialogue_id=dialogue_id)
             self._forget(old)
-        elif len(self.sessions) >= self.max_sessions:
+        if len(self.sessions) >= self.max_sessions:
             raise TooManyDialogues("%d dialogues open" % len(self.sessions))
+        if self.open_by_source.get(source, 0) >= self.max_sessions_per_peer:
+            self._peer_full(source)
+            raise TooManyDialogues("%d dialogues open for %s" % (
+                self.max_sessions_per_peer, source))
         parsed = parse_service_string(text)
         code = parsed[0] if parsed else None
         fixed = self.service_codes.get(code, "") if code else ""
@@ -202,14 +217,14 @@ class DialogueManager:
             session.beneficiary = args[1].strip()
         return self._activate(session, args[0].strip())
 
-    def continue_(self, dialogue_id: str, text: str) -> defer.Deferred:
-        """Feed the subscriber's answer to the open dialogue C{dialogue_id}.
+    def continue_(self, dialogue_id: str, text: str, source=None) -> defer.Deferred:
+        """Feed the subscriber's answer to the open dialogue C{dialogue_id} of C{source}.
 
         @return: Deferred firing with a L{Reply}.
         @raise UnknownDialogue: no such open dialogue (e.g. it timed out).
         @raise DialogueBusy: the previous answer is still being worked out.
         """
-        session = self.sessions.get(dialogue_id)
+        session = self.sessions.get((source, dialogue_id))
         if session is None:
             raise UnknownDialogue(dialogue_id)
         if session.busy:
@@ -229,15 +244,15 @@ class DialogueManager:
             return defer.succeed(self._retry(session, "INVALID_HRN_INPUT", prompt))
         return self._activate(session, answer)
 
-    def release(self, dialogue_id: str, why: str = "released") -> bool:
-        """Forget C{dialogue_id} because the network ended or aborted it.
+    def release(self, dialogue_id: str, why: str = "released", source=None) -> bool:
+        """Forget C{source}'s C{dialogue_id} because the network ended or aborted it.
 
         An activation already running completes (the core consumes a voucher exactly
         once whatever happens here); only its text can no longer be shown.
 
         @return: whether such a dialogue was open.
         """
-        session = self.sessions.get(dialogue_id)
+        session = self.sessions.get((source, dialogue_id))
         if session is None:
             return False
         self.log.info("USSD dialogue {dialogue_id} {why} by the network",
@@ -293,7 +308,7 @@ class DialogueManager:
         text = self.texts.result(result, session.language,
                                  beneficiary=session.beneficiary or "",
                                  service_code=session.service_code)
-        if self.sessions.get(session.dialogue_id) is session:
+        if self.sessions.get(_key(session)) is session:
             self._forget(session)
         return Reply(text, True, result)
 
@@ -321,12 +336,32 @@ class DialogueManager:
 
     def _end(self, session, key):
         text = self.texts.text(key, session.language, **self._fields(session))
-        if self.sessions.get(session.dialogue_id) is session:
+        if self.sessions.get(_key(session)) is session:
             self._forget(session)
         return Reply(text, True)
 
     def _open(self, session):
-        self.sessions[session.dialogue_id] = session
+        if self.sessions.get(_key(session)) is not session:
+            self.sessions[_key(session)] = session
+            self.open_by_source[session.source] = self.open_by_source.get(session.source, 0) + 1
+
+    def _drop(self, session):
+        """Remove the open C{session} from the table and its source's count."""
+        del self.sessions[_key(session)]
+        left = self.open_by_source.get(session.source, 1) - 1
+        if left > 0:
+            self.open_by_source[session.source] = left
+        else:
+            self.open_by_source.pop(session.source, None)
+        self._full_logged.discard(session.source)
+
+    def _peer_full(self, source):
+        """Log, once per filling, that C{source} holds its whole share of dialogues."""
+        if source not in self._full_logged:
+            self._full_logged.add(source)
+            self.log.warn("USSD peer {source} holds {count} open dialogues, its limit: "
+                          "its new dialogues are refused with ussd-Busy", source=source,
+                          count=self.max_sessions_per_peer)
 
     def _arm(self, session):
         self._cancel_timer(session)
@@ -334,15 +369,15 @@ class DialogueManager:
 
     def _expire(self, session):
         session.timer = None
-        if self.sessions.get(session.dialogue_id) is session and not session.busy:
+        if self.sessions.get(_key(session)) is session and not session.busy:
             self.log.info("USSD dialogue {dialogue_id} timed out after {timeout}s",
                           dialogue_id=session.dialogue_id, timeout=self.timeout)
-            del self.sessions[session.dialogue_id]
+            self._drop(session)
 
     def _forget(self, session):
         self._cancel_timer(session)
-        if self.sessions.get(session.dialogue_id) is session:
-            del self.sessions[session.dialogue_id]
+        if self.sessions.get(_key(session)) is session:
+            self._drop(session)
 
     @staticmethod
     def _cancel_timer(session):
@@ -361,6 +396,11 @@ class DialogueManager:
         if len(lengths) <= 3:
             return "/".join(str(n) for n in lengths)
         return "%d-%d" % (lengths[0], lengths[-1])
+
+
+def _key(session: Session) -> tuple:
+    """Where C{session} is kept: its peer's dialogue ids are apart from the others'."""
+    return session.source, session.dialogue_id
 
 
 def _plain_number(text: str) -> bool:

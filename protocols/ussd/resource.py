@@ -1,7 +1,8 @@
 """C{POST /ussd}: the twisted.web resource of the USSD gateway bridge, and its wiring.
 
 L{build_resource} builds it from explicit arguments (the node's wiring mounts
-it). The resource checks the client, reads at most C{max_body_bytes}, decodes the envelope
+it). The resource resolves the client to a configured peer (refusing anyone else before
+the body is read; L{protocols.common.peers}), reads at most C{max_body_bytes}, decodes the envelope
 (L{protocols.ussd.envelope}), lets the L{protocols.ussd.bridge.Bridge} answer,
 and writes the answer in the request's own form. Nothing a client sends can make it
 answer with a traceback: envelope problems are 4xx JSON naming the field, protocol
@@ -10,11 +11,11 @@ problems are MAP errors / TCAP rejects / aborts, and a bug is a 500 JSON (logged
 
 from __future__ import annotations
 
-import ipaddress
-
+from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.web import resource, server
 
+from protocols.common.peers import REASONS, PeerGate, PeerRefused
 from protocols.ussd import envelope
 from protocols.ussd.bridge import Bridge
 from protocols.ussd.config import UssdSettings
@@ -29,18 +30,17 @@ class UssdResource(resource.Resource):
     isLeaf = True
     log = Logger()
 
-    def __init__(self, bridge, *, max_body_bytes=8192, allowed_addresses=(),
-                 max_dialogue_id_length=64):
+    def __init__(self, bridge, *, peers, max_body_bytes=8192, max_dialogue_id_length=64):
         """
         @param bridge: a L{protocols.ussd.bridge.Bridge}.
-        @param allowed_addresses: client IP addresses or networks; empty: any.
+        @param peers: a L{protocols.common.peers.PeerGate}: only the gateways
+            it knows are served.
         """
         super().__init__()
         self.bridge = bridge
         self.dialogues = bridge.dialogues
+        self.peers = peers
         self.max_body_bytes = max_body_bytes
-        self.allowed = tuple(ipaddress.ip_network(a, strict=False)
-                             for a in allowed_addresses)
         self.max_dialogue_id_length = max_dialogue_id_length
 
     def render(self, request):
@@ -51,13 +51,25 @@ class UssdResource(resource.Resource):
         return self.render_POST(request)
 
     def render_POST(self, request):
-        host = getattr(request.getClientAddress(), "host", None)
         try:
-            self._check_client(host)
+            peer = self.peers.identify(request)      # before the body is even read
+        except PeerRefused as e:
+            return self._error(request, refusal(e))
+        if not isinstance(peer, defer.Deferred):
+            return self._serve(request, peer)
+        peer.addCallback(lambda p: self._serve(request, p))
+        peer.addErrback(lambda f: self._error(request, refusal(f.trap(PeerRefused) and f.value)))
+        peer.addCallback(_write, request)
+        peer.addErrback(lambda f: self.log.failure("USSD answer not written", f))
+        return server.NOT_DONE_YET
+
+    def _serve(self, request, peer):
+        """Read, decode and answer the request of the identified C{peer}."""
+        try:
             body = envelope.read_body(request, self.max_body_bytes)
             env = envelope.parse(request, body,
                                  max_dialogue_id=self.max_dialogue_id_length,
-                                 source="ussd:%s" % (host or "-"))
+                                 source=self.peers.source(peer))
         except HttpError as e:
             return self._error(request, e)
         gone = []
@@ -66,16 +78,6 @@ class UssdResource(resource.Resource):
         d.addCallback(self._answered, request, env, gone)
         d.addErrback(self._failed, request, env, gone)
         return server.NOT_DONE_YET
-
-    def _check_client(self, host):
-        if not self.allowed:
-            return
-        try:
-            address = ipaddress.ip_address(host)
-        except (TypeError, ValueError):
-            address = None
-        if address is None or not any(address in net for net in self.allowed):
-            raise HttpError(403, "forbidden", "client address is not allowed")
 
     def _answered(self, answer, request, env, gone):
         if answer.reason:
@@ -112,12 +114,32 @@ class UssdResource(resource.Resource):
     @staticmethod
     def _error(request, error):
         request.setResponseCode(error.status)
+        if error.status in (401, 403):
+            request.setHeader(b"x-ivoms-error", error.detail.split(":")[0].encode("ascii"))
+        if error.status == 401:
+            request.setHeader(b"www-authenticate", b'Basic realm="iVOMS USSD"')
         request.setHeader(b"content-type", b"application/json; charset=utf-8")
         return error.body()
 
 
+def refusal(e: PeerRefused) -> HttpError:
+    """The HTTP answer to a request no peer claims: 401 when credentials are
+    missing or wrong, else 403; the reason leads the detail."""
+    status = 401 if e.challenge else 403
+    return HttpError(status, "unauthorized" if status == 401 else "forbidden",
+                     "%s: %s" % (e.reason, REASONS[e.reason]))
+
+
+def _write(body, request):
+    """Finish C{request} with C{body} unless its answer is written later (NOT_DONE_YET)."""
+    if body is not server.NOT_DONE_YET:
+        request.setHeader(b"content-length", b"%d" % len(body))
+        request.write(body)
+        request.finish()
+
+
 def build_resource(activation, settings: UssdSettings, *, clock, hrn_lengths=None,
-                   numbering=None) -> UssdResource:
+                   numbering=None, passwords=None, metrics=None) -> UssdResource:
     """The C{/ussd} resource over an activation service.
 
     @param activation: provides L{core.interfaces.IActivationService}.
@@ -127,6 +149,9 @@ def build_resource(activation, settings: UssdSettings, *, clock, hrn_lengths=Non
         None to accept any length the core accepts.
     @param numbering: provides L{core.interfaces.INumberingPlan}; when given,
         a beneficiary number it rejects is asked for again.
+    @param passwords: the node's L{core.interfaces.IPasswordChecker} for the
+        peers' HTTP Basic passwords.
+    @param metrics: an L{core.metrics.IMetrics} told of refused requests.
     @return: a L{UssdResource}; the caller mounts it only when C{settings.enabled}.
     """
     msisdn_check = None
@@ -136,6 +161,7 @@ def build_resource(activation, settings: UssdSettings, *, clock, hrn_lengths=Non
         activation, settings, clock=clock, texts=Texts.from_settings(settings.texts),
         hrn_lengths=set(hrn_lengths or ()) or None,
         msisdn_check=msisdn_check)
-    return UssdResource(Bridge(dialogues), max_body_bytes=settings.max_body_bytes,
-                        allowed_addresses=settings.allowed_addresses,
+    peers = PeerGate("ussd", settings.peer_list(), clock=clock, passwords=passwords,
+                     metrics=metrics)
+    return UssdResource(Bridge(dialogues), peers=peers, max_body_bytes=settings.max_body_bytes,
                         max_dialogue_id_length=settings.max_dialogue_id_length)

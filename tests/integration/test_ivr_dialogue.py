@@ -12,7 +12,8 @@ from core.results import ResultCode as R
 from protocols.ivr.config import IvrSettings, LanguageSettings
 from protocols.ivr.resource import build_resource
 from protocols.ivr.texts import ENGLISH
-from tests.helpers import FraudSettings, VType, build_service, make_batch, make_store, txn_rows, voucher_row
+from tests.helpers import (FraudSettings, VType, build_service, make_batch, make_store, txn_rows,
+                           voucher_row, with_loopback_peer)
 from tests.vxml_walker import (
     HANGUP, NOINPUT, NOMATCH, Walker, assert_valid, http_fetch, read_body, vxml21_dtd,
 )
@@ -50,7 +51,8 @@ async def _start(reactor, url, tmp_path, settings=None, fraud=None, count=3):
     _, hrns = make_batch(store, cipher, count)
     runner, service, _ = build_service(store, cipher, reactor=reactor, fraud=fraud)
     root = resource.Resource()
-    root.putChild(b"ivr", build_resource(service, settings or IvrSettings(care_number=CARE),
+    root.putChild(b"ivr", build_resource(service,
+                                         with_loopback_peer(settings or IvrSettings(care_number=CARE)),
                                          clock=reactor, hrn_lengths={VType().hrn_length}))
     site = server.Site(root)
     site.displayTracebacks = False
@@ -126,7 +128,7 @@ async def test_success_reads_back_in_groups_and_credits(env, reactor, logged):
     assert voucher_row(env.store, env.serial())[:2] == ("used", E164)
     (t,) = txn_rows(env.store)
     assert (t["channel"], t["result_code"], t["msisdn"]) == ("ivr", 0, E164)
-    assert t["source"].startswith("ivr:127.0.0.1")
+    assert t["source"] == "ivr:local"           # the configured peer that posted it
     submit = call.fetches[-1]
     assert submit[0] == "POST" and submit[1] == env.base + "activate"
     assert dict(submit[2]) == {"msisdn": CALLER, "hrn": hrn, "lang": "en", "attempt": "1"}

@@ -129,3 +129,23 @@ async def test_care_page_shows_loyalty_progress_and_rewards(loyal_admin_node):
     assert "Monthly recharger" in r.text and "rewarded" in r.text   # Silver at 5
     assert "5 recharges / 0 to go" in r.text                          # Gold needs 10
     assert "2.00 EUR" in r.text                                       # the Silver bonus
+
+
+@pytest_twisted.ensureDeferred
+async def test_bars_on_single_sources_show_and_an_unbar_lifts_them(admin_node):
+    now = admin_node.ctx.now()
+    admin_node.store.run_sync(lambda tx: tx.insert(fraud_counter, {
+        "subject": "msisdn:%s@web:203.0.113.9" % MSISDN, "failures": 5, "window_start": 1,
+        "barred_until": now + 600_000, "last_failure_at": 1}))
+    a = await admin_node.logged_in("admin")
+    r = await a.get("/care?msisdn=" + MSISDN)
+    assert "Not barred; no failed attempts counted." in r.text      # not barred everywhere
+    assert "web:203.0.113.9: 5 failed attempts, barred there until" in r.text
+    assert 'id="unbar"' in r.text
+    r = await a.get("/fraud")
+    assert "web:203.0.113.9" in r.text and MSISDN in r.text
+    r = await a.post("/care/unbar", {"msisdn": MSISDN})
+    assert r.status == 303
+    r = await a.get("/care?msisdn=" + MSISDN)
+    assert "scoped-bars" not in r.text
+    assert admin_node.store.run_sync(lambda tx: tx.execute(select(fraud_counter)).rows) == []

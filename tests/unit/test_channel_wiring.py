@@ -17,6 +17,7 @@ from protocols.ussd.config import UssdSettings
 from protocols.ussd.resource import UssdResource
 from protocols.web import resource as web_resource
 from protocols.web.config import WebSettings
+from core.metrics import NULL_METRICS
 from protocols.web.resource import RechargePages
 from tests.fakes import (
     FakeActivationService, FakeNumberingPlan, FakeTransactionQueries)
@@ -30,7 +31,8 @@ def node(**tables):
         setattr(config, name, table)
     return SimpleNamespace(config=config, activation=FakeActivationService(),
                            queries=FakeTransactionQueries(), numbering=FakeNumberingPlan(),
-                           clock=task.Clock(), reactor=task.Clock(), passwords=PasswordPool(task.Clock()))
+                           clock=task.Clock(), reactor=task.Clock(), passwords=PasswordPool(task.Clock()),
+                           metrics=NULL_METRICS)
 
 
 def test_every_channel_is_built_from_the_node_parts():
@@ -42,6 +44,7 @@ def test_every_channel_is_built_from_the_node_parts():
     assert built[b"ussd"].dialogues.activation is n.activation
     assert built[b"ussd"].dialogues.hrn_lengths == {14}
     assert built[b"ivr"].channel.ctx.lengths == (14,)
+    assert built[b"ussd"].peers.passwords is n.passwords and built[b"ivr"].peers.metrics is n.metrics
     assert built[b"soap"].queries is n.queries
     assert built[b"web"].activation is n.activation
     assert built[b"web"].normalise("0641234567") == "381641234567"

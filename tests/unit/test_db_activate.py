@@ -27,10 +27,11 @@ def env(pg_migrated_url, tmp_path):
     store.dispose()
 
 
-def _attempt(cipher, hrn, msisdn, now):
+def _attempt(cipher, hrn, msisdn, now, scope=None):
     return saga.Attempt(txn_id=uuid.uuid4().hex, msisdn=msisdn, account=msisdn,
-                        blind_index=cipher.blind_index(hrn), channel="sms", channel_ref="r",
-                        operator_user=None, source="src", now=now)
+                        blind_index=cipher.blind_index(hrn), channel="web" if scope else "sms",
+                        channel_ref="r", operator_user=None, source="src", now=now,
+                        fraud_scope=scope)
 
 
 def _snapshot(store, a, serial):
@@ -51,7 +52,8 @@ def _snapshot(store, a, serial):
         out["account"] = tx.execute(select(ledger_account).where(
             ledger_account.c.msisdn == a.account)).rows
         out["fraud"] = tx.execute(select(fraud_counter).where(
-            fraud_counter.c.subject == fraud.msisdn_subject(a.msisdn))).rows
+            fraud_counter.c.subject.startswith(fraud.msisdn_subject(a.msisdn)))
+            .order_by(fraud_counter.c.subject)).rows
         return out
     text = repr(store.run_sync(unit))
     return text.replace(a.txn_id, "T").replace(a.msisdn, "M")
@@ -62,7 +64,8 @@ def _returned(value, a):
     return text.replace(a.txn_id, "T")
 
 
-def _both(store, cipher, hrns, setup=None, auto_create=True, reset=True, msisdns=None):
+def _both(store, cipher, hrns, setup=None, auto_create=True, reset=True, msisdns=None,
+          scope=None):
     """Run one activation per path; return the two (returned, snapshot) pairs."""
     fs = FraudSettings()
     ledger = EmbeddedLedger(None, clock=None, auto_create=auto_create)
@@ -73,7 +76,7 @@ def _both(store, cipher, hrns, setup=None, auto_create=True, reset=True, msisdns
         msisdn = (msisdns or ("381640000001", "381640000002"))[k]
         if setup is not None:
             store.run_sync(setup, msisdn, now, serial)
-        a = _attempt(cipher, hrn, msisdn, now)
+        a = _attempt(cipher, hrn, msisdn, now, scope)
         got = store.run_sync(path, a, fs, ledger.credit_in, reset, None)
         ret = _returned(got, a).replace("serial=%d" % serial, "serial=S").replace(msisdn, "M")
         results.append((ret, _snapshot(store, a, serial)))
@@ -149,6 +152,39 @@ def test_refusals_take_the_portable_path(env):
                                   "window_start": now, "barred_until": now + 60_000,
                                   "last_failure_at": now})
     py, pg = _both(store, cipher, hrns[2:], setup=bar, msisdns=("381640000003", "381640000004"))
+    assert "SUBSCRIBER_BARRED" in pg[0]
+    assert py == pg
+
+
+def test_a_scoped_attempt_checks_and_resets_its_own_counter(env):
+    """A self-asserted attempt (Web/WAP, SOAP): the function reads the counter of its
+    scope and the MSISDN's bar everywhere, and resets only its own counter."""
+    store, cipher, hrns = env
+    scope = "web:203.0.113.9"
+
+    def counted(tx, msisdn, now, serial):
+        fraud.claim(tx, fraud.msisdn_subject(msisdn), now, FraudSettings())
+        fraud.claim(tx, fraud.msisdn_subject(msisdn, scope), now, FraudSettings())
+    py, pg = _both(store, cipher, hrns, setup=counted, scope=scope)
+    assert "credited=True" in pg[0] and "has_failures=True" in pg[0]
+    assert "'fraud': [('msisdn:M', 1," in pg[1] and "@web" not in pg[1]
+    assert py == pg
+
+    def scoped_bar(tx, msisdn, now, serial):
+        tx.insert(fraud_counter, {"subject": fraud.msisdn_subject(msisdn, scope), "failures": 3,
+                                  "window_start": now, "barred_until": now + 60_000,
+                                  "last_failure_at": now})
+    py, pg = _both(store, cipher, hrns[2:], setup=scoped_bar, scope=scope,
+                   msisdns=("381640000005", "381640000006"))
+    assert "SUBSCRIBER_BARRED" in pg[0]
+    assert py == pg
+
+    def bar_everywhere(tx, msisdn, now, serial):
+        tx.insert(fraud_counter, {"subject": fraud.msisdn_subject(msisdn), "failures": 3,
+                                  "window_start": now, "barred_until": now + 60_000,
+                                  "last_failure_at": now})
+    py, pg = _both(store, cipher, hrns[4:], setup=bar_everywhere, scope=scope,
+                   msisdns=("381640000007", "381640000008"))
     assert "SUBSCRIBER_BARRED" in pg[0]
     assert py == pg
 

@@ -7,6 +7,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 import pytest_twisted
 from twisted.internet import task
+from twisted.internet.address import IPv4Address
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.web import resource, server
 from twisted.web.test.requesthelper import DummyRequest
@@ -16,6 +17,7 @@ from core.results import ResultCode as R
 from protocols.ivr.config import IvrSettings
 from protocols.ivr.resource import build_resource
 from tests.fakes import FakeActivationService
+from tests.helpers import with_loopback_peer
 from tests.vxml_walker import NOINPUT, Walker, assert_valid
 
 HRN = "12345678901234"
@@ -33,7 +35,8 @@ def _site(activation, settings=None, mount=(b"ivr",), reactor=None):
         child = resource.Resource()
         parent.putChild(seg, child)
         parent = child
-    parent.putChild(mount[-1], build_resource(activation, settings or IvrSettings(),
+    parent.putChild(mount[-1], build_resource(activation,
+                                              with_loopback_peer(settings or IvrSettings()),
                                               clock=reactor or task.Clock()))
     return root
 
@@ -42,6 +45,7 @@ def _request(root, method, url, fields=None, body=None):
     parts = urlsplit(url)
     req = DummyRequest([s.encode() for s in parts.path.lstrip("/").split("/")])
     req.method = method.encode()
+    req.client = IPv4Address("TCP", "127.0.0.1", 40000)     # the IVR platform, a configured peer
     for k, v in parse_qsl(parts.query, keep_blank_values=True) + list(fields or []):
         req.args.setdefault(k.encode(), []).append(v.encode())
     req.content = BytesIO(body or b"")
@@ -79,7 +83,7 @@ async def test_walk_builds_the_activation_request(logged):
     assert call.said("Your account has been credited with 5 EUR.") and call.ended == "exit"
     (req,) = act.requests
     assert (req.msisdn, req.hrn, req.channel, req.channel_ref, req.source) == (
-        "+381641234567", HRN, Channel.IVR, "call-42", "ivr:-")
+        "+381641234567", HRN, Channel.IVR, "call-42", "ivr:local")
     for _, body in [(d[0], d[3]) for d in call.documents]:
         assert_valid(body)
     texts = [formatEvent(e) + repr(e) for e in logged]

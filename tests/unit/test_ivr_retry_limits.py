@@ -62,7 +62,9 @@ def root():
     from twisted.internet import task
     from twisted.web import resource
     from protocols.ivr.resource import build_resource
-    ivr = build_resource(FakeActivationService(CREDITED), IvrSettings(care_number=CARE),
+    from tests.helpers import with_loopback_peer
+    ivr = build_resource(FakeActivationService(CREDITED),
+                         with_loopback_peer(IvrSettings(care_number=CARE)),
                          clock=task.Clock(), hrn_lengths={14, 16})
     top = resource.Resource()
     top.putChild(b"ivr", ivr)

@@ -208,6 +208,51 @@ def test_too_many_dialogues(fake, clock):
     assert m.sessions == {} and clock.getDelayedCalls() == []
 
 
+def test_one_peer_cannot_fill_the_dialogue_table(fake, clock):
+    """Finding 8 of issue 16: one client opened 9,999 menu dialogues and every other
+    gateway's real dialogues were refused until they timed out.  Each peer now holds
+    at most its own share; the others keep theirs."""
+    m = manager(fake, clock, max_sessions=100, max_sessions_per_peer=50)
+    for i in range(50):
+        reply_of(m.begin("flood-%d" % i, MSISDN, "*123#", source="ussd:flooder"))
+    with pytest.raises(TooManyDialogues):
+        m.begin("flood-50", MSISDN, "*123#", source="ussd:flooder")
+    assert m.open_by_source == {"ussd:flooder": 50}
+    for i in range(50):                      # the real gateway still gets its whole share
+        reply = reply_of(m.begin("real-%d" % i, MSISDN, "*123#", source="ussd:gw-1"))
+        assert not reply.ends
+    with pytest.raises(TooManyDialogues):    # and the total cap still holds
+        m.begin("real-50", MSISDN, "*123#", source="ussd:gw-2")
+    m.release("flood-0")
+    clock.advance(121)                       # timed out dialogues give their slots back
+    assert m.sessions == {} and m.open_by_source == {}
+    reply_of(m.begin("flood-51", MSISDN, "*123#", source="ussd:flooder"))
+    assert m.open_by_source == {"ussd:flooder": 1}
+
+
+def test_two_peers_may_use_the_same_dialogue_id(fake, clock):
+    """Each gateway numbers its own dialogues: one peer's begin, continue or release
+    never reaches another peer's dialogue of the same id."""
+    m = manager(fake, clock)
+    reply_of(m.begin("1", MSISDN, "*123#", source="ussd:gw-a"))
+    reply_of(m.begin("1", MSISDN, "*123*1#", source="ussd:gw-b"))
+    assert m.get("1", "ussd:gw-a").state is State.MENU
+    assert m.get("1", "ussd:gw-b").state is State.HRN_SELF
+    assert m.release("1", source="ussd:gw-b") is True
+    assert m.get("1", "ussd:gw-a") is not None and m.get("1", "ussd:gw-b") is None
+    with pytest.raises(UnknownDialogue):
+        m.continue_("1", "1", source="ussd:gw-b")
+    assert not reply_of(m.continue_("1", "1", source="ussd:gw-a")).ends
+    assert m.open_by_source == {"ussd:gw-a": 1}
+
+
+def test_per_peer_dialogue_limit_defaults_to_a_share_of_the_total():
+    from protocols.ussd.config import DialogueSettings
+    assert DialogueSettings().per_peer_limit(1) == 10000      # one gateway: the whole table
+    assert DialogueSettings().per_peer_limit(4) == 5000       # several: half the table at most
+    assert DialogueSettings(max_sessions_per_peer=300).per_peer_limit(4) == 300
+
+
 def test_unknown_service_code_and_garbage(fake, clock):
     m = manager(fake, clock)
     assert reply_of(m.begin("d1", MSISDN, "*999#")).text == "Unknown service code."

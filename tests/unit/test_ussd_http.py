@@ -26,7 +26,7 @@ from protocols.ussd.resource import build_resource
 from protocols.ussd.tcap import (Dialogue, Invoke, ReturnResult, TcapMessage, decode_tcap,
                                  encode_tcap)
 from tests.helpers import (VType, build_service, credited_entries, make_batch, make_store,
-                           txn_rows, voucher_row)
+                           txn_rows, voucher_row, with_loopback_peer)
 from tests.fakes import FakeActivationService
 
 MSISDN = "0641234567"
@@ -60,7 +60,7 @@ def start_bridge(sqlite_url, tmp_path, reactor, settings=None, count=8):
     _info, by_serial = make_batch(store, cipher, count)
     runner, service, _ledger = build_service(store, cipher, reactor=reactor)
     clock = task.Clock()
-    res = build_resource(service, settings or UssdSettings(), clock=clock,
+    res = build_resource(service, with_loopback_peer(settings or UssdSettings()), clock=clock,
                          hrn_lengths={VType().hrn_length},
                          numbering=MsisdnRules.from_settings(MsisdnSettings()))
     root = resource.Resource()
@@ -173,7 +173,7 @@ async def test_text_direct_code(ussd):
     assert voucher_row(ussd.store, ussd.serials[0])[:2] == ("used", E164)
     (t,) = txn_rows(ussd.store)
     assert (t["channel"], t["channel_ref"], t["result_code"]) == ("ussd", "gw-1", 0)
-    assert t["source"].startswith("ussd:127.0.0.1")
+    assert t["source"] == "ussd:local"          # the peer that sent it, not its address
     again = (await post_json(ussd.url, {"dialogue_id": "gw-2", "operation": "begin",
                                         "msisdn": MSISDN, "text": "*123*%s#" % hrn})).json()
     assert again["text"] == "You have already used this voucher."
@@ -379,7 +379,7 @@ async def test_tcap_errors(ussd):
     for closing in (TcapMessage("abort", dtid=b"", abort_cause=4),
                     TcapMessage("end", dtid=b"")):
         ours = decode_tcap((await post_ber(ussd.url, tcap_begin("*123#"))).body).otid
-        assert ussd.resource.dialogues.get("tcap-" + ours.hex()) is not None
+        assert ussd.resource.dialogues.get("tcap-" + ours.hex(), "ussd:local") is not None
         closing = TcapMessage(closing.kind, dtid=ours, abort_cause=closing.abort_cause)
         r = await post_ber(ussd.url, encode_tcap(closing))
         assert r.headers["x-ussd-operation"] == "none" and r.body == b""
