@@ -24,7 +24,8 @@ def hrn_lengths(config) -> set[int]:
 def ussd_resource(node):
     """C{/ussd}: the USSD gateway bridge."""
     return ussd.build_resource(node.activation, node.config.ussd, clock=node.reactor,
-                               hrn_lengths=hrn_lengths(node.config), numbering=node.numbering)
+                               hrn_lengths=hrn_lengths(node.config), numbering=node.numbering,
+                               dialogue_store=node.dialogue_store)
 
 
 def ivr_resource(node):
@@ -34,9 +35,13 @@ def ivr_resource(node):
 
 
 def soap_resource(node):
-    """C{/soap}: the partners' SOAP interface (the node's bounded pool checks passwords)."""
+    """C{/soap}: the partners' SOAP interface (the node's bounded pool checks passwords;
+    nonces and failure counts shared by the nodes when C{[cluster]} says so)."""
+    from core.throttle import FailureThrottle
+    throttle = FailureThrottle(node.reactor, shared=node.counters, scope="soap-auth")
     return soap.build_resource(node.activation, node.queries, node.config.soap,
-                               clock=node.reactor, passwords=node.passwords)
+                               clock=node.reactor, passwords=node.passwords,
+                               nonces=node.nonces, throttle=throttle)
 
 
 def web_resource(node):
@@ -74,6 +79,7 @@ def admin_context(node, settings, reactor):
     @param reactor: the reactor whose thread pool runs the pages' reads.
     """
     from admin.app import AdminContext
+    from admin.auth import Session
 
     def housekeeper():
         from core.housekeeping.housekeeper import Housekeeper
@@ -84,7 +90,10 @@ def admin_context(node, settings, reactor):
                         voucher_types=config.voucher_types, generation=config.generation,
                         loyalty_plans=getattr(config, "loyalty_plans", ()), clock=node.clock,
                         housekeeper=housekeeper, passwords=node.passwords,
-                        fraud_settings=config.fraud)
+                        fraud_settings=config.fraud, counters=node.counters,
+                        session_backend=node.session_store(settings.session_lifetime_seconds,
+                                                           settings.idle_timeout_seconds,
+                                                           Session))
 
 
 def admin_service(node):

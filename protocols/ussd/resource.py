@@ -19,6 +19,7 @@ from protocols.ussd import envelope
 from protocols.ussd.bridge import Bridge
 from protocols.ussd.config import UssdSettings
 from protocols.ussd.dialogue import DialogueManager
+from protocols.ussd.shared import SharedDialogues
 from protocols.ussd.envelope import HttpError
 from protocols.ussd.replies import Texts
 
@@ -117,7 +118,7 @@ class UssdResource(resource.Resource):
 
 
 def build_resource(activation, settings: UssdSettings, *, clock, hrn_lengths=None,
-                   numbering=None) -> UssdResource:
+                   numbering=None, dialogue_store=None) -> UssdResource:
     """The C{/ussd} resource over an activation service.
 
     @param activation: provides L{core.interfaces.IActivationService}.
@@ -127,6 +128,8 @@ def build_resource(activation, settings: UssdSettings, *, clock, hrn_lengths=Non
         None to accept any length the core accepts.
     @param numbering: provides L{core.interfaces.INumberingPlan}; when given,
         a beneficiary number it rejects is asked for again.
+    @param dialogue_store: a L{core.interfaces.IDialogueStore} every node
+        shares (any node continues a dialogue), or None (dialogues in this node).
     @return: a L{UssdResource}; the caller mounts it only when C{settings.enabled}.
     """
     msisdn_check = None
@@ -136,6 +139,8 @@ def build_resource(activation, settings: UssdSettings, *, clock, hrn_lengths=Non
         activation, settings, clock=clock, texts=Texts.from_settings(settings.texts),
         hrn_lengths=set(hrn_lengths or ()) or None,
         msisdn_check=msisdn_check)
-    return UssdResource(Bridge(dialogues), max_body_bytes=settings.max_body_bytes,
+    shared = (SharedDialogues(dialogues, dialogue_store, clock)
+              if dialogue_store is not None else None)
+    return UssdResource(Bridge(dialogues, shared=shared), max_body_bytes=settings.max_body_bytes,
                         allowed_addresses=settings.allowed_addresses,
                         max_dialogue_id_length=settings.max_dialogue_id_length)
