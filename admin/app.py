@@ -41,7 +41,8 @@ class AdminContext:
 
     def __init__(self, settings, reactor, *, store, runner, cipher, activation, numbering,
                  voucher_types, generation, loyalty_plans=(), clock=None, housekeeper=None,
-                 passwords=None, fraud_settings=None, counters=None, session_backend=None):
+                 passwords=None, fraud_settings=None, counters=None, session_backend=None,
+                 login_secret=None):
         """
         @param settings: the L{admin.config.AdminSettings}.
         @param reactor: reactor for the thread pool (and time, without C{clock}).
@@ -65,6 +66,8 @@ class AdminContext:
             (failed logins per address add up across nodes), or None.
         @param session_backend: the L{core.interfaces.ISessionStore} of
             sessions (default: this node's memory).
+        @param login_secret: the key of login-form tokens, the same on every
+            node of a cluster (default: random, this node's until it stops).
         """
         self.settings = settings
         self.reactor = reactor
@@ -82,7 +85,8 @@ class AdminContext:
         self.sessions = auth.SessionStore(reactor, lifetime=settings.session_lifetime_seconds,
                                           idle=settings.idle_timeout_seconds, tls=settings.tls,
                                           backend=session_backend)
-        self.login_forms = auth.LoginForms(reactor, max_age=settings.idle_timeout_seconds)
+        self.login_forms = auth.LoginForms(reactor, max_age=settings.idle_timeout_seconds,
+                                           secret=login_secret)
         self.env = Environment(loader=PackageLoader("admin", "templates"),
                                autoescape=select_autoescape(["html", "svg"]),
                                trim_blocks=True, lstrip_blocks=True)

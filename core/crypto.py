@@ -52,6 +52,10 @@ class VoucherCipher:
         except (InvalidTag, ValueError, UnicodeDecodeError) as e:
             raise TamperError("voucher %d: HRN failed authentication" % serial) from e
 
+    def derive_key(self, purpose: bytes) -> bytes:
+        """A 32-byte secret for C{purpose}, the same on every node holding this key ring."""
+        return hmac.digest(self._index_key, b"ivoms-derive/1:" + purpose, "sha256")
+
     def seal(self, purpose: bytes, data: bytes) -> bytes:
         """Encrypt C{data} under the active key, bound to C{purpose} (state kept in the store).
 

@@ -91,6 +91,7 @@ def admin_context(node, settings, reactor):
                         loyalty_plans=getattr(config, "loyalty_plans", ()), clock=node.clock,
                         housekeeper=housekeeper, passwords=node.passwords,
                         fraud_settings=config.fraud, counters=node.counters,
+                        login_secret=node.login_form_secret,
                         session_backend=node.session_store(settings.session_lifetime_seconds,
                                                            settings.idle_timeout_seconds,
                                                            Session))

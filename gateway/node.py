@@ -172,6 +172,13 @@ class Node:
                           factory=factory)
 
     @cached_property
+    def login_form_secret(self) -> bytes | None:
+        """The key of the GUI's login-form tokens: derived from the key ring when the nodes
+        share state (a form from one node is accepted by another), else None (random
+        per start)."""
+        return self.cipher.derive_key(b"admin-login-form") if self.shared_in_database else None
+
+    @cached_property
     def source_gate(self):
         """The L{core.interfaces.ISourceGate} of failed HRN attempts per source."""
         from core import fraud

@@ -106,8 +106,9 @@ def cluster(tmp_path_factory, pg_server):
 def test_an_admin_logged_in_on_node_a_keeps_the_session_on_node_b(cluster):
     a, b = cluster.a.admin_port, cluster.b.admin_port
     user = Browser()
-    assert user.get(a, "/login")[0] == 200
+    assert user.get(b, "/login")[0] == 200                  # the form from node B ...
     status, _, headers = user.post(a, "/login", {"username": "admin", "password": ADMIN_PASSWORD})
+    # ... posted to node A
     assert status == 303 and headers["location"] == "/"
     status, body, _ = user.get(b, "/")                      # node B knows the session
     assert status == 200 and b"admin" in body

@@ -284,3 +284,23 @@ def test_a_ussd_dialogue_alternating_between_nodes(two, shared):
     gone = result(bridge_b.handle(_text("dlg-1", "continue", "1")))
     assert gone.operation == "end"                       # the dialogue ended: expired text
     assert not man_a.sessions and not man_b.sessions and not clock.getDelayedCalls()
+
+
+def test_sealed_state_is_bound_to_its_purpose_and_key_ring(tmp_path):
+    from core import keys
+    from core.crypto import TamperError, VoucherCipher
+    ring = keys.init(str(tmp_path / "keys.json"))
+    one, same = VoucherCipher(ring), VoucherCipher(keys.load(str(tmp_path / "keys.json")))
+    blob = one.seal(b"admin-session", b"[]secret")
+    assert b"secret" not in blob and same.unseal(b"admin-session", blob) == b"[]secret"
+    with pytest.raises(TamperError):
+        same.unseal(b"other-purpose", blob)
+    with pytest.raises(TamperError):
+        same.unseal(b"admin-session", blob[:-1] + bytes([blob[-1] ^ 1]))
+    other = VoucherCipher(keys.init(str(tmp_path / "other.json")))
+    with pytest.raises(TamperError):
+        other.unseal(b"admin-session", blob)
+    # every node holding the ring derives the same login-form key; another ring does not
+    assert one.derive_key(b"admin-login-form") == same.derive_key(b"admin-login-form")
+    assert one.derive_key(b"admin-login-form") != one.derive_key(b"x")
+    assert one.derive_key(b"admin-login-form") != other.derive_key(b"admin-login-form")
