@@ -12,9 +12,10 @@ windows are aligned (they start at multiples of the window length) and
 each failure is also added to the counter every node adds to; the total it
 returns becomes the node's count, so failures on several nodes add up.  A
 check stays a memory read: a node learns other nodes' failures when it
-counts one of its own (an L{IAuthThrottle}) or at its first attempt of a
-source in a window (an L{ISourceGate}), so across N nodes a key may see up
-to N - 1 failures more than its limit in a window (docs/cluster.md).
+counts one of its own (an L{IAuthThrottle}), and also asks for the total at
+its first attempt of a source in a window (an L{ISourceGate}; the attempt
+does not wait for the answer), so across N nodes a key may see up to N - 1
+failures more than its limit in a window (docs/cluster.md).
 """
 from __future__ import annotations
 
@@ -172,8 +173,7 @@ class SourceGate:
             e = self._entries[key] = _Source(self._start(now), self.limit_of(key[1]))
         elif e.start + self.window <= now:
             e.start, e.failures = self._start(now), 0    # a new window: failures restart
-            if e.synced is True:
-                e.synced = None
+            e.synced = False
         return e
 
     def _start(self, now):
@@ -186,8 +186,11 @@ class SourceGate:
             refused; or a Deferred firing later with one of those two.
         """
         e = self._entry((channel, source), self.clock.seconds())
-        if self.shared is not None and e.synced is not True:
-            return self._sync(channel, source, e)
+        if self.shared is not None and not e.synced:
+            # the other nodes' failures of this window, read once; the attempt is not held
+            e.synced = True
+            got = self.shared.get(shared_key("source", channel, source), e.start)
+            got.addCallback(self._learned, e, e.start).addErrback(lambda _: None)
         if e.failures >= e.limit:
             return e.start + self.window
         if e.failures + e.under_way < e.limit:
@@ -198,29 +201,6 @@ class SourceGate:
         d = defer.Deferred()
         e.waiting.append(d)
         return d
-
-    def _sync(self, channel, source, e) -> defer.Deferred:
-        """Read the source's shared count once per window, then admit (or refuse)."""
-        d = defer.Deferred()
-        if e.synced is None:
-            e.synced = [d]
-            got = self.shared.get(shared_key("source", channel, source), e.start)
-            got.addBoth(self._synced, channel, source, e)
-        else:
-            e.synced.append(d)
-        return d
-
-    def _synced(self, total, channel, source, e) -> None:
-        waiters = e.synced if isinstance(e.synced, list) else []
-        e.synced = True
-        if isinstance(total, int):          # else the database failed: the node's own count
-            e.failures = max(e.failures, total)
-        for d in waiters:
-            r = self.admit(channel, source)
-            if isinstance(r, defer.Deferred):
-                r.chainDeferred(d)
-            else:
-                d.callback(r)
 
     def done(self, channel: str, source: str, failed: bool) -> None:
         """The attempt L{admit} let through was evaluated: a counted failure or not."""
@@ -261,7 +241,7 @@ class _Source:
     __slots__ = ("start", "limit", "failures", "under_way", "waiting", "synced")
 
     def __init__(self, start, limit):
-        self.synced = None          # shared count: None unread, a list of waiters, True read
+        self.synced = False         # the shared count of this window was asked for
         self.start = start
         self.limit = limit
         self.failures = 0

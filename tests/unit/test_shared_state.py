@@ -216,6 +216,24 @@ def test_a_sources_failures_on_two_nodes_add_up():
     assert result(defer.maybeDeferred(gate_b.admit, "soap", "shop1")) is None
 
 
+def test_a_source_gate_does_not_hold_an_attempt_for_the_shared_read():
+    clock = task.Clock()
+    clock.advance(T0)
+    reads = []
+
+    class SlowCounters(MemoryCounters):
+        def get(self, key, window_start):
+            reads.append(defer.Deferred())
+            return reads[-1]
+    gate = SourceGate(clock, lambda source: 5, shared=SlowCounters())
+    assert gate.admit("smpp", "smsc1") is None           # admitted before the read answers
+    assert gate.admit("smpp", "smsc1") is None and len(reads) == 1    # one read per window
+    reads[0].callback(7)                                  # the other nodes' failures
+    assert gate.admit("smpp", "smsc1") == window_start(T0, 60) + 60
+    clock.advance(60)
+    assert gate.admit("smpp", "smsc1") is None and len(reads) == 2    # a new window
+
+
 def test_a_source_gate_without_a_shared_store_keeps_its_own_count():
     clock = task.Clock()
     gate_a = SourceGate(clock, lambda source: 2)
