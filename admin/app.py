@@ -42,7 +42,8 @@ class AdminContext:
 
     def __init__(self, settings, reactor, *, store, runner, cipher, activation, numbering,
                  voucher_types, generation, loyalty_plans=(), clock=None, housekeeper=None,
-                 passwords=None, fraud_settings=None, stock_figures=None, billing_peers=None):
+                 passwords=None, fraud_settings=None, stock_figures=None, billing_peers=None,
+                 counters=None, session_backend=None, login_secret=None):
         """
         @param settings: the L{admin.config.AdminSettings}.
         @param reactor: reactor for the thread pool (and time, without C{clock}).
@@ -70,6 +71,12 @@ class AdminContext:
         @param billing_peers: a callable without arguments returning
             (connector name, [(peer, 1 if usable else 0)]), the billing
             connector's peers as the metrics report them; None: not shown.
+        @param counters: the L{core.interfaces.ICounterStore} the nodes share
+            (failed logins per address add up across nodes), or None.
+        @param session_backend: the L{core.interfaces.ISessionStore} of
+            sessions (default: this node's memory).
+        @param login_secret: the key of login-form tokens, the same on every
+            node of a cluster (default: random, this node's until it stops).
         """
         self.settings = settings
         self.reactor = reactor
@@ -85,8 +92,10 @@ class AdminContext:
         self.make_housekeeper = housekeeper
         self.housekeeper = None
         self.sessions = auth.SessionStore(reactor, lifetime=settings.session_lifetime_seconds,
-                                          idle=settings.idle_timeout_seconds, tls=settings.tls)
-        self.login_forms = auth.LoginForms(reactor, max_age=settings.idle_timeout_seconds)
+                                          idle=settings.idle_timeout_seconds, tls=settings.tls,
+                                          backend=session_backend)
+        self.login_forms = auth.LoginForms(reactor, max_age=settings.idle_timeout_seconds,
+                                           secret=login_secret)
         self.env = Environment(loader=PackageLoader("admin", "templates"),
                                autoescape=select_autoescape(["html", "svg"]),
                                trim_blocks=True, lstrip_blocks=True)
@@ -102,7 +111,8 @@ class AdminContext:
         self.stock_figures = stock_figures
         self.billing_peers = billing_peers
         self.login_throttle = FailureThrottle(reactor, per_account=LOGIN_FAILURES_PER_ADDRESS,
-                                              per_address=LOGIN_FAILURES_PER_ADDRESS)
+                                              per_address=LOGIN_FAILURES_PER_ADDRESS,
+                                              shared=counters, scope="admin-login")
 
     # -- store -------------------------------------------------------------------
     def keeper(self):
@@ -182,30 +192,39 @@ class AdminContext:
         def deco(fn):
             @functools.wraps(fn)
             async def wrapper(request, **kw):
-                session = self.sessions.from_request(request)
+                session = await self.sessions.from_request(request)
                 if session is None or session.user_id is None:
                     if request.method == b"POST":
                         return self.error(request, None, 403, "Your session has ended; log in again.")
                     return web.redirect(request, "/login")
                 user = await self.read(auth.user_by_id, session.user_id)
                 if user is None or not user.enabled:
-                    self.sessions.drop(session.id)
+                    await self.sessions.drop(session.id)
                     return web.redirect(request, "/login")
+                mark = session.mark()
                 session.role = user.role
-                if permission is not None and not session.can(permission):
-                    return self.error(request, session, 403,
-                                      "Your role (%s) may not use this page." % session.role)
                 try:
-                    if request.method == b"POST" and not auth.csrf_ok(session, web.arg(request, "csrf")):
-                        return self.error(request, session, 403, "The form's security token is "
-                                          "missing or stale; reload the page.")
-                    return await fn(request, session, **kw)
-                except FormError as e:
-                    return self.error(request, session, 400, str(e))
+                    return await self._guarded(fn, permission, request, session, kw)
+                finally:
+                    # messages queued or shown, a new role: the next request may reach another node
+                    await self.sessions.save_if_changed(session, mark)
             # Klein names a route's endpoint after its function: keep them unique
             wrapper.__name__ = "%s.%s" % (fn.__module__, fn.__name__)
             return wrapper
         return deco
+
+    async def _guarded(self, fn, permission, request, session, kw):
+        """Run the page C{fn} for C{session}: role and CSRF checks, form errors as 400."""
+        if permission is not None and not session.can(permission):
+            return self.error(request, session, 403,
+                              "Your role (%s) may not use this page." % session.role)
+        try:
+            if request.method == b"POST" and not auth.csrf_ok(session, web.arg(request, "csrf")):
+                return self.error(request, session, 403, "The form's security token is "
+                                  "missing or stale; reload the page.")
+            return await fn(request, session, **kw)
+        except FormError as e:
+            return self.error(request, session, 400, str(e))
 
 
 def build_app(ctx: AdminContext) -> Klein:
@@ -234,9 +253,11 @@ def build_app(ctx: AdminContext) -> Klein:
     def unexpected(request, failure):
         from werkzeug.exceptions import MethodNotAllowed, NotFound
         if failure.check(NotFound):
-            return ctx.error(request, ctx.sessions.from_request(request), 404, "No such page.")
+            return ctx.sessions.from_request(request).addCallback(
+                lambda session: ctx.error(request, session, 404, "No such page."))
         if failure.check(MethodNotAllowed):
-            return ctx.error(request, ctx.sessions.from_request(request), 405, "Method not allowed.")
+            return ctx.sessions.from_request(request).addCallback(
+                lambda session: ctx.error(request, session, 405, "Method not allowed."))
         ctx.log.failure("admin page failed: {path}", failure,
                         path=request.path.decode("ascii", "replace"))
         return ctx.error(request, None, 500, "Unexpected error; it was logged.")

@@ -1,7 +1,8 @@
 """Sessions, CSRF tokens, login with lockout, and the role checks of the GUI (DESIGN §10).
 
-Sessions live in the memory of the node that served the login (a
-multi-node deployment routes a GUI user to one node: sticky sessions).
+Sessions are kept in an L{core.interfaces.ISessionStore}: the node's
+memory, or the database every node of a cluster shares, so that a user
+logged in on one node keeps the session on any other (docs/cluster.md).
 The session cookie is HttpOnly, SameSite=Strict, and Secure (with the
 C{__Host-} prefix) under TLS.  Before login the cookie holds only a random
 nonce and the login form a signed, expiring token bound to it
@@ -17,8 +18,11 @@ import hashlib
 import hmac
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from twisted.internet import defer
+
+from core.shared_state import MemorySessions, SessionRecord
 from core.users import UserRow, hash_password  # noqa: F401 (UserRow: the pages' type)
 from core.users import user_by_id, user_by_name  # noqa: F401 (the login page and role checks)
 
@@ -61,17 +65,8 @@ def allowed(role: str | None, permission: str) -> bool:
 
 
 @dataclass
-class Session:
+class Session(SessionRecord):
     """One browser's session: anonymous (login form) or logged in."""
-
-    id: str
-    csrf: str
-    created: float
-    last_seen: float
-    user_id: int | None = None
-    name: str | None = None
-    role: str | None = None
-    flashes: list = field(default_factory=list)
 
     def flash(self, text: str, kind: str = "ok") -> None:
         """Queue a message for the next page this session sees."""
@@ -84,60 +79,71 @@ class Session:
     def can(self, permission: str) -> bool:
         return allowed(self.role, permission)
 
+    def mark(self) -> tuple:
+        """What L{SessionStore.save_if_changed} compares: the role and the messages."""
+        return self.role, tuple(self.flashes)
+
 
 class SessionStore:
-    """Sessions by id, expiring after a lifetime or an idle period (clock injected)."""
+    """The GUI's sessions (kept in an L{ISessionStore}) and their cookies (clock injected).
 
-    MAX_ANONYMOUS = 10000
+    @ivar backend: the L{core.interfaces.ISessionStore} holding logged-in sessions.
+    """
 
-    def __init__(self, clock, *, lifetime: int, idle: int, tls: bool):
+    MAX_ANONYMOUS = MemorySessions.MAX_SESSIONS
+
+    def __init__(self, clock, *, lifetime: int, idle: int, tls: bool, backend=None):
+        """
+        @param backend: where sessions are kept; by default this node's memory.
+        """
         self.clock = clock
         self.lifetime = lifetime
         self.idle = idle
         self.tls = tls
         self.cookie_name = b"__Host-ivoms_session" if tls else b"ivoms_session"
-        self._sessions: dict[str, Session] = {}
+        self.backend = backend if backend is not None else MemorySessions(
+            clock, lifetime=lifetime, idle=idle)
 
-    def new(self) -> Session:
-        """A fresh session with new random id and CSRF token."""
+    def new(self, user=None) -> Session:
+        """A fresh session with new random id and CSRF token (not stored yet: L{save}).
+
+        @param user: the L{UserRow} logged in, or None.
+        """
         now = self.clock.seconds()
-        self._expire(now)
         s = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), now, now)
-        self._sessions[s.id] = s
+        if user is not None:
+            s.user_id, s.name, s.role = user.id, user.name, user.role
         return s
 
-    def get(self, sid: str | None) -> Session | None:
-        """The live session C{sid} (touching it), or None when unknown or expired."""
-        if not sid:
-            return None
-        s = self._sessions.get(sid)
-        if s is None:
-            return None
-        now = self.clock.seconds()
-        if now - s.created > self.lifetime or now - s.last_seen > self.idle:
-            self._sessions.pop(sid, None)
-            return None
-        s.last_seen = now
-        return s
+    def save(self, session: Session):
+        """Store C{session} (new or changed). @return: a Deferred."""
+        return self.backend.put(session)
 
-    def drop(self, sid: str) -> None:
-        self._sessions.pop(sid, None)
+    def save_if_changed(self, session: Session, mark: tuple):
+        """Store C{session}'s role and messages when they differ from C{mark} (L{Session.mark}),
+        unless the session was ended meanwhile.
 
-    def drop_user(self, user_id: int) -> None:
-        """End every session of C{user_id} (disabled, or password reset)."""
-        for sid in [k for k, v in self._sessions.items() if v.user_id == user_id]:
-            self._sessions.pop(sid, None)
+        @return: a Deferred.
+        """
+        if session.mark() == mark:
+            return defer.succeed(None)
+        return self.backend.update(session)
 
-    def _expire(self, now: float) -> None:
-        if len(self._sessions) < self.MAX_ANONYMOUS:
-            return
-        for sid in [k for k, s in self._sessions.items()
-                    if now - s.created > self.lifetime or now - s.last_seen > self.idle
-                    or s.user_id is None]:
-            self._sessions.pop(sid, None)
+    def get(self, sid: str | None):
+        """@return: a Deferred firing with the live session C{sid} (touched), or None."""
+        return self.backend.get(sid)
+
+    def drop(self, sid: str):
+        """End session C{sid}. @return: a Deferred."""
+        return self.backend.drop(sid)
+
+    def drop_user(self, user_id: int):
+        """End every session of C{user_id} (disabled, or password reset). @return: a Deferred."""
+        return self.backend.drop_user(user_id)
 
     # -- cookies -----------------------------------------------------------------
-    def from_request(self, request) -> Session | None:
+    def from_request(self, request):
+        """@return: a Deferred firing with the request's live session, or None."""
         return self.get(self.cookie(request))
 
     def cookie(self, request) -> str | None:

@@ -16,8 +16,8 @@ def register(app, ctx) -> None:
     s = ctx.settings
 
     @app.route("/login", methods=["GET"])
-    def login_form(request):
-        session = ctx.sessions.from_request(request)
+    async def login_form(request):
+        session = await ctx.sessions.from_request(request)
         if session is not None and session.user_id is not None:
             return web.redirect(request, "/")
         form = ctx.sessions.anonymous(request, ctx.login_forms)
@@ -55,8 +55,8 @@ def register(app, ctx) -> None:
                 return _failed(request, name, 503)
             ctx.login_failed(name, origin)
             return _failed(request, name, 401)
-        fresh = ctx.sessions.new()
-        fresh.user_id, fresh.name, fresh.role = user.id, user.name, user.role
+        fresh = ctx.sessions.new(user)
+        await ctx.sessions.save(fresh)
         ctx.sessions.set_cookie(request, fresh)
         return web.redirect(request, "/")
 
@@ -72,7 +72,7 @@ def register(app, ctx) -> None:
     @ctx.page(None)
     async def logout(request, session):
         await ctx.write(_audit_logout, session.name, ctx.now(), web.client_origin(request))
-        ctx.sessions.drop(session.id)
+        await ctx.sessions.drop(session.id)
         ctx.sessions.clear_cookie(request)
         return web.redirect(request, "/login")
 

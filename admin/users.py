@@ -65,7 +65,7 @@ def register(app, ctx) -> None:
         except UserError as e:
             raise FormError(str(e))
         if action in ("disable", "password", "role"):
-            ctx.sessions.drop_user(user_id)
+            await ctx.sessions.drop_user(user_id)
         session.flash("User %s: %s done." % (name, action))
         if password:
             session.flash("New password for %s, shown only now: %s" % (name, password), "warn")

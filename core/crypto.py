@@ -52,6 +52,36 @@ class VoucherCipher:
         except (InvalidTag, ValueError, UnicodeDecodeError) as e:
             raise TamperError("voucher %d: HRN failed authentication" % serial) from e
 
+    def derive_key(self, purpose: bytes) -> bytes:
+        """A 32-byte secret for C{purpose}, the same on every node holding this key ring."""
+        return hmac.digest(self._index_key, b"ivoms-derive/1:" + purpose, "sha256")
+
+    def seal(self, purpose: bytes, data: bytes) -> bytes:
+        """Encrypt C{data} under the active key, bound to C{purpose} (state kept in the store).
+
+        @return: key id length, key id, nonce and ciphertext in one blob.
+        """
+        kid = self.active_key_id.encode()
+        nonce = os.urandom(12)
+        return (bytes([len(kid)]) + kid + nonce
+                + self._aead[self.active_key_id].encrypt(nonce, data, b"ivoms-seal/1:" + purpose))
+
+    def unseal(self, purpose: bytes, blob: bytes) -> bytes:
+        """Recover what L{seal} encrypted for C{purpose}.
+
+        @raise TamperError: altered bytes, another purpose, or an unknown key id.
+        """
+        n = blob[0] if blob else 0
+        kid = blob[1:1 + n].decode("ascii", "replace")
+        aead = self._aead.get(kid)
+        if aead is None:
+            raise TamperError("sealed data: unknown key id %r" % kid)
+        body = blob[1 + n:]
+        try:
+            return aead.decrypt(body[:12], body[12:], b"ivoms-seal/1:" + purpose)
+        except (InvalidTag, ValueError) as e:
+            raise TamperError("sealed data failed authentication") from e
+
     def blind_index(self, hrn: str) -> bytes:
         """HMAC-SHA256 of the normalised digits C{hrn}."""
         return hmac.digest(self._index_key, hrn.encode("ascii"), "sha256")

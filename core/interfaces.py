@@ -16,7 +16,8 @@ from core.billing import IBillingPort
 
 __all__ = ["IActivationService", "ITransactionQueries", "INumberingPlan", "IBillingPort",
            "IInTransactionCredit", "IStoreLedger", "IBillingReadiness",
-           "IPasswordChecker", "IAuthThrottle", "ISourceGate"]
+           "IPasswordChecker", "IAuthThrottle", "ISourceGate", "ISessionStore",
+           "INonceCache", "ICounterStore", "IDialogueStore"]
 
 
 class IActivationService(Interface):
@@ -175,3 +176,89 @@ class ISourceGate(Interface):
 
     def throttled():
         """(channel, source, failures, limit) of the sources throttled now."""
+
+
+class ISessionStore(Interface):
+    """The GUI's sessions by id, each with its CSRF token, expiring (docs/cluster.md).
+
+    A session is an object with the fields of L{core.shared_state.SessionRecord}.
+    Every method returns a Deferred.
+    """
+
+    def get(sid):
+        """The live session C{sid}, its last use set to now.
+
+        @return: a Deferred firing with the session, or None when C{sid} is
+            unknown or the session passed its lifetime or idle time.
+        """
+
+    def put(session):
+        """Store the new session C{session}.
+
+        @return: a Deferred firing once it is stored.
+        """
+
+    def update(session):
+        """Store what changed in C{session} (role, messages), unless it was dropped meanwhile.
+
+        @return: a Deferred firing once it is stored.
+        """
+
+    def drop(sid):
+        """Forget session C{sid} (logout). @return: a Deferred."""
+
+    def drop_user(user_id):
+        """Forget every session of C{user_id} (disabled, password reset). @return: a Deferred."""
+
+
+class INonceCache(Interface):
+    """Remembers replay-protection nonces (WS-Security) for as long as they could be fresh."""
+
+    def remember(key, expires_at):
+        """Remember C{key} (bytes) until C{expires_at} (epoch seconds), unless known.
+
+        @return: a Deferred firing True when C{key} was new (now remembered),
+            False when it is known (a replay); it fails with
+            L{core.shared_state.NonceCacheFull} when no more can be held.
+        """
+
+
+class ICounterStore(Interface):
+    """Counters per key and fixed time window, added to atomically (throttles)."""
+
+    def add(key, window_start, n=1):
+        """Add C{n} to the counter of C{key} in the window starting at C{window_start}.
+
+        @param window_start: epoch seconds, a multiple of the window length.
+        @return: a Deferred firing with the counter's new total.
+        """
+
+    def get(key, window_start):
+        """@return: a Deferred firing with the counter's total (0 when never added to)."""
+
+
+class IDialogueStore(Interface):
+    """Open USSD dialogues by dialogue id, one step at a time (docs/cluster.md).
+
+    A dialogue is held (claimed) by one request at a time: a second claim
+    before the holder releases it is refused, so two nodes never advance the
+    same dialogue at once.  The state is a dict of JSON values.
+    """
+
+    def claim(dialogue_id, now, hold_until):
+        """Hold dialogue C{dialogue_id} until the step ends or C{hold_until}.
+
+        @param now: epoch seconds.
+        @return: a Deferred firing with C{(state, version)}, with None when no
+            live dialogue has the id, or failing with
+            L{core.shared_state.DialogueHeld} while another request holds it.
+        """
+
+    def release(dialogue_id, state, version, expires_at):
+        """Store C{state} (or delete the dialogue when C{state} is None) and let it go.
+
+        @param version: what L{claim} gave (None for a dialogue just begun).
+        @param expires_at: epoch seconds after which it is no longer live.
+        @return: a Deferred firing with True when stored, False when another
+            request took the dialogue over meanwhile (its state wins).
+        """

@@ -305,3 +305,47 @@ request_inbox = Table(
     Index(None, "txn_id"),
     Index(None, "reply_state", "received_at"),
 )
+
+# -- state several nodes share (docs/cluster.md; core/shared_db.py) --------------------
+#: GUI sessions (times in ms); C{flashes}: the pending messages, sealed.
+shared_session = Table(
+    "shared_session", metadata,
+    Column("id", String(64), primary_key=True),
+    Column("csrf", String(64), nullable=False),
+    Column("created", BigInteger, nullable=False),
+    Column("last_seen", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Column("user_id", Integer),
+    Column("name", String(64)),
+    Column("role", String(32)),
+    Column("flashes", LargeBinary),
+    Index(None, "user_id"),
+    Index(None, "expires_at"),
+)
+
+#: WS-Security nonces seen (the key: SHA-256 of account and nonce), until they expire (ms).
+shared_nonce = Table(
+    "shared_nonce", metadata,
+    Column("key", LargeBinary(32), primary_key=True),
+    Column("expires_at", BigInteger, nullable=False),
+    Index(None, "expires_at"),
+)
+
+#: Throttle counters per key and fixed window (C{window_start}: epoch seconds).
+shared_counter = Table(
+    "shared_counter", metadata,
+    Column("key", String(200), primary_key=True),
+    Column("window_start", BigInteger, primary_key=True),
+    Column("count", Integer, nullable=False),
+)
+
+#: Open USSD dialogues: JSON state, version (bumped by each claim and step), hold and expiry (ms).
+ussd_dialogue = Table(
+    "ussd_dialogue", metadata,
+    Column("dialogue_id", String(64), primary_key=True),
+    Column("state", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("held_until", BigInteger, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),
+    Index(None, "expires_at"),
+)

@@ -5,8 +5,17 @@ seconds; past C{per_account} (or C{per_address}) failures within it, the key
 is throttled until its window ends, and attempts are refused before any
 password is checked.  The table holds at most C{max_keys} keys: when full,
 expired windows are dropped first, then the oldest, so a flood of addresses
-cannot grow it.  The counts are the node's own (like the SOAP nonce cache):
-behind a load balancer each node throttles on its own share.
+cannot grow it.
+
+Given a shared L{ICounterStore} (C{[cluster] shared_state = "database"}),
+windows are aligned (they start at multiples of the window length) and
+each failure is also added to the counter every node adds to; the total it
+returns becomes the node's count, so failures on several nodes add up.  A
+check stays a memory read: a node learns other nodes' failures when it
+counts one of its own (an L{IAuthThrottle}), and also asks for the total at
+its first attempt of a source in a window (an L{ISourceGate}; the attempt
+does not wait for the answer), so across N nodes a key may see up to N - 1
+failures more than its limit in a window (docs/cluster.md).
 """
 from __future__ import annotations
 
@@ -16,6 +25,19 @@ from twisted.internet import defer
 from zope.interface import implementer
 
 from core.interfaces import IAuthThrottle, ISourceGate
+from core.shared_state import window_start
+
+
+def shared_key(scope: str, kind: str, name: str) -> str:
+    """The shared counter's key of C{name} (an account, an address, a source) in C{scope}."""
+    return "%s|%s|%s" % (scope, kind, name[:150])
+
+
+def _learn(total, entry, start, index):
+    """Raise C{entry[index]} to the shared C{total} when it still counts the window C{start}."""
+    if isinstance(total, int) and entry.start_of() == start:
+        entry.raise_to(index, total)
+    return total
 
 
 @implementer(IAuthThrottle)
@@ -23,14 +45,19 @@ class FailureThrottle:
     """Per-account and per-address failure counts in fixed windows (clock injected)."""
 
     def __init__(self, clock, *, per_account: int = 10, per_address: int = 30,
-                 window: float = 60.0, max_keys: int = 10_000):
+                 window: float = 60.0, max_keys: int = 10_000, shared=None, scope: str = ""):
         """
         @param clock: an C{IReactorTime}.
         @param per_account: failures of one account per window before it is throttled.
         @param per_address: failures from one address per window before it is throttled.
         @param window: seconds.
+        @param shared: an L{ICounterStore} the nodes of a cluster share, or None.
+        @param scope: what the counts are of (C{"soap-auth"}, C{"admin-login"}, ...),
+            part of the shared counters' keys.
         """
         self.clock = clock
+        self.shared = shared
+        self.scope = scope
         self.limits = {"account": per_account, "address": per_address}
         self.window = window
         self.max_keys = max_keys
@@ -63,9 +90,13 @@ class FailureThrottle:
             entry = self._live(key, now)
             if entry is None:
                 self._make_room(now)
-                entry = self._counts[key] = [now, 0]
+                start = window_start(now, self.window) if self.shared is not None else now
+                entry = self._counts[key] = _Count(start)
             entry[1] += 1
             crossed = crossed or entry[1] == self.limits[kind]
+            if self.shared is not None:
+                d = self.shared.add(shared_key(self.scope, kind, name), entry[0])
+                d.addCallback(_learn, entry, entry[0], 1).addErrback(lambda _: None)
         return crossed
 
     def succeeded(self, account, address) -> None:
@@ -88,6 +119,19 @@ class FailureThrottle:
             self._counts.popitem(last=False)
 
 
+class _Count(list):
+    """[window start, failures] of one key of a L{FailureThrottle}."""
+
+    def __init__(self, start):
+        super().__init__((start, 0))
+
+    def start_of(self):
+        return self[0]
+
+    def raise_to(self, index, total):
+        self[index] = max(self[index], total)
+
+
 @implementer(ISourceGate)
 class SourceGate:
     """Failed HRN attempts per source per window, attempts under way included.
@@ -104,11 +148,13 @@ class SourceGate:
     """
 
     def __init__(self, clock, limit_of, *, window: float = 60.0, max_keys: int = 10_000,
-                 max_waiting: int = 1000):
+                 max_waiting: int = 1000, shared=None):
         """
         @param limit_of: C{limit_of(source) -> int}, failures allowed per window.
+        @param shared: an L{ICounterStore} the nodes of a cluster share, or None.
         """
         self.clock = clock
+        self.shared = shared
         self.limit_of = limit_of
         self.window = window
         self.max_keys = max_keys
@@ -124,10 +170,14 @@ class SourceGate:
                     del self._entries[k]
                 while len(self._entries) >= self.max_keys:
                     self._entries.popitem(last=False)
-            e = self._entries[key] = _Source(now, self.limit_of(key[1]))
+            e = self._entries[key] = _Source(self._start(now), self.limit_of(key[1]))
         elif e.start + self.window <= now:
-            e.start, e.failures = now, 0          # a new window: failures restart
+            e.start, e.failures = self._start(now), 0    # a new window: failures restart
+            e.synced = False
         return e
+
+    def _start(self, now):
+        return window_start(now, self.window) if self.shared is not None else now
 
     def admit(self, channel: str, source: str):
         """Count one attempt of C{source} as under way, unless it is throttled.
@@ -136,6 +186,11 @@ class SourceGate:
             refused; or a Deferred firing later with one of those two.
         """
         e = self._entry((channel, source), self.clock.seconds())
+        if self.shared is not None and not e.synced:
+            # the other nodes' failures of this window, read once; the attempt is not held
+            e.synced = True
+            got = self.shared.get(shared_key("source", channel, source), e.start)
+            got.addCallback(self._learned, e, e.start).addErrback(lambda _: None)
         if e.failures >= e.limit:
             return e.start + self.window
         if e.failures + e.under_way < e.limit:
@@ -156,6 +211,17 @@ class SourceGate:
         e.under_way = max(0, e.under_way - 1)
         if failed:
             e.failures += 1
+            if self.shared is not None:
+                d = self.shared.add(shared_key("source", channel, source), e.start)
+                d.addCallback(self._learned, e, e.start).addErrback(lambda _: None)
+        self._wake(e)
+
+    def _learned(self, total, e, start) -> None:
+        if e.start == start and total > e.failures:
+            e.failures = total
+            self._wake(e)
+
+    def _wake(self, e) -> None:
         while e.waiting and (e.failures >= e.limit or e.failures + e.under_way < e.limit):
             d = e.waiting.popleft()
             if e.failures >= e.limit:
@@ -172,9 +238,10 @@ class SourceGate:
 
 
 class _Source:
-    __slots__ = ("start", "limit", "failures", "under_way", "waiting")
+    __slots__ = ("start", "limit", "failures", "under_way", "waiting", "synced")
 
     def __init__(self, start, limit):
+        self.synced = False         # the shared count of this window was asked for
         self.start = start
         self.limit = limit
         self.failures = 0

@@ -25,7 +25,8 @@ def ussd_resource(node):
     """C{/ussd}: the USSD gateway bridge."""
     return ussd.build_resource(node.activation, node.config.ussd, clock=node.reactor,
                                hrn_lengths=hrn_lengths(node.config), numbering=node.numbering,
-                               passwords=node.passwords, metrics=node.metrics)
+                               passwords=node.passwords, metrics=node.metrics,
+                               dialogue_store=node.dialogue_store)
 
 
 def ivr_resource(node):
@@ -36,9 +37,13 @@ def ivr_resource(node):
 
 
 def soap_resource(node):
-    """C{/soap}: the partners' SOAP interface (the node's bounded pool checks passwords)."""
+    """C{/soap}: the partners' SOAP interface (the node's bounded pool checks passwords;
+    nonces and failure counts shared by the nodes when C{[cluster]} says so)."""
+    from core.throttle import FailureThrottle
+    throttle = FailureThrottle(node.reactor, shared=node.counters, scope="soap-auth")
     return soap.build_resource(node.activation, node.queries, node.config.soap,
-                               clock=node.reactor, passwords=node.passwords)
+                               clock=node.reactor, passwords=node.passwords,
+                               nonces=node.nonces, throttle=throttle)
 
 
 def web_resource(node):
@@ -77,6 +82,7 @@ def admin_context(node, settings, reactor):
     """
     from admin.app import AdminContext
     from gateway.metrics.collectors import peer_states
+    from admin.auth import Session
 
     def housekeeper():
         from core.housekeeping.housekeeper import Housekeeper
@@ -92,7 +98,11 @@ def admin_context(node, settings, reactor):
                         loyalty_plans=getattr(config, "loyalty_plans", ()), clock=node.clock,
                         housekeeper=housekeeper, passwords=node.passwords,
                         fraud_settings=config.fraud, stock_figures=store_figures(node, reactor),
-                        billing_peers=billing_peers)
+                        billing_peers=billing_peers, counters=node.counters,
+                        login_secret=node.login_form_secret,
+                        session_backend=node.session_store(settings.session_lifetime_seconds,
+                                                           settings.idle_timeout_seconds,
+                                                           Session))
 
 
 def store_figures(node, reactor):

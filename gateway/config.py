@@ -48,6 +48,24 @@ class DatabaseSettings:
 
 
 @dataclass(frozen=True)
+class ClusterSettings:
+    """C{[cluster]}: where state that consecutive requests share is kept (docs/cluster.md).
+
+    C{shared_state}: C{"memory"} (this node's memory: one node), C{"database"}
+    (the database every node shares), or C{"auto"}: the database on
+    PostgreSQL, memory on SQLite.
+    """
+
+    shared_state: str = setting("auto", check=one_of("auto", "memory", "database"))
+
+    def in_database(self, url: str) -> bool:
+        """True when shared state goes to the database at C{url}."""
+        if self.shared_state == "auto":
+            return not url.startswith("sqlite")
+        return self.shared_state == "database"
+
+
+@dataclass(frozen=True)
 class KeysSettings:
     file: str = setting("var/keys.json", path=True)
 
@@ -191,6 +209,7 @@ class IvomsFile:
     loyalty: str = setting("loyalty.toml", path=True)
     node: NodeSettings = setting(factory=NodeSettings)
     database: DatabaseSettings = setting(factory=DatabaseSettings)
+    cluster: ClusterSettings = setting(factory=ClusterSettings)
     keys: KeysSettings = setting(factory=KeysSettings)
     logging: LoggingSettings = setting(factory=LoggingSettings)
     generation: GenerationSettings = setting(factory=GenerationSettings)

@@ -130,6 +130,65 @@ class Node:
         return PasswordPool(self.reactor)
 
     @cached_property
+    def shared_in_database(self) -> bool:
+        """True when GUI sessions, nonces, throttle counters and USSD dialogues are in the
+        database (C{[cluster] shared_state}), so that every node shares them."""
+        return self.config.cluster.in_database(self.config.database.url)
+
+    @cached_property
+    def counters(self):
+        """The L{core.interfaces.ICounterStore} the nodes share, or None (memory only)."""
+        if not self.shared_in_database:
+            return None
+        from core.shared_db import DbCounters
+        return DbCounters(self.runner)
+
+    @cached_property
+    def nonces(self):
+        """The L{core.interfaces.INonceCache} the nodes share, or None (this node's memory)."""
+        if not self.shared_in_database:
+            return None
+        from core.shared_db import DbNonces
+        return DbNonces(self.runner, self.clock)
+
+    @cached_property
+    def dialogue_store(self):
+        """The L{core.interfaces.IDialogueStore} the nodes share, or None (this node's memory)."""
+        if not self.shared_in_database:
+            return None
+        from core.shared_db import DbDialogues
+        return DbDialogues(self.runner)
+
+    def session_store(self, lifetime: float, idle: float, factory):
+        """The L{core.interfaces.ISessionStore} the nodes share, or None (this node's memory).
+
+        @param factory: the session class built from a stored row.
+        """
+        if not self.shared_in_database:
+            return None
+        from core.shared_db import DbSessions
+        return DbSessions(self.runner, self.clock, lifetime=lifetime, idle=idle,
+                          seal=lambda data: self.cipher.seal(b"admin-session", data),
+                          unseal=lambda blob: self.cipher.unseal(b"admin-session", blob),
+                          factory=factory)
+
+    @cached_property
+    def login_form_secret(self) -> bytes | None:
+        """The key of the GUI's login-form tokens: derived from the key ring when the nodes
+        share state (a form from one node is accepted by another), else None (random
+        per start)."""
+        return self.cipher.derive_key(b"admin-login-form") if self.shared_in_database else None
+
+    @cached_property
+    def source_gate(self):
+        """The L{core.interfaces.ISourceGate} of failed HRN attempts per source."""
+        from core import fraud
+        from core.throttle import SourceGate
+        settings = self.config.fraud
+        return SourceGate(self.clock, lambda source: fraud.source_limit(settings, source),
+                          shared=self.counters)
+
+    @cached_property
     def activation(self) -> ActivationService:
         a = self.config.activation
         return ActivationService(
@@ -138,7 +197,8 @@ class Node:
             hrn_lengths={t.hrn_length for t in self.config.voucher_types.values()},
             fraud_settings=self.config.fraud, billing_timeout=a.billing_timeout,
             allow_beneficiary=a.allow_beneficiary, node=self.config.node.name,
-            loyalty=self.loyalty, replay_window=a.replay_window_seconds, metrics=self.metrics)
+            loyalty=self.loyalty, replay_window=a.replay_window_seconds, metrics=self.metrics,
+            source_gate=self.source_gate)
 
     @cached_property
     def loyalty(self):

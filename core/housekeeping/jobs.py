@@ -28,6 +28,7 @@ from core.schema import (
     batch, fraud_counter as fc, txn, voucher, voucher_archive, voucher_history,
     voucher_history_archive,
 )
+from core.shared_db import purge_expired
 from core.states import VoucherState as S
 from core.timeutil import DAY_MS, fmt_day, fmt_ms
 
@@ -181,7 +182,8 @@ def count_liftable(tx, now: int, cutoff: int) -> Lifted:
 
 
 async def lift_bars(ctx) -> JobReport:
-    """Forget failure counters whose bar is over and whose counting window has passed."""
+    """Forget failure counters whose bar is over and whose counting window has passed,
+    and expired shared state (GUI sessions, nonces, throttle counters, USSD dialogues)."""
     now = ctx.now()
     cutoff = now - ctx.fraud_window_seconds * 1000
     if ctx.dry_run:
@@ -198,8 +200,9 @@ async def lift_bars(ctx) -> JobReport:
         if n < ctx.chunk_size:
             break
         await ctx.checkpoint()
-    return JobReport(total, "forgot %d fraud counter(s), %d of them with an ended bar"
-                     % (total, barred))
+    shared = await ctx.write(purge_expired, now)
+    return JobReport(total, "forgot %d fraud counter(s), %d of them with an ended bar; "
+                     "deleted %d expired shared-state row(s)" % (total, barred, shared))
 
 
 # -- forget requests -----------------------------------------------------------------

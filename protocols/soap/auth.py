@@ -6,15 +6,15 @@ C{Base64(SHA-1(nonce + created + password))} where C{nonce} is the decoded
 C{Nonce} bytes and C{created} the C{wsu:Created} text as sent.  A token
 with C{Created} must be within C{skew} seconds of our clock, and a nonce is
 accepted once while it could still be fresh (§3.2 replay protection).  The
-nonce memory is this node's: behind a load balancer a replay could reach
-another node within the window, which TLS on the listener prevents.
+nonces are remembered in an L{INonceCache}: the node's memory, or the
+database shared by every node of a cluster, where a nonce replayed to
+another node is refused as well (docs/cluster.md).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import collections
 import datetime
 import hashlib
 import hmac
@@ -24,6 +24,8 @@ from twisted.internet import defer
 from twisted.logger import Logger
 
 from core.passwords import PasswordPool, PasswordPoolBusy
+from core.shared_state import MemoryNonces
+from core.shared_state import NonceCacheFull as NoRoomForNonces
 from core.throttle import FailureThrottle
 from protocols.common.peers import basic_credentials
 from protocols.common.secrets import SecretChecker
@@ -172,7 +174,7 @@ class Authenticator:
 
     def __init__(self, clients, *, clock, skew_seconds: int = 300,
                  nonce_cache_size: int = 200_000, verify_hash=None, passwords=None,
-                 throttle=None):
+                 throttle=None, nonces=None):
         """
         @param clients: L{protocols.soap.config.SoapClient} accounts.
         @param clock: an C{IReactorTime}; C{Created} is checked against it.
@@ -182,6 +184,8 @@ class Authenticator:
             by default a pool of this authenticator's own.
         @param throttle: an L{IAuthThrottle}; by default 10 failures per
             account and 30 per address a minute.
+        @param nonces: the L{INonceCache} of UsernameToken nonces; by default
+            this node's memory, holding C{nonce_cache_size} of them.
         """
         self.clients = {c.name: c for c in clients}
         self._networks = {c.name: [ipaddress.ip_network(n, strict=False) for n in c.networks]
@@ -189,7 +193,7 @@ class Authenticator:
         self.clock = clock
         self.skew = skew_seconds
         self.nonce_cache_size = nonce_cache_size
-        self._nonces: collections.OrderedDict = collections.OrderedDict()
+        self.nonces = nonces if nonces is not None else MemoryNonces(clock, nonce_cache_size)
         if verify_hash is None:
             self.passwords = passwords if passwords is not None else PasswordPool(clock)
             verify_hash = self.passwords.verify
@@ -246,11 +250,10 @@ class Authenticator:
             expected = password_digest(token.nonce, token.created, client.password)
             if not hmac.compare_digest(expected.encode(), token.password.encode()):
                 raise AuthFailed("wrong password digest", name=client.name, method=method)
-            self._remember_nonce(token)
-            return client
+            return self._remember_nonce(token).addCallback(lambda _: client)
         d = self._check_secret(client, token.password, method)
         if token.nonce is not None:
-            d.addCallback(lambda c: (self._remember_nonce(token), c)[1])
+            d.addCallback(lambda c: self._remember_nonce(token).addCallback(lambda _: c))
         return d
 
     def _client(self, name, address, method):
@@ -293,17 +296,16 @@ class Authenticator:
             raise AuthFailed("Created is outside the allowed clock skew", name=token.username,
                              method=method)
 
-    def _remember_nonce(self, token) -> None:
-        now = self.clock.seconds()
-        cache = self._nonces
-        while cache:
-            key, expires = next(iter(cache.items()))
-            if expires > now:
-                break
-            cache.popitem(last=False)
-        key = (token.username, token.nonce)
-        if key in cache:
-            raise AuthFailed("nonce replayed", name=token.username, method=token.method)
-        if len(cache) >= self.nonce_cache_size:
+    def _remember_nonce(self, token) -> defer.Deferred:
+        """Remember the token's nonce for twice the skew; fail when it was seen already."""
+        key = hashlib.sha256(token.username.encode("utf-8") + b"\0" + token.nonce).digest()
+        d = self.nonces.remember(key, self.clock.seconds() + 2 * self.skew)
+
+        def seen(new):
+            if not new:
+                raise AuthFailed("nonce replayed", name=token.username, method=token.method)
+
+        def full(f):
+            f.trap(NoRoomForNonces)
             raise NonceCacheFull()
-        cache[key] = now + 2 * self.skew
+        return d.addCallbacks(seen, full)

@@ -14,7 +14,7 @@ log = Logger()
 
 
 def build_resource(activation, queries, settings: SoapSettings, *, clock, verify_hash=None,
-                   passwords=None):
+                   passwords=None, nonces=None, throttle=None):
     """The SOAP resource over an activation service and the transaction queries.
 
     @param activation: provides L{core.interfaces.IActivationService}.
@@ -26,6 +26,10 @@ def build_resource(activation, queries, settings: SoapSettings, *, clock, verify
         password hash (default: Argon2).
     @param passwords: the L{core.interfaces.IPasswordChecker} for Argon2 checks
         (a bounded pool; default: checks on the reactor's thread pool).
+    @param nonces: the L{core.interfaces.INonceCache} of UsernameToken nonces
+        (default: this node's memory).
+    @param throttle: the L{core.interfaces.IAuthThrottle} of failed
+        authentications (default: this node's memory).
     @return: a L{SoapResource}; the caller mounts it only when C{settings.enabled}.
     """
     if not settings.clients:
@@ -34,7 +38,7 @@ def build_resource(activation, queries, settings: SoapSettings, *, clock, verify
     auth = Authenticator(settings.clients, clock=clock,
                          skew_seconds=settings.timestamp_skew_seconds,
                          nonce_cache_size=settings.nonce_cache_size, verify_hash=verify_hash,
-                         passwords=passwords)
+                         passwords=passwords, nonces=nonces, throttle=throttle)
     return SoapResource(make_application(), SoapHandlers(activation, queries), auth, queries,
                         clock=clock, max_request_bytes=settings.max_request_bytes,
                         public_url=settings.public_url, realm=settings.realm)

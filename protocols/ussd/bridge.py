@@ -76,12 +76,15 @@ def peek_otid(data: bytes) -> bytes | None:
 class Bridge:
     """Serves decoded envelopes with a L{protocols.ussd.dialogue.DialogueManager}."""
 
-    def __init__(self, dialogues, *, first_tid=None):
+    def __init__(self, dialogues, *, first_tid=None, shared=None):
         """
         @param dialogues: the L{protocols.ussd.dialogue.DialogueManager}.
         @param first_tid: first of our TCAP transaction ids (random when C{None}).
+        @param shared: a L{protocols.ussd.shared.SharedDialogues} when the
+            dialogues live in a store every node shares; None: in this node.
         """
         self.dialogues = dialogues
+        self.shared = shared
         start = random.getrandbits(32) if first_tid is None else first_tid
         self._tids = itertools.count(start)
 
@@ -93,12 +96,16 @@ class Bridge:
             that cannot be answered in protocol terms (and with anything else only
             on a bug, which the resource turns into a 500).
         """
-        return defer.maybeDeferred({
+        serve = {
             "tcap": self._tcap,
             "map": self._map,
             "text": self._text,
             None: self._release_only,
-        }[envelope.payload_kind], envelope)
+        }[envelope.payload_kind]
+        if self.shared is None:
+            return defer.maybeDeferred(serve, envelope)
+        d = self.shared.step(envelope.dialogue_id, envelope.operation, serve, envelope)
+        return d.addErrback(_held)
 
     # -- no payload / plain text ------------------------------------------------------
 
@@ -310,6 +317,11 @@ class Bridge:
 def _tcap_dialogue_id(our_tid) -> str:
     """The dialogue id of a TCAP dialogue the gateway gave no id for: our transaction id."""
     return "tcap-" + (our_tid or b"").hex()
+
+
+def _held(failure):
+    failure.trap(DialogueBusy)
+    raise _busy()
 
 
 def _busy():

@@ -260,6 +260,21 @@ class DialogueManager:
         self._forget(session)
         return True
 
+    def attach(self, session: Session) -> None:
+        """Hold C{session} (loaded from a shared store) as an open dialogue, replacing any."""
+        self.detach(session.dialogue_id, session.source)
+        self._open(session)
+
+    def detach(self, dialogue_id: str, source=None) -> Session | None:
+        """Let go of C{source}'s open dialogue C{dialogue_id} (its state goes to a shared store).
+
+        @return: its session, or None when none is open.
+        """
+        session = self.sessions.get((source, dialogue_id))
+        if session is not None:
+            self._forget(session)
+        return session
+
     def expired_text(self, language=None) -> str:
         """The text answering a continue for a dialogue that is no longer open."""
         return self.texts.text("SESSION_EXPIRED", self.texts.choose_language(language),

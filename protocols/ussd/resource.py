@@ -20,6 +20,7 @@ from protocols.ussd import envelope
 from protocols.ussd.bridge import Bridge
 from protocols.ussd.config import UssdSettings
 from protocols.ussd.dialogue import DialogueManager
+from protocols.ussd.shared import SharedDialogues
 from protocols.ussd.envelope import HttpError
 from protocols.ussd.replies import Texts
 
@@ -139,7 +140,8 @@ def _write(body, request):
 
 
 def build_resource(activation, settings: UssdSettings, *, clock, hrn_lengths=None,
-                   numbering=None, passwords=None, metrics=None) -> UssdResource:
+                   numbering=None, passwords=None, metrics=None,
+                   dialogue_store=None) -> UssdResource:
     """The C{/ussd} resource over an activation service.
 
     @param activation: provides L{core.interfaces.IActivationService}.
@@ -152,6 +154,8 @@ def build_resource(activation, settings: UssdSettings, *, clock, hrn_lengths=Non
     @param passwords: the node's L{core.interfaces.IPasswordChecker} for the
         peers' HTTP Basic passwords.
     @param metrics: an L{core.metrics.IMetrics} told of refused requests.
+    @param dialogue_store: a L{core.interfaces.IDialogueStore} every node
+        shares (any node continues a dialogue), or None (dialogues in this node).
     @return: a L{UssdResource}; the caller mounts it only when C{settings.enabled}.
     """
     msisdn_check = None
@@ -163,5 +167,8 @@ def build_resource(activation, settings: UssdSettings, *, clock, hrn_lengths=Non
         msisdn_check=msisdn_check)
     peers = PeerGate("ussd", settings.peer_list(), clock=clock, passwords=passwords,
                      metrics=metrics)
-    return UssdResource(Bridge(dialogues), peers=peers, max_body_bytes=settings.max_body_bytes,
+    shared = (SharedDialogues(dialogues, dialogue_store, clock)
+              if dialogue_store is not None else None)
+    return UssdResource(Bridge(dialogues, shared=shared), peers=peers,
+                        max_body_bytes=settings.max_body_bytes,
                         max_dialogue_id_length=settings.max_dialogue_id_length)

@@ -224,18 +224,25 @@ async def test_role_change_applies_on_the_next_request(admin_node):
 def test_sessions_expire_after_idle_time_and_lifetime():
     clock = Clock()
     store = SessionStore(clock, lifetime=100, idle=30, tls=False)
+
+    def get(sid):
+        out = []
+        store.get(sid).addCallback(out.append)
+        return out[0]
     s = store.new()
+    store.save(s)
     clock.advance(29)
-    assert store.get(s.id) is s
+    assert get(s.id) is s
     clock.advance(31)
-    assert store.get(s.id) is None
+    assert get(s.id) is None
     s = store.new()
+    store.save(s)
     for _ in range(4):
         clock.advance(25)
-        assert store.get(s.id) is s
+        assert get(s.id) is s
     clock.advance(1)
-    assert store.get(s.id) is None          # 101 s after it started
-    assert store.get("unknown") is None and store.get(None) is None
+    assert get(s.id) is None          # 101 s after it started
+    assert get("unknown") is None and get(None) is None
 
 
 def test_cookie_is_secure_with_host_prefix_under_tls():

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 from twisted.internet import task
 
 from core.passwords import PasswordPool
+from core.shared_state import MemoryCounters, MemoryDialogues, MemoryNonces
 
 from gateway.adapters import channel_resources
 from protocols.ivr.config import IvrSettings
@@ -23,16 +24,21 @@ from tests.fakes import (
     FakeActivationService, FakeNumberingPlan, FakeTransactionQueries)
 
 
-def node(**tables):
-    """The parts of a node the channels' wiring reads; every table at its default."""
+def node(shared=None, **tables):
+    """The parts of a node the channels' wiring reads; every table at its default.
+
+    @param shared: (counters, nonces, dialogue store) the nodes share, or None.
+    """
     config = SimpleNamespace(ussd=UssdSettings(), ivr=IvrSettings(), soap=SoapSettings(),
                              web=WebSettings(), voucher_types={"A": SimpleNamespace(hrn_length=14)})
     for name, table in tables.items():
         setattr(config, name, table)
+    counters, nonces, dialogues = shared or (None, None, None)
     return SimpleNamespace(config=config, activation=FakeActivationService(),
                            queries=FakeTransactionQueries(), numbering=FakeNumberingPlan(),
                            clock=task.Clock(), reactor=task.Clock(), passwords=PasswordPool(task.Clock()),
-                           metrics=NULL_METRICS)
+                           metrics=NULL_METRICS, counters=counters, nonces=nonces,
+                           dialogue_store=dialogues)
 
 
 def test_every_channel_is_built_from_the_node_parts():
@@ -48,6 +54,18 @@ def test_every_channel_is_built_from_the_node_parts():
     assert built[b"soap"].queries is n.queries
     assert built[b"web"].activation is n.activation
     assert built[b"web"].normalise("0641234567") == "381641234567"
+
+
+def test_shared_state_goes_to_the_channels_that_use_it():
+    counters, nonces, dialogues = MemoryCounters(), MemoryNonces(task.Clock()), MemoryDialogues()
+    built = dict(channel_resources(node(shared=(counters, nonces, dialogues))))
+    assert built[b"ussd"].bridge.shared.store is dialogues
+    auth = built[b"soap"].auth
+    assert auth.nonces is nonces and auth.throttle.shared is counters
+    alone = dict(channel_resources(node()))
+    assert alone[b"ussd"].bridge.shared is None
+    assert alone[b"soap"].auth.throttle.shared is None
+    assert isinstance(alone[b"soap"].auth.nonces, MemoryNonces)
 
 
 def test_disabled_channels_are_not_built():

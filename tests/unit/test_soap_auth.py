@@ -109,7 +109,7 @@ def test_nonce_forgotten_after_window_and_cache_bounded():
     clock.advance(601)     # past 2 x skew: old nonces expire (and Created would be stale)
     a.skew = 10_000
     assert _result(a.check_token(third, None)).name == "shop1"
-    assert len(a._nonces) == 1
+    assert len(a.nonces) == 1
 
 
 def test_digest_needs_plain_secret_and_nonce():
