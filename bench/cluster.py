@@ -155,6 +155,9 @@ def run(args) -> list[str]:
                          "%s, %d errors, %d successes in the database"
                          % (label, res["rate"], res["p50"] * 1000, res["p99"] * 1000,
                             res["replies"], per_node, res["errors"], upto - before))
+            lines.append("           reply texts: %s%s" % (res["texts"], (
+                "; MOs refused (submit_sm_resp status): %s" % res["error_statuses"])
+                if res["errors"] else ""))
             if res.get("stale"):
                 lines.append("           (%d replies resent for MOs of the phase before, ignored)"
                              % res["stale"])

@@ -158,6 +158,7 @@ def generator(args) -> None:
     SUBMIT_SM_RESP_ID = SubmitSmResp.command_id.to_bytes(4, "big")
     DELIVER_SM_RESP = encode_pdu(DeliverSmResp())
     texts: dict[str, int] = {}
+    error_statuses: dict[str, int] = {}   # submit_sm_resp command_status -> count
     by_port: dict[int, int] = {}       # replies per listener port (several nodes)
     state = {"errors": 0, "stale": 0, "open": slots, "t0": None, "bound": 0}
 
@@ -204,6 +205,8 @@ def generator(args) -> None:
                 if frame[4:8] == SUBMIT_SM_RESP_ID:     # header only: its status
                     if frame[8:12] != b"\0\0\0\0":
                         state["errors"] += 1
+                        status = "0x%08x" % int.from_bytes(frame[8:12], "big")
+                        error_statuses[status] = error_statuses.get(status, 0) + 1
                     continue
                 pdu = decode_pdu(frame)
                 kind = type(pdu)
@@ -240,6 +243,7 @@ def generator(args) -> None:
     drive_clients(reactor, ports, args.binds, Load, protocols, args.timeout - 5)
     print(json.dumps(dict(load_summary(latencies, state), replies=len(latencies),
                           errors=state["errors"], stale=state["stale"], texts=texts,
+                          error_statuses=error_statuses,
                           by_port=by_port,
                           cpu=state.get("c1", time.process_time()) - state.get("c0", 0.0))))
 

@@ -177,20 +177,19 @@ def main() -> None:
             from twisted.internet import defer, reactor
             runner, service = build_core(inst, reactor, fraud_settings=fraud_settings(a.limit))
             legit, attacker = Legit(service, hrns, a.legit_sources), Attacker(service)
-            legit.phase()
-            await paced(reactor, a.legit_rate, a.alone, legit.fire)
-            await drain(reactor, legit)
-            out["alone"] = summary(legit)
-            legit.phase()
-            await defer.gatherResults([paced(reactor, a.legit_rate, a.attack, legit.fire),
-                                       paced(reactor, a.attack_rate, a.attack, attacker.fire)])
-            await drain(reactor, legit, attacker)
-            out["attack"] = summary(legit)
+            for key in ("alone", "attack", "after"):
+                legit.phase()
+                c0, t0 = time.process_time(), time.perf_counter()
+                if key == "attack":
+                    await defer.gatherResults([
+                        paced(reactor, a.legit_rate, a.attack, legit.fire),
+                        paced(reactor, a.attack_rate, a.attack, attacker.fire)])
+                else:
+                    await paced(reactor, a.legit_rate, a.alone, legit.fire)
+                await drain(reactor, legit, attacker)
+                out[key] = summary(legit)
+                out[key]["cpu"] = (time.process_time() - c0) / (time.perf_counter() - t0)
             out["attacker"] = attacker.answers
-            legit.phase()
-            await paced(reactor, a.legit_rate, a.alone, legit.fire)
-            await drain(reactor, legit)
-            out["after"] = summary(legit)
             await runner.stop()
         run_on_reactor(run)
         report(a, out, attacker_rows(inst))
@@ -227,6 +226,11 @@ def report(a, out, rows: int) -> None:
     print("  most guesses evaluated in one minute: %d (target <= %d): %s"
           % (worst, a.limit, "OK" if worst <= a.limit else "OVER"))
     before, attack, after = out["alone"], out["attack"], out["after"]
+    quiet = (before["cpu"] + after["cpu"]) / 2
+    print("  this process's CPU (node and both loads): %.0f %% and %.0f %% of a core alone, "
+          "%.0f %% under attack: about %.0f us per guess sent"
+          % (before["cpu"] * 100, after["cpu"] * 100, attack["cpu"] * 100,
+             max(0.0, attack["cpu"] - quiet) / a.attack_rate * 1e6))
     print("  legitimate p99: alone %.1f and %.1f ms (the noise), under attack %.1f ms; "
           "success %.4f / %.4f / %.4f"
           % (before["p99"] * 1000, after["p99"] * 1000, attack["p99"] * 1000, before["rate"],
