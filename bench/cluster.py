@@ -123,6 +123,7 @@ def run(args) -> list[str]:
     pg_admin("CREATE DATABASE " + db)
     nodes = []
     lines = []
+    phases = []
     try:
         n1 = cluster_node(os.path.join(workdir, "n1"), "node1", url, args.writers, log)
         n2 = cluster_node(os.path.join(workdir, "n2"), "node2", url, args.writers, log)
@@ -133,7 +134,6 @@ def run(args) -> list[str]:
                      os.path.join(os.path.dirname(n2.path), "var", "keys.json"))
         print("generating 2 x %d vouchers with 'ivoms generate' ..." % args.vouchers, flush=True)
         stock = [make_stock(n1, args.vouchers), make_stock(n1, args.vouchers)]
-        phases = []
         print("phase 1: node1 alone (started in %.1f s)" % n1.start(), flush=True)
         before = successes(url)
         phases.append(("1 node ", [n1], drive([n1.smpp_port], stock[0], args, workdir), before))
@@ -176,8 +176,10 @@ def run(args) -> list[str]:
             n.stop()
         log.close()
         pg_admin("DROP DATABASE IF EXISTS %s WITH (FORCE)" % db)
-        if args.keep:
-            print("node folders and log kept in %s" % workdir)
+        refused = any(res["errors"] for _, _, res, _ in phases) if nodes else False
+        if args.keep or refused:
+            print("node folders and log kept in %s%s" % (
+                workdir, " (some MOs were refused: see nodes.log)" if refused else ""))
         else:
             shutil.rmtree(workdir, ignore_errors=True)
     return lines
