@@ -74,11 +74,11 @@ class Node:
         with open(self.path, encoding="utf-8") as f:
             text = f.read()
         text = edit_once(text, r'^listen = "tcp:8080:interface=127.0.0.1"',
-                    'listen = "tcp:%d:interface=127.0.0.1"' % self.http_port)
+                         'listen = "tcp:%d:interface=127.0.0.1"' % self.http_port)
         text = edit_once(text, r'^(\[admin\]\n(?:#.*\n)*)enabled = true', r'\1enabled = false')
         text = edit_once(text, r'^listen = "tcp:9464:interface=127.0.0.1"', 'listen = ""')
         text = edit_once(text, r'^endpoint = "tcp:2775:interface=127.0.0.1"',
-                    'endpoint = "tcp:%d:interface=127.0.0.1"' % self.smpp_port)
+                         'endpoint = "tcp:%d:interface=127.0.0.1"' % self.smpp_port)
         text = edit_once(text, r'^reconcile_after_seconds = \d+', 'reconcile_after_seconds = 3')
         text = edit_once(text, r'^reconcile_interval_seconds = \d+', 'reconcile_interval_seconds = 2')
         text = edit_once(text, r'^loyalty = "loyalty.toml"\n', '')
@@ -89,7 +89,7 @@ class Node:
         if mode == "diameter":
             text = edit_once(text, r'^connector = "ledger"', 'connector = "diameter"')
             text = edit_once(text, r'^peers = \[\{ host = "127.0.0.1", port = 3868',
-                        'peers = [{ host = "127.0.0.1", port = %d' % self.sim_port)
+                             'peers = [{ host = "127.0.0.1", port = %d' % self.sim_port)
             text = edit_once(text, r'^request_timeout = 5.0', 'request_timeout = 2.0')
             text = edit_once(text, r'^reconnect_max = 30.0', 'reconnect_max = 1.0')
             text = edit_once(text, r'^reconnect_initial = 1.0', 'reconnect_initial = 0.2')
