@@ -48,7 +48,9 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _sub(text: str, pattern: str, repl: str) -> str:
+def edit_once(text: str, pattern: str, repl: str) -> str:
+    """C{text} with the one match of C{pattern} (multi-line regex) replaced by C{repl};
+    raises when the shipped configuration no longer has that line."""
     out, n = re.subn(pattern, repl, text, count=1, flags=re.M)
     if n != 1:
         raise RuntimeError("conf/ivoms.toml changed: %r not found" % (pattern,))
@@ -71,26 +73,26 @@ class Node:
         self.path = os.path.join(conf, "ivoms.toml")
         with open(self.path, encoding="utf-8") as f:
             text = f.read()
-        text = _sub(text, r'^listen = "tcp:8080:interface=127.0.0.1"',
-                    'listen = "tcp:%d:interface=127.0.0.1"' % self.http_port)
-        text = _sub(text, r'^(\[admin\]\n(?:#.*\n)*)enabled = true', r'\1enabled = false')
-        text = _sub(text, r'^listen = "tcp:9464:interface=127.0.0.1"', 'listen = ""')
-        text = _sub(text, r'^endpoint = "tcp:2775:interface=127.0.0.1"',
-                    'endpoint = "tcp:%d:interface=127.0.0.1"' % self.smpp_port)
-        text = _sub(text, r'^reconcile_after_seconds = \d+', 'reconcile_after_seconds = 3')
-        text = _sub(text, r'^reconcile_interval_seconds = \d+', 'reconcile_interval_seconds = 2')
-        text = _sub(text, r'^loyalty = "loyalty.toml"\n', '')
+        text = edit_once(text, r'^listen = "tcp:8080:interface=127.0.0.1"',
+                         'listen = "tcp:%d:interface=127.0.0.1"' % self.http_port)
+        text = edit_once(text, r'^(\[admin\]\n(?:#.*\n)*)enabled = true', r'\1enabled = false')
+        text = edit_once(text, r'^listen = "tcp:9464:interface=127.0.0.1"', 'listen = ""')
+        text = edit_once(text, r'^endpoint = "tcp:2775:interface=127.0.0.1"',
+                         'endpoint = "tcp:%d:interface=127.0.0.1"' % self.smpp_port)
+        text = edit_once(text, r'^reconcile_after_seconds = \d+', 'reconcile_after_seconds = 3')
+        text = edit_once(text, r'^reconcile_interval_seconds = \d+', 'reconcile_interval_seconds = 2')
+        text = edit_once(text, r'^loyalty = "loyalty.toml"\n', '')
         os.unlink(os.path.join(conf, "loyalty.toml"))      # no reward credits in the ledger
-        text = _sub(text, r'^\[smpp.channel\]\n', '[smpp.channel]\nreply_retry_seconds = 1.0\n')
+        text = edit_once(text, r'^\[smpp.channel\]\n', '[smpp.channel]\nreply_retry_seconds = 1.0\n')
         if mode == "ledger-saga":
-            text = _sub(text, r'^in_transaction = true', 'in_transaction = false')
+            text = edit_once(text, r'^in_transaction = true', 'in_transaction = false')
         if mode == "diameter":
-            text = _sub(text, r'^connector = "ledger"', 'connector = "diameter"')
-            text = _sub(text, r'^peers = \[\{ host = "127.0.0.1", port = 3868',
-                        'peers = [{ host = "127.0.0.1", port = %d' % self.sim_port)
-            text = _sub(text, r'^request_timeout = 5.0', 'request_timeout = 2.0')
-            text = _sub(text, r'^reconnect_max = 30.0', 'reconnect_max = 1.0')
-            text = _sub(text, r'^reconnect_initial = 1.0', 'reconnect_initial = 0.2')
+            text = edit_once(text, r'^connector = "ledger"', 'connector = "diameter"')
+            text = edit_once(text, r'^peers = \[\{ host = "127.0.0.1", port = 3868',
+                             'peers = [{ host = "127.0.0.1", port = %d' % self.sim_port)
+            text = edit_once(text, r'^request_timeout = 5.0', 'request_timeout = 2.0')
+            text = edit_once(text, r'^reconnect_max = 30.0', 'reconnect_max = 1.0')
+            text = edit_once(text, r'^reconnect_initial = 1.0', 'reconnect_initial = 0.2')
         with open(self.path, "w", encoding="utf-8") as f:
             f.write(text)
         self.env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))

@@ -31,7 +31,7 @@ class Instance:
             self.url = "sqlite:///" + os.path.join(self.dir, "ivoms.db")
         else:
             self.pg_name = "ivoms_bench_" + uuid.uuid4().hex[:8]
-            _pg_admin("CREATE DATABASE " + self.pg_name)
+            pg_admin("CREATE DATABASE " + self.pg_name)
             self.url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + self.pg_name
         self.store = Store(self.url)
         migrate.upgrade(self.store)
@@ -39,11 +39,12 @@ class Instance:
     def close(self):
         self.store.dispose()
         if self.pg_name:
-            _pg_admin("DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.pg_name)
+            pg_admin("DROP DATABASE IF EXISTS %s WITH (FORCE)" % self.pg_name)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def _pg_admin(sql: str) -> None:
+def pg_admin(sql: str) -> None:
+    """Run C{sql} on the PostgreSQL server's admin database (autocommit)."""
     from sqlalchemy import create_engine, text
     eng = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with eng.connect() as c:
@@ -91,10 +92,7 @@ def stock(inst, count: int, *, serial_start: int = 1_000_000_000, expires_in_day
     """Generate C{count} vouchers, make them available, and return their HRNs."""
     import time
 
-    from sqlalchemy import select
-
     from core.generation import generate
-    from core.schema import voucher
     from core.vouchers import Selection, set_state
     now = int(time.time() * 1000)
     info = generate(inst.store, inst.cipher, BenchType, count, now + 86_400_000 * expires_in_days,
@@ -102,10 +100,39 @@ def stock(inst, count: int, *, serial_start: int = 1_000_000_000, expires_in_day
                     workers=workers)
     inst.store.run_sync(set_state, Selection.of_batch(info.batch_id), "available",
                         actor="bench", reason=None, now=now)
-    rows = inst.store.run_sync(lambda tx: tx.execute(
+    return batch_hrns(inst.store, inst.cipher, info.batch_id)
+
+
+def batch_hrns(store, cipher, batch_id: int) -> list[str]:
+    """The HRNs of every voucher of batch C{batch_id}, decrypted with C{cipher}."""
+    from sqlalchemy import select
+
+    from core.schema import voucher
+    rows = store.run_sync(lambda tx: tx.execute(
         select(voucher.c.serial, voucher.c.key_id, voucher.c.hrn_ct)
-        .where(voucher.c.batch_id == info.batch_id)).rows)
-    return [inst.cipher.decrypt(s, k, bytes(ct)) for s, k, ct in rows]
+        .where(voucher.c.batch_id == batch_id)).rows)
+    return [cipher.decrypt(s, k, bytes(ct)) for s, k, ct in rows]
+
+
+def credit_check(store) -> str:
+    """One line saying whether every used voucher in C{store} is credited exactly
+    once with a successful transaction, and none is pending ("OK" or "BROKEN")."""
+    from sqlalchemy import select
+
+    from core.schema import ledger_entry, txn, voucher
+
+    def unit(tx):
+        used = {r[0] for r in tx.execute(select(voucher.c.txn_id)
+                                         .where(voucher.c.state == "used")).rows}
+        credited = [r[0] for r in tx.execute(select(ledger_entry.c.idempotency_key)
+                                             .where(ledger_entry.c.outcome == "credited")).rows]
+        ok = {r[0] for r in tx.execute(select(txn.c.id).where(txn.c.state == "success")).rows}
+        pending = len(tx.execute(select(txn.c.id).where(txn.c.state == "pending")).rows)
+        return used, credited, ok, pending
+    used, credited, ok, pending = store.run_sync(unit)
+    good = used == set(credited) == ok and len(credited) == len(set(credited)) and not pending
+    return ("consistency: %s (%d used vouchers, %d credits, %d successful transactions, "
+            "%d pending)" % ("OK" if good else "BROKEN", len(used), len(credited), len(ok), pending))
 
 
 def raw_fill(inst, n: int, *, state: str, expires_at: int, serial_start: int = 5_000_000_000) -> None:
@@ -134,9 +161,11 @@ def raw_fill(inst, n: int, *, state: str, expires_at: int, serial_start: int = 5
         tx.close()
 
 
-def build_core(inst, reactor, *, billing=None, workers: int = 1, in_transaction: bool = True):
+def build_core(inst, reactor, *, billing=None, workers: int = 1, in_transaction: bool = True,
+               fraud_settings=None):
     """(runner, service): a started UnitRunner and an ActivationService over C{inst}
-    with the embedded ledger (or C{billing}), never barring."""
+    with the embedded ledger (or C{billing}), never barring unless given
+    C{fraud_settings}."""
     from billing.ledger import EmbeddedLedger
     from core.activation import ActivationService
     from core.normalise import MsisdnRules
@@ -146,7 +175,7 @@ def build_core(inst, reactor, *, billing=None, workers: int = 1, in_transaction:
     service = ActivationService(
         runner, billing or EmbeddedLedger(runner, clock=reactor, in_transaction=in_transaction),
         inst.cipher, clock=reactor, msisdn_rules=MsisdnRules("381", "0", ["00", "+"], [11, 12]),
-        hrn_lengths={14}, fraud_settings=NoBars(), billing_timeout=30.0)
+        hrn_lengths={14}, fraud_settings=fraud_settings or NoBars(), billing_timeout=30.0)
     return runner, service
 
 
@@ -218,11 +247,15 @@ def measure_core(inst, reactor, hrns: list[str], slots: int, request):
     return defer.ensureDeferred(go())
 
 
-def drive_clients(reactor, port: int, count: int, make_protocol, protocols: list,
+def drive_clients(reactor, port, count: int, make_protocol, protocols: list,
                   timeout: float) -> None:
     """Load-generator side: connect C{count} clients to 127.0.0.1:C{port}
     (C{make_protocol(i)}, each appended to C{protocols} as it connects) and run
-    the reactor until a client stops it, or for C{timeout} seconds."""
+    the reactor until a client stops it, or for C{timeout} seconds.
+
+    @param port: a port, or a list of ports: client C{i} connects to
+        C{port[i % len(port)]} (load spread over several nodes)."""
+    ports = port if isinstance(port, (list, tuple)) else [port]
     from twisted.internet.protocol import ClientFactory
 
     class Factory(ClientFactory):
@@ -234,7 +267,7 @@ def drive_clients(reactor, port: int, count: int, make_protocol, protocols: list
             protocols.append(p)
             return p
     for i in range(count):
-        reactor.connectTCP("127.0.0.1", port, Factory(i))
+        reactor.connectTCP("127.0.0.1", ports[i % len(ports)], Factory(i))
     reactor.callLater(timeout, reactor.stop)
     reactor.run()
 

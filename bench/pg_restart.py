@@ -22,7 +22,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import Instance, NoBars, run_on_reactor, stock  # noqa: E402
+from bench.common import Instance, NoBars, credit_check, run_on_reactor, stock  # noqa: E402
 
 
 def main():
@@ -106,32 +106,13 @@ def drive(inst, hrns, a) -> list[str]:
         out.append("runner.db_unavailable: %d" % runner.db_unavailable)
 
     run_on_reactor(run)
-    out.append(consistency(inst))
+    out.append(credit_check(inst.store))
     return out
 
 
 async def _sleep(reactor, seconds):
     from twisted.internet import task
     await task.deferLater(reactor, seconds, lambda: None)
-
-
-def consistency(inst) -> str:
-    from sqlalchemy import select
-
-    from core.schema import ledger_entry, txn, voucher
-
-    def unit(tx):
-        used = {r[0] for r in tx.execute(select(voucher.c.txn_id)
-                                         .where(voucher.c.state == "used")).rows}
-        credited = [r[0] for r in tx.execute(select(ledger_entry.c.idempotency_key)
-                                             .where(ledger_entry.c.outcome == "credited")).rows]
-        ok = {r[0] for r in tx.execute(select(txn.c.id).where(txn.c.state == "success")).rows}
-        pending = len(tx.execute(select(txn.c.id).where(txn.c.state == "pending")).rows)
-        return used, credited, ok, pending
-    used, credited, ok, pending = inst.store.run_sync(unit)
-    good = used == set(credited) == ok and len(credited) == len(set(credited)) and not pending
-    return ("consistency: %s (%d used vouchers, %d credits, %d successful transactions, "
-            "%d pending)" % ("OK" if good else "BROKEN", len(used), len(credited), len(ok), pending))
 
 
 if __name__ == "__main__":

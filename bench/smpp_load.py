@@ -158,7 +158,9 @@ def generator(args) -> None:
     SUBMIT_SM_RESP_ID = SubmitSmResp.command_id.to_bytes(4, "big")
     DELIVER_SM_RESP = encode_pdu(DeliverSmResp())
     texts: dict[str, int] = {}
-    state = {"errors": 0, "open": slots, "t0": None, "bound": 0}
+    error_statuses: dict[str, int] = {}   # submit_sm_resp command_status -> count
+    by_port: dict[int, int] = {}       # replies per listener port (several nodes)
+    state = {"errors": 0, "stale": 0, "open": slots, "t0": None, "bound": 0}
 
     class Load(Protocol):
         def __init__(self, bind: int) -> None:
@@ -185,7 +187,7 @@ def generator(args) -> None:
             i = slot + self.bind * args.window
             queue = queues[i]
             k = self.next_index.get(slot, 0)
-            if k >= len(queue):
+            if k >= len(queue) or (args.seconds and time.perf_counter() - state["t0"] > args.seconds):
                 state["open"] -= 1
                 if state["open"] == 0:
                     state["t1"] = time.perf_counter()
@@ -203,13 +205,21 @@ def generator(args) -> None:
                 if frame[4:8] == SUBMIT_SM_RESP_ID:     # header only: its status
                     if frame[8:12] != b"\0\0\0\0":
                         state["errors"] += 1
+                        status = "0x%08x" % int.from_bytes(frame[8:12], "big")
+                        error_statuses[status] = error_statuses.get(status, 0) + 1
                     continue
                 pdu = decode_pdu(frame)
                 kind = type(pdu)
                 if kind is DeliverSm:
                     self.transport.write(DELIVER_SM_RESP[:12] + frame[12:16] + DELIVER_SM_RESP[16:])
                     number = pdu.destination_addr
-                    latencies.append(time.perf_counter() - self.sent_at.pop(number))
+                    sent = self.sent_at.pop(number, None)
+                    if sent is None:    # a reply resent for an earlier run's MO
+                        state["stale"] += 1
+                        continue
+                    latencies.append(time.perf_counter() - sent)
+                    port = self.transport.getPeer().port
+                    by_port[port] = by_port.get(port, 0) + 1
                     key = pdu.short_message[:24].decode("latin-1")
                     texts[key] = texts.get(key, 0) + 1
                     self.send(int(number[-4:]))
@@ -229,9 +239,12 @@ def generator(args) -> None:
     protocols = []
     from twisted.logger import globalLogBeginner, textFileLogObserver
     globalLogBeginner.beginLoggingTo([textFileLogObserver(sys.stderr)], redirectStandardIO=False)
-    drive_clients(reactor, args.port, args.binds, Load, protocols, args.timeout - 5)
+    ports = [int(p) for p in args.ports.split(",")] if args.ports else args.port
+    drive_clients(reactor, ports, args.binds, Load, protocols, args.timeout - 5)
     print(json.dumps(dict(load_summary(latencies, state), replies=len(latencies),
-                          errors=state["errors"], texts=texts,
+                          errors=state["errors"], stale=state["stale"], texts=texts,
+                          error_statuses=error_statuses,
+                          by_port=by_port,
                           cpu=state.get("c1", time.process_time()) - state.get("c0", 0.0))))
 
 
@@ -241,6 +254,10 @@ def main() -> None:
     ap.add_argument("--binds", type=int, default=4)
     ap.add_argument("--window", type=int, default=10)
     ap.add_argument("--timeout", type=float, default=600.0)
+    # generator only (bench/cluster.py): binds spread over these ports, and
+    # no new MO once this many seconds have passed (0: until the HRNs run out)
+    ap.add_argument("--ports", help=argparse.SUPPRESS)
+    ap.add_argument("--seconds", type=float, default=0.0, help=argparse.SUPPRESS)
     args = parse_bench_args(ap)
     (generator if args.generator else run)(args)
 
