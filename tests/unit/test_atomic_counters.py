@@ -160,11 +160,18 @@ async def test_forty_parallel_logins_check_at_most_the_threshold(admin_node, mon
             for i, c in enumerate(clients)])
     finally:
         pool.stop()
-    assert answers[37] in (401, 429)        # locked, or its address throttled
     assert len(checked) <= threshold
-    assert PASSWORD not in checked
-    locked = [r for r in audit_rows(admin_node.store) if r[1] == "user.locked"]
-    assert len(locked) == 1
+    if answers[37] == 303:
+        # an attempt refused because the password pool was full gives its slot
+        # back (it was no guess), so the right password may be among the first
+        # threshold checked - never after them
+        assert checked.index(PASSWORD) < threshold
+        assert sum(1 for a in answers if a == 303) == 1
+    else:
+        assert answers[37] in (401, 429)        # locked, or its address throttled
+        assert PASSWORD not in checked
+        locked = [r for r in audit_rows(admin_node.store) if r[1] == "user.locked"]
+        assert len(locked) == 1
 
 
 def test_an_attempt_not_checked_or_disabled_gives_its_slot_back(env):

@@ -170,7 +170,7 @@ def test_job_writes_go_to_the_background_lane_timed():
     runner = SimpleNamespace(submit=lambda fn, *a: calls.append(("fore", fn, a)),
                              submit_background=lambda fn, *a: calls.append(("back", fn, a)))
     keeper = SimpleNamespace(settings=SimpleNamespace(chunk_size=1000, job=lambda name: None),
-                             reconciler=None, fraud_window_seconds=60, log=None,
+                             reconciler=None, fraud_window_seconds=60, replay_window_seconds=60, log=None,
                              runner=runner)
     ctx = JobContext(keeper, "expire", dry_run=False)
     ctx.write(lambda tx, n: n * 2, 21)
