@@ -31,6 +31,19 @@ def _pg_available() -> str | None:
         return str(e).splitlines()[0]
 
 
+def pytest_collection_finish(session):
+    """Put what the imports and the collection made into the permanent GC generation.
+
+    Those objects (modules, classes, test items) live for the whole run; left
+    in the collected generations, every full collection walks them again,
+    which costs seconds over the unit suite.  Objects the tests make are
+    collected as usual.
+    """
+    import gc
+    gc.collect()
+    gc.freeze()
+
+
 @pytest.fixture(scope="session")
 def pg_server():
     """The PostgreSQL admin URL; in CI an unreachable server fails the test."""
