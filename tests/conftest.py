@@ -83,10 +83,14 @@ def pg_url(pg_server, pg_scratch):
     """URL of an empty PostgreSQL database: no table, type, function or sequence.
 
     The database of L{pg_scratch} gets a new empty C{public} schema before
-    each test (everything a migration creates lives there), which leaves it
-    as a new database is.  Dropping a database per test instead makes the
+    each test (everything a migration creates lives there) and its own
+    settings back, which leaves it as a new database is.  Dropping a database per test instead makes the
     server checkpoint each time: up to seconds on a busy machine.
     """
+    # what a test may have changed on the database itself (tests/integration/
+    # test_store_outage.py refuses connections to it for a while)
+    _pg_admin("ALTER DATABASE %s ALLOW_CONNECTIONS true CONNECTION LIMIT -1" % pg_scratch)
+    _pg_admin("ALTER DATABASE %s RESET ALL" % pg_scratch)
     _pg_disconnect(pg_scratch)
     from sqlalchemy import create_engine, text
     url = _pg_url(pg_server, pg_scratch)
