@@ -140,13 +140,30 @@ async def test_forty_parallel_logins_check_at_most_the_threshold(admin_node, mon
     import core.users
     checked = []
     real = core.users.verify_password
+    threshold = admin_node.config.admin.lockout_threshold
+    # the right password goes out once the threshold of wrong ones is being
+    # checked (or all wrong ones are answered): thread start order alone does
+    # not keep the 38th request behind the first few
+    wrong_checked, wrong_done = threading.Event(), []
 
     def counting(stored_hash, password):
         checked.append(password)
+        if len(checked) >= threshold:
+            wrong_checked.set()
         return real(stored_hash, password)
+
+    def post(client, i):
+        if i != 37:
+            try:
+                return _post_login(client, "wrong")
+            finally:
+                wrong_done.append(i)
+                if len(wrong_done) == 39:
+                    wrong_checked.set()
+        wrong_checked.wait(60)
+        return _post_login(client, PASSWORD)
     monkeypatch.setattr(core.users, "verify_password", counting)
     monkeypatch.setattr(admin.auth, "verify_password", counting, raising=False)
-    threshold = admin_node.config.admin.lockout_threshold
     clients = [admin_node.client() for _ in range(40)]
     for c in clients:
         await c.get("/login")
@@ -155,8 +172,7 @@ async def test_forty_parallel_logins_check_at_most_the_threshold(admin_node, mon
     pool.start()
     try:
         answers = await defer.gatherResults([
-            threads.deferToThreadPool(reactor, pool, _post_login, c,
-                                      PASSWORD if i == 37 else "wrong")
+            threads.deferToThreadPool(reactor, pool, post, c, i)
             for i, c in enumerate(clients)])
     finally:
         pool.stop()
