@@ -9,6 +9,7 @@ adds C{check} (a function returning an error text or None) and C{path}
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import typing
 
@@ -27,6 +28,12 @@ def setting(default=dataclasses.MISSING, *, check=None, path=False, factory=None
     return dataclasses.field(default=default, metadata=meta)
 
 
+@functools.cache
+def _hints(cls) -> dict:
+    """The resolved field types of the settings class C{cls} (evaluated once per class)."""
+    return typing.get_type_hints(cls)
+
+
 def build(cls, data, *, file: str, key: str, base_dir: str):
     """Build the settings class C{cls} from the TOML table C{data}.
 
@@ -38,7 +45,7 @@ def build(cls, data, *, file: str, key: str, base_dir: str):
     where = key or "(top level)"
     if not isinstance(data, dict):
         raise ConfigError("%s: %s: must be a table" % (file, where))
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - set(fields))
     if unknown:

@@ -199,13 +199,27 @@ class Client:
         return await self.post("/login", {"username": name, "password": password})
 
 
+_PARTNER_KEYS: dict = {}
+
+
+def partner_key(name: str):
+    """A throw-away 2048-bit RSA key for partner C{name}, made once per test run.
+
+    Partners of different names have different keys; making a key costs a
+    large part of a second, which is not what the tests that use it check.
+    """
+    if name not in _PARTNER_KEYS:
+        from cryptography.hazmat.primitives.asymmetric import rsa
+        _PARTNER_KEYS[name] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return _PARTNER_KEYS[name]
+
+
 def partner_cert(tmp_path, name="Partner"):
     """A throw-away RSA key and self-signed certificate; returns (cert_pem, cert_path, key_path)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.x509.oid import NameOID
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = partner_key(name)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
     now = dt.datetime.now(dt.timezone.utc)
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)

@@ -31,6 +31,19 @@ def _pg_available() -> str | None:
         return str(e).splitlines()[0]
 
 
+def pytest_collection_finish(session):
+    """Put what the imports and the collection made into the permanent GC generation.
+
+    Those objects (modules, classes, test items) live for the whole run; left
+    in the collected generations, every full collection walks them again,
+    which costs seconds over the unit suite.  Objects the tests make are
+    collected as usual.
+    """
+    import gc
+    gc.collect()
+    gc.freeze()
+
+
 @pytest.fixture(scope="session")
 def pg_server():
     """The PostgreSQL admin URL; in CI an unreachable server fails the test."""
@@ -42,33 +55,116 @@ def pg_server():
     return PG_ADMIN_URL
 
 
-@pytest.fixture
-def pg_url(pg_server):
-    """URL of a fresh, empty PostgreSQL database, dropped afterwards."""
+def _pg_url(pg_server: str, name: str) -> str:
+    return pg_server.rsplit("/", 1)[0] + "/" + name
+
+
+def _pg_disconnect(name: str) -> None:
+    """Close the connections a test left on database C{name}."""
+    _pg_admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+              "WHERE datname = '%s' AND pid <> pg_backend_pid()" % name)
+
+
+@pytest.fixture(scope="session")
+def pg_scratch(pg_server):
+    """Name of a PostgreSQL database created once per run for L{pg_url} (dropped at the end).
+
+    Each run (and each pytest-xdist worker, a run of its own) has its own
+    random name, so parallel runs never share a database.
+    """
     name = "ivoms_t_" + uuid.uuid4().hex[:10]
     _pg_admin("CREATE DATABASE " + name)
-    yield pg_server.rsplit("/", 1)[0] + "/" + name
+    yield name
     _pg_admin("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+
+
+@pytest.fixture
+def pg_url(pg_server, pg_scratch):
+    """URL of an empty PostgreSQL database: no table, type, function or sequence.
+
+    The database of L{pg_scratch} gets a new empty C{public} schema before
+    each test (everything a migration creates lives there) and its own
+    settings back, which leaves it as a new database is.  Dropping a database per test instead makes the
+    server checkpoint each time: up to seconds on a busy machine.
+    """
+    # what a test may have changed on the database itself (tests/integration/
+    # test_store_outage.py refuses connections to it for a while)
+    _pg_admin("ALTER DATABASE %s ALLOW_CONNECTIONS true CONNECTION LIMIT -1" % pg_scratch)
+    _pg_admin("ALTER DATABASE %s RESET ALL" % pg_scratch)
+    _pg_disconnect(pg_scratch)
+    from sqlalchemy import create_engine, text
+    url = _pg_url(pg_server, pg_scratch)
+    eng = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with eng.connect() as c:
+            c.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+            c.execute(text("CREATE SCHEMA public AUTHORIZATION pg_database_owner"))
+    finally:
+        eng.dispose()
+    yield url
+    _pg_disconnect(pg_scratch)
+
+
+class _PgTemplate:
+    """The database of L{pg_template} and how to empty it between tests."""
+
+    def __init__(self, name: str, url: str):
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.pool import NullPool
+
+        from core.schema import metadata
+        self.name = name
+        # no pool: the connections are closed after each test (L{_pg_disconnect})
+        self.engine = create_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        with self.engine.connect() as c:
+            tables = {r[0] for r in c.execute(text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                "AND tablename <> 'alembic_version'"))}
+            sequences = [r[0] for r in c.execute(text(
+                "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'"))]
+        # children before parents, so that no foreign key refuses a DELETE
+        ordered = [t.name for t in reversed(metadata.sorted_tables) if t.name in tables]
+        extra = sorted(tables - set(ordered))
+        self.statements = (
+            ["TRUNCATE %s CASCADE" % ", ".join('"%s"' % t for t in extra)] if extra else []) + [
+            'DELETE FROM "%s"' % t for t in ordered] + [
+            'ALTER SEQUENCE "%s" RESTART' % s for s in sequences]
+
+    def empty(self) -> None:
+        """Delete every row and restart every sequence, in one transaction."""
+        from sqlalchemy import text
+        with self.engine.begin() as c:
+            for statement in self.statements:
+                c.execute(text(statement))
 
 
 @pytest.fixture(scope="session")
 def pg_template(pg_server):
-    """Name of a PostgreSQL database migrated to head once per run (dropped at the end).
+    """A PostgreSQL database migrated to head once per run (dropped at the end).
 
     L{pg_migrated_url} empties it for each test, which is much cheaper than
     a database and the migrations per test; tests/unit/test_migrations.py
-    still runs the real migrations on L{pg_url}.
+    still runs the real migrations on L{pg_url}.  Like L{pg_scratch}, each
+    run and each pytest-xdist worker has its own.
+
+    The database commits without waiting for its WAL flush
+    (C{synchronous_commit = off}): a throw-away database needs no
+    durability across a server crash, and locking, isolation and
+    visibility are the same as with the production setting.
     """
     from core import migrate
     from core.db import Store
     name = "ivoms_tpl_" + uuid.uuid4().hex[:10]
     _pg_admin("CREATE DATABASE " + name)
-    store = Store(pg_server.rsplit("/", 1)[0] + "/" + name)
+    _pg_admin("ALTER DATABASE %s SET synchronous_commit = off" % name)
+    store = Store(_pg_url(pg_server, name))
     try:
         migrate.upgrade(store)
     finally:
         store.dispose()
-    yield name
+    template = _PgTemplate(name, _pg_url(pg_server, name))
+    yield template
+    template.engine.dispose()
     _pg_admin("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
 
 
@@ -77,27 +173,16 @@ def pg_migrated_url(pg_server, pg_template):
     """URL of a PostgreSQL database at head with every table empty.
 
     One database (L{pg_template}) serves every test: before each test its
-    tables are emptied (C{TRUNCATE ... RESTART IDENTITY}), after it the
-    connections the test left are closed.  That costs milliseconds where a
-    new database per test costs a large part of a second.
+    rows are deleted and its sequences restarted (as a new database has
+    them), after it the connections the test left are closed.  That costs
+    milliseconds where a new database per test, or a C{TRUNCATE} of every
+    table, costs a large part of a second.
     """
-    from sqlalchemy import create_engine, text
-    url = pg_server.rsplit("/", 1)[0] + "/" + pg_template
-    eng = create_engine(url, isolation_level="AUTOCOMMIT")
-    try:
-        with eng.connect() as c:
-            tables = [r[0] for r in c.execute(text(
-                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                "AND tablename <> 'alembic_version'"))]
-            c.execute(text("TRUNCATE %s RESTART IDENTITY CASCADE"
-                           % ", ".join('"%s"' % t for t in tables)))
-    finally:
-        eng.dispose()
+    pg_template.empty()
     from core.saga import forget_batch_terms
     forget_batch_terms()              # batch ids restart at 1 under the same URL
-    yield url
-    _pg_admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-              "WHERE datname = '%s' AND pid <> pg_backend_pid()" % pg_template)
+    yield _pg_url(pg_server, pg_template.name)
+    _pg_disconnect(pg_template.name)
 
 
 @pytest.fixture

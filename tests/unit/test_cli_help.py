@@ -5,6 +5,8 @@ import argparse
 import subprocess
 import sys
 
+import pytest
+
 from gateway.cli.main import build_parser, main
 
 
@@ -54,6 +56,7 @@ def test_version(capsys):
     assert out.startswith("ivoms %s " % version("ivoms")) and "Twisted" in out
 
 
+@pytest.mark.integration     # starts a Python process
 def test_version_from_the_console():
     out = subprocess.run([sys.executable, "-m", "gateway.cli", "--version"], capture_output=True,
                          text=True, timeout=60)

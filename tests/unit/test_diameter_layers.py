@@ -4,6 +4,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 _PROBE = textwrap.dedent("""
     import importlib, pkgutil, sys
 
@@ -22,6 +24,7 @@ _PROBE = textwrap.dedent("""
 """)
 
 
+@pytest.mark.integration     # starts a Python process
 def test_message_layer_imports_without_twisted():
     """
     Every module of L{billing.diameter.message} imports in an interpreter

@@ -6,6 +6,8 @@ import functools
 import os
 import pathlib
 
+import pytest
+
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 #: The project's own top-level packages.
@@ -25,6 +27,14 @@ def sources(*tops: str):
 def parsed(top: str) -> tuple:
     """(path relative to the repository, parsed module) of every C{.py} under C{top}."""
     return tuple(walk(top))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def forget_the_parsed_sources():
+    """Drop the parsed sources after this module's tests: hundreds of thousands of
+    AST nodes kept for the rest of the run make every later full collection slow."""
+    yield
+    parsed.cache_clear()
 
 
 def walk(top: str):

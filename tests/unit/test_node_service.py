@@ -103,22 +103,29 @@ async def test_service_tree_reconciles_at_start_and_on_schedule(instance, reacto
                         "state": "pending", "result_code": 151, "amount": 500, "currency": "EUR",
                         "validity_days": 30, "started_at": old, "reserved_at": old})
     node.store.run_sync(pending)
+    # the Deferred of each reconcile run the scheduler starts: the test waits for
+    # each run itself instead of polling the store against a wall-clock timeout
+    scheduler = top.getServiceNamed("housekeeping")
+    started, run = [], scheduler.housekeeper.run
+
+    def watched_run(job, **kw):
+        d = run(job, **kw)
+        if job == "reconcile":
+            started.append(d)
+        return d
+    scheduler.housekeeper.run = watched_run
     top.startService()
     try:
-        for _ in range(200):
-            state = node.store.run_sync(lambda tx: tx.execute(
-                txn.select().where(txn.c.id == "t-old")).first())
-            if state[txn.c.keys().index("state")] != "pending":
-                break
-            await task.deferLater(reactor, 0.02, lambda: None)
-        row = dict(zip(txn.c.keys(), state))
+        await scheduler.armed
+        assert len(started) == 1                 # reconciled at start-up
+        await started[0]
+        row = dict(zip(txn.c.keys(), node.store.run_sync(lambda tx: tx.execute(
+            txn.select().where(txn.c.id == "t-old")).first())))
         assert row["state"] == "failed" and row["result_code"] == 151   # ledger never credited it
         runs = node.runner.units
         clock.advance(cfg.activation.reconcile_interval_seconds)
-        for _ in range(100):
-            if node.runner.units > runs:
-                break
-            await task.deferLater(reactor, 0.02, lambda: None)
+        assert len(started) == 2                 # and on its schedule
+        await started[1]
         assert node.runner.units > runs          # the scheduled run queried the store again
     finally:
         await top.stopService()

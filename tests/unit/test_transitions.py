@@ -362,6 +362,7 @@ def test_threads_racing_per_voucher_in_opposite_orders(env):
     assert {r[0]: r[4] for r in rows} == _states(store, info.first_serial, info.last_serial)
 
 
+@pytest.mark.integration     # spawns Python processes
 @pytest.mark.postgres
 def test_processes_racing_on_postgresql(pg_url, tmp_path):
     store, cipher = make_store(pg_url, str(tmp_path))
