@@ -186,6 +186,7 @@ def run_raw_pg(url, hrns, cipher, group, connections):
     import psycopg
 
     from core.db_activate import CALL_MANY
+    from core.fraud import msisdn_subject
     dsn = url.replace("postgresql+psycopg://", "postgresql://", 1)
     bis = [cipher.blind_index(h) for h in hrns]
     groups = iter(range(0, len(bis), group))
@@ -205,7 +206,8 @@ def run_raw_pg(url, hrns, cipher, group, connections):
             cur.execute(CALL_MANY, ([uuid.uuid4().hex for _ in part], msisdns, msisdns,
                                     [bis[i] for i in part], ["cli"] * len(part),
                                     [None] * len(part), [None] * len(part), [None] * len(part),
-                                    [now] * len(part), [True] * len(part), [True] * len(part)))
+                                    [now] * len(part), [True] * len(part), [True] * len(part),
+                                    [msisdn_subject(m) for m in msisdns]))
             cur.fetchall()
             conn.commit()
 
