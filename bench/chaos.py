@@ -25,7 +25,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -36,30 +35,17 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+from bench.node_process import NodeProcess, edit_once, free_port  # noqa: E402,F401  (re-exported)
+
 MODES = ("ledger", "ledger-saga", "diameter")
 SHORT_CODE = "1555"
 SOAP_CLIENT = ("demo-shop", "demo-shop-secret-change-me")
 SMPP_ACCOUNT = ("demo", "demo1234")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def edit_once(text: str, pattern: str, repl: str) -> str:
-    """C{text} with the one match of C{pattern} (multi-line regex) replaced by C{repl};
-    raises when the shipped configuration no longer has that line."""
-    out, n = re.subn(pattern, repl, text, count=1, flags=re.M)
-    if n != 1:
-        raise RuntimeError("conf/ivoms.toml changed: %r not found" % (pattern,))
-    return out
-
-
 # -- the node ------------------------------------------------------------------
 
-class Node:
+class Node(NodeProcess):
     """A configured instance in C{folder} and its C{ivoms run} child process."""
 
     def __init__(self, folder: str, mode: str, log) -> None:
@@ -161,18 +147,6 @@ class Node:
                 pass
             time.sleep(0.1)
         raise RuntimeError("node not ready within 90 s")
-
-    def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(20)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
     def stop_sim(self) -> None:
         if self.sim is not None:

@@ -13,7 +13,7 @@ IN_CI = os.environ.get("CI", "").lower() == "true"
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _pg_admin(sql: str) -> None:
+def pg_admin(sql: str) -> None:
     from sqlalchemy import create_engine, text
     eng = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     try:
@@ -25,7 +25,7 @@ def _pg_admin(sql: str) -> None:
 
 def _pg_available() -> str | None:
     try:
-        _pg_admin("SELECT 1")
+        pg_admin("SELECT 1")
         return None
     except Exception as e:  # noqa: BLE001 - any failure means "not reachable"
         return str(e).splitlines()[0]
@@ -61,7 +61,7 @@ def _pg_url(pg_server: str, name: str) -> str:
 
 def _pg_disconnect(name: str) -> None:
     """Close the connections a test left on database C{name}."""
-    _pg_admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+    pg_admin("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
               "WHERE datname = '%s' AND pid <> pg_backend_pid()" % name)
 
 
@@ -73,9 +73,9 @@ def pg_scratch(pg_server):
     random name, so parallel runs never share a database.
     """
     name = "ivoms_t_" + uuid.uuid4().hex[:10]
-    _pg_admin("CREATE DATABASE " + name)
+    pg_admin("CREATE DATABASE " + name)
     yield name
-    _pg_admin("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+    pg_admin("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
 
 
 @pytest.fixture
@@ -89,8 +89,8 @@ def pg_url(pg_server, pg_scratch):
     """
     # what a test may have changed on the database itself (tests/integration/
     # test_store_outage.py refuses connections to it for a while)
-    _pg_admin("ALTER DATABASE %s ALLOW_CONNECTIONS true CONNECTION LIMIT -1" % pg_scratch)
-    _pg_admin("ALTER DATABASE %s RESET ALL" % pg_scratch)
+    pg_admin("ALTER DATABASE %s ALLOW_CONNECTIONS true CONNECTION LIMIT -1" % pg_scratch)
+    pg_admin("ALTER DATABASE %s RESET ALL" % pg_scratch)
     _pg_disconnect(pg_scratch)
     from sqlalchemy import create_engine, text
     url = _pg_url(pg_server, pg_scratch)
@@ -155,8 +155,8 @@ def pg_template(pg_server):
     from core import migrate
     from core.db import Store
     name = "ivoms_tpl_" + uuid.uuid4().hex[:10]
-    _pg_admin("CREATE DATABASE " + name)
-    _pg_admin("ALTER DATABASE %s SET synchronous_commit = off" % name)
+    pg_admin("CREATE DATABASE " + name)
+    pg_admin("ALTER DATABASE %s SET synchronous_commit = off" % name)
     store = Store(_pg_url(pg_server, name))
     try:
         migrate.upgrade(store)
@@ -165,7 +165,7 @@ def pg_template(pg_server):
     template = _PgTemplate(name, _pg_url(pg_server, name))
     yield template
     template.engine.dispose()
-    _pg_admin("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+    pg_admin("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
 
 
 @pytest.fixture

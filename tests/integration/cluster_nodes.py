@@ -14,11 +14,11 @@ import os
 import re
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
+
+from bench.node_process import NodeProcess, edit_once, free_port
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SHOP = ("demo-shop", "demo-shop-secret-change-me")
@@ -37,19 +37,7 @@ DIGEST = ("http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-toke
           "#PasswordDigest")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _sub(text: str, pattern: str, repl: str) -> str:
-    out, n = re.subn(pattern, repl, text, count=1, flags=re.M)
-    assert n == 1, "conf/ivoms.toml no longer matches %r" % pattern
-    return out
-
-
-class ClusterNode:
+class ClusterNode(NodeProcess):
     """One node: its folder, its ports, and its C{ivoms run} process (restartable)."""
 
     def __init__(self, base: str, name: str, db_url: str):
@@ -78,7 +66,7 @@ class ClusterNode:
                 (r'^reconcile_interval_seconds = \d+', 'reconcile_interval_seconds = 2'),
                 (r'^schedule = "5 0 \* \* \*"', 'schedule = "* * * * *"'),      # expire
                 (r'^schedule = "20 \* \* \* \*"', 'schedule = "* * * * *"')):   # lift_bars
-            text = _sub(text, pattern, repl)
+            text = edit_once(text, pattern, repl)
         text += ('\n[[soap.clients]]\nname = "%s"\npassword = "%s"\nnetworks = ["127.0.0.0/8"]\n'
                  '\n[[fraud.sources]]\nsource = "%s"\nfailures_per_minute = %d\n'
                  % (THROTTLED[0], THROTTLED[1], THROTTLED[0], THROTTLE_LIMIT))
@@ -110,19 +98,6 @@ class ClusterNode:
                 pass
             time.sleep(0.1)
         raise AssertionError("%s not ready within 90 s: %s" % (self.name, self.log()[-3000:]))
-
-    def kill(self) -> None:
-        """SIGKILL: no clean stop, whatever was in flight is cut off."""
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(20)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.kill()
 
     def log(self) -> str:
         with open(self.log_path, encoding="utf-8", errors="replace") as f:

@@ -19,22 +19,13 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import PG_ADMIN_URL
+from tests.conftest import PG_ADMIN_URL, pg_admin
 from tests.integration.cluster_nodes import (
     ADMIN_PASSWORD, THROTTLE_LIMIT, THROTTLED, Browser, ClusterNode, soap_activate, ussd,
     wsse_digest)
 
 pytestmark = pytest.mark.integration
 LOAD = 1000
-
-
-def _admin_sql(sql: str):
-    eng = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with eng.connect() as c:
-            c.execute(text(sql))
-    finally:
-        eng.dispose()
 
 
 def _stock(node, count: int) -> list[str]:
@@ -83,7 +74,7 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory, pg_server):
     name = "ivoms_2n_" + uuid.uuid4().hex[:10]
-    _admin_sql("CREATE DATABASE " + name)
+    pg_admin("CREATE DATABASE " + name)
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
     base = str(tmp_path_factory.mktemp("cluster"))
     a, b = ClusterNode(base, "node-a", url), ClusterNode(base, "node-b", url)
@@ -100,7 +91,7 @@ def cluster(tmp_path_factory, pg_server):
     finally:
         a.stop()
         b.stop()
-        _admin_sql("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
+        pg_admin("DROP DATABASE IF EXISTS %s WITH (FORCE)" % name)
 
 
 def test_an_admin_logged_in_on_node_a_keeps_the_session_on_node_b(cluster):

@@ -38,13 +38,18 @@ async def test_metrics_after_known_traffic(conf_dir, reactor):
     top = make_service(cfg, reactor)
     node = top.node
     assert top.getServiceNamed("metrics") is not None
+    scheduler = top.getServiceNamed("housekeeping")
+    started, run = [], scheduler.housekeeper.run
+
+    def watched_run(job, **kw):       # the Deferred of the start-up reconcile run
+        d = run(job, **kw)
+        started.append(d)
+        return d
+    scheduler.housekeeper.run = watched_run
     top.startService()
     try:
-        for _ in range(300):          # the start-up reconcile run of housekeeping
-            if node.prometheus.registry.get_sample_value(
-                    "ivoms_housekeeping_runs_total", {"job_name": "reconcile", "outcome": "ok"}):
-                break
-            await task.deferLater(reactor, 0.02, lambda: None)
+        await scheduler.armed
+        await started[0]
         good, = available_hrns(node, 1)
         results = []
 
