@@ -68,6 +68,34 @@ def _claim_statement(tiers):
     return stmt
 
 
+_PEEK = select(fc.c.failures, fc.c.window_start, fc.c.barred_until).where(
+    fc.c.subject == bindparam("subject"))
+
+
+def peek(tx, subject: str, now: int, settings) -> Claim:
+    """What L{claim} would decide for C{subject}, without taking a slot: one read.
+
+    Only for a store whose units of work never overlap (SQLite: every unit
+    holds the one writer lock from C{BEGIN IMMEDIATE} to its commit, across
+    processes too).  There, checking the bar first and counting a failure
+    only once it is known (L{claim} then) evaluates exactly what taking the
+    slot first would, and a success, the common case, writes nothing to the
+    counter.
+
+    @return: a L{Claim} whose C{failures} count this attempt as L{claim}'s
+        would (so C{had_failures} is the same), and C{planted} None: nothing
+        is planted until L{claim} counts the failure.
+    """
+    row = tx.execute(_PEEK, {"subject": subject}).first()
+    if row is None:
+        return Claim(None, 1)
+    failures, window_start, until = row
+    if until > now:
+        return Claim(until)
+    expired = window_start <= now - settings.window_seconds * 1000
+    return Claim(None, 1 if expired else failures + 1)
+
+
 def claim(tx, subject: str, now: int, settings) -> Claim:
     """Take one attempt's slot on C{subject}'s counter, before its HRN is evaluated.
 

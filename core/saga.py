@@ -190,7 +190,10 @@ def reserve(tx, a: Attempt, fraud_settings):
 
     The attempt takes its fraud slot first (L{fraud.claim}): a barred
     MSISDN, or one whose tier is reached by attempts already under way, is
-    refused before its HRN is looked up.  On a self-asserted channel the
+    refused before its HRN is looked up.  On SQLite, whose units of work
+    never overlap, it only reads the counter first (L{fraud.peek}) and
+    counts the failure once it is one: the same decisions, and a success
+    writes nothing to the counter.  On a self-asserted channel the
     slot is on the MSISDN's counter for that source only (C{a.fraud_scope}),
     and a bar of the MSISDN everywhere refuses the attempt too.  (Sources are throttled before the
     unit of work, by the service's L{core.interfaces.ISourceGate}.)
@@ -205,14 +208,16 @@ def reserve(tx, a: Attempt, fraud_settings):
             tx.insert(txn, _txn_row(a, "failed", R.SUBSCRIBER_BARRED, finished_at=a.now))
             return Refusal(R.SUBSCRIBER_BARRED, unbar_at=everywhere)
     subject = a.fraud_subject
-    slot = fraud.claim(tx, subject, a.now, fraud_settings)
+    serialised = tx.is_sqlite       # units never overlap: check now, count a failure once known
+    slot = (fraud.peek if serialised else fraud.claim)(tx, subject, a.now, fraud_settings)
     if slot.barred_until is not None:
         tx.insert(txn, _txn_row(a, "failed", R.SUBSCRIBER_BARRED, finished_at=a.now))
         return Refusal(R.SUBSCRIBER_BARRED, unbar_at=slot.barred_until)
     row = tx.execute(_RESERVE, {"bi": a.blind_index, "now": a.now, "txn_id": a.txn_id,
                                 "msisdn": a.msisdn}).first()
     if row is not None:
-        fraud.refund(tx, subject, slot, a.now)
+        if not serialised:
+            fraud.refund(tx, subject, slot, a.now)
         serial, batch_id = row
         t = batch_terms(tx, batch_id)
         tx.insert(txn, _txn_row(a, "pending", R.BILLING_UNAVAILABLE, serial=serial,
@@ -225,10 +230,12 @@ def reserve(tx, a: Attempt, fraud_settings):
     code, serial = _why(tx, a)
     unbar = None
     if code in FRAUD_COUNTED:
+        if serialised:
+            slot = fraud.claim(tx, subject, a.now, fraud_settings)
         unbar = slot.planted
         if a.source:
             fraud.record_source_failure(tx, fraud.source_subject(a.channel, a.source), a.now)
-    else:
+    elif not serialised:
         fraud.refund(tx, subject, slot, a.now)
     tx.insert(txn, _txn_row(a, "failed", code, serial=serial, finished_at=a.now))
     return Refusal(code, serial, unbar_at=unbar)
