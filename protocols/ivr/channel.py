@@ -72,7 +72,8 @@ class IvrChannel:
         lang = s.language(p.lang)
         req = ActivationRequest(msisdn=p.msisdn, hrn=p.hrn, channel=Channel.IVR,
                                 channel_ref=p.call_ref, source=source,
-                                idempotency_key=request_key("ivr", p.call_ref, p.msisdn, p.hrn))
+                                idempotency_key=request_key("ivr", p.call_ref, source, p.msisdn,
+                                                            p.hrn))
         d = self.activation.activate(req)
 
         def answered(result):

@@ -305,7 +305,8 @@ class DialogueManager:
             msisdn=session.msisdn, hrn=hrn, channel=Channel.USSD,
             channel_ref=session.dialogue_id, beneficiary=session.beneficiary,
             source=session.source,
-            idempotency_key=request_key("ussd", session.dialogue_id, session.msisdn, hrn))
+            idempotency_key=request_key("ussd", session.dialogue_id, session.source, session.msisdn,
+                                        hrn))
         d = defer.maybeDeferred(self.activation.activate, request)
         d.addErrback(self._activation_failed, session)
         d.addCallback(self._activated, session)

@@ -12,6 +12,7 @@ from twisted.logger import formatEvent, globalLogPublisher
 from twisted.web import resource, server
 from twisted.web.test.requesthelper import DummyRequest
 
+from core.inbox import request_key
 from core.requests import ActivationResult, Channel
 from core.results import ResultCode as R
 from protocols.ivr.config import IvrSettings
@@ -84,6 +85,8 @@ async def test_walk_builds_the_activation_request(logged):
     (req,) = act.requests
     assert (req.msisdn, req.hrn, req.channel, req.channel_ref, req.source) == (
         "+381641234567", HRN, Channel.IVR, "call-42", "ivr:local")
+    # the replay key names the peer: another platform's call id never answers for this one
+    assert req.idempotency_key == request_key("ivr", "call-42", "ivr:local", "+381641234567", HRN)
     for _, body in [(d[0], d[3]) for d in call.documents]:
         assert_valid(body)
     texts = [formatEvent(e) + repr(e) for e in logged]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from twisted.internet import task
 
+from core.inbox import request_key
 from core.requests import ActivationResult
 from core.results import ResultCode as R
 from protocols.ussd.dialogue import (DialogueBusy, DialogueManager, State,
@@ -66,6 +67,8 @@ def test_direct_code_activates_and_ends(fake, clock):
     (req,) = fake.requests
     assert (req.msisdn, req.hrn, str(req.channel.value), req.channel_ref, req.beneficiary,
             req.source) == (MSISDN, HRN, "ussd", "d1", None, "ussd:10.0.0.1")
+    # the replay key names the peer: another gateway's dialogue id never answers for this one
+    assert req.idempotency_key == request_key("ussd", "d1", "ussd:10.0.0.1", MSISDN, HRN)
     assert m.sessions == {} and clock.getDelayedCalls() == []
 
 
