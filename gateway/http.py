@@ -4,10 +4,17 @@ Each enabled HTTP channel's resource is built by L{gateway.adapters} from
 explicit arguments and mounted under the channel's path (C{/ussd}, C{/ivr},
 C{/soap}, C{/web} with the WAP pages under C{/web/wap}).  C{GET /health}
 answers the node's readiness.
+
+twisted.web parses the Content-Type of every POST (with the C{email}
+package, tens of microseconds a request) to fill C{request.args} from a
+form body.  A channel whose resource says C{reads_form_fields = False}
+(C{/ussd}: it reads headers and the raw body only) is spared that parse:
+its requests' C{args} hold the query string alone.
 """
 from __future__ import annotations
 
 import json
+from urllib.parse import unquote_to_bytes
 
 from twisted.web import resource, server
 
@@ -58,7 +65,15 @@ class LimitedRequest(server.Request):
     connection closed before the body is buffered."""
 
     max_body = 1 << 20
+    #: first path segments (as routed: percent-decoded) whose POST bodies are
+    #: never parsed as form fields
+    formless: frozenset = frozenset()
     _received = 0
+
+    def requestReceived(self, command, path, version):
+        if self.formless and first_segment(path) in self.formless:
+            self._parsePOSTFormSubmission = False
+        super().requestReceived(command, path, version)
 
     def gotLength(self, length):
         if length is not None and length > self.max_body:
@@ -84,15 +99,38 @@ class LimitedRequest(server.Request):
         transport.loseConnection()
 
 
+def first_segment(uri: bytes) -> bytes:
+    """The first path segment of a request URI as twisted.web routes it
+    (query string cut off, percent-escapes decoded): C{b"ussd"} for
+    C{b"/ussd?x=1"} or C{b"/%75ssd/"}."""
+    path = uri.split(b"?", 1)[0]
+    return unquote_to_bytes(path[1:].split(b"/", 1)[0])
+
+
+def channel_site(root, channels, *, max_body: int) -> server.Site:
+    """A Site over C{root} with C{channels} mounted on it.
+
+    @param channels: C{(segment, resource)} pairs; each is put under C{root},
+        and a resource whose C{reads_form_fields} is false gets no form parse.
+    @param max_body: the most body bytes a request may send (L{LimitedRequest}).
+    @return: a Site logging with L{access_log_line}, showing no tracebacks.
+    """
+    formless = []
+    for segment, res in channels:
+        root.putChild(segment, res)
+        if not getattr(res, "reads_form_fields", True):
+            formless.append(segment)
+    site = server.Site(root, logFormatter=access_log_line)
+    site.requestFactory = type("Request", (LimitedRequest,), {
+        "max_body": max_body, "formless": frozenset(formless)})
+    site.displayTracebacks = False
+    return site
+
+
 def make_site(node) -> server.Site:
     """The Site serving every enabled HTTP channel of C{node}."""
     root = Root()
     root.putChild(b"health", Health(node.config.node.name, node.activation))
-    for segment, res in channel_resources(node):
-        root.putChild(segment, res)
-        root.mounted.append(segment.decode())
-    site = server.Site(root, logFormatter=access_log_line)
-    limit = node.config.http.max_body_bytes
-    site.requestFactory = type("Request", (LimitedRequest,), {"max_body": limit})
-    site.displayTracebacks = False
-    return site
+    channels = list(channel_resources(node))
+    root.mounted.extend(segment.decode() for segment, _ in channels)
+    return channel_site(root, channels, max_body=node.config.http.max_body_bytes)

@@ -7,6 +7,7 @@ otherwise. The USSD carriage-return padding rule of TS 23.038 §6.1.2.3.1 is app
 both sides.
 """
 
+import functools
 from dataclasses import dataclass
 from enum import Enum
 
@@ -71,6 +72,21 @@ def parse_dcs(dcs):
     @raise UssdDecodeError: (C{map_error=unknownAlphabet}) for a reserved or
         unsupported coding group, a reserved alphabet, or a DCS that is not one octet.
     """
+    if type(dcs) is int:
+        known = _PARSED_DCS.get(dcs)
+        if known is not None:
+            return known
+    coding = _parse_dcs(dcs)
+    if type(dcs) is int:
+        _PARSED_DCS[dcs] = coding       # at most 256 entries, each a frozen value
+    return coding
+
+
+#: DCS octet -> its L{DataCoding}, filled as octets are met
+_PARSED_DCS: dict = {}
+
+
+def _parse_dcs(dcs):
     if isinstance(dcs, (bytes, bytearray)):
         if len(dcs) != 1:
             raise UssdDecodeError("data coding scheme must be one octet, got %d"
@@ -263,6 +279,14 @@ def encode_ussd(text, max_octets=MAX_USSD_OCTETS):
     """
     if not isinstance(text, str) or not text:
         raise UssdEncodeError("USSD text must be a non-empty str")
+    return _encode_ussd(str(text), max_octets)
+
+
+@functools.lru_cache(maxsize=64)
+def _encode_ussd(text, max_octets):
+    """L{encode_ussd} of a non-empty C{str}; remembered for the last few texts,
+    since an answer's text is measured (L{protocols.ussd.replies.fits}) and then
+    encoded."""
     if is_gsm7(text):
         dcs, octets = DCS_GSM7, encode_gsm7_packed(text)
     else:

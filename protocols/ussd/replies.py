@@ -16,8 +16,8 @@ import string
 from core.results import ResultCode
 
 from protocols.common.localised import LocalisedTemplates
-from protocols.common.results import result_code, with_reward
-from protocols.common.templates import Blank, fill
+from protocols.common.results import result_code, result_fields, with_reward
+from protocols.common.templates import Blank, fill, template_fields
 from protocols.common.texts import RESULT_TEXTS
 from protocols.ussd.errors import UssdEncodeError
 from protocols.ussd.gsm7 import MAX_USSD_OCTETS, encode_ussd
@@ -129,7 +129,7 @@ def default_templates() -> dict[str, dict[str, str]]:
 
 def fits(text: str) -> bool:
     """True when C{text} is a non-empty USSD string of at most 160 octets once encoded."""
-    if 0 < len(text) <= MAX_USSD_OCTETS // 2 and all(ord(ch) < 0x10000 for ch in text):
+    if 0 < len(text) <= MAX_USSD_OCTETS // 2 and max(text) < "\U00010000":
         return True             # fits even as UCS-2 (2 octets a character): no encoding
     try:
         encode_ussd(text, MAX_USSD_OCTETS)
@@ -218,10 +218,12 @@ class Texts(LocalisedTemplates):
                 key = "SUCCESS_OTHER"
             elif result.new_expiry is None:
                 key = "SUCCESS_NO_EXPIRY"
-        values = self.result_fields(result)
+        template = self.template(key, language)
+        # only the fields the template names are worked out (the others render empty)
+        values = result_fields(result, self.zone, self.date_format, self.time_format,
+                               names=template_fields(template))
         values["code"] = str(int(code))     # the code of the text shown
         values.update(fields)
-        text = self.text(key, language, **values)
-        template = self.template(key, language)
+        text = fit(fill(template, values))
         longer = with_reward(text, template, result, "\n")
         return longer if longer != text and fits(longer) else text

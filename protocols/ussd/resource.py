@@ -30,6 +30,9 @@ class UssdResource(resource.Resource):
 
     isLeaf = True
     log = Logger()
+    #: only headers and the raw body are read: the listener skips twisted.web's
+    #: form parse (and its C{email}-based Content-Type parse) for C{/ussd}
+    reads_form_fields = False
 
     def __init__(self, bridge, *, peers, max_body_bytes=8192, max_dialogue_id_length=64):
         """
