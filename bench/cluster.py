@@ -13,9 +13,11 @@ key file, as a partner's export would hand them out.  Then, in the same run:
 2. node2 started too: the same generator, its binds spread over both nodes.
 
 Prints, per phase, activations/s, p50/p99 (MO sent to MT reply received),
-successes (from the database, per node), and at the end a consistency check
-of the database: every used voucher credited exactly once with a successful
-transaction, none pending.  Everything listens on loopback; the nodes are
+successes (from the database, per node), the status of any MO refused and
+what the nodes' log says about it (the result, the exception behind a
+failure, units run again after a deadlock), and at the end a consistency
+check of the database: every used voucher credited exactly once with a
+successful transaction, none pending.  Everything listens on loopback; the nodes are
 stopped and the database dropped at the end.
 
 On a machine with few cores, PostgreSQL, both nodes and the load generator
@@ -23,13 +25,14 @@ share them: the figures are bounded by that machine.  A node is one Python
 process (one reactor thread), so a second node can put an idle core to
 work; with every core busy it adds only its own overhead.
 
-    python bench/cluster.py [--vouchers N] [--seconds S] [--binds B] [--window W]
+    python bench/cluster.py [--vouchers N] [--seconds S] [--binds B] [--window W] [--per-number N]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -42,6 +45,7 @@ sys.path.insert(0, REPO)
 
 from bench.chaos import Node, edit_once  # noqa: E402
 from bench.common import PG_ADMIN_URL, batch_hrns, credit_check, pg_admin  # noqa: E402
+from protocols.smpp.errors import status_name  # noqa: E402
 
 VOUCHER_TYPE = "EUR5"
 
@@ -85,6 +89,12 @@ def make_stock(node: Node, count: int) -> list[str]:
         store.dispose()
 
 
+def log_size(log) -> int:
+    """How many bytes the nodes have written to the log file C{log} so far."""
+    log.flush()
+    return os.fstat(log.fileno()).st_size
+
+
 def drive(ports: list[int], hrns: list[str], args, workdir: str) -> dict:
     """Run the SMPP load generator process against C{ports}; its JSON result."""
     hrn_file = os.path.join(workdir, "hrns-%s.txt" % uuid.uuid4().hex[:6])
@@ -93,7 +103,8 @@ def drive(ports: list[int], hrns: list[str], args, workdir: str) -> dict:
     cmd = [sys.executable, os.path.join(REPO, "bench", "smpp_load.py"), "--generator",
            "--ports", ",".join(str(p) for p in ports), "--hrn-file", hrn_file,
            "--binds", str(args.binds), "--window", str(args.window),
-           "--seconds", str(args.seconds), "--timeout", str(args.seconds + 60)]
+           "--seconds", str(args.seconds), "--timeout", str(args.seconds + 60),
+           "--per-number", str(args.per_number)]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=args.seconds + 90,
                           env=dict(os.environ, PYTHONPATH=REPO))
     if done.returncode != 0:
@@ -115,12 +126,55 @@ def successes(url: str) -> int:
         store.dispose()
 
 
+_RESULT = re.compile(r"MO \S+ from \S+: ([A-Z_]+) \(txn")
+_CONFLICT = re.compile(r"(\d+) unit\(s\) failed on a conflict with a concurrent transaction "
+                       r"\((.*)\); running them again")
+
+
+def log_reasons(text: str) -> str | None:
+    """What the nodes' log C{text} says went wrong: the results of MOs that
+    were not successes (the exception behind each unexpected failure), units
+    run again after a conflict with a concurrent transaction (a deadlock),
+    database outages; None when it says nothing of the kind."""
+    results: dict[str, int] = {}
+    failures: dict[str, int] = {}
+    conflicts: dict[str, int] = {}
+    outages = 0
+    failing = False
+    for line in text.splitlines():
+        if failing and line.startswith("\t") and not line.startswith(("\t ", "\tTraceback")):
+            name = line.strip().split(":", 1)[0]
+            failures[name] = failures.get(name, 0) + 1
+            failing = False
+        if "activation failed unexpectedly" in line or "activation of MO" in line:
+            failing = True
+        elif "database unavailable (" in line:
+            outages += 1
+        m = _RESULT.search(line)
+        if m:
+            results[m.group(1)] = results.get(m.group(1), 0) + 1
+        m = _CONFLICT.search(line)
+        if m:
+            conflicts[m.group(2)] = conflicts.get(m.group(2), 0) + int(m.group(1))
+    said = []
+    if results:
+        said.append("MOs not credited, by result: %s%s" % (
+            results, " (failed on: %s)" % failures if failures else ""))
+    if conflicts:
+        said.append("units run again after a conflict with a concurrent transaction: %s" % conflicts)
+    if outages:
+        said.append("database unavailable %d time(s)" % outages)
+    return "; ".join(said) or None
+
+
 def run(args) -> list[str]:
     db = "ivoms_cluster_" + uuid.uuid4().hex[:8]
     url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + db
     workdir = tempfile.mkdtemp(prefix="ivoms-cluster-")
     log = open(os.path.join(workdir, "nodes.log"), "wb")
     pg_admin("CREATE DATABASE " + db)
+    if args.deadlock_timeout:
+        pg_admin("ALTER DATABASE %s SET deadlock_timeout = '%s'" % (db, args.deadlock_timeout))
     nodes = []
     lines = []
     phases = []
@@ -134,9 +188,11 @@ def run(args) -> list[str]:
                      os.path.join(os.path.dirname(n2.path), "var", "keys.json"))
         print("generating 2 x %d vouchers with 'ivoms generate' ..." % args.vouchers, flush=True)
         stock = [make_stock(n1, args.vouchers), make_stock(n1, args.vouchers)]
+        log_at = [log_size(log)]          # where each phase's part of nodes.log begins
         print("phase 1: node1 alone (started in %.1f s)" % n1.start(), flush=True)
         before = successes(url)
         phases.append(("1 node ", [n1], drive([n1.smpp_port], stock[0], args, workdir), before))
+        log_at.append(log_size(log))
         print("phase 2: node1 + node2 (node2 started in %.1f s)" % n2.start(), flush=True)
         before = successes(url)
         phases.append(("2 nodes", [n1, n2],
@@ -144,9 +200,17 @@ def run(args) -> list[str]:
         for n in nodes:
             n.stop()
         after = successes(url)
-        lines.append("cluster on one PostgreSQL: SMPP, %d binds x window %d, embedded ledger, "
+        log_at.append(log_size(log))
+        with open(os.path.join(workdir, "nodes.log"), "rb") as f:
+            logged = f.read()
+        lines.append("cluster on one PostgreSQL: SMPP, %d binds x window %d%s, embedded ledger, "
                      "%d writer threads per node, at most %d MOs or %.0f s per phase"
-                     % (args.binds, args.window, args.writers, args.vouchers, args.seconds))
+                     % (args.binds, args.window, (
+                         " (%d MOs in flight per number)" % args.per_number
+                         if args.per_number > 1 else ""),
+                        args.writers, args.vouchers, args.seconds)
+                     + (", deadlock_timeout %s" % args.deadlock_timeout
+                        if args.deadlock_timeout else ""))
         for i, (label, _, res, before) in enumerate(phases):
             upto = phases[i + 1][3] if i + 1 < len(phases) else after
             names = {str(n.smpp_port): n.name for n in nodes}
@@ -156,11 +220,16 @@ def run(args) -> list[str]:
                          % (label, res["rate"], res["p50"] * 1000, res["p99"] * 1000,
                             res["replies"], per_node, res["errors"], upto - before))
             lines.append("           reply texts: %s%s" % (res["texts"], (
-                "; MOs refused (submit_sm_resp status): %s" % res["error_statuses"])
+                "; MOs refused (submit_sm_resp status): %s" % {
+                    "%s (%s)" % (status_name(int(k, 16)), k): v
+                    for k, v in res["error_statuses"].items()})
                 if res["errors"] else ""))
             if res.get("stale"):
-                lines.append("           (%d replies resent for MOs of the phase before, ignored)"
-                             % res["stale"])
+                lines.append("           (%d replies received again, sent once more by a "
+                             "node's sweep, ignored)" % res["stale"])
+            said = log_reasons(logged[log_at[i]:log_at[i + 1]].decode("utf-8", "replace"))
+            if said or res["errors"]:
+                lines.append("           node log: %s" % (said or "no reason logged"))
         lines.append("  ratio 2 nodes / 1 node: %.2f" % (phases[1][2]["rate"] / phases[0][2]["rate"]))
         lines.append("  cores: %d, load average %.1f; PostgreSQL, the nodes and the load generator "
                      "share them: a figure bounded by this machine, not a measure of how nodes "
@@ -192,6 +261,12 @@ def main() -> None:
     ap.add_argument("--binds", type=int, default=4, help="SMPP binds of the load generator")
     ap.add_argument("--window", type=int, default=10, help="MOs in flight per bind")
     ap.add_argument("--writers", type=int, default=2, help="[database] writer_threads per node")
+    ap.add_argument("--per-number", type=int, default=1,
+                    help="MOs in flight per subscriber number (2 or more: a subscriber's "
+                         "recharges run at once, as when one sends two vouchers in a row)")
+    ap.add_argument("--deadlock-timeout", default="",
+                    help="PostgreSQL deadlock_timeout of the database (e.g. 100ms; "
+                         "default: the server's, 1s unless changed)")
     ap.add_argument("--keep", action="store_true", help="keep the node folders and their log")
     args = ap.parse_args()
     t0 = time.monotonic()

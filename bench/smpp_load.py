@@ -17,6 +17,7 @@ and the average number of units per group commit in each phase.
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import json
 import os
@@ -149,7 +150,7 @@ def generator(args) -> None:
     queues = []
     for i in range(slots):
         b, s = divmod(i, args.window)
-        number = msisdn(b, s)
+        number = msisdn(b, s // args.per_number)
         queues.append([(number, encode_pdu(SubmitSm(
             source_addr=number, source_addr_ton=1, source_addr_npi=1,
             destination_addr=SHORT_CODE, short_message=b"RECHARGE " + h.encode())))
@@ -160,19 +161,31 @@ def generator(args) -> None:
     texts: dict[str, int] = {}
     error_statuses: dict[str, int] = {}   # submit_sm_resp command_status -> count
     by_port: dict[int, int] = {}       # replies per listener port (several nodes)
-    state = {"errors": 0, "stale": 0, "open": slots, "t0": None, "bound": 0}
+    state = {"errors": 0, "stale": 0, "open": slots, "t0": None, "bound": 0, "closed": 0}
+    seen_refs: set[bytes] = set()      # "Ref <txn_id>" of the replies counted
+
+    def stop():
+        if not state.get("stopping"):
+            state["stopping"] = True
+            reactor.stop()
 
     class Load(Protocol):
         def __init__(self, bind: int) -> None:
             self.bind = bind
             self.buf = b""
             self.seq = 1
-            self.sent_at: dict[str, float] = {}
+            # number -> (slot, time sent) of its MOs in flight, oldest first
+            self.sent_at: dict[str, collections.deque] = {}
             self.next_index = {}
 
         def connectionMade(self):
             self.transport.setTcpNoDelay(True)
             self.write(BindTransceiver(system_id="bench", password="bench"))
+
+        def connectionLost(self, reason):
+            state["closed"] += 1
+            if state["open"] == 0 and state["closed"] == len(protocols):
+                stop()
 
         def write(self, pdu):
             self.seq += 1
@@ -192,11 +205,17 @@ def generator(args) -> None:
                 if state["open"] == 0:
                     state["t1"] = time.perf_counter()
                     state["c1"] = time.process_time()
-                    reactor.stop()
+                    # close cleanly: the last deliver_sm_resp still in the
+                    # write buffers reach the nodes (a reactor.stop() here
+                    # dropped them, and the nodes sent those replies again)
+                    for p in protocols:
+                        p.transport.loseConnection()
+                    reactor.callLater(5, stop)
                 return
             self.next_index[slot] = k + 1
             number, frame = queue[k]
-            self.sent_at[number] = time.perf_counter()
+            self.sent_at.setdefault(number, collections.deque()).append(
+                (slot, time.perf_counter()))
             self.write_encoded(frame)
 
         def dataReceived(self, data):
@@ -213,16 +232,24 @@ def generator(args) -> None:
                 if kind is DeliverSm:
                     self.transport.write(DELIVER_SM_RESP[:12] + frame[12:16] + DELIVER_SM_RESP[16:])
                     number = pdu.destination_addr
-                    sent = self.sent_at.pop(number, None)
-                    if sent is None:    # a reply resent for an earlier run's MO
+                    ref = pdu.short_message.rpartition(b"Ref ")[2]
+                    if ref in seen_refs:
+                        # a reply received before, sent again (its confirmation
+                        # was lost): not the answer to this number's MO in flight
                         state["stale"] += 1
                         continue
+                    in_flight = self.sent_at.get(number)
+                    if not in_flight:   # a reply resent for an earlier run's MO
+                        state["stale"] += 1
+                        continue
+                    seen_refs.add(ref)
+                    slot, sent = in_flight.popleft()
                     latencies.append(time.perf_counter() - sent)
                     port = self.transport.getPeer().port
                     by_port[port] = by_port.get(port, 0) + 1
                     key = pdu.short_message[:24].decode("latin-1")
                     texts[key] = texts.get(key, 0) + 1
-                    self.send(int(number[-4:]))
+                    self.send(slot)
                 elif kind is EnquireLink:
                     self.transport.write(encode_pdu(EnquireLinkResp(
                         sequence_number=pdu.sequence_number)))
@@ -258,6 +285,8 @@ def main() -> None:
     # no new MO once this many seconds have passed (0: until the HRNs run out)
     ap.add_argument("--ports", help=argparse.SUPPRESS)
     ap.add_argument("--seconds", type=float, default=0.0, help=argparse.SUPPRESS)
+    # MOs in flight per subscriber number (1: each slot of a bind its own number)
+    ap.add_argument("--per-number", type=int, default=1, help=argparse.SUPPRESS)
     args = parse_bench_args(ap)
     (generator if args.generator else run)(args)
 

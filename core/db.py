@@ -65,6 +65,30 @@ def unavailable(exc: BaseException) -> str | None:
     return None
 
 
+#: PostgreSQL SQLSTATE codes of a conflict between concurrent transactions that the
+#: server resolved by failing one of them: a deadlock (two transactions waiting for
+#: each other's row locks) and a serialization failure.  Nothing of the failed
+#: statement is kept, and running the unit again in a new transaction succeeds
+#: once the other transaction has ended.
+_PG_CONFLICT_CODES = ("40P01", "40001")
+
+
+def conflict(exc: BaseException) -> str | None:
+    """Why C{exc} is a conflict with a concurrent transaction that running the
+    unit of work again resolves (one line, no parameters), or None.
+
+    Only PostgreSQL reports these: SQLite has one writer at a time, whose
+    lock waits end in C{SQLITE_BUSY} after the busy timeout, not in a deadlock.
+    """
+    e = getattr(exc, "orig", None) or exc
+    if not type(e).__module__.startswith("psycopg"):
+        return None
+    state = getattr(e, "sqlstate", None)
+    if state in _PG_CONFLICT_CODES:
+        return "%s (SQLSTATE %s)" % (first_line(e), state)
+    return None
+
+
 def make_engine(url: str, *, pool_size: int = 8, busy_timeout_ms: int = 30000) -> Engine:
     """Create an engine for C{url} with the durability settings iVOMS relies on.
 

@@ -4,6 +4,10 @@ A L{UnitRunner} owns worker threads, each with its own connection.  A
 worker takes every unit waiting in the queue (up to C{max_batch}), runs them
 in one transaction and commits once; a unit that raises is rolled back alone
 (the batch is re-run with a SAVEPOINT per unit), the others commit together.
+A unit that failed on a conflict with a concurrent transaction (on
+PostgreSQL: a deadlock between two groups that lock the same rows in opposite
+orders, e.g. two ledger accounts each credited in both) runs again in a new
+transaction once its group committed and released its locks.
 Consecutive units of a function that offers a set-based C{many} form run
 through it (on PostgreSQL a group of activations is one statement).  A unit's Deferred
 fires only after that COMMIT returned, so what a caller is told is durable.
@@ -19,7 +23,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from core.metrics import NULL_METRICS
-from core.db import StoreUnavailable, unavailable
+from core.db import StoreUnavailable, conflict, unavailable
 from core.unit_lanes import Lanes
 
 _STOP = object()
@@ -31,7 +35,7 @@ class UnitRunner:
     log = Logger()
 
     def __init__(self, store, reactor, *, workers: int = 1, max_batch: int = 512,
-                 read_only: bool = False, name: str = "ivoms-db"):
+                 read_only: bool = False, name: str = "ivoms-db", conflict_retries: int = 3):
         """
         @param store: the L{core.db.Store}.
         @param reactor: provides C{callFromThread}.
@@ -39,6 +43,9 @@ class UnitRunner:
         @param max_batch: most units sharing one commit.
         @param read_only: run units in read transactions (no group commit needed,
             but the batching works the same).
+        @param conflict_retries: how many more times a unit that failed on a
+            conflict with a concurrent transaction (a deadlock) runs, each time
+            in a new transaction after its group committed.
         """
         self.store = store
         self.reactor = reactor
@@ -54,6 +61,9 @@ class UnitRunner:
         self.metrics = NULL_METRICS     # an IMetrics told of each group commit's size
         #: units failed because the database was unavailable (L{StoreUnavailable})
         self.db_unavailable = 0
+        self.conflict_retries = conflict_retries
+        #: units run again after a conflict with a concurrent transaction
+        self.conflicts = 0
         self._down = False
         self._failed_while_down = 0
         self._count_lock = threading.Lock()
@@ -97,7 +107,9 @@ class UnitRunner:
         @return: a Deferred firing with what C{fn} returned once its
             transaction committed, or failing with what it raised (then nothing
             of it was committed); with L{core.db.StoreUnavailable} when the
-            database was unavailable (counted in C{db_unavailable}).
+            database was unavailable (counted in C{db_unavailable}).  A unit
+            that failed on a conflict with a concurrent transaction (a
+            deadlock) has run again first, up to C{conflict_retries} times.
         """
         d = defer.Deferred()
         self._queue.put((fn, args, kwargs, d))
@@ -129,35 +141,80 @@ class UnitRunner:
                     stop_after = True
                     break
                 batch.append(nxt)
-            for attempt in (1, 2):
-                fresh = tx is None
-                raised = False
-                try:
-                    if tx is None:
-                        tx = self.store.tx()
-                    results = self._run_batch(tx, batch)
-                except Exception:
-                    f = Failure()
-                    results = [(d, False, f) for _, _, _, d in batch]
-                    raised = True
-                results, failed, why = _unavailable(results)
-                if (failed or raised) and tx is not None:
-                    maybe_committed = tx.commit_sent
-                    tx.discard()       # a new connection for the next batch
-                    tx = None
-                    if failed and attempt == 1 and not fresh and not maybe_committed:
-                        # the connection this worker held died while idle (a
-                        # restart): nothing was committed, run it again once
-                        # on a new connection
-                        continue
-                break
-            self._count(failed, why, results)
-            self.reactor.callFromThread(_deliver, results)
+            tries = 0
+            while batch:
+                tx, results = self._run_once(tx, batch)
+                batch, results, why = self._conflicted(batch, results, tries)
+                if batch:
+                    tries += 1
+                    with self._count_lock:
+                        self.conflicts += len(batch)
+                    self.reactor.callFromThread(
+                        self.log.warn, "{n} unit(s) failed on a conflict with a concurrent "
+                        "transaction ({why}); running them again (retry {tries} of {most})",
+                        n=len(batch), why=why, tries=tries, most=self.conflict_retries)
+                self.reactor.callFromThread(_deliver, results)
             if stop_after:
                 break
         if tx is not None:
             tx.close()
         self.reactor.callFromThread(self._worker_exited)
+
+    def _run_once(self, tx, batch) -> tuple:
+        """Run C{batch} in one transaction on C{tx} (a new one if None), once more
+        on a new connection when the one held had died while idle.
+
+        @return: (the transaction to keep using or None, the (deferred, ok,
+            value) triples in the order of C{batch})
+        """
+        for attempt in (1, 2):
+            fresh = tx is None
+            raised = False
+            try:
+                if tx is None:
+                    tx = self.store.tx()
+                results = self._run_batch(tx, batch)
+            except Exception:
+                f = Failure()
+                results = [(d, False, f) for _, _, _, d in batch]
+                raised = True
+            results, failed, why = _unavailable(results)
+            if (failed or raised) and tx is not None:
+                maybe_committed = tx.commit_sent
+                tx.discard()       # a new connection for the next batch
+                tx = None
+                if failed and attempt == 1 and not fresh and not maybe_committed:
+                    # the connection this worker held died while idle (a
+                    # restart): nothing was committed, run it again once
+                    # on a new connection
+                    continue
+            break
+        self._count(failed, why, results)
+        return tx, results
+
+    def _conflicted(self, batch, results, tries: int) -> tuple[list, list, str | None]:
+        """Split off the units of C{batch} that failed on a conflict with a
+        concurrent transaction (L{core.db.conflict}: a deadlock, a
+        serialization failure) and may run again: nothing of them was kept,
+        while the others committed or failed for reasons of their own.  None
+        are split off once C{tries} reached C{conflict_retries}: those failures
+        are then delivered as they are.
+
+        @param results: the (deferred, ok, value) triples of C{batch}, in order.
+        @return: (the units to run again, the results to deliver now, the
+            first conflict's reason or None)
+        """
+        if tries >= self.conflict_retries:
+            return [], results, None
+        again, now, why = [], [], None
+        for item, result in zip(batch, results):
+            reason = None if result[1] else conflict(result[2].value)
+            if reason is None:
+                now.append(result)
+            else:
+                again.append(item)
+                why = why or reason
+        return again, now, why
 
     def _count(self, failed: int, why, out) -> None:
         """Count units failed because the database was unavailable

@@ -1,0 +1,121 @@
+"""Units of work that lose a conflict with a concurrent transaction run again.
+
+Two writers (two nodes, or two writer threads of one node) whose groups credit
+the same two ledger accounts in opposite orders wait for each other's row
+locks; PostgreSQL breaks the deadlock by failing one of the two statements.
+The unit runner runs the loser again in a new transaction once its own group
+has committed, so neither caller sees the deadlock (an SMS recharge answered
+"retry later" for it before).  SQLite has one writer at a time: the same two
+units simply run one after the other.
+"""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import select, update
+
+from core.db import conflict
+from core.schema import ledger_account
+from core.units import UnitRunner
+from tests.helpers import make_store
+
+
+class Now:
+    """A reactor stand-in whose callFromThread runs at once, on the calling thread."""
+
+    def callFromThread(self, fn, *args, **kw):
+        fn(*args, **kw)
+
+
+def _account(tx, msisdn):
+    tx.insert(ledger_account, {"msisdn": msisdn, "balance": 0, "currency": "EUR",
+                               "expires_at": 0, "created_at": 0, "updated_at": 0})
+
+
+def _credit(tx, msisdn):
+    tx.execute(update(ledger_account).where(ledger_account.c.msisdn == msisdn)
+               .values(balance=ledger_account.c.balance + 1))
+
+
+def _balances(tx):
+    return dict(tx.execute(select(ledger_account.c.msisdn, ledger_account.c.balance)).rows)
+
+
+@pytest.fixture
+def store(db_url, tmp_path):
+    store, _ = make_store(db_url, str(tmp_path))
+    yield store
+    store.dispose()
+
+
+def test_a_deadlocked_unit_runs_again_and_both_commit(store):
+    store.run_sync(_account, "+381641")
+    store.run_sync(_account, "+381642")
+    crossing = not store.is_sqlite       # SQLite: one writer, the units cannot interleave
+    holds = {"+381641": threading.Event(), "+381642": threading.Event()}
+    runs = []
+
+    def credit_both(tx, first, second):
+        """Credit C{first}, wait until the other unit holds C{second}, credit it."""
+        runs.append(first)
+        if crossing:
+            tx.execute_raw("SET LOCAL deadlock_timeout = '50ms'")
+        _credit(tx, first)
+        holds[first].set()
+        if crossing:
+            assert holds[second].wait(10), "the other unit never took its first lock"
+        _credit(tx, second)
+        return first
+
+    runners = [UnitRunner(store, Now(), workers=1, name="conflict-%d" % i) for i in (1, 2)]
+    outcomes, finished = [], threading.Event()
+
+    def record(outcome):
+        outcomes.append(outcome)
+        if len(outcomes) == 2:
+            finished.set()
+    for runner, (first, second) in zip(runners, [("+381641", "+381642"),
+                                                 ("+381642", "+381641")]):
+        runner.start()
+        runner.submit(credit_both, first, second).addBoth(record)
+    assert finished.wait(30)
+    for runner in runners:
+        runner.stop()
+    assert all(isinstance(o, str) for o in outcomes), outcomes     # no Failure delivered
+    assert sorted(outcomes) == ["+381641", "+381642"]
+    assert store.run_sync(_balances) == {"+381641": 2, "+381642": 2}
+    lost = sum(r.conflicts for r in runners)
+    assert lost == (1 if crossing else 0)
+    assert len(runs) == 2 + lost            # the loser ran once more, from its start
+
+
+def test_a_unit_that_keeps_losing_fails_after_its_retries(store):
+    """A conflict on every try is delivered as the failure once the retries are spent."""
+    if store.is_sqlite:
+        pytest.skip("SQLite reports no conflicts between concurrent transactions")
+    runs = []
+
+    def always_deadlocked(tx):
+        runs.append(1)
+        # the server's own error, raised as if a deadlock had been detected
+        tx.execute_raw("DO $$ BEGIN RAISE EXCEPTION 'deadlock' USING ERRCODE = '40P01'; END $$")
+
+    runner = UnitRunner(store, Now(), workers=1, conflict_retries=2)
+    failures, finished = [], threading.Event()
+    runner.start()
+    runner.submit(always_deadlocked).addErrback(
+        lambda f: (failures.append(f), finished.set()))
+    assert finished.wait(30)
+    runner.stop()
+    assert len(runs) == 3 and runner.conflicts == 2
+    assert conflict(failures[0].value) == "deadlock (SQLSTATE 40P01)"
+
+
+def test_only_deadlocks_and_serialization_failures_are_conflicts():
+    import psycopg
+    assert conflict(psycopg.errors.DeadlockDetected("deadlock detected")) is not None
+    assert conflict(psycopg.errors.SerializationFailure("could not serialize")) is not None
+    assert conflict(psycopg.errors.UniqueViolation("duplicate key")) is None
+    assert conflict(psycopg.errors.QueryCanceled("canceling statement")) is None
+    assert conflict(RuntimeError("deadlock")) is None
