@@ -48,9 +48,17 @@ def activate_voucher_response(result) -> bytes:
 
     @raise NotWritable: a field this template does not write as spyne would.
     """
+    return activate_voucher_response_values([getattr(result, name, None) for name, _ in FIELDS])
+
+
+def activate_voucher_response_values(values) -> bytes:
+    """The SOAP envelope answering ActivateVoucher with the result whose fields
+    are C{values}, in L{FIELDS} order (None for a field left out).
+
+    @raise NotWritable: a field this template does not write as spyne would.
+    """
     parts = [_HEAD]
-    for name, kind in FIELDS:
-        value = getattr(result, name, None)
+    for (name, kind), value in zip(FIELDS, values):
         if value is None:
             if name in _REQUIRED:
                 raise NotWritable
