@@ -89,6 +89,7 @@ def run(args) -> None:
             out["soap"]["listener_cpu"] = listener_cpu
             yield port.stopListening()
             yield runner.stop()
+            out["soap"]["batch"] = runner.units / max(1, runner.batches)
         except Exception as e:  # noqa: BLE001 - reported, then the run stops
             out["error"] = repr(e)
         finally:
@@ -116,6 +117,8 @@ def report(out, args) -> None:
     print("  CPU per call: listener %.0f us, load generator %.0f us; core only %.0f us"
           % (s["listener_cpu"] / calls * 1e6, s["cpu"] / calls * 1e6,
              c["cpu"] / sum(c["codes"].values()) * 1e6))
+    print("  average group commit: core only %.1f units, via SOAP %.1f units"
+          % (c["batch"], s["batch"]))
     print("  SOAP / core: %.2f   listener peak RSS %.0f MB   errors %d   (target >= 1500/s "
           "and >= 0.3)" % (s["rate"] / c["rate"], peak_rss_mb(), s["errors"]))
 
