@@ -119,7 +119,8 @@ async def test_a_failed_unit_leaves_the_row_to_a_unit_of_its_own(env, reactor, m
         raise RuntimeError("boom")
     monkeypatch.setattr(saga, "reserve", broken)
     # PostgreSQL's one-statement path fails in the server instead
-    monkeypatch.setattr(db_activate, "CALL", db_activate.CALL.replace("ivoms_activate", "ivoms_broken"))
+    monkeypatch.setattr(db_activate, "CALL",
+                        db_activate.CALL.replace("ivoms_activate", "ivoms_broken"))
     try:
         res = await svc.activate(_req(hrn), audit=_entry("f-1"))
         assert res.code == R.SYSTEM_ERROR
