@@ -46,6 +46,7 @@ def run(args) -> None:
     from twisted.web import resource, server
 
     from core.queries import TransactionQueries
+    from gateway.http import LimitedRequest
     from protocols.soap.config import SoapClient, SoapSettings
     from protocols.soap.resource import build_resource
 
@@ -58,8 +59,10 @@ def run(args) -> None:
     @defer.inlineCallbacks
     def main():
         try:
+            c0 = time.process_time()
             out["core"] = yield measure_core(core_inst, reactor, core_hrns, args.concurrency,
                                              lambda s, i, h: ActivationRequest(msisdn(s, i), h, "soap", channel_ref="bench", source=USER))
+            out["core"]["cpu"] = time.process_time() - c0
 
             runner, service = build_core(soap_inst, reactor)
             res = build_resource(service, TransactionQueries(runner), SoapSettings(
@@ -67,6 +70,7 @@ def run(args) -> None:
             root = resource.Resource()
             root.putChild(b"soap", res)
             site = server.Site(root)
+            site.requestFactory = LimitedRequest    # the node's requests (gateway.http)
             site.log = lambda request: None          # no access log in the measurement
             port = reactor.listenTCP(0, site, interface="127.0.0.1", backlog=256)
             with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
@@ -74,14 +78,18 @@ def run(args) -> None:
             cmd = [sys.executable, os.path.abspath(__file__), "--generator",
                    "--port", str(port.getHost().port), "--hrn-file", f.name,
                    "--concurrency", str(args.concurrency), "--timeout", str(args.timeout)]
+            c0 = time.process_time()
             proc = yield threads.deferToThread(subprocess.run, cmd, capture_output=True,
                                                text=True, timeout=args.timeout + 30)
+            listener_cpu = time.process_time() - c0
             os.unlink(f.name)
             if proc.returncode != 0:
                 raise RuntimeError("generator failed: %s" % proc.stderr[-2000:])
             out["soap"] = json.loads(proc.stdout.strip().splitlines()[-1])
+            out["soap"]["listener_cpu"] = listener_cpu
             yield port.stopListening()
             yield runner.stop()
+            out["soap"]["batch"] = runner.units / max(1, runner.batches)
         except Exception as e:  # noqa: BLE001 - reported, then the run stops
             out["error"] = repr(e)
         finally:
@@ -105,8 +113,14 @@ def report(out, args) -> None:
           % (c["rate"], c["p50"] * 1000, c["p99"] * 1000, c["codes"]))
     print("  via SOAP  : %7.1f calls/s        p50 %6.1f ms  p99 %6.1f ms  %s"
           % (s["rate"], s["p50"] * 1000, s["p99"] * 1000, s["codes"]))
-    print("  SOAP / core: %.2f   listener peak RSS %.0f MB   errors %d"
-          % (s["rate"] / c["rate"], peak_rss_mb(), s["errors"]))
+    calls = sum(s["codes"].values()) or 1
+    print("  CPU per call: listener %.0f us, load generator %.0f us; core only %.0f us"
+          % (s["listener_cpu"] / calls * 1e6, s["cpu"] / calls * 1e6,
+             c["cpu"] / sum(c["codes"].values()) * 1e6))
+    print("  average group commit: core only %.1f units, via SOAP %.1f units"
+          % (c["batch"], s["batch"]))
+    print("  SOAP / core: %.2f   listener peak RSS %.0f MB   errors %d   (target >= 1500/s "
+          "and >= 0.3)" % (s["rate"] / c["rate"], peak_rss_mb(), s["errors"]))
 
 
 def generator(args) -> None:
@@ -151,16 +165,17 @@ def generator(args) -> None:
         conn.close()
 
     threads_ = [threading.Thread(target=worker, args=(s,)) for s in range(args.concurrency)]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for t in threads_:
         t.start()
     for t in threads_:
         t.join()
     dt = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     latencies.sort()
     print(json.dumps(dict(rate=len(latencies) / dt, p50=percentile(latencies, 50),
                           p99=percentile(latencies, 99), codes=codes, errors=errors[0],
-                          seconds=dt)))
+                          seconds=dt, cpu=cpu)))
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from core import db_activate, fraud, inbox, saga
+from core import activation_audit, db_activate, fraud, inbox, saga
 from core.billing import BillingUnavailable
 from core.db import StoreUnavailable
 from core.ids import new_txn_id
@@ -73,20 +73,40 @@ class ActivationService:
         self.source_gate = source_gate if source_gate is not None else SourceGate(
             clock, lambda source: fraud.source_limit(fraud_settings, source))
 
-    def activate(self, req: ActivationRequest, durable=None) -> defer.Deferred:
+    def activate(self, req: ActivationRequest, durable=None, audit=None) -> defer.Deferred:
         """Run one activation.
 
         @param durable: optional C{durable(ok)}, called once the request is
             durable (C{ok} True: its first unit of work committed, or it
             needed none) or certainly lost (C{ok} False: that unit failed,
             nothing of it was kept); before the result is delivered.
+        @param audit: optional L{core.queries.AuditEntry}: the channel's audit
+            row for this request, written with the answer's C{code},
+            C{txn_id} and C{serial} added to its detail
+            (L{core.activation_audit}): in the activation's unit of work when
+            that unit concludes it (the embedded ledger) and commits, else as
+            a unit of its own; before the result is delivered.  A row that
+            cannot be written is logged, and the answer still delivered.
         @return: a Deferred that always fires with an L{ActivationResult}.
         """
         durable = _Once(durable)
-        d = defer.maybeDeferred(self._activate, req, durable)
+        note = _AuditNote(audit)
+        d = defer.maybeDeferred(self._activate, req, durable, note)
         d.addErrback(self._unexpected, req)
         d.addBoth(durable.settle)
+        if audit is not None:
+            d.addCallback(self._audit_after, note)
         d.addCallback(self._measured, req.channel, self.clock.seconds())
+        return d
+
+    def _audit_after(self, result, note):
+        """Write the audit row as a unit of its own unless the activation's unit wrote it."""
+        if note.written:
+            return result
+        d = self.runner.submit(activation_audit.write, note.entry, result.code, result.txn_id,
+                               result.serial)
+        d.addErrback(lambda f: self.log.failure("audit row of an activation not written", f))
+        d.addCallback(lambda _: result)
         return d
 
     def _measured(self, result, channel, started):
@@ -101,7 +121,7 @@ class ActivationService:
         self.log.failure("activation failed unexpectedly ({request})", failure, request=req)
         return ActivationResult(R.SYSTEM_ERROR)
 
-    def _activate(self, req: ActivationRequest, durable):
+    def _activate(self, req: ActivationRequest, durable, note=None):
         channel = str(getattr(req.channel, "value", req.channel))
         if channel not in CHANNELS:
             raise ValueError("unknown channel %r" % (channel,))
@@ -120,13 +140,14 @@ class ActivationService:
             durable(True)
             return ActivationResult(R.INVALID_HRN, msisdn=msisdn)
         if not req.source:
-            return self._admitted(None, req, durable, channel, msisdn, account, hrn)
+            return self._admitted(None, req, durable, channel, msisdn, account, hrn, note)
         gate = self.source_gate.admit(channel, req.source)
         if isinstance(gate, defer.Deferred):
-            return gate.addCallback(self._admitted, req, durable, channel, msisdn, account, hrn)
-        return self._admitted(gate, req, durable, channel, msisdn, account, hrn)
+            return gate.addCallback(self._admitted, req, durable, channel, msisdn, account, hrn,
+                                    note)
+        return self._admitted(gate, req, durable, channel, msisdn, account, hrn, note)
 
-    def _admitted(self, refused_until, req, durable, channel, msisdn, account, hrn):
+    def _admitted(self, refused_until, req, durable, channel, msisdn, account, hrn, note=None):
         """Go on with an activation its source's gate let through (or refuse it)."""
         if refused_until is not None:     # before any lookup, and without a store write
             durable(True)
@@ -140,7 +161,8 @@ class ActivationService:
             fraud_scope=fraud.bar_scope(self.fraud_settings, channel, req.source))
         self.in_flight += 1
         self.running.add(attempt.txn_id)
-        if IInTransactionCredit.providedBy(self.billing):
+        in_one = IInTransactionCredit.providedBy(self.billing)
+        if in_one:
             unit = (db_activate.activate_in_one, attempt, self.fraud_settings, self.billing.credit_in,
                     self.fraud_settings.reset_on_success, self._after_factory(attempt))
             then = self._concluded_in_one
@@ -151,7 +173,12 @@ class ActivationService:
         if entry is not None:
             unit = (inbox.keyed, entry, attempt.txn_id, attempt.now,
                     self.replay_window_ms) + unit
-        d = self.runner.submit(*unit)
+        if in_one and note is not None and note.entry is not None:
+            unit = (activation_audit.audited, note.entry, attempt.txn_id) + unit
+            d = self.runner.submit(*unit)
+            d.addCallback(note.unwrap)
+        else:
+            d = self.runner.submit(*unit)
         if req.source:
             d.addBoth(self._source_done, channel, req.source)
         d.addBoth(_durable, durable)
@@ -265,6 +292,21 @@ class ActivationService:
             self.log.warn("billing outcome unknown for transaction {txn_id} ({why}); "
                           "left for reconciliation", txn_id=a.txn_id, why=type(exc).__name__)
         return self._result(R.BILLING_UNAVAILABLE, a, r)
+
+
+class _AuditNote:
+    """A channel's audit entry for one activation, and whether its unit wrote it."""
+
+    __slots__ = ("entry", "written")
+
+    def __init__(self, entry):
+        self.entry = entry
+        self.written = False
+
+    def unwrap(self, value):
+        """Take L{activation_audit.audited}'s C{(value, written)}; pass C{value} on."""
+        value, self.written = value
+        return value
 
 
 class _Once:

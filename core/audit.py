@@ -9,6 +9,8 @@ from core.schema import audit_log
 
 #: The most entries one L{entries} call gives by default (a page of the GUI).
 PAGE = 100
+#: C{json.dumps(detail, sort_keys=True)}, without building an encoder per row
+_detail_json = json.JSONEncoder(sort_keys=True).encode
 
 
 def audit(tx, *, at: int, actor: str, action: str, target: str | None = None,
@@ -19,7 +21,7 @@ def audit(tx, *, at: int, actor: str, action: str, target: str | None = None,
     """
     tx.insert(audit_log, {"at": at, "actor": actor, "action": action, "target": target,
                           "origin": origin,
-                          "detail": json.dumps(detail, sort_keys=True) if detail else None})
+                          "detail": _detail_json(detail) if detail else None})
 
 
 def entries(tx, *, actor: str | None = None, action: str | None = None,

@@ -27,10 +27,15 @@ class IActivationService(Interface):
     running = Attribute("The transaction ids of the activations under way (a set); the SMS "
                         "outbox holds a reply while its activation still runs.")
 
-    def activate(req):
+    def activate(req, durable=None, audit=None):
         """Activate the voucher C{req} names.
 
         @param req: a L{core.requests.ActivationRequest}.
+        @param durable: optional C{durable(ok)}: told once whether the request
+            became durable (see L{core.activation.ActivationService.activate}).
+        @param audit: optional L{core.queries.AuditEntry}: the channel's audit
+            row for the request, written with the answer's code, transaction
+            id and serial added to its detail, before the answer is delivered.
         @return: a Deferred firing with a L{core.results.ActivationResult};
             it never fails (unexpected errors answer a system error).
         """

@@ -28,6 +28,7 @@ class FakeActivationService:
     that is an exception fails the Deferred.
 
     @ivar requests: every L{core.requests.ActivationRequest} received, in order.
+    @ivar audits: the audit entries channels handed over with them (C{audit=}), in order.
     @ivar hold: when true, C{activate} returns an unfired Deferred kept in
         C{waiting} as C{(request, Deferred)}.
     """
@@ -43,6 +44,7 @@ class FakeActivationService:
         self.results: list = []
         self.hold = hold
         self.requests: list = []
+        self.audits: list = []
         self.waiting: list = []
         self.in_flight = 0
         self.running: set = set()
@@ -55,8 +57,12 @@ class FakeActivationService:
             return self.result_for(req)
         return self.result
 
-    def activate(self, req):
+    def activate(self, req, durable=None, audit=None):
         self.requests.append(req)
+        if audit is not None:
+            self.audits.append(audit)
+        if durable is not None:
+            durable(True)
         if self.hold:
             d = defer.Deferred()
             self.waiting.append((req, d))

@@ -28,18 +28,32 @@ FIELDS = (("resultCode", int), ("resultName", str), ("resultText", str),
 _REQUIRED = frozenset(("resultCode", "resultName", "resultText"))
 # characters lxml refuses, or writes other than as themselves (\r as &#13;)
 _AWKWARD = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
-_OPEN = {name: ("<tns:%s>" % name).encode() for name, _ in FIELDS}
-_CLOSE = {name: ("</tns:%s>" % name).encode() for name, _ in FIELDS}
+_PLAN = tuple((name, kind, ("<tns:%s>" % name).encode(), ("</tns:%s>" % name).encode(),
+               name in _REQUIRED) for name, kind in FIELDS)
+_ZERO = datetime.timedelta(0)
 
 
 class NotWritable(Exception):
     """A value this template does not write exactly as spyne: let spyne do it."""
 
 
+#: texts written before (result names and texts, currencies repeat), at most _TEXTS_MAX
+_TEXTS: dict = {}
+_TEXTS_MAX = 1024
+
+
 def _text(value: str) -> bytes:
-    if _AWKWARD.search(value):
-        raise NotWritable
-    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").encode("utf-8")
+    if value.isascii() and value.isalnum():         # ids, numbers: nothing to escape
+        return value.encode("ascii")
+    done = _TEXTS.get(value)
+    if done is None:
+        if _AWKWARD.search(value):
+            raise NotWritable
+        done = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        done = done.encode("utf-8")
+        if len(_TEXTS) < _TEXTS_MAX:
+            _TEXTS[value] = done
+    return done
 
 
 def activate_voucher_response(result) -> bytes:
@@ -48,11 +62,19 @@ def activate_voucher_response(result) -> bytes:
 
     @raise NotWritable: a field this template does not write as spyne would.
     """
+    return activate_voucher_response_values([getattr(result, name, None) for name, _ in FIELDS])
+
+
+def activate_voucher_response_values(values) -> bytes:
+    """The SOAP envelope answering ActivateVoucher with the result whose fields
+    are C{values}, in L{FIELDS} order (None for a field left out).
+
+    @raise NotWritable: a field this template does not write as spyne would.
+    """
     parts = [_HEAD]
-    for name, kind in FIELDS:
-        value = getattr(result, name, None)
+    for (name, kind, opening, closing, required), value in zip(_PLAN, values):
         if value is None:
-            if name in _REQUIRED:
+            if required:
                 raise NotWritable
             continue
         if kind is int:
@@ -64,11 +86,11 @@ def activate_voucher_response(result) -> bytes:
                 raise NotWritable
             body = _text(value)
         else:
-            if type(value) is not datetime.datetime or value.utcoffset() != datetime.timedelta(0):
+            if type(value) is not datetime.datetime or value.utcoffset() != _ZERO:
                 raise NotWritable
             body = value.isoformat().encode()
-        parts.append(_OPEN[name])
+        parts.append(opening)
         parts.append(body)
-        parts.append(_CLOSE[name])
+        parts.append(closing)
     parts.append(_TAIL)
     return b"".join(parts)

@@ -4,7 +4,9 @@ Normalise before the core (STYLE 4): ActivateVoucher builds one
 L{core.requests.ActivationRequest} and renders one
 L{core.requests.ActivationResult}; the two status operations go through
 L{core.interfaces.ITransactionQueries}.  Handlers set the call's audit
-target and detail; the resource writes the row.
+target and detail; the resource writes the row, except for ActivateVoucher,
+whose row the core writes with the activation (in the same unit of work
+where it can).
 """
 
 from __future__ import annotations
@@ -12,12 +14,20 @@ from __future__ import annotations
 import datetime
 
 from core.inbox import request_key
+from core.queries import AuditEntry
 from core.requests import ActivationRequest, Channel
 
 from protocols.common.results import with_reward
 from protocols.soap.errors import SoapFault
+from protocols.soap.fastxml import FIELDS
 from protocols.soap.replies import result_name, result_text
 from protocols.soap.types import ActivateVoucherResult, TransactionStatus, VoucherStatus
+
+
+def result_model(values) -> ActivateVoucherResult:
+    """The spyne model of an ActivateVoucher answer given as field values
+    (L{protocols.soap.fastxml.FIELDS} order)."""
+    return ActivateVoucherResult(**{name: v for (name, _), v in zip(FIELDS, values)})
 
 
 def to_datetime(epoch_ms: int | None):
@@ -38,29 +48,41 @@ class SoapHandlers:
         self.activation = activation
         self.queries = queries
 
-    def activate_voucher(self, call, msisdn, hrn, channel_ref, beneficiary):
-        """@return: a Deferred firing with an L{ActivateVoucherResult}."""
+    def activate(self, call, msisdn, hrn, channel_ref, beneficiary):
+        """Run ActivateVoucher; the core writes the call's audit row with the activation.
+
+        @return: a Deferred firing with the answer's field values in the
+            order of L{protocols.soap.fastxml.FIELDS} (see L{result_model}).
+        """
+        client = call.client.name
         req = ActivationRequest(msisdn=msisdn, hrn=hrn, channel=Channel.SOAP,
                                 channel_ref=channel_ref, beneficiary=beneficiary or None,
-                                source=call.client.name,
-                                idempotency_key=request_key("soap", channel_ref, call.client.name,
+                                source=client,
+                                idempotency_key=request_key("soap", channel_ref, client,
                                                             msisdn, hrn))
         call.target = msisdn
-        d = self.activation.activate(req)
+        detail = {"channel_ref": channel_ref}
+        if beneficiary:
+            detail["beneficiary"] = beneficiary
+        entry = AuditEntry(at=call.at, actor="soap:%s" % client, action="soap.ActivateVoucher",
+                           target=msisdn[:256] or None, origin=call.address, detail=detail)
+        call.audited = True
+        d = self.activation.activate(req, audit=entry)
 
         def render(r):
             call.detail = {"code": int(r.code), "txn_id": r.txn_id, "channel_ref": channel_ref,
                            "serial": r.serial}
             if beneficiary:
                 call.detail["beneficiary"] = beneficiary
-            return ActivateVoucherResult(
-                resultCode=int(r.code), resultName=r.name,
-                resultText=with_reward(r.text, "", r),
-                transactionId=r.txn_id, msisdn=r.msisdn, account=r.account, serial=r.serial,
-                amount=r.amount, currency=r.currency, validityDays=r.validity_days,
-                balance=r.balance, newExpiry=to_datetime(r.new_expiry),
-                unbarTime=to_datetime(r.unbar_at))
+            return (int(r.code), r.name, with_reward(r.text, "", r), r.txn_id, r.msisdn,
+                    r.account, r.serial, r.amount, r.currency, r.validity_days, r.balance,
+                    to_datetime(r.new_expiry), to_datetime(r.unbar_at))
         return d.addCallback(render)
+
+    def activate_voucher(self, call, msisdn, hrn, channel_ref, beneficiary):
+        """@return: a Deferred firing with an L{ActivateVoucherResult}."""
+        return self.activate(call, msisdn, hrn, channel_ref, beneficiary).addCallback(
+            result_model)
 
     def transaction_status(self, call, txn_id, channel_ref):
         """@return: a Deferred firing with a L{TransactionStatus}.

@@ -9,6 +9,7 @@ from twisted.web import resource, server
 
 from core.queries import TransactionQueries
 from core.users import hash_password
+from gateway.http import LimitedRequest
 from core.vouchers import Selection, set_state
 from protocols.soap.config import SoapClient, SoapSettings
 from protocols.soap.resource import build_resource
@@ -56,6 +57,7 @@ async def start_env(reactor, sqlite_url, tmp_path, *, billing=None, count=20, cl
     root = resource.Resource()
     root.putChild(b"soap", res)
     site = server.Site(root)
+    site.requestFactory = LimitedRequest        # the node's requests (gateway.http)
     port = reactor.listenTCP(0, site, interface="127.0.0.1")
     url = "http://127.0.0.1:%d/soap" % port.getHost().port
     return SoapEnv(store, cipher, runner, service, url, hrns, info, port)

@@ -235,6 +235,37 @@ async def test_every_result_code_renders(reactor, sqlite_url, tmp_path):
 
 
 @pytest_twisted.ensureDeferred
+async def test_an_answer_the_template_cannot_write_is_spynes(reactor, sqlite_url, tmp_path):
+    """A value the template steps aside for (a carriage return) is written by spyne;
+    the activation's audit entry goes to the core, and the resource adds no row."""
+    from twisted.web import resource, server
+    env = await start_env(reactor, sqlite_url, tmp_path)
+    stub = FakeActivationService(ActivationResult(R.SUCCESS, txn_id="t0", currency="EUR\r"))
+    res = build_resource(stub, TransactionQueries(env.runner), SoapSettings(clients=CLIENTS),
+                         clock=reactor)
+    root = resource.Resource()
+    root.putChild(b"soap", res)
+    port = reactor.listenTCP(0, server.Site(root), interface="127.0.0.1")
+    url = "http://127.0.0.1:%d/soap" % port.getHost().port
+    try:
+        raw = await in_thread(_post, url, ENVELOPE % (
+            "<t:ActivateVoucher><t:msisdn>%s</t:msisdn><t:hrn>12345678901234</t:hrn>"
+            "<t:channelReference>cr-1</t:channelReference></t:ActivateVoucher>" % MSISDN))
+        assert raw.status_code == 200 and b"<tns:currency>EUR&#13;</tns:currency>" in raw.content
+        assert raw.headers["content-length"] == str(len(raw.content))
+        c = await in_thread(zeep_client, url, basic=SHOP1)
+        r = await in_thread(c.service.ActivateVoucher, msisdn=MSISDN, hrn="12345678901234")
+        assert (r.resultCode, r.currency) == (0, "EUR\r")
+        assert [(a.action, a.actor, a.detail) for a in stub.audits] == [
+            ("soap.ActivateVoucher", "soap:shop1", {"channel_ref": "cr-1"}),
+            ("soap.ActivateVoucher", "soap:shop1", {"channel_ref": None})]
+        assert _audits(env.store) == []
+    finally:
+        await port.stopListening()
+        await stop_env(env)
+
+
+@pytest_twisted.ensureDeferred
 async def test_authentication(reactor, sqlite_url, tmp_path):
     env = await start_env(reactor, sqlite_url, tmp_path)
     try:

@@ -71,14 +71,14 @@ def test_ivr_result_document_speaks_it():
 
 
 def test_soap_result_text():
+    from protocols.soap.config import SoapClient
     from protocols.soap.handlers import SoapHandlers
+    from protocols.soap.server import SoapCall
     from tests.fakes import FakeActivationService, FakeTransactionQueries
     plain, rewarded = _results()
-
-    class Call:
-        client = type("C", (), {"name": "demo"})()
-        target = detail = None
     out = []
     handlers = SoapHandlers(FakeActivationService(rewarded), FakeTransactionQueries())
-    handlers.activate_voucher(Call(), "0641234567", "1" * 14, None, None).addCallback(out.append)
+    call = SoapCall(handlers, "127.0.0.1", NOW)
+    call.client = SoapClient("demo", password="pw")
+    handlers.activate_voucher(call, "0641234567", "1" * 14, None, None).addCallback(out.append)
     assert out[0].resultText.endswith(Reward.text) and out[0].resultCode == 0
