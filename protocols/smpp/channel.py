@@ -155,7 +155,7 @@ class SmsChannel:
                                 idempotency_key=key,
                                 reply={"to": reply_to, "language": language, "source": source})
         status = defer.Deferred()
-        gate = defer.Deferred()            # fires once the response is written
+        gate = _Gate()                     # opens once the response is written
         kept = []
 
         def durable(ok):
@@ -163,7 +163,7 @@ class SmsChannel:
             status.callback(ESME_ROK if ok else self._temporary(pdu))
         self._activate(req, language, reply_to, send, durable=durable,
                        gate=gate, kept=kept)
-        return status, lambda: gate.callback(None)
+        return status, gate.open
 
     @staticmethod
     def _temporary(pdu) -> int:
@@ -213,7 +213,7 @@ class SmsChannel:
                         and result.txn_id not in self.outbox.in_flight:
                     # after the MO's response; a pending repeat's reply comes from its first
                     self._busy += 1
-                    gate.addCallback(lambda _: self._reply_due(text, reply_to, send, req, result))
+                    gate.then(self._reply_due, text, reply_to, send, req, result)
             except Exception:  # noqa: BLE001 - a bug must not leave the MO counted as busy
                 self.log.failure("reply to MO {ref} from {msisdn} not sent",
                                  ref=req.channel_ref, msisdn=req.msisdn)
@@ -279,6 +279,29 @@ class SmsChannel:
     def stop(self) -> None:
         """Drop reassembly state and its timers."""
         self.reassembler.clear()
+
+
+class _Gate:
+    """Holds back a durable MO's reply until the MO's response is written."""
+
+    __slots__ = ("opened", "_waiting")
+
+    def __init__(self) -> None:
+        self.opened = False
+        self._waiting = None
+
+    def then(self, fn, *args) -> None:
+        """Call C{fn(*args)} now if the gate is open, else once it opens."""
+        if self.opened:
+            fn(*args)
+        else:
+            self._waiting = (fn, args)
+
+    def open(self) -> None:
+        self.opened = True
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            waiting[0](*waiting[1])
 
 
 def _msisdn(pdu) -> str:
