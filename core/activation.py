@@ -109,6 +109,10 @@ class ActivationService:
         d.addCallback(lambda _: result)
         return d
 
+    def request_key(self, idempotency_key: str) -> bytes:
+        """The inbox key (L{core.inbox.Entry.key}) of a request with this idempotency key."""
+        return self.cipher.request_digest(idempotency_key)
+
     def _measured(self, result, channel, started):
         self.metrics.activation_done(str(getattr(channel, "value", channel)), result.code,
                                      self.clock.seconds() - started)

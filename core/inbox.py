@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import and_, bindparam, func, select, update
 
@@ -48,9 +49,11 @@ class Replay:
     pending: bool = False
 
 
-@dataclass(frozen=True)
-class Entry:
-    """The inbox row a keyed request writes (hashed key, deferred-reply route)."""
+class Entry(NamedTuple):
+    """The inbox row a keyed request writes (hashed key, deferred-reply route).
+
+    A named tuple: one is made per keyed request, on the reactor thread.
+    """
 
     key: bytes
     channel: str
@@ -76,9 +79,13 @@ def entry_for(cipher, req, channel: str) -> Entry | None:
     if not key:
         return None
     reply = getattr(req, "reply", None) or {}
+    to = reply.get("to")
     return Entry(cipher.request_digest(key), channel, reply.get("source") or req.source,
-                 json.dumps(reply["to"], sort_keys=True) if reply.get("to") else None,
-                 reply.get("language"))
+                 _encode_sorted(to) if to else None, reply.get("language"))
+
+
+#: json.dumps(..., sort_keys=True) without building an encoder per call
+_encode_sorted = json.JSONEncoder(sort_keys=True).encode
 
 
 _TXN_COLS = (txn.c.id, txn.c.state, txn.c.result_code, txn.c.msisdn, txn.c.account, txn.c.serial,
@@ -144,17 +151,17 @@ def keyed(tx, entry: Entry, txn_id: str, now: int, window_ms: int, unit, *args):
     return unit(tx, *args)
 
 
-_SENT = update(inbox).where(and_(inbox.c.txn_id == bindparam("txn_id"),
-                                 inbox.c.reply_state == DUE)) \
+_SENT = update(inbox).where(and_(inbox.c.key == bindparam("key"), inbox.c.reply_state == DUE)) \
     .values(reply_state=SENT, replied_at=bindparam("now"))
 
 
-def mark_sent(tx, txn_ids: list, now: int) -> int:
-    """The replies of these transactions were confirmed by the SMSC.
+def mark_sent(tx, keys: list, now: int) -> int:
+    """The replies of the requests with these (hashed) keys were confirmed by the SMSC.
 
+    By key, the table's primary key: no other index is needed to find them.
     @return: how many due replies this closed.
     """
-    return tx.execute_many(_SENT, [{"txn_id": t, "now": now} for t in txn_ids])
+    return tx.execute_each(_SENT, "key", keys, now=now)
 
 
 _DUE = select(inbox.c.key, inbox.c.txn_id, inbox.c.source, inbox.c.reply_to, inbox.c.language,

@@ -302,7 +302,7 @@ request_inbox = Table(
     Column("reply_state", String(8), nullable=False),      # none | due | sent | expired
     Column("attempts", Integer, nullable=False),
     Column("replied_at", BigInteger),
-    Index(None, "txn_id"),
+    # no index on txn_id: replies are marked sent by key (migration 0007)
     Index(None, "reply_state", "received_at"),
 )
 

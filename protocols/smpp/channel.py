@@ -16,7 +16,6 @@ outbox, which survives a crash.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 
 from twisted.internet import defer
@@ -132,11 +131,12 @@ class SmsChannel:
         reply_to = self._reply_address(pdu)
         command = self.grammar.parse(text)
         if isinstance(command, Recharge):
+            if self.outbox is not None:
+                return self._accept_durably(pdu, msisdn, command, text, ref, source, reply_to,
+                                            send)
             req = ActivationRequest(msisdn=msisdn, hrn=command.hrn, channel=Channel.SMS,
                                     channel_ref=ref, beneficiary=command.beneficiary,
                                     source=source)
-            if self.outbox is not None:
-                return self._accept_durably(pdu, req, text, command.language, reply_to, send)
             return ESME_ROK, lambda: self._activate(req, command.language, reply_to, send)
         self.counters["help"] += 1
         self.log.info("MO {ref} from {msisdn}: not understood; sending help",
@@ -145,14 +145,17 @@ class SmsChannel:
                                       self.grammar.keywords_for(command.language))
         return ESME_ROK, lambda: self._reply(help_text, reply_to, send, ref, msisdn)
 
-    def _accept_durably(self, pdu, req: ActivationRequest, text: str, language: str,
-                        reply_to: dict, send):
+    def _accept_durably(self, pdu, msisdn: str, command: Recharge, text: str, ref: str,
+                        source: str, reply_to: dict, send):
         """Start the activation now; answer the MO when it is durable (see module doc)."""
-        req = dataclasses.replace(
-            req, idempotency_key="sms\0%s\0%s" % (req.msisdn, text.strip()),
-            reply={"to": reply_to, "language": language, "source": req.source})
+        key = "sms\0%s\0%s" % (msisdn, text.strip())
+        language = command.language
+        req = ActivationRequest(msisdn=msisdn, hrn=command.hrn, channel=Channel.SMS,
+                                channel_ref=ref, beneficiary=command.beneficiary, source=source,
+                                idempotency_key=key,
+                                reply={"to": reply_to, "language": language, "source": source})
         status = defer.Deferred()
-        gate = defer.Deferred()            # fires once the response is written
+        gate = _Gate()                     # opens once the response is written
         kept = []
 
         def durable(ok):
@@ -160,7 +163,7 @@ class SmsChannel:
             status.callback(ESME_ROK if ok else self._temporary(pdu))
         self._activate(req, language, reply_to, send, durable=durable,
                        gate=gate, kept=kept)
-        return status, lambda: gate.callback(None)
+        return status, gate.open
 
     @staticmethod
     def _temporary(pdu) -> int:
@@ -210,7 +213,7 @@ class SmsChannel:
                         and result.txn_id not in self.outbox.in_flight:
                     # after the MO's response; a pending repeat's reply comes from its first
                     self._busy += 1
-                    gate.addCallback(lambda _: self._reply_due(text, reply_to, send, req, result))
+                    gate.then(self._reply_due, text, reply_to, send, req, result)
             except Exception:  # noqa: BLE001 - a bug must not leave the MO counted as busy
                 self.log.failure("reply to MO {ref} from {msisdn} not sent",
                                  ref=req.channel_ref, msisdn=req.msisdn)
@@ -233,7 +236,9 @@ class SmsChannel:
     def _reply_due(self, text, reply_to, send, req, result) -> None:
         """Send a durable reply through the outbox (busy counted by the caller)."""
         self._busy -= 1
-        self._reply(text, reply_to, lambda parts: self.outbox.send(result.txn_id, parts, send),
+        key = self.activation.request_key(req.idempotency_key)
+        self._reply(text, reply_to,
+                    lambda parts: self.outbox.send(result.txn_id, key, parts, send),
                     req.channel_ref, req.msisdn)
 
     def _reply(self, text: str, reply_to: dict, send, ref: str, msisdn: str) -> None:
@@ -274,6 +279,29 @@ class SmsChannel:
     def stop(self) -> None:
         """Drop reassembly state and its timers."""
         self.reassembler.clear()
+
+
+class _Gate:
+    """Holds back a durable MO's reply until the MO's response is written."""
+
+    __slots__ = ("opened", "_waiting")
+
+    def __init__(self) -> None:
+        self.opened = False
+        self._waiting = None
+
+    def then(self, fn, *args) -> None:
+        """Call C{fn(*args)} now if the gate is open, else once it opens."""
+        if self.opened:
+            fn(*args)
+        else:
+            self._waiting = (fn, args)
+
+    def open(self) -> None:
+        self.opened = True
+        waiting, self._waiting = self._waiting, None
+        if waiting is not None:
+            waiting[0](*waiting[1])
 
 
 def _msisdn(pdu) -> str:

@@ -69,15 +69,20 @@ class SmsOutbox:
 
     # -- replies of this process ------------------------------------------
 
-    def send(self, txn_id: str, parts: list[dict], send) -> defer.Deferred:
+    def send(self, txn_id: str, key: bytes, parts: list[dict], send) -> defer.Deferred:
         """Send a due reply; on confirmation mark it sent in the database.
 
+        @param key: the request's inbox key (L{core.inbox.Entry.key}): the mark
+            finds the reply by it.
         @return: a Deferred firing when the SMSC confirmed every part (the
             mark is written in the background), or failing as C{send} did
             (the reply stays due for the sweep).
         """
         self.in_flight.add(txn_id)
-        d = defer.maybeDeferred(send, parts)
+        try:
+            d = send(parts)
+        except Exception:  # noqa: BLE001 - failed like a refused send: stays due
+            d = defer.fail()
 
         def confirmed(_):
             self.in_flight.discard(txn_id)
@@ -85,7 +90,7 @@ class SmsOutbox:
             self._recent[txn_id] = self.clock.seconds()
             if not self._confirmed:
                 self.clock.callLater(self.mark_delay, self._mark)
-            self._confirmed.append(txn_id)
+            self._confirmed.append(key)
 
         def failed(failure):
             self.in_flight.discard(txn_id)
@@ -95,10 +100,10 @@ class SmsOutbox:
 
     def _mark(self) -> None:
         """Mark the replies confirmed since the last turn sent, in one unit of work."""
-        txn_ids, self._confirmed = self._confirmed, []
-        m = self.runner.submit(inbox.mark_sent, txn_ids, now_ms(self.clock))
+        keys, self._confirmed = self._confirmed, []
+        m = self.runner.submit(inbox.mark_sent, keys, now_ms(self.clock))
         m.addErrback(lambda f: self.log.failure(
-            "{n} confirmed replies not marked sent; they may be sent again", f, n=len(txn_ids)))
+            "{n} confirmed replies not marked sent; they may be sent again", f, n=len(keys)))
 
     # -- the sweep ----------------------------------------------------------
 
@@ -166,7 +171,7 @@ class SmsOutbox:
         if send is None:
             return defer.succeed(False)
         parts = [dict(due.reply_to, **p) for p in self.render(due.result, due.language)]
-        d = self.send(due.txn_id, parts, send)
+        d = self.send(due.txn_id, due.key, parts, send)
 
         def sent(_):
             self.counters["resent"] += 1

@@ -5,10 +5,11 @@ import time
 
 import pytest
 import pytest_twisted
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from twisted.internet import task
 from twisted.internet.defer import Deferred
 
+from core import inbox
 from core.requests import ActivationRequest
 from core.results import ResultCode as R
 from core.schema import request_inbox
@@ -229,3 +230,34 @@ async def test_due_replies_retried_a_bounded_number_of_times_then_dropped(env, r
         assert sorted(_inbox_states(store)) == [("expired", 0), ("expired", 2)]
     finally:
         await runner.stop()
+
+
+def test_mark_sent_closes_only_the_due_replies_of_the_keys_given(env):
+    store, _ = env
+
+    def row(key, state):
+        return {"key": key, "txn_id": key[:16].hex(), "channel": "sms", "received_at": 1,
+                "source": "smpp:x", "reply_to": "{}", "language": "en", "reply_state": state,
+                "attempts": 0, "replied_at": None}
+
+    def fill(tx):
+        for key, state in ((b"a" * 32, inbox.DUE), (b"b" * 32, inbox.DUE),
+                           (b"c" * 32, inbox.NONE), (b"d" * 32, inbox.EXPIRED)):
+            tx.insert(request_inbox, row(key, state))
+    store.run_sync(fill)
+    closed = store.run_sync(inbox.mark_sent, [b"a" * 32, b"c" * 32, b"d" * 32, b"z" * 32], 77)
+    assert closed == 1
+    states = dict(store.run_sync(lambda tx: tx.execute(
+        select(request_inbox.c.key, request_inbox.c.reply_state)).rows))
+    assert states == {b"a" * 32: inbox.SENT, b"b" * 32: inbox.DUE,
+                      b"c" * 32: inbox.NONE, b"d" * 32: inbox.EXPIRED}
+    assert store.run_sync(inbox.mark_sent, [], 78) == 0
+
+
+def test_execute_each_needs_every_other_parameter(env):
+    store, _ = env
+    stamp = update(request_inbox).where(request_inbox.c.key == bindparam("key")) \
+        .values(replied_at=bindparam("now"))
+    # no "now": refused, never bound as NULL (KeyError where parameters are positional)
+    with pytest.raises(KeyError if store.is_sqlite else Exception):
+        store.run_sync(lambda tx: tx.execute_each(stamp, "key", [b"a" * 32]))
