@@ -9,6 +9,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from core import schema_version
 from core.db import StoreError, first_line
 
 HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations")
@@ -51,18 +52,5 @@ def head() -> str:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-def require_current(store) -> None:
-    """Fail unless the database is migrated to the code's head revision.
-
-    @raise StoreError: not initialised, or at another revision.
-    """
-    from core.db import sqlite_path
-    path = sqlite_path(store.url)
-    if path is not None and not os.path.exists(path):
-        raise StoreError("database file %s does not exist; run 'ivoms init' first" % path)
-    rev = current(store)
-    if rev is None:
-        raise StoreError("the database is empty; run 'ivoms init' (or 'ivoms db upgrade') first")
-    if rev != head():
-        raise StoreError("the database is at revision %s but this iVOMS needs %s; "
-                         "run 'ivoms db upgrade'" % (rev, head()))
+# A node's start-up check lives where Alembic is not needed.
+require_current = schema_version.require_current

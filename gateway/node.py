@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import cached_property
 
 from core import keys as keyfile
-from core import migrate
+from core import schema_version
 from core.activation import ActivationService
 from core.crypto import VoucherCipher
 from core.db import Store
@@ -45,7 +45,7 @@ class Node:
 
     def check_schema(self) -> None:
         """@raise StoreError: the database is unreachable or not migrated."""
-        migrate.require_current(self.store)
+        schema_version.require_current(self.store)
 
     @cached_property
     def runner(self) -> UnitRunner:

@@ -138,3 +138,30 @@ def test_sqlite_runs_with_wal_and_full_sync(sqlite_url):
             tx.close()
     finally:
         s.dispose()
+
+
+def test_the_start_up_check_knows_the_newest_migration(store):
+    """A node checks its schema without Alembic (core.schema_version): its HEAD must be
+    the scripts' head, and it reads the revision as Alembic does, before and after."""
+    from core import schema_version
+    assert schema_version.HEAD == migrate.head()
+    assert schema_version.current(store) is None
+    with pytest.raises(StoreError, match="empty"):
+        schema_version.require_current(store)
+    migrate.upgrade(store, "0006")
+    assert schema_version.current(store) == migrate.current(store) == "0006"
+    with pytest.raises(StoreError, match="at revision 0006 but this iVOMS needs"):
+        schema_version.require_current(store)
+    migrate.upgrade(store)
+    schema_version.require_current(store)
+
+
+def test_a_node_starts_without_loading_alembic():
+    """Alembic, Mako and Pygments stay out of a running node (about 8 MB of memory)."""
+    import subprocess
+    import sys
+    out = subprocess.run([sys.executable, "-c", (
+        "import sys, gateway.cli, gateway.node, core.schema_version\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'alembic', 'mako', 'pygments'}))")],
+        capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
