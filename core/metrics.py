@@ -40,6 +40,12 @@ class IMetrics(Interface):
     def unit_batch(size):
         """One group commit of C{size} units of work committed (called on a worker thread)."""
 
+    def units_failed(reason, count):
+        """C{count} units of work did not commit (called on a worker thread), for
+        C{reason}: C{conflict} (lost to a concurrent transaction, a deadlock or a
+        serialization failure, and run again) or C{unavailable} (the database
+        could not be reached: answered as result 152)."""
+
     def housekeeping_run(job, outcome, seconds):
         """One housekeeping run ended with C{outcome} (C{ok}, C{failed}, C{dry-run},
         C{skipped}, C{error}) after C{seconds}."""
@@ -60,6 +66,9 @@ class NullMetrics:
         pass
 
     def unit_batch(self, size):
+        pass
+
+    def units_failed(self, reason, count):
         pass
 
     def housekeeping_run(self, job, outcome, seconds):

@@ -149,6 +149,7 @@ class UnitRunner:
                     tries += 1
                     with self._count_lock:
                         self.conflicts += len(batch)
+                    self.metrics.units_failed("conflict", len(batch))
                     self.reactor.callFromThread(
                         self.log.warn, "{n} unit(s) failed on a conflict with a concurrent "
                         "transaction ({why}); running them again (retry {tries} of {most})",
@@ -222,6 +223,7 @@ class UnitRunner:
         with self._count_lock:
             if failed:
                 self.db_unavailable += failed
+                self.metrics.units_failed("unavailable", failed)
                 self._failed_while_down += failed
                 if not self._down:
                     self._down = True

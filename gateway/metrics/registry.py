@@ -72,6 +72,10 @@ class PrometheusMetrics:
         self.batch_size = Histogram(
             "ivoms_unit_batch_size", "Units of work committed together (group-commit size).",
             buckets=BATCH_BUCKETS, registry=r)
+        self.unit_failures = Counter(
+            "ivoms_unit_failures", "Units of work that did not commit, by reason: conflict "
+            "(a deadlock or serialization failure, run again) or unavailable (the database "
+            "could not be reached; answered 152).", ["reason"], registry=r)
         # "job_name", not "job": Prometheus gives every scraped series its own "job" label.
         self.housekeeping = Counter(
             "ivoms_housekeeping_runs", "Housekeeping runs, by job and outcome.",
@@ -111,6 +115,9 @@ class PrometheusMetrics:
 
     def unit_batch(self, size):
         self.batch_size.observe(size)
+
+    def units_failed(self, reason, count):
+        self.unit_failures.labels(reason).inc(count)
 
     def housekeeping_run(self, job, outcome, seconds):
         self.housekeeping.labels(job, outcome).inc()

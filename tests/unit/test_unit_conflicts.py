@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from core.db import conflict
 from core.schema import ledger_account
 from core.units import UnitRunner
+from gateway.metrics.registry import PrometheusMetrics
 from tests.helpers import make_store
 
 
@@ -102,6 +103,7 @@ def test_a_unit_that_keeps_losing_fails_after_its_retries(pg_migrated_url, tmp_p
         tx.execute_raw("DO $$ BEGIN RAISE EXCEPTION 'deadlock' USING ERRCODE = '40P01'; END $$")
 
     runner = UnitRunner(store, Now(), workers=1, conflict_retries=2)
+    runner.metrics = metrics = PrometheusMetrics(Now(), process=False)
     failures, finished = [], threading.Event()
     runner.start()
     runner.submit(always_deadlocked).addErrback(
@@ -110,6 +112,9 @@ def test_a_unit_that_keeps_losing_fails_after_its_retries(pg_migrated_url, tmp_p
     runner.stop()
     store.dispose()
     assert len(runs) == 3 and runner.conflicts == 2
+    # what an operator sees: the retried units, by reason
+    assert metrics.registry.get_sample_value("ivoms_unit_failures_total",
+                                             {"reason": "conflict"}) == 2
     assert conflict(failures[0].value) == "deadlock (SQLSTATE 40P01)"
 
 
@@ -120,3 +125,24 @@ def test_only_deadlocks_and_serialization_failures_are_conflicts():
     assert conflict(psycopg.errors.UniqueViolation("duplicate key")) is None
     assert conflict(psycopg.errors.QueryCanceled("canceling statement")) is None
     assert conflict(RuntimeError("deadlock")) is None
+
+
+def test_units_failed_for_an_unreachable_database_are_counted():
+    """A database that cannot be reached fails each unit as unavailable (result 152),
+    and the count reaches the metrics endpoint."""
+    from core.db import Store, StoreUnavailable
+    store = Store("postgresql+psycopg://ivoms@127.0.0.1:1/none?connect_timeout=2")
+    runner = UnitRunner(store, Now(), workers=1)
+    runner.metrics = metrics = PrometheusMetrics(Now(), process=False)
+    failures, finished = [], threading.Event()
+    runner.start()
+    for _ in range(3):
+        runner.submit(_balances).addErrback(
+            lambda f: (failures.append(f), len(failures) == 3 and finished.set()))
+    assert finished.wait(30)
+    runner.stop()
+    store.dispose()
+    assert all(f.check(StoreUnavailable) for f in failures)
+    assert runner.db_unavailable == 3
+    assert metrics.registry.get_sample_value("ivoms_unit_failures_total",
+                                             {"reason": "unavailable"}) == 3
