@@ -10,6 +10,7 @@ its own once the answer is known (L{write}).
 """
 from __future__ import annotations
 
+from core.lock_order import delegated
 from core.audit import audit
 from core.inbox import Replay
 from core.results import ResultCode as R
@@ -86,3 +87,6 @@ def _audited_many(tx, calls: list) -> list:
 
 
 audited.many = _audited_many
+
+
+audited.lock_key = delegated(2)    # the activation's unit, after the entry and txn id

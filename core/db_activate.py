@@ -18,6 +18,7 @@ from __future__ import annotations
 from core.interfaces import IStoreLedger
 from core.billing import CreditOutcome
 from core.results import ResultCode as R
+from core.saga import attempt_lock_key as saga_lock_key
 
 CALL = "SELECT * FROM ivoms_activate(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 
@@ -118,3 +119,4 @@ def activate_many(tx, calls: list) -> list:
 
 
 activate_in_one.many = activate_many
+activate_in_one.lock_key = saga_lock_key

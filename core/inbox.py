@@ -28,6 +28,7 @@ from typing import NamedTuple
 
 from sqlalchemy import and_, bindparam, func, select, update
 
+from core.lock_order import delegated
 from core.requests import ActivationResult
 from core.results import ResultCode as R
 from core.schema import request_inbox as inbox, txn
@@ -232,3 +233,6 @@ def purge(tx, before: int, limit: int) -> int:
 def count_purgeable(tx, before: int) -> int:
     """How many keys L{purge} would forget, without a limit."""
     return int(tx.execute(_PURGE_COUNT, {"before": before}).scalar())
+
+
+keyed.lock_key = delegated(4)      # the activation's unit, after entry, txn id, now, window

@@ -364,3 +364,15 @@ def pending_older_than(tx, cutoff: int, limit: int = 500) -> list[PendingTxn]:
     @return: at most C{limit} L{PendingTxn}s.
     """
     return [PendingTxn(*r) for r in tx.execute(_PENDING, {"cutoff": cutoff, "limit": limit}).rows]
+
+
+def attempt_lock_key(args) -> tuple:
+    """The lock key (L{core.lock_order}) of a unit whose first argument is an
+    L{Attempt}: the account it credits, then the MSISDN whose fraud counter it reads."""
+    a = args[0]
+    return a.account or "", a.msisdn or ""
+
+
+reserve.lock_key = attempt_lock_key
+activate_in_one.lock_key = attempt_lock_key
+

@@ -22,6 +22,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from core.lock_order import in_lock_order
 from core.metrics import NULL_METRICS
 from core.db import StoreUnavailable, conflict, unavailable
 from core.unit_lanes import Lanes
@@ -141,6 +142,7 @@ class UnitRunner:
                     stop_after = True
                     break
                 batch.append(nxt)
+            batch = in_lock_order(batch)     # every writer locks subscribers in one order
             tries = 0
             while batch:
                 tx, results = self._run_once(tx, batch)
