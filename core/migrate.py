@@ -5,7 +5,6 @@ import os
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -38,13 +37,9 @@ def upgrade(store, revision: str = "head") -> str:
         raise StoreError("cannot migrate the database: %s" % first_line(e)) from e
 
 
-def current(store) -> str | None:
-    """The revision the database is at, or None for an empty database."""
-    try:
-        with store.engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
-    except (DBAPIError, OperationalError) as e:
-        raise StoreError("cannot read the database: %s" % first_line(e)) from e
+#: The revision the database is at, or None for an empty database (one reader
+#: of C{alembic_version} for the commands and the node's start-up check alike).
+current = schema_version.current
 
 
 def head() -> str:

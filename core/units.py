@@ -68,6 +68,8 @@ class UnitRunner:
         self._down = False
         self._failed_while_down = 0
         self._count_lock = threading.Lock()
+        # SQLite runs one writer at a time: its units cannot deadlock, so need no order
+        self._ordered = not getattr(store, "is_sqlite", False)
 
     def start(self) -> None:
         """Start the worker threads (idempotent)."""
@@ -142,7 +144,8 @@ class UnitRunner:
                     stop_after = True
                     break
                 batch.append(nxt)
-            batch = in_lock_order(batch)     # every writer locks subscribers in one order
+            if self._ordered:
+                batch = in_lock_order(batch)     # every writer locks subscribers in one order
             tries = 0
             while batch:
                 tx, results = self._run_once(tx, batch)

@@ -160,3 +160,26 @@ def with_loopback_peer(settings):
         return settings
     return dataclasses.replace(settings, peers=[PeerSettings(name="local",
                                                              networks=["127.0.0.1", "::1"])])
+
+
+class CallNow:
+    """A reactor stand-in whose C{callFromThread} runs at once, on the calling
+    thread (for a L{core.units.UnitRunner} driven without a reactor)."""
+
+    def callFromThread(self, fn, *args, **kw):
+        fn(*args, **kw)
+
+
+def open_ledger_account(tx, msisdn):
+    """A unit: an empty EUR ledger account for C{msisdn}."""
+    from core.schema import ledger_account
+    tx.insert(ledger_account, {"msisdn": msisdn, "balance": 0, "currency": "EUR",
+                               "expires_at": 0, "created_at": 0, "updated_at": 0})
+
+
+def ledger_balances(tx) -> dict:
+    """A unit: {MSISDN: balance} of every ledger account."""
+    from sqlalchemy import select
+
+    from core.schema import ledger_account
+    return dict(tx.execute(select(ledger_account.c.msisdn, ledger_account.c.balance)).rows)

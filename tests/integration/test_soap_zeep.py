@@ -206,18 +206,22 @@ async def test_lost_billing_answer_leaves_voucher_pending(reactor, sqlite_url, t
         await stop_env(env)
 
 
+def _stub_listener(reactor, env, stub):
+    """(port, URL) of /soap on loopback over the activation service C{stub}."""
+    from twisted.web import resource, server
+    root = resource.Resource()
+    root.putChild(b"soap", build_resource(stub, TransactionQueries(env.runner),
+                                          SoapSettings(clients=CLIENTS), clock=reactor))
+    port = reactor.listenTCP(0, server.Site(root), interface="127.0.0.1")
+    return port, "http://127.0.0.1:%d/soap" % port.getHost().port
+
+
 @pytest_twisted.ensureDeferred
 async def test_every_result_code_renders(reactor, sqlite_url, tmp_path):
-    from twisted.web import resource, server
     env = await start_env(reactor, sqlite_url, tmp_path)
     # queued results, for codes the real core only gives on internal faults
     stub = FakeActivationService()
-    res = build_resource(stub, TransactionQueries(env.runner), SoapSettings(clients=CLIENTS),
-                         clock=reactor)
-    root = resource.Resource()
-    root.putChild(b"soap", res)
-    port = reactor.listenTCP(0, server.Site(root), interface="127.0.0.1")
-    url = "http://127.0.0.1:%d/soap" % port.getHost().port
+    port, url = _stub_listener(reactor, env, stub)
     try:
         c = await in_thread(zeep_client, url, basic=SHOP1)
         for code in R:
@@ -238,15 +242,9 @@ async def test_every_result_code_renders(reactor, sqlite_url, tmp_path):
 async def test_an_answer_the_template_cannot_write_is_spynes(reactor, sqlite_url, tmp_path):
     """A value the template steps aside for (a carriage return) is written by spyne;
     the activation's audit entry goes to the core, and the resource adds no row."""
-    from twisted.web import resource, server
     env = await start_env(reactor, sqlite_url, tmp_path)
     stub = FakeActivationService(ActivationResult(R.SUCCESS, txn_id="t0", currency="EUR\r"))
-    res = build_resource(stub, TransactionQueries(env.runner), SoapSettings(clients=CLIENTS),
-                         clock=reactor)
-    root = resource.Resource()
-    root.putChild(b"soap", res)
-    port = reactor.listenTCP(0, server.Site(root), interface="127.0.0.1")
-    url = "http://127.0.0.1:%d/soap" % port.getHost().port
+    port, url = _stub_listener(reactor, env, stub)
     try:
         raw = await in_thread(_post, url, ENVELOPE % (
             "<t:ActivateVoucher><t:msisdn>%s</t:msisdn><t:hrn>12345678901234</t:hrn>"

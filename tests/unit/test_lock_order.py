@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import threading
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from core import inbox, saga
 from core.activation_audit import audited
 from core.lock_order import in_lock_order, lock_key
 from core.schema import ledger_account
 from core.units import UnitRunner
-from tests.helpers import make_store
+from tests.helpers import CallNow, ledger_balances, make_store, open_ledger_account
 
 
 def _item(name, key=None):
@@ -45,16 +45,6 @@ def test_activation_units_name_their_account_and_msisdn():
     assert lock_key(saga.release, ("t", 1)) is None
 
 
-class Now:
-    def callFromThread(self, fn, *args, **kw):
-        fn(*args, **kw)
-
-
-def _account(tx, msisdn):
-    tx.insert(ledger_account, {"msisdn": msisdn, "balance": 0, "currency": "EUR",
-                               "expires_at": 0, "created_at": 0, "updated_at": 0})
-
-
 RUNS = []
 
 
@@ -80,10 +70,10 @@ _credit.lock_key = lambda args: args[0]
 def test_opposite_orders_on_two_writers_do_not_deadlock(pg_migrated_url, tmp_path):
     store, _ = make_store(pg_migrated_url, str(tmp_path))
     for m in ("+381641", "+381642"):
-        store.run_sync(_account, m)
+        store.run_sync(open_ledger_account, m)
     met = threading.Barrier(2)
     RUNS.clear()
-    runners = [UnitRunner(store, Now(), workers=1, name="order-%d" % i) for i in (1, 2)]
+    runners = [UnitRunner(store, CallNow(), workers=1, name="order-%d" % i) for i in (1, 2)]
     outcomes, finished = [], threading.Event()
 
     def record(o):
@@ -99,8 +89,7 @@ def test_opposite_orders_on_two_writers_do_not_deadlock(pg_migrated_url, tmp_pat
     assert finished.wait(30)
     for runner in runners:
         runner.stop()
-    balances = store.run_sync(lambda tx: dict(tx.execute(
-        select(ledger_account.c.msisdn, ledger_account.c.balance)).rows))
+    balances = store.run_sync(ledger_balances)
     store.dispose()
     assert sorted(outcomes) == ["+381641", "+381641", "+381642", "+381642"], outcomes
     assert balances == {"+381641": 2, "+381642": 2}

@@ -13,34 +13,18 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from core.db import conflict
 from core.schema import ledger_account
 from core.units import UnitRunner
 from gateway.metrics.registry import PrometheusMetrics
-from tests.helpers import make_store
-
-
-class Now:
-    """A reactor stand-in whose callFromThread runs at once, on the calling thread."""
-
-    def callFromThread(self, fn, *args, **kw):
-        fn(*args, **kw)
-
-
-def _account(tx, msisdn):
-    tx.insert(ledger_account, {"msisdn": msisdn, "balance": 0, "currency": "EUR",
-                               "expires_at": 0, "created_at": 0, "updated_at": 0})
+from tests.helpers import CallNow, ledger_balances, make_store, open_ledger_account
 
 
 def _credit(tx, msisdn):
     tx.execute(update(ledger_account).where(ledger_account.c.msisdn == msisdn)
                .values(balance=ledger_account.c.balance + 1))
-
-
-def _balances(tx):
-    return dict(tx.execute(select(ledger_account.c.msisdn, ledger_account.c.balance)).rows)
 
 
 @pytest.fixture
@@ -51,8 +35,8 @@ def store(db_url, tmp_path):
 
 
 def test_a_deadlocked_unit_runs_again_and_both_commit(store):
-    store.run_sync(_account, "+381641")
-    store.run_sync(_account, "+381642")
+    store.run_sync(open_ledger_account, "+381641")
+    store.run_sync(open_ledger_account, "+381642")
     crossing = not store.is_sqlite       # SQLite: one writer, the units cannot interleave
     holds = {"+381641": threading.Event(), "+381642": threading.Event()}
     runs = []
@@ -69,7 +53,7 @@ def test_a_deadlocked_unit_runs_again_and_both_commit(store):
         _credit(tx, second)
         return first
 
-    runners = [UnitRunner(store, Now(), workers=1, name="conflict-%d" % i) for i in (1, 2)]
+    runners = [UnitRunner(store, CallNow(), workers=1, name="conflict-%d" % i) for i in (1, 2)]
     outcomes, finished = [], threading.Event()
 
     def record(outcome):
@@ -85,7 +69,7 @@ def test_a_deadlocked_unit_runs_again_and_both_commit(store):
         runner.stop()
     assert all(isinstance(o, str) for o in outcomes), outcomes     # no Failure delivered
     assert sorted(outcomes) == ["+381641", "+381642"]
-    assert store.run_sync(_balances) == {"+381641": 2, "+381642": 2}
+    assert store.run_sync(ledger_balances) == {"+381641": 2, "+381642": 2}
     lost = sum(r.conflicts for r in runners)
     assert lost == (1 if crossing else 0)
     assert len(runs) == 2 + lost            # the loser ran once more, from its start
@@ -102,8 +86,8 @@ def test_a_unit_that_keeps_losing_fails_after_its_retries(pg_migrated_url, tmp_p
         # the server's own error, raised as if a deadlock had been detected
         tx.execute_raw("DO $$ BEGIN RAISE EXCEPTION 'deadlock' USING ERRCODE = '40P01'; END $$")
 
-    runner = UnitRunner(store, Now(), workers=1, conflict_retries=2)
-    runner.metrics = metrics = PrometheusMetrics(Now(), process=False)
+    runner = UnitRunner(store, CallNow(), workers=1, conflict_retries=2)
+    runner.metrics = metrics = PrometheusMetrics(CallNow(), process=False)
     failures, finished = [], threading.Event()
     runner.start()
     runner.submit(always_deadlocked).addErrback(
@@ -132,12 +116,12 @@ def test_units_failed_for_an_unreachable_database_are_counted():
     and the count reaches the metrics endpoint."""
     from core.db import Store, StoreUnavailable
     store = Store("postgresql+psycopg://ivoms@127.0.0.1:1/none?connect_timeout=2")
-    runner = UnitRunner(store, Now(), workers=1)
-    runner.metrics = metrics = PrometheusMetrics(Now(), process=False)
+    runner = UnitRunner(store, CallNow(), workers=1)
+    runner.metrics = metrics = PrometheusMetrics(CallNow(), process=False)
     failures, finished = [], threading.Event()
     runner.start()
     for _ in range(3):
-        runner.submit(_balances).addErrback(
+        runner.submit(ledger_balances).addErrback(
             lambda f: (failures.append(f), len(failures) == 3 and finished.set()))
     assert finished.wait(30)
     runner.stop()
