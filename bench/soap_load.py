@@ -26,7 +26,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import (  # noqa: E402
-    Instance, build_core, measure_core, parse_bench_args, peak_rss_mb, percentile, stock)
+    Instance, build_core, measure_core, parse_bench_args, peak_rss_mb, percentile, stock,
+    writer_cpu)
 from core.requests import ActivationRequest  # noqa: E402
 
 USER, PASSWORD = "bench", "bench-secret"
@@ -65,6 +66,8 @@ def run(args) -> None:
             out["core"]["cpu"] = time.process_time() - c0
 
             runner, service = build_core(soap_inst, reactor)
+            if hasattr(runner, "ready"):
+                yield runner.ready()
             res = build_resource(service, TransactionQueries(runner), SoapSettings(
                 clients=[SoapClient(USER, password=PASSWORD)]), clock=reactor)
             root = resource.Resource()
@@ -78,15 +81,17 @@ def run(args) -> None:
             cmd = [sys.executable, os.path.abspath(__file__), "--generator",
                    "--port", str(port.getHost().port), "--hrn-file", f.name,
                    "--concurrency", str(args.concurrency), "--timeout", str(args.timeout)]
-            c0 = time.process_time()
+            c0, w0 = time.process_time(), writer_cpu(runner)
             proc = yield threads.deferToThread(subprocess.run, cmd, capture_output=True,
                                                text=True, timeout=args.timeout + 30)
             listener_cpu = time.process_time() - c0
+            spent = writer_cpu(runner) - w0
             os.unlink(f.name)
             if proc.returncode != 0:
                 raise RuntimeError("generator failed: %s" % proc.stderr[-2000:])
             out["soap"] = json.loads(proc.stdout.strip().splitlines()[-1])
             out["soap"]["listener_cpu"] = listener_cpu
+            out["soap"]["writer_cpu"] = spent
             yield port.stopListening()
             yield runner.stop()
             out["soap"]["batch"] = runner.units / max(1, runner.batches)
@@ -107,16 +112,19 @@ def report(out, args) -> None:
         print("ERROR:", out["error"])
         sys.exit(1)
     c, s = out["core"], out["soap"]
-    print("SOAP ActivateVoucher load: %d calls, %d connections, SQLite, embedded ledger"
-          % (args.count, args.concurrency))
+    print("SOAP ActivateVoucher load: %d calls, %d connections, SQLite (%s), embedded ledger"
+          % (args.count, args.concurrency, c.get("writer", "?")))
     print("  core only : %7.1f activations/s  p50 %6.1f ms  p99 %6.1f ms  %s"
           % (c["rate"], c["p50"] * 1000, c["p99"] * 1000, c["codes"]))
     print("  via SOAP  : %7.1f calls/s        p50 %6.1f ms  p99 %6.1f ms  %s"
           % (s["rate"], s["p50"] * 1000, s["p99"] * 1000, s["codes"]))
     calls = sum(s["codes"].values()) or 1
-    print("  CPU per call: listener %.0f us, load generator %.0f us; core only %.0f us"
-          % (s["listener_cpu"] / calls * 1e6, s["cpu"] / calls * 1e6,
-             c["cpu"] / sum(c["codes"].values()) * 1e6))
+    core_calls = sum(c["codes"].values()) or 1
+    print("  CPU per call: listener %.0f us + writer process %.0f us, load generator %.0f us; "
+          "core only %.0f + %.0f us"
+          % (s["listener_cpu"] / calls * 1e6, s["writer_cpu"] / calls * 1e6,
+             s["cpu"] / calls * 1e6, c["cpu"] / core_calls * 1e6,
+             c["writer_cpu"] / core_calls * 1e6))
     print("  average group commit: core only %.1f units, via SOAP %.1f units"
           % (c["batch"], s["batch"]))
     print("  SOAP / core: %.2f   listener peak RSS %.0f MB   errors %d   (target >= 1500/s "

@@ -27,7 +27,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import (  # noqa: E402
-    BenchType, Instance, build_core, drive_clients, load_summary, measure_core,
+    BenchType, Instance, build_core, drive_clients, load_summary, measure_core, writer_cpu,
     parse_bench_args, peak_rss_mb, run_generator, stock)
 from core.requests import ActivationRequest  # noqa: E402
 
@@ -99,6 +99,8 @@ def run(args) -> None:
             out["core"]["threads"] = _spent(t0, thread_cpu())
             # 2. through the HTTP bridge
             runner, service = build_core(ussd_inst, reactor)
+            if hasattr(runner, "ready"):
+                yield runner.ready()
             gateway = PeerSettings(name="bench-gateway", networks=["127.0.0.1"])
             bridge = build_resource(service, UssdSettings(peers=[gateway]), clock=reactor,
                                     hrn_lengths={BenchType.hrn_length})
@@ -110,9 +112,10 @@ def run(args) -> None:
                 f.write("\n".join(ussd_hrns))
                 hrn_file = f.name
             try:
-                c0, t0 = time.process_time(), thread_cpu()
+                c0, t0, w0 = time.process_time(), thread_cpu(), writer_cpu(runner)
                 out["ussd"] = yield _generator(port.getHost().port, hrn_file, args)
                 out["ussd"]["cpu"] = time.process_time() - c0
+                out["ussd"]["writer_cpu"] = writer_cpu(runner) - w0
                 out["ussd"]["threads"] = _spent(t0, thread_cpu())
             finally:
                 os.unlink(hrn_file)
@@ -143,9 +146,9 @@ def _generator(port: int, hrn_file: str, args):
 
 def report(out, args) -> None:
     core, ussd = out.get("core"), out.get("ussd")
-    print("USSD load: %d direct-code dialogues each, %d connections, form %s, SQLite, "
+    print("USSD load: %d direct-code dialogues each, %d connections, form %s, SQLite (%s), "
           "embedded ledger, %d CPUs" % (args.count, args.connections, args.form,
-                                        os.cpu_count() or 0))
+                                        (core or {}).get("writer", "?"), os.cpu_count() or 0))
     if core:
         print("  core only  : %8.0f activations/s  p50 %6.1f ms  p99 %6.1f ms   %s"
               % (core["rate"], core["p50"] * 1000, core["p99"] * 1000, core["codes"]))
@@ -155,9 +158,12 @@ def report(out, args) -> None:
               % (ussd["rate"], ussd["p50"] * 1000, ussd["p99"] * 1000, ussd["answers"],
                  ussd["errors"], ussd["credited"]))
         n = max(1, ussd["answers"])
-        print("  CPU per dialogue: node %.0f us, load generator %.0f us%s"
-              % (ussd["cpu"] / n * 1e6, ussd["generator_cpu"] / n * 1e6,
-                 ("; core only %.0f us" % (core["cpu"] / args.count * 1e6)) if core else ""))
+        print("  CPU per dialogue: node %.0f us + writer process %.0f us, load generator %.0f us%s"
+              % (ussd["cpu"] / n * 1e6, ussd["writer_cpu"] / n * 1e6,
+                 ussd["generator_cpu"] / n * 1e6,
+                 ("; core only %.0f + %.0f us" % (core["cpu"] / args.count * 1e6,
+                                                  core["writer_cpu"] / args.count * 1e6))
+                 if core else ""))
         print("  node CPU by thread: %s%s" % (_by_thread(ussd["threads"], n), (
             "; core only %s" % _by_thread(core["threads"], args.count)) if core else ""))
         if ussd.get("error_samples"):

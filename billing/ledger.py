@@ -120,6 +120,11 @@ class EmbeddedLedger:
             # function ivoms_activate (core.db_activate) repeats
             alsoProvides(self, IStoreLedger)
 
+    def __reduce__(self):
+        """Travels to a writer process (L{core.unit_process}) as what units use
+        of it there: its in-transaction credit, without runner or clock."""
+        return _in_writer, (self.auto_create, self.in_transaction)
+
     def credit_in(self, tx, account, amount, currency, validity_days, idempotency_key, now):
         """L{credit} inside the caller's unit of work C{tx} (same database)."""
         return credit_unit(tx, account, amount, currency, validity_days, idempotency_key, now,
@@ -137,3 +142,9 @@ class EmbeddedLedger:
     def account(self, msisdn):
         """Deferred (balance, currency, expires_at) or None."""
         return self.runner.submit(account_unit, msisdn)
+
+
+def _in_writer(auto_create: bool, in_transaction: bool) -> EmbeddedLedger:
+    """An L{EmbeddedLedger} for units in a writer process (no runner, no clock)."""
+    return EmbeddedLedger(None, clock=None, auto_create=auto_create,
+                          in_transaction=in_transaction)

@@ -7,6 +7,7 @@ outcome, expected or not, is an L{ActivationResult}.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -193,7 +194,7 @@ class ActivationService:
     def _after_factory(self, a: saga.Attempt):
         if self.loyalty is None:
             return None
-        return lambda reservation: self.loyalty.after_success(reservation, a, a.now)
+        return functools.partial(loyalty_hook, self.loyalty, a)
 
     def _concluded_in_one(self, done: saga.ConcludedInOne, a: saga.Attempt):
         """The answer of L{saga.activate_in_one} (embedded ledger, one unit of work)."""
@@ -328,6 +329,12 @@ class _Once:
     def settle(self, result):
         self(False)
         return result
+
+
+def loyalty_hook(loyalty, a, reservation):
+    """The loyalty unit hook of the attempt C{a} once C{reservation} is made
+    (a module-level function: a unit's arguments travel to a writer process)."""
+    return loyalty.after_success(reservation, a, a.now)
 
 
 def _durable(result, durable):

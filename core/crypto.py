@@ -33,6 +33,11 @@ class VoucherCipher:
         self._index_key = ring.index_key
         self._hmac_template = hmac.new(self._index_key, digestmod="sha256")
 
+    def __reduce__(self):
+        """Travels (to the node's own writer process, L{core.unit_process}, on a
+        pipe only the two hold) as its key ring, and is rebuilt there."""
+        return VoucherCipher, (self.ring,)
+
     def encrypt(self, serial: int, hrn: str) -> bytes:
         """Encrypt the digits C{hrn} of voucher C{serial} under the active key."""
         nonce = os.urandom(12)

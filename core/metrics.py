@@ -80,3 +80,48 @@ class NullMetrics:
 
 #: The shared do-nothing instance.
 NULL_METRICS = NullMetrics()
+
+
+@implementer(IMetrics)
+class RecordedMetrics:
+    """Keeps every measurement as C{(method, args)} for another process to replay.
+
+    The writer process (L{core.unit_worker}) has no registry of its own: what
+    its units measure travels back to the node with their results.
+    """
+
+    def __init__(self):
+        self.calls: list = []
+
+    def take(self) -> list:
+        """The measurements since the last C{take}, oldest first."""
+        calls, self.calls = self.calls, []
+        return calls
+
+    def __getattr__(self, name):
+        if name.startswith("_") or name not in IMetrics:
+            raise AttributeError(name)
+        calls = self.calls
+        return lambda *args: calls.append((name, args))
+
+
+def replay(metrics, calls) -> None:
+    """Tell C{metrics} the measurements C{calls} (from L{RecordedMetrics.take})."""
+    for name, args in calls:
+        getattr(metrics, name)(*args)
+
+
+#: what units measure in this process: the node's metrics are told directly
+#: (NULL here, the wrappers hold their own); a writer process sets a
+#: L{RecordedMetrics} whose measurements go back to the node
+_PROCESS_METRICS = [NULL_METRICS]
+
+
+def process_metrics():
+    """The IMetrics that objects rebuilt in a writer process report to."""
+    return _PROCESS_METRICS[0]
+
+
+def set_process_metrics(metrics) -> None:
+    """Make C{metrics} what L{process_metrics} answers (a writer process, at start)."""
+    _PROCESS_METRICS[0] = metrics

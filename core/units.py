@@ -27,7 +27,8 @@ from core.metrics import NULL_METRICS
 from core.db import StoreUnavailable, conflict, unavailable
 from core.unit_lanes import Lanes
 
-_STOP = object()
+#: what a worker's queue answers when the worker is to leave (after what was queued)
+STOP = object()
 
 
 class UnitRunner:
@@ -89,7 +90,7 @@ class UnitRunner:
         self._stopped = list(done)
         self._queue.promote_background()
         for _ in threads:
-            self._queue.put(_STOP)
+            self._queue.put(STOP)
         return defer.gatherResults(done)
 
     def _worker_exited(self) -> None:
@@ -131,7 +132,7 @@ class UnitRunner:
         tx = None
         while True:
             item = q.get()
-            if item is _STOP:
+            if item is STOP:
                 break
             batch = [item]
             stop_after = False
@@ -140,7 +141,7 @@ class UnitRunner:
                     nxt = q.get_nowait()
                 except queue.Empty:
                     break
-                if nxt is _STOP:
+                if nxt is STOP:
                     stop_after = True
                     break
                 batch.append(nxt)
@@ -159,7 +160,7 @@ class UnitRunner:
                         self.log.warn, "{n} unit(s) failed on a conflict with a concurrent "
                         "transaction ({why}); running them again (retry {tries} of {most})",
                         n=len(batch), why=why, tries=tries, most=self.conflict_retries)
-                self.reactor.callFromThread(_deliver, results)
+                self.reactor.callFromThread(deliver, results)
             if stop_after:
                 break
         if tx is not None:
@@ -339,7 +340,9 @@ def _run_in_order(tx, batch) -> list:
     return out
 
 
-def _deliver(results) -> None:
+def deliver(results) -> None:
+    """Fire each unit's Deferred with its (ok, value); called on the reactor thread
+    with a group's results (a writer process relays them instead)."""
     for d, ok, value in results:
         if ok:
             d.callback(value)

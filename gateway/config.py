@@ -45,6 +45,21 @@ class DatabaseSettings:
     pool_size: int = setting(8, check=positive)
     writer_threads: int = setting(0, check=non_negative)   # 0: 1 for SQLite, pool_size for others
     group_commit_max: int = setting(512, check=positive)
+    #: where units of work run: "process" (a writer process of the node's
+    #: own, SQLite only), "threads" (writer threads in the node), or "auto":
+    #: the writer process on SQLite, threads on PostgreSQL
+    writer: str = setting("auto", check=one_of("auto", "process", "threads"))
+
+    def __post_init__(self):
+        if self.writer == "process" and not self.url.startswith("sqlite"):
+            raise ValueError("writer: \"process\" serves SQLite only; on %s the node's "
+                             "writer threads share the work (writer_threads)"
+                             % (self.url.split(":", 1)[0],))
+
+    @property
+    def writer_process(self) -> bool:
+        """True when units of work run in a writer process of their own."""
+        return self.writer == "process" or (self.writer == "auto" and self.url.startswith("sqlite"))
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,9 @@ class Node:
     @cached_property
     def runner(self) -> UnitRunner:
         db = self.config.database
+        if db.writer_process and self.store.is_sqlite:
+            from core.unit_process import ProcessUnitRunner
+            return ProcessUnitRunner(self.store, self.reactor, max_batch=db.group_commit_max)
         workers = db.writer_threads or (1 if self.store.is_sqlite else db.pool_size)
         return UnitRunner(self.store, self.reactor, workers=workers, max_batch=db.group_commit_max)
 

@@ -102,15 +102,20 @@ class FraudSettings:
 
 def build_service(store, cipher, *, reactor, clock=None, billing=None, auto_create=True,
                   billing_timeout=5.0, fraud=None, workers=None, allow_beneficiary=True,
-                  in_transaction=True):
-    """(runner, service, ledger): a started UnitRunner, an ActivationService and the
-    embedded ledger (also used as billing unless C{billing} is given)."""
+                  in_transaction=True, writer_process=False, loyalty=None):
+    """(runner, service, ledger): a started UnitRunner (a L{ProcessUnitRunner} with
+    C{writer_process}), an ActivationService and the embedded ledger (also
+    used as billing unless C{billing} is given)."""
     from billing.ledger import EmbeddedLedger
     from core.activation import ActivationService
     from core.normalise import MsisdnRules
+    from core.unit_process import ProcessUnitRunner
     from core.units import UnitRunner
     clock = clock or reactor
-    runner = UnitRunner(store, reactor, workers=workers or (1 if store.is_sqlite else 4))
+    if writer_process:
+        runner = ProcessUnitRunner(store, reactor)
+    else:
+        runner = UnitRunner(store, reactor, workers=workers or (1 if store.is_sqlite else 4))
     runner.start()
     ledger = EmbeddedLedger(runner, clock=clock, auto_create=auto_create,
                             in_transaction=in_transaction)
@@ -118,7 +123,7 @@ def build_service(store, cipher, *, reactor, clock=None, billing=None, auto_crea
         runner, billing or ledger, cipher, clock=clock,
         msisdn_rules=MsisdnRules("381", "0", ["00", "+"], [11, 12]), hrn_lengths={14},
         fraud_settings=fraud or FraudSettings(), billing_timeout=billing_timeout,
-        allow_beneficiary=allow_beneficiary)
+        allow_beneficiary=allow_beneficiary, loyalty=loyalty)
     return runner, service, ledger
 
 

@@ -88,7 +88,7 @@ class JobContext:
         activations (the runner's background lane), timed for the chunk size."""
         runner = self.keeper.runner
         submit = getattr(runner, "submit_background", runner.submit)
-        return submit(self.pacer.timed(fn), *args)
+        return submit(self.pacer.timed(fn), *args).addCallback(self.pacer.took)
 
     def read(self, fn, *args) -> defer.Deferred:
         """Run C{fn(tx, *args)} in a read transaction on the reactor's thread pool,

@@ -40,15 +40,17 @@ class ChunkPacer:
         self._timer = timer
 
     def timed(self, fn):
-        """C{fn(tx, *args)} as a unit of work whose run time counts towards the
-        current chunk (it runs on the writer's thread)."""
-        def unit(tx, *args, **kwargs):
-            t0 = self._timer()
-            try:
-                return fn(tx, *args, **kwargs)
-            finally:
-                self.elapsed += self._timer() - t0
-        return unit
+        """C{fn(tx, *args)} as a unit of work that also answers how long it ran
+        where it ran (the writer's thread or process): C{(value, seconds)}.
+        Pass what it answers through L{took}."""
+        return Timed(self._timer, fn)
+
+    def took(self, answer):
+        """Count the run time of a L{timed} unit towards the current chunk;
+        return what its function returned."""
+        value, seconds = answer
+        self.elapsed += seconds
+        return value
 
     def next_size(self) -> int:
         """Between two chunks: size the next one from the time the last took.
@@ -68,3 +70,27 @@ class ChunkPacer:
         """The pause after a chunk of L{size} rows: C{configured} seconds per chunk of
         the largest size, so that a job keeps the configured share of the writer."""
         return configured * self.size / self.largest
+
+
+
+class Timed:
+    """The unit C{fn(tx, *args, **kwargs)} answering C{(its value, the seconds it
+    took by C{timer})}; made of picklable parts, as units travel to a writer
+    process."""
+
+    __slots__ = ("timer", "fn")
+
+    def __init__(self, timer, fn):
+        self.timer = timer
+        self.fn = fn
+
+    def __getstate__(self):
+        return self.timer, self.fn
+
+    def __setstate__(self, state):
+        self.timer, self.fn = state
+
+    def __call__(self, tx, *args, **kwargs) -> tuple:
+        t0 = self.timer()
+        value = self.fn(tx, *args, **kwargs)
+        return value, self.timer() - t0

@@ -161,6 +161,11 @@ class LoyaltyService:
         self.billing_timeout = billing_timeout
         self._inflight: set = set()
 
+    def __reduce__(self):
+        """Travels to a writer process (L{core.unit_process}) as what the unit
+        hooks use of it there: the plans and the in-transaction credit."""
+        return _in_writer, (self.plans, self.billing if self._credit_in() is not None else None)
+
     def plan(self, plan_id: str) -> Plan | None:
         for p in self.plans:
             if p.id == plan_id:
@@ -232,3 +237,8 @@ class LoyaltyService:
         """Credit a pending reward again with its own key (reconciliation)."""
         return rewards.credit(self.billing, self.runner, self.clock, self.billing_timeout,
                               txn_id, account, amount, currency, validity_days, reconciled=True)
+
+
+def _in_writer(plans, billing) -> LoyaltyService:
+    """A L{LoyaltyService} for unit hooks in a writer process (no runner, no clock)."""
+    return LoyaltyService(plans, None, billing, clock=None)

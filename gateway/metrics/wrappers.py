@@ -8,6 +8,8 @@ C{run(job, slot=...)}.
 """
 from __future__ import annotations
 
+import time
+
 from twisted.internet import defer
 from twisted.python.failure import Failure
 from zope.interface import alsoProvides, implementer
@@ -56,9 +58,15 @@ class MeteredBilling:
                 alsoProvides(self, iface)
                 break
 
+    def __reduce__(self):
+        """Travels to the writer process (L{core.unit_process}) as the wrapped
+        connector's in-transaction credit, reporting to the measurements that
+        go back to the node with the unit's result."""
+        return _metered_in_writer, (self.billing, self.connector, self.peer)
+
     def __getattr__(self, name):
         # anything else the connector offers (settings, service) reads through
-        if name == "billing":
+        if name in ("billing", "__setstate__", "__getstate__"):
             raise AttributeError(name)
         return getattr(self.billing, name)
 
@@ -125,3 +133,17 @@ def metered_billing(node) -> MeteredBilling:
     billing = node.billing                      # builds node.billing_service too
     return MeteredBilling(billing, node.metrics, connector=connector,
                           peer=peer_label(connector, node.billing_service), clock=node.clock)
+
+
+class _WallClock:
+    """C{seconds()} of the wall clock (the reactor's, in a process without one)."""
+
+    seconds = staticmethod(time.time)
+
+
+def _metered_in_writer(billing, connector: str, peer: str) -> MeteredBilling:
+    """L{MeteredBilling} rebuilt in a writer process: its measurements go to the
+    process's recorded metrics (L{core.metrics.process_metrics})."""
+    from core.metrics import process_metrics
+    return MeteredBilling(billing, process_metrics(), connector=connector, peer=peer,
+                          clock=_WallClock())

@@ -318,6 +318,28 @@ def test_absolute_paths_and_other_databases_are_kept(conf, tmp_path):
     assert cfg.keys.file == keyfile
 
 
+def test_the_writer_process_is_the_default_on_sqlite_and_threads_on_postgresql(conf):
+    assert conf.load().database.writer_process is True
+    conf.edit(conf.main, 'writer = "auto"', 'writer = "threads"')
+    assert conf.load().database.writer_process is False
+    conf.edit(conf.main, 'writer = "threads"', 'writer = "auto"')
+    conf.edit(conf.main, 'url = "sqlite:///var/ivoms.db"',
+              'url = "postgresql+psycopg://ivoms@127.0.0.1:5432/ivoms"')
+    assert conf.load().database.writer_process is False
+
+
+def test_a_writer_process_on_postgresql_is_refused_by_name(conf):
+    conf.edit(conf.main, 'url = "sqlite:///var/ivoms.db"',
+              'url = "postgresql+psycopg://ivoms@127.0.0.1:5432/ivoms"')
+    conf.edit(conf.main, 'writer = "auto"', 'writer = "process"')
+    with pytest.raises(ConfigError, match=r"ivoms.toml: database: writer: \"process\" serves "
+                                          r"SQLite only; on postgresql\+psycopg"):
+        conf.load()
+    conf.edit(conf.main, 'writer = "process"', 'writer = "forked"')
+    with pytest.raises(ConfigError, match=r"database.writer"):
+        conf.load()
+
+
 def test_absolute_sqlite_path_is_kept(conf, tmp_path):
     db = str(tmp_path / "abs.db")
     conf.edit(conf.main, 'url = "sqlite:///var/ivoms.db"', 'url = "sqlite:///%s"' % db)

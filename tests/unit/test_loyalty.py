@@ -55,12 +55,12 @@ class Env:
     """A running activation service with a loyalty service over C{plans}."""
 
     def __init__(self, store, cipher, reactor, plans, *, clock=None, billing=None,
-                 reward_billing=None, workers=None, in_transaction=True):
+                 reward_billing=None, workers=None, in_transaction=True, writer_process=False):
         self.store = store
         self.clock = clock or reactor
         self.runner, self.svc, self.ledger = build_service(
             store, cipher, reactor=reactor, clock=self.clock, billing=billing, fraud=NO_BARS,
-            workers=workers, in_transaction=in_transaction)
+            workers=workers, in_transaction=in_transaction, writer_process=writer_process)
         self.loyalty = LoyaltyService(plans, self.runner, reward_billing or self.ledger,
                                       clock=self.clock, billing_timeout=5)
         self.svc.loyalty = self.loyalty
@@ -98,10 +98,28 @@ def clock_at(when: str) -> task.Clock:
 async def test_tier_crossing_rewards_once_and_the_reply_says_so(in_transaction, env, reactor):
     """The embedded ledger credits in the activation's unit (rewards too), or apart
     like an external billing system (rewards credited after the commit)."""
-    store, cipher = env
+    await _tier_crossing(*env, reactor, in_transaction, writer_process=False)
+
+
+@pytest.mark.parametrize("in_transaction", [True, False], ids=["ledger-in-unit", "ledger-apart"])
+@pytest_twisted.ensureDeferred
+async def test_tier_crossing_with_units_in_a_writer_process(in_transaction, sqlite_url,
+                                                            tmp_path, reactor):
+    """The same in a SQLite node's writer process, where the loyalty hook, the
+    plans and the ledger's in-transaction credit travel with each unit."""
+    saga.forget_batch_terms()
+    store, cipher = make_store(sqlite_url, str(tmp_path))
+    try:
+        await _tier_crossing(store, cipher, reactor, in_transaction, writer_process=True)
+    finally:
+        store.dispose()
+
+
+async def _tier_crossing(store, cipher, reactor, in_transaction, writer_process):
     _, hrns = make_batch(store, cipher, 6)
     p = plan(name="Gold club", tiers=((2, 0, 150, 7), (4, 0, 500, 0)))
-    e = Env(store, cipher, reactor, [p], in_transaction=in_transaction)
+    e = Env(store, cipher, reactor, [p], in_transaction=in_transaction,
+            writer_process=writer_process)
     try:
         results = [await e.activate(h) for h in hrns.values()]
         assert [r.code for r in results] == [R.SUCCESS] * 6

@@ -7,6 +7,7 @@ import threading
 from types import SimpleNamespace
 
 import pytest
+from twisted.internet import defer
 
 from core.housekeeping.pacing import ChunkPacer
 from core.unit_lanes import Lanes
@@ -146,7 +147,7 @@ def test_the_pacer_shrinks_long_chunks_at_once_and_grows_slowly():
         def fn(tx, rows):
             timer.now += seconds
             return rows
-        return pacer.timed(fn)(None, pacer.size)
+        return pacer.took(pacer.timed(fn)(None, pacer.size))
     chunk(0.040)                                # 100 rows took 40 ms: 10x the target
     assert pacer.next_size() == 20              # ideal 10, never below the smallest
     chunk(0.001)                                # 20 rows in 1 ms: ideal 80
@@ -167,12 +168,15 @@ def test_a_small_configured_chunk_is_kept():
 def test_job_writes_go_to_the_background_lane_timed():
     from core.housekeeping.housekeeper import JobContext
     calls = []
-    runner = SimpleNamespace(submit=lambda fn, *a: calls.append(("fore", fn, a)),
-                             submit_background=lambda fn, *a: calls.append(("back", fn, a)))
+    runner = SimpleNamespace(
+        submit=lambda fn, *a: calls.append(("fore", fn, a)) or defer.succeed(fn(None, *a)),
+        submit_background=lambda fn, *a: calls.append(("back", fn, a)) or defer.succeed(
+            fn(None, *a)))
     keeper = SimpleNamespace(settings=SimpleNamespace(chunk_size=1000, job=lambda name: None),
                              reconciler=None, fraud_window_seconds=60, replay_window_seconds=60, log=None,
                              runner=runner)
     ctx = JobContext(keeper, "expire", dry_run=False)
-    ctx.write(lambda tx, n: n * 2, 21)
+    got = []
+    ctx.write(lambda tx, n: n * 2, 21).addCallback(got.append)
     (lane, fn, args), = calls
-    assert lane == "back" and fn(None, *args) == 42 and ctx.pacer.elapsed > 0
+    assert lane == "back" and got == [42] and ctx.pacer.elapsed > 0
