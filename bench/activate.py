@@ -26,7 +26,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import run_on_reactor, Instance, NoBars, peak_rss_mb, percentile, raw_fill, stock  # noqa: E402
+from bench.common import (  # noqa: E402
+    run_on_reactor, Instance, NoBars, make_runner, peak_rss_mb, percentile, raw_fill, stock)
 
 
 
@@ -56,13 +57,11 @@ def run_service(inst, hrns, n, concurrency, one_unit=True, grow_by=0, metrics=Fa
     from core.activation import ActivationService
     from core.normalise import MsisdnRules
     from core.requests import ActivationRequest
-    from core.units import UnitRunner
-
     workers = 1 if inst.store.is_sqlite else pg_workers()
     phases = []
 
     async def phase(part):
-        runner = UnitRunner(inst.store, reactor, workers=workers)
+        runner = make_runner(inst.store, reactor, workers=workers)
         billing = EmbeddedLedger(runner, clock=reactor, in_transaction=one_unit)
         observer = None
         if metrics:     # the node's Prometheus instrumentation, as gateway/node.py wires it
@@ -87,6 +86,8 @@ def run_service(inst, hrns, n, concurrency, one_unit=True, grow_by=0, metrics=Fa
                 lat.append(time.perf_counter() - t0)
                 codes[int(res.code)] = codes.get(int(res.code), 0) + 1
         runner.start()
+        if hasattr(runner, "ready"):
+            await runner.ready()          # the writer process is up: time activations only
         t0 = time.perf_counter()
         await defer.gatherResults([defer.ensureDeferred(worker()) for _ in range(concurrency)])
         elapsed = time.perf_counter() - t0

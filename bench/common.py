@@ -171,6 +171,16 @@ def writer_process(store) -> bool:
     return store.is_sqlite and choice != "threads"
 
 
+def make_runner(store, reactor, *, workers: int = 1, max_batch: int = 512):
+    """The benchmark's unit runner (not started): a writer process where
+    L{writer_process} says so, else C{workers} writer threads."""
+    if writer_process(store):
+        from core.unit_process import ProcessUnitRunner
+        return ProcessUnitRunner(store, reactor, max_batch=max_batch)
+    from core.units import UnitRunner
+    return UnitRunner(store, reactor, workers=workers, max_batch=max_batch)
+
+
 def writer_cpu(runner) -> float:
     """CPU seconds the runner's writer process has used so far (0.0 without one)."""
     pid = getattr(runner, "pid", None)
@@ -194,12 +204,7 @@ def build_core(inst, reactor, *, billing=None, workers: int = 1, in_transaction:
     from billing.ledger import EmbeddedLedger
     from core.activation import ActivationService
     from core.normalise import MsisdnRules
-    from core.units import UnitRunner
-    if writer_process(inst.store):
-        from core.unit_process import ProcessUnitRunner
-        runner = ProcessUnitRunner(inst.store, reactor, max_batch=512)
-    else:
-        runner = UnitRunner(inst.store, reactor, workers=workers, max_batch=512)
+    runner = make_runner(inst.store, reactor, workers=workers)
     runner.start()
     service = ActivationService(
         runner, billing or EmbeddedLedger(runner, clock=reactor, in_transaction=in_transaction),

@@ -25,7 +25,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from bench.common import run_on_reactor, Instance, NoBars, peak_rss_mb, percentile, raw_fill, stock  # noqa: E402
+from bench.common import (  # noqa: E402
+    run_on_reactor, Instance, NoBars, make_runner, peak_rss_mb, percentile, raw_fill, stock,
+    writer_process)
 
 
 def run(inst, hrns, a):
@@ -36,10 +38,9 @@ def run(inst, hrns, a):
     from core.housekeeping.housekeeper import Housekeeper
     from core.normalise import MsisdnRules
     from core.requests import ActivationRequest
-    from core.units import UnitRunner
     from gateway.config_housekeeping import HousekeepingSettings
 
-    runner = UnitRunner(inst.store, reactor, workers=1)
+    runner = make_runner(inst.store, reactor)
     service = ActivationService(
         runner, EmbeddedLedger(runner, clock=reactor), inst.cipher, clock=reactor,
         msisdn_rules=MsisdnRules("381", "0", ["00", "+"], [11, 12]), hrn_lengths={14},
@@ -70,6 +71,8 @@ def run(inst, hrns, a):
 
     async def main():
         runner.start()
+        if hasattr(runner, "ready"):
+            await runner.ready()          # the writer process is up: time activations only
         base_n = [0]
 
         def base_done():
@@ -114,8 +117,9 @@ def main():
               % (a.expiring, t1 - t0, a.vouchers, t2 - t1))
         out = run(inst, hrns, a)
         res, secs = out["job"]
-        print("backend: sqlite (synchronous=FULL), one writer; concurrency %d; chunk %d, pause %.3f s"
-              % (a.concurrency, a.chunk_size, a.chunk_pause))
+        print("backend: sqlite (synchronous=FULL), one writer (%s); concurrency %d; chunk %d, "
+              "pause %.3f s" % ("a process" if writer_process(inst.store) else "a thread",
+                                a.concurrency, a.chunk_size, a.chunk_pause))
         print(_line("without the job:", *out["base"]))
         print(_line("during the expiry job:", *out["during"]))
         print("expiry job:             %s, %d rows in %.1f s (%.0f rows/s): %s"

@@ -15,13 +15,16 @@ and C{("stop",)}.  Messages out: C{("done", [(uid, ok, value), ...], counters,
 measurements)}, C{("log", level, text)}, C{("stopped",)}.
 
 It ends when told to stop, and when its stdin closes (the node died): it
-then finishes the units it already holds and exits.  Its stdout is the
+then finishes the units it already holds and exits.  It ignores SIGINT and
+SIGTERM, which a terminal or a service manager sends to the node's whole
+process group: the node's own stop decides.  Its stdout is the
 frame channel only: anything printed goes to stderr.
 """
 from __future__ import annotations
 
 import os
 import pickle
+import signal
 import sys
 import threading
 import traceback
@@ -193,6 +196,12 @@ class _Inbound:
 
 
 def main() -> int:
+    # The node decides when the writer ends (a stop frame, or its death closing
+    # stdin): a Ctrl-C in a terminal or a service manager's SIGTERM reaches
+    # the whole process group, and the node's graceful stop still needs the
+    # writer to run what it queued.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # the frame channel is a private copy of stdout; fd 1 now goes to stderr
     out = _Out(os.dup(1))
     os.dup2(2, 1)

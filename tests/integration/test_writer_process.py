@@ -152,6 +152,24 @@ async def test_a_killed_writer_fails_what_it_held_with_152_and_is_replaced(store
 
 
 @pytest_twisted.ensureDeferred
+async def test_sigterm_and_sigint_to_the_process_group_leave_the_writer_to_the_node(
+        store, reactor):
+    """A service manager's SIGTERM (or a terminal's Ctrl-C) reaches the writer too;
+    it keeps serving, so the node's graceful stop can run what it queued."""
+    runner = ProcessUnitRunner(store, reactor)
+    runner.start()
+    try:
+        pid = await runner.submit(note, "a")
+        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, signal.SIGINT)
+        await task_sleep(reactor, 0.2)
+        assert await runner.submit(note, "b") == pid and runner.spawned == 1
+    finally:
+        await runner.stop()
+    assert scratch(store) == ["a", "b"]
+
+
+@pytest_twisted.ensureDeferred
 async def test_stop_runs_everything_submitted_first(store, reactor):
     runner = ProcessUnitRunner(store, reactor)
     runner.start()
