@@ -27,7 +27,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import (  # noqa: E402
-    run_on_reactor, Instance, NoBars, make_runner, peak_rss_mb, percentile, raw_fill, stock)
+    run_on_reactor, Instance, NoBars, make_runner, peak_rss_mb, started, percentile, raw_fill, stock)
 
 
 
@@ -86,8 +86,7 @@ def run_service(inst, hrns, n, concurrency, one_unit=True, grow_by=0, metrics=Fa
                 lat.append(time.perf_counter() - t0)
                 codes[int(res.code)] = codes.get(int(res.code), 0) + 1
         runner.start()
-        if hasattr(runner, "ready"):
-            await runner.ready()          # the writer process is up: time activations only
+        await started(runner)             # as a started node: writer up, heap settled
         t0 = time.perf_counter()
         await defer.gatherResults([defer.ensureDeferred(worker()) for _ in range(concurrency)])
         elapsed = time.perf_counter() - t0

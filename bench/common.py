@@ -181,6 +181,21 @@ def make_runner(store, reactor, *, workers: int = 1, max_batch: int = 512):
     return UnitRunner(store, reactor, workers=workers, max_batch=max_batch)
 
 
+def started(runner):
+    """A Deferred firing once the benchmark is in the state of a started node: its
+    writer process is up (when it has one) and the heap is settled as the node
+    settles it (L{gateway.lifecycle.settle_heap})."""
+    from twisted.internet import defer
+
+    from gateway.lifecycle import settle_heap
+
+    async def go():
+        if hasattr(runner, "ready"):
+            await runner.ready()
+        settle_heap()
+    return defer.ensureDeferred(go())
+
+
 def writer_cpu(runner) -> float:
     """CPU seconds the runner's writer process has used so far (0.0 without one)."""
     pid = getattr(runner, "pid", None)
@@ -261,8 +276,7 @@ def measure_core(inst, reactor, hrns: list[str], slots: int, request):
 
     async def go():
         runner, service = build_core(inst, reactor)
-        if hasattr(runner, "ready"):
-            await runner.ready()              # the writer process is up: time activations only
+        await started(runner)
         queues = [hrns[s::slots] for s in range(slots)]
         latencies, codes = [], {}
 

@@ -26,7 +26,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import (  # noqa: E402
-    run_on_reactor, Instance, NoBars, make_runner, peak_rss_mb, percentile, raw_fill, stock,
+    run_on_reactor, Instance, NoBars, make_runner, peak_rss_mb, started, percentile, raw_fill, stock,
     writer_process)
 
 
@@ -71,8 +71,7 @@ def run(inst, hrns, a):
 
     async def main():
         runner.start()
-        if hasattr(runner, "ready"):
-            await runner.ready()          # the writer process is up: time activations only
+        await started(runner)             # as a started node: writer up, heap settled
         base_n = [0]
 
         def base_done():

@@ -28,7 +28,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import (  # noqa: E402
-    Instance, build_core, drive_clients, load_summary, measure_core, parse_bench_args,
+    Instance, build_core, drive_clients, load_summary, measure_core, parse_bench_args, started,
     run_generator, stock, writer_cpu)
 
 from core.requests import ActivationRequest  # noqa: E402
@@ -67,8 +67,7 @@ def run(args) -> None:
             out["core"]["cpu"] = time.process_time() - c0
             # 2. through SMPP
             runner, service = build_core(smpp_inst, reactor)
-            if hasattr(runner, "ready"):
-                yield runner.ready()
+            yield started(runner)
             settings = SmppSettings(
                 server=ServerSettings(enabled=True, endpoint="tcp:0:interface=127.0.0.1",
                                       accounts=[AccountSettings(system_id="bench",

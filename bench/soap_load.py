@@ -26,7 +26,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import (  # noqa: E402
-    Instance, build_core, measure_core, parse_bench_args, peak_rss_mb, percentile, stock,
+    Instance, build_core, measure_core, parse_bench_args, started, peak_rss_mb, percentile, stock,
     writer_cpu)
 from core.requests import ActivationRequest  # noqa: E402
 
@@ -66,8 +66,7 @@ def run(args) -> None:
             out["core"]["cpu"] = time.process_time() - c0
 
             runner, service = build_core(soap_inst, reactor)
-            if hasattr(runner, "ready"):
-                yield runner.ready()
+            yield started(runner)
             res = build_resource(service, TransactionQueries(runner), SoapSettings(
                 clients=[SoapClient(USER, password=PASSWORD)]), clock=reactor)
             root = resource.Resource()

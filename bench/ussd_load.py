@@ -28,7 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from bench.common import (  # noqa: E402
     BenchType, Instance, build_core, drive_clients, load_summary, measure_core, writer_cpu,
-    parse_bench_args, peak_rss_mb, run_generator, stock)
+    parse_bench_args, started, peak_rss_mb, run_generator, stock)
 from core.requests import ActivationRequest  # noqa: E402
 
 SERVICE_CODE = "123"
@@ -99,8 +99,7 @@ def run(args) -> None:
             out["core"]["threads"] = _spent(t0, thread_cpu())
             # 2. through the HTTP bridge
             runner, service = build_core(ussd_inst, reactor)
-            if hasattr(runner, "ready"):
-                yield runner.ready()
+            yield started(runner)
             gateway = PeerSettings(name="bench-gateway", networks=["127.0.0.1"])
             bridge = build_resource(service, UssdSettings(peers=[gateway]), clock=reactor,
                                     hrn_lengths={BenchType.hrn_length})

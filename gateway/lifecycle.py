@@ -15,6 +15,8 @@ have been checked:
 """
 from __future__ import annotations
 
+import gc
+
 import os
 import signal
 import sys
@@ -110,6 +112,7 @@ class NodeRunner:
 
     def _started(self, _):
         if not self.stopping:
+            settle_heap()
             self.log.info("node started")
 
     def fail(self, error: BaseException) -> None:
@@ -197,3 +200,17 @@ class NodeRunner:
         self._watchdog = threading.Timer(delay, expire)
         self._watchdog.daemon = True
         self._watchdog.start()
+
+
+def settle_heap() -> None:
+    """Move every object alive now (modules, configuration, caches built at start)
+    out of the garbage collector's reach (C{gc.freeze}).
+
+    A full collection walks every tracked object; in a started node most of
+    them live as long as the process, and walking them stalled the reactor for
+    tens of milliseconds, a few times a minute under load: the p99 of SMS
+    replies went from about 22 to 45 ms (docs/performance.md, "The writer
+    process").  Objects made later are collected as before.
+    """
+    gc.collect()
+    gc.freeze()
