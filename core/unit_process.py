@@ -51,7 +51,9 @@ class ProcessUnitRunner:
         @param reactor: provides C{spawnProcess}, C{callLater}.
         @param max_batch: most units sharing one commit.
         @param conflict_retries: as for L{core.units.UnitRunner}.
-        @param respawn_delay: seconds before a writer that died is started again.
+        @param respawn_delay: seconds before a writer that died is started again
+            (doubled, up to 30 s, while writers keep dying within 10 s of their
+            start).
         """
         self.store = store
         self.reactor = reactor
@@ -73,6 +75,8 @@ class ProcessUnitRunner:
         self._stopping: list | None = None
         #: writers started (1 + how many times one died and was replaced)
         self.spawned = 0
+        self._spawned_at = 0.0
+        self._delay = respawn_delay / 2    # doubled before the first restart
 
     # -- life -----------------------------------------------------------------
     def start(self) -> None:
@@ -83,6 +87,7 @@ class ProcessUnitRunner:
     def _spawn(self) -> None:
         self._respawn_call = None
         self.spawned += 1
+        self._spawned_at = self.reactor.seconds()
         proto = _WriterProtocol(self)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
@@ -135,8 +140,8 @@ class ProcessUnitRunner:
 
     def _submit(self, background: bool, fn, args, kwargs) -> defer.Deferred:
         d = defer.Deferred()
-        if self._stopping is not None and self._proto is None:
-            d.errback(Failure(StoreUnavailable("the writer process has stopped")))
+        if self._stopping is not None:
+            d.errback(Failure(StoreUnavailable("the writer process is stopping")))
             return d
         uid = self._next = self._next + 1
         self._pending[uid] = (d, background)
@@ -222,7 +227,12 @@ class ProcessUnitRunner:
             for d in waiting:
                 d.callback(None)
             return
-        self._respawn_call = self.reactor.callLater(self.respawn_delay, self._spawn)
+        # a writer that dies soon after its start (a database it cannot open, a
+        # broken installation) is started again less and less often, up to 30 s
+        lived = self.reactor.seconds() - self._spawned_at
+        self._delay = self.respawn_delay if lived > 10 else min(30.0, self._delay * 2)
+        self.log.info("a new writer process starts in {delay:.1f} s", delay=self._delay)
+        self._respawn_call = self.reactor.callLater(self._delay, self._spawn)
 
 
 def _nothing(tx) -> None:

@@ -113,18 +113,25 @@ def _portable(failure):
 
 
 class _Out:
-    """Writes frames to the node, from any thread, one at a time."""
+    """Writes frames to the node, from any thread, one at a time.  Once the node
+    is gone (the pipe broke) frames are dropped: the units the writer still
+    holds run and commit all the same."""
 
     def __init__(self, fd: int):
         self.fd = fd
         self.lock = threading.Lock()
+        self.gone = False
 
     def __call__(self, message) -> None:
         from core.unit_frames import encode
         data = memoryview(encode(message))
         with self.lock:
-            while data:
-                n = os.write(self.fd, data)
+            while data and not self.gone:
+                try:
+                    n = os.write(self.fd, data)
+                except OSError:           # EPIPE: nobody reads any more
+                    self.gone = True
+                    return
                 data = data[n:]
 
 
@@ -140,6 +147,10 @@ def _log_forwarder(out):
         except Exception:
             pass
     return observe
+
+
+#: a group takes every unit waiting up to this many; above it, half of them
+SPLIT_BELOW = 32
 
 
 class _Inbound:
@@ -158,6 +169,7 @@ class _Inbound:
         self.lanes = lanes
         self.reader = FrameReader()
         self.ended = False          # stdin closed or "stop" read: no more units
+        self.limit = self.taken = 0
 
     def read(self, block: bool) -> None:
         """Queue the units of what has arrived (waiting for some when C{block})."""
@@ -192,17 +204,28 @@ class _Inbound:
 
     # the interface UnitRunner's worker uses
     def get(self):
+        """The first unit of a group; the group takes at most half of the units
+        waiting now (at least L{SPLIT_BELOW}), so that the node handles the
+        answers of one group while the writer runs the next."""
         from core.units import STOP
         while not any(self.lanes.depth()):
             if self.ended:
                 return STOP
             self.read(block=True)
+        self.read(block=False)
+        self.limit = max(SPLIT_BELOW, (sum(self.lanes.depth()) + 1) // 2)
+        self.taken = 1
         return self.lanes.get()
 
     def get_nowait(self):
+        import queue
+        if self.taken >= self.limit:
+            raise queue.Empty
         if not self.lanes.depth()[0]:
             self.read(block=False)      # what arrived since joins this batch
-        return self.lanes.get_nowait()
+        item = self.lanes.get_nowait()
+        self.taken += 1
+        return item
 
     def first(self):
         """The first message (C{("open", ...)}), or None when stdin closed first."""

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import types
+from types import SimpleNamespace
 
 import pytest
 import pytest_twisted
@@ -76,6 +77,25 @@ async def test_units_run_in_the_writer_and_answer_after_their_commit(store, reac
         assert scratch(store) == ["v%02d" % i for i in range(40)]
         assert runner.units == 40 and 1 <= runner.batches <= 40
         assert runner.depth() == (0, 0)
+    finally:
+        await runner.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_deep_queue_is_split_so_the_node_overlaps_with_the_writer(store, reactor):
+    """100 units at once: the first group takes half of them, not all, so the node
+    handles its answers while the writer runs the next group; the group sizes
+    reach the node's metrics."""
+    sizes = []
+    runner = ProcessUnitRunner(store, reactor)
+    runner.metrics = SimpleNamespace(unit_batch=sizes.append, units_failed=lambda *a: None)
+    runner.start()
+    try:
+        await runner.ready()
+        sizes.clear()
+        await defer.gatherResults([runner.submit(note, "u%03d" % i) for i in range(100)])
+        assert sum(sizes) == 100 and sizes[0] == 50 and max(sizes) == 50, sizes
+        assert len(scratch(store)) == 100
     finally:
         await runner.stop()
 
@@ -175,12 +195,15 @@ async def test_stop_runs_everything_submitted_first(store, reactor):
     runner.start()
     fore = [runner.submit(note, "f%03d" % i) for i in range(100)]
     back = [runner.submit_background(note, "b%03d" % i) for i in range(5)]
-    await runner.stop()
+    stopped = runner.stop()
+    with pytest.raises(StoreUnavailable, match="stopping"):
+        await runner.submit(note, "late")        # refused at once, never lost
+    await stopped
     results = await defer.gatherResults(fore + back)
     assert len(results) == 105
     assert len(scratch(store)) == 105
     with pytest.raises(StoreUnavailable):
-        await runner.submit(note, "late")
+        await runner.submit(note, "later")
 
 
 @pytest_twisted.ensureDeferred
