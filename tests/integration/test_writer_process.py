@@ -7,6 +7,7 @@ SIGKILL leaves a writer that finishes what it held and exits.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -60,6 +61,17 @@ def store(sqlite_url, tmp_path):
     store.dispose()
 
 
+@contextlib.asynccontextmanager
+async def writer(store, reactor, **kw):
+    """A started L{ProcessUnitRunner} over C{store}, stopped afterwards."""
+    runner = ProcessUnitRunner(store, reactor, **kw)
+    runner.start()
+    try:
+        yield runner
+    finally:
+        await runner.stop()
+
+
 def task_sleep(reactor, seconds):
     d = defer.Deferred()
     reactor.callLater(seconds, d.callback, None)
@@ -68,17 +80,13 @@ def task_sleep(reactor, seconds):
 
 @pytest_twisted.ensureDeferred
 async def test_units_run_in_the_writer_and_answer_after_their_commit(store, reactor):
-    runner = ProcessUnitRunner(store, reactor)
-    runner.start()
-    try:
+    async with writer(store, reactor) as runner:
         pids = await defer.gatherResults([runner.submit(note, "v%02d" % i) for i in range(40)])
         assert set(pids) != {os.getpid()} and len(set(pids)) == 1
         # answered only after the commit: every row is there for another connection
         assert scratch(store) == ["v%02d" % i for i in range(40)]
         assert runner.units == 40 and 1 <= runner.batches <= 40
         assert runner.depth() == (0, 0)
-    finally:
-        await runner.stop()
 
 
 @pytest_twisted.ensureDeferred
@@ -87,24 +95,18 @@ async def test_a_deep_queue_is_split_so_the_node_overlaps_with_the_writer(store,
     handles its answers while the writer runs the next group; the group sizes
     reach the node's metrics."""
     sizes = []
-    runner = ProcessUnitRunner(store, reactor)
-    runner.metrics = SimpleNamespace(unit_batch=sizes.append, units_failed=lambda *a: None)
-    runner.start()
-    try:
+    async with writer(store, reactor) as runner:
+        runner.metrics = SimpleNamespace(unit_batch=sizes.append, units_failed=lambda *a: None)
         await runner.ready()
         sizes.clear()
         await defer.gatherResults([runner.submit(note, "u%03d" % i) for i in range(100)])
         assert sum(sizes) == 100 and sizes[0] == 50 and max(sizes) == 50, sizes
         assert len(scratch(store)) == 100
-    finally:
-        await runner.stop()
 
 
 @pytest_twisted.ensureDeferred
 async def test_a_failing_unit_fails_alone_with_the_writers_traceback(store, reactor):
-    runner = ProcessUnitRunner(store, reactor)
-    runner.start()
-    try:
+    async with writer(store, reactor) as runner:
         ok1, bad, ok2 = runner.submit(note, "a"), runner.submit(fail, "b"), runner.submit(note, "c")
         await ok1
         await ok2
@@ -113,23 +115,17 @@ async def test_a_failing_unit_fails_alone_with_the_writers_traceback(store, reac
         assert any("in the writer process" in n and "fail" in n
                    for n in getattr(e.value, "__notes__", []))
         assert scratch(store) == ["a", "c"]          # b's insert was rolled back alone
-    finally:
-        await runner.stop()
 
 
 @pytest_twisted.ensureDeferred
 async def test_a_unit_that_cannot_travel_fails_at_once_and_the_others_run(store, reactor):
-    runner = ProcessUnitRunner(store, reactor)
-    runner.start()
-    try:
+    async with writer(store, reactor) as runner:
         good = runner.submit(note, "kept")
         local = runner.submit(lambda tx: None)
         with pytest.raises(TypeError, match="cannot be sent to the writer process"):
             await local
         await good
         assert scratch(store) == ["kept"]
-    finally:
-        await runner.stop()
 
 
 @pytest_twisted.ensureDeferred
@@ -139,24 +135,20 @@ async def test_a_unit_the_writer_cannot_load_fails_by_its_id(store, reactor):
     mod = types.ModuleType("ivoms_only_in_this_process")
     exec("def unit(tx):\n    return 1\n", mod.__dict__)
     sys.modules[mod.__name__] = mod
-    runner = ProcessUnitRunner(store, reactor)
-    runner.start()
     try:
-        with pytest.raises(RuntimeError, match="cannot be loaded in the writer process"):
-            await runner.submit(mod.unit)
-        await task_sleep(reactor, 0)            # a later frame
-        assert await runner.submit(note, "after") != os.getpid()
-        assert runner.spawned == 1
+        async with writer(store, reactor) as runner:
+            with pytest.raises(RuntimeError, match="cannot be loaded in the writer process"):
+                await runner.submit(mod.unit)
+            await task_sleep(reactor, 0)            # a later frame
+            assert await runner.submit(note, "after") != os.getpid()
+            assert runner.spawned == 1
     finally:
         del sys.modules[mod.__name__]
-        await runner.stop()
 
 
 @pytest_twisted.ensureDeferred
 async def test_a_killed_writer_fails_what_it_held_with_152_and_is_replaced(store, reactor):
-    runner = ProcessUnitRunner(store, reactor, respawn_delay=0.1)
-    runner.start()
-    try:
+    async with writer(store, reactor, respawn_delay=0.1) as runner:
         first = await runner.submit(note, "before")
         held = runner.submit(slow, 30)
         await task_sleep(reactor, 0.5)           # the writer is inside the slow unit
@@ -167,8 +159,6 @@ async def test_a_killed_writer_fails_what_it_held_with_152_and_is_replaced(store
         second = await runner.submit(note, "after")
         assert second != first and runner.spawned == 2
         assert scratch(store) == ["after", "before"]
-    finally:
-        await runner.stop()
 
 
 @pytest_twisted.ensureDeferred
@@ -176,16 +166,12 @@ async def test_sigterm_and_sigint_to_the_process_group_leave_the_writer_to_the_n
         store, reactor):
     """A service manager's SIGTERM (or a terminal's Ctrl-C) reaches the writer too;
     it keeps serving, so the node's graceful stop can run what it queued."""
-    runner = ProcessUnitRunner(store, reactor)
-    runner.start()
-    try:
+    async with writer(store, reactor) as runner:
         pid = await runner.submit(note, "a")
         os.kill(pid, signal.SIGTERM)
         os.kill(pid, signal.SIGINT)
         await task_sleep(reactor, 0.2)
         assert await runner.submit(note, "b") == pid and runner.spawned == 1
-    finally:
-        await runner.stop()
     assert scratch(store) == ["a", "b"]
 
 
