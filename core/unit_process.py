@@ -114,7 +114,13 @@ class ProcessUnitRunner:
             self._respawn_call.cancel()
             self._respawn_call = None
         if self._proto is None:
+            # no writer (never started, or a dead one not yet replaced): what
+            # waited for the next one is refused, never left hanging
             self._stopping = self._stopping or []
+            self._out = []
+            waiting, self._pending = self._pending, {}
+            for d, _ in waiting.values():
+                d.errback(Failure(StoreUnavailable("the writer process has stopped")))
             return defer.succeed(None)
         d = defer.Deferred()
         if self._stopping is None:
@@ -217,7 +223,9 @@ class ProcessUnitRunner:
             why = "the writer process exited (%s)" % (reason.getErrorMessage(),)
             self.log.error("{why}: {n} unit(s) fail with result 152, their outcome unknown",
                            why=why, n=len(lost))
-            self.db_unavailable += len(lost)
+            b = self._base
+            self._base = (b[0], b[1], b[2] + len(lost), b[3])   # kept across writers
+            self._counted((0, 0, 0, 0))
             self.metrics.units_failed("unavailable", len(lost))
             for uid in lost:
                 d, _ = self._pending.pop(uid)

@@ -77,6 +77,9 @@ def test_units_held_by_a_dead_writer_fail_with_152_and_later_ones_go_to_the_next
     reactor.advance(0)
     assert frames(reactor.writers[1][1])[1] == ("units", [2])
     assert not waiting.called
+    reactor.writers[1][0].childDataReceived(1, encode(("done", [(2, True, 2)], (1, 1, 0, 0), [])))
+    assert waiting.result == 2
+    assert (runner.batches, runner.units, runner.db_unavailable) == (1, 1, 1)   # across writers
 
 
 def test_writers_that_keep_dying_at_start_are_restarted_less_and_less_often():
@@ -111,3 +114,16 @@ def test_after_stop_units_are_refused_at_once_and_no_writer_is_restarted():
     queued.addErrback(lambda f: None)
     reactor.advance(60)
     assert len(reactor.writers) == 1
+
+
+def test_stop_while_a_dead_writer_awaits_its_replacement_refuses_what_waited():
+    reactor = Reactor()
+    runner = ProcessUnitRunner(SimpleNamespace(url="sqlite:///x.db"), reactor)
+    runner.start()
+    died(runner, reactor)
+    waiting = runner.submit(unit, 1)
+    stopped = runner.stop()
+    assert stopped.called and isinstance(waiting.result.value, StoreUnavailable)
+    waiting.addErrback(lambda f: None)
+    reactor.advance(60)
+    assert len(reactor.writers) == 1 and runner.depth() == (0, 0)
