@@ -200,6 +200,16 @@ def db_url(request, tmp_path):
 
 
 @pytest.fixture
+def env(db_url, tmp_path):
+    """(store, cipher): a migrated store on each database of L{db_url} and a cipher
+    over a new key file; the store is disposed of afterwards."""
+    from tests.helpers import make_store
+    store, cipher = make_store(db_url, str(tmp_path))
+    yield store, cipher
+    store.dispose()
+
+
+@pytest.fixture
 def conf_dir(tmp_path):
     """A copy of the shipped conf/ folder (self-contained instance)."""
     d = tmp_path / "conf"

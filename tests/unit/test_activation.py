@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 import pytest_twisted
 from twisted.internet import defer, task
 
@@ -15,18 +14,11 @@ from core.vouchers import Selection, set_state
 from tests.fakes import FakeBilling
 from tests.helpers import (
     FraudSettings, build_service, credited_entries, make_batch,
-    make_store, txn_rows, voucher_row,
+    txn_rows, voucher_row,
 )
 
 MSISDN = "0641234567"
 E164 = "381641234567"
-
-
-@pytest.fixture
-def env(db_url, tmp_path):
-    store, cipher = make_store(db_url, str(tmp_path))
-    yield store, cipher
-    store.dispose()
 
 
 def _req(hrn, msisdn=MSISDN, **kw):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import pytest_twisted
 from sqlalchemy import select
 from twisted.internet import defer
@@ -13,16 +12,9 @@ from core.queries import AuditEntry
 from core.requests import ActivationRequest
 from core.results import ResultCode as R
 from core.schema import audit_log
-from tests.helpers import build_service, make_batch, make_store
+from tests.helpers import build_service, make_batch
 
 MSISDN = "0641234567"
-
-
-@pytest.fixture
-def env(db_url, tmp_path):
-    store, cipher = make_store(db_url, str(tmp_path))
-    yield store, cipher
-    store.dispose()
 
 
 def _req(hrn, msisdn=MSISDN, **kw):

@@ -9,7 +9,6 @@ import time
 import urllib.parse
 from types import SimpleNamespace
 
-import pytest
 import pytest_twisted
 from twisted.internet import defer, task, threads
 from twisted.python.threadpool import ThreadPool
@@ -20,17 +19,10 @@ from core.requests import ActivationRequest
 from core.results import ResultCode as R
 from core.users import add_user, hash_password
 from tests.admin_helpers import PASSWORD, admin_node  # noqa: F401
-from tests.helpers import FraudSettings, build_service, make_batch, make_store
+from tests.helpers import FraudSettings, build_service, make_batch
 from tests.unit.test_admin_auth import audit_rows
 
 WRONG = "11111111111111"
-
-
-@pytest.fixture
-def env(db_url, tmp_path):
-    store, cipher = make_store(db_url, str(tmp_path))
-    yield store, cipher
-    store.dispose()
 
 
 def _req(hrn, msisdn="0641234567"):

@@ -3,21 +3,13 @@ from __future__ import annotations
 
 import time
 
-import pytest
 import pytest_twisted
 from twisted.internet import task
 
 from core.requests import ActivationRequest
 from core.results import ResultCode as R
 from tests.fakes import FakeBilling
-from tests.helpers import VType, build_service, make_batch, make_store
-
-
-@pytest.fixture
-def env(db_url, tmp_path):
-    store, cipher = make_store(db_url, str(tmp_path))
-    yield store, cipher
-    store.dispose()
+from tests.helpers import VType, build_service, make_batch
 
 
 @pytest_twisted.ensureDeferred

@@ -18,13 +18,6 @@ from tests.helpers import VType, make_batch, make_store, reveal_all
 SHORT = VType(code="S8", name="Short 8", hrn_length=8)
 
 
-@pytest.fixture
-def env(db_url, tmp_path):
-    store, cipher = make_store(db_url, str(tmp_path))
-    yield store, cipher
-    store.dispose()
-
-
 def _future(days=30):
     return now_ms() + days * DAY_MS
 

@@ -16,17 +16,10 @@ from core.schema import (
 )
 from core.timeutil import DAY_MS, fmt_day, now_ms
 from tests.fakes import FakeBilling
-from tests.helpers import VType, make_batch, make_store
+from tests.helpers import VType, make_batch
 from tests.housekeeping_helpers import (
     clock_at, history_count, make_keeper, run_rows, set_vouchers, settings, states,
 )
-
-
-@pytest.fixture
-def env(db_url, tmp_path):
-    store, cipher = make_store(db_url, str(tmp_path))
-    yield store, cipher
-    store.dispose()
 
 
 def _count(store, table):

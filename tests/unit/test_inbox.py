@@ -15,16 +15,9 @@ from core.results import ResultCode as R
 from core.schema import request_inbox
 from protocols.smpp.codec import BindTransceiver, DeliverSm, DeliverSmResp, SubmitSm, SubmitSmResp
 from protocols.smpp.durable import SmsOutbox, make_route
-from tests.helpers import build_service, credited_entries, make_batch, make_store, txn_rows
+from tests.helpers import build_service, credited_entries, make_batch, txn_rows
 from tests.unit.test_smpp_fakes import (
     MSISDN, SHORT_CODE, connect, feed, make_channel, make_factory, received)
-
-
-@pytest.fixture
-def env(db_url, tmp_path):
-    store, cipher = make_store(db_url, str(tmp_path))
-    yield store, cipher
-    store.dispose()
 
 
 def _req(hrn, key=None, msisdn="0641234567"):

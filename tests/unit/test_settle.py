@@ -12,14 +12,7 @@ from core.results import ResultCode as R
 from core.settle import settle
 from gateway.cli.main import build_parser
 from tests.fakes import FakeBilling
-from tests.helpers import build_service, make_batch, make_store, txn_rows, voucher_row
-
-
-@pytest.fixture
-def env(db_url, tmp_path):
-    store, cipher = make_store(db_url, str(tmp_path))
-    yield store, cipher
-    store.dispose()
+from tests.helpers import build_service, make_batch, txn_rows, voucher_row
 
 
 @pytest_twisted.ensureDeferred

@@ -18,13 +18,6 @@ from tests.foundation_helpers import race_set_state
 from tests.helpers import make_batch, make_store
 
 
-@pytest.fixture
-def env(db_url, tmp_path):
-    store, cipher = make_store(db_url, str(tmp_path))
-    yield store, cipher
-    store.dispose()
-
-
 def _set(store, sel, target, *, actor="alice", reason=None, now=None, **kw):
     return store.run_sync(set_state, sel, target, actor=actor, reason=reason,
                           now=now if now is not None else now_ms(), **kw)
