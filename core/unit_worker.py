@@ -25,10 +25,22 @@ from __future__ import annotations
 import importlib
 import os
 import pickle
+import queue
+import select
 import signal
 import sys
 import threading
 import traceback
+
+from sqlalchemy.sql.base import Executable
+from twisted.logger import formatEvent, globalLogBeginner
+from twisted.python.failure import Failure
+
+from core.db import Store
+from core.metrics import RecordedMetrics, set_process_metrics
+from core.unit_frames import FrameReader, encode
+from core.unit_lanes import Lanes
+from core.units import STOP, UnitRunner, deliver
 
 
 #: the modules of the activation's units, imported before the first unit is
@@ -41,7 +53,6 @@ WARM = ("core.saga", "core.inbox", "core.db_activate", "core.activation_audit",
 def _warm(store) -> None:
     """Import the modules of L{WARM} and compile their statements for C{store}, so
     that the first requests after a start wait for neither."""
-    from sqlalchemy.sql.base import Executable
     for name in WARM:
         module = importlib.import_module(name)
         for value in vars(module).values():
@@ -63,7 +74,6 @@ class _Relay:
         self.runner = None
 
     def callFromThread(self, f, *args, **kwargs) -> None:
-        from core.units import deliver
         if f is deliver:
             self._send_results(args[0])
         else:
@@ -73,7 +83,7 @@ class _Relay:
         """Fail the units C{uids}, which could not be loaded here (nothing of them ran)."""
         err = RuntimeError("units cannot be loaded in the writer process: %s: %s"
                            % (type(exc).__name__, exc))
-        self._send_results([(uid, False, _Given(err)) for uid in uids])
+        self._send_results([(uid, False, Failure(err)) for uid in uids])
 
     def _send_results(self, results) -> None:
         r = self.runner
@@ -86,20 +96,9 @@ class _Relay:
         self.out(("done", out, counters, self.metrics.take()))
 
 
-class _Given:
-    """A failure made here, in the shape of a L{twisted.python.failure.Failure}."""
-
-    def __init__(self, exc):
-        self.value = exc
-
-    def getTraceback(self) -> str:
-        return ""
-
-
 def _portable(failure):
     """The exception of C{failure}, as something that survives pickling, with
     the writer's traceback as a note."""
-    import pickle
     exc = failure.value
     try:
         exc.add_note("in the writer process:\n" + failure.getTraceback())
@@ -123,7 +122,6 @@ class _Out:
         self.gone = False
 
     def __call__(self, message) -> None:
-        from core.unit_frames import encode
         data = memoryview(encode(message))
         with self.lock:
             while data and not self.gone:
@@ -136,7 +134,6 @@ class _Out:
 
 
 def _log_forwarder(out):
-    from twisted.logger import formatEvent
 
     def observe(event):
         try:
@@ -163,7 +160,6 @@ class _Inbound:
     """
 
     def __init__(self, fd: int, relay, lanes):
-        from core.unit_frames import FrameReader
         self.fd = fd
         self.relay = relay
         self.lanes = lanes
@@ -173,17 +169,14 @@ class _Inbound:
 
     def read(self, block: bool) -> None:
         """Queue the units of what has arrived (waiting for some when C{block})."""
-        import select
-        while not self.ended:
-            if not block and not select.select([self.fd], [], [], 0)[0]:
-                return
-            data = os.read(self.fd, 1 << 20)
-            if not data:
-                self.ended = True       # the node is gone
-                return
-            for msg in self.reader.feed(data):
-                self._take(msg)
+        if self.ended or (not block and not select.select([self.fd], [], [], 0)[0]):
             return
+        data = os.read(self.fd, 1 << 20)
+        if not data:
+            self.ended = True           # the node is gone
+            return
+        for msg in self.reader.feed(data):
+            self._take(msg)
 
     def _take(self, msg) -> None:
         if msg[0] == "stop":
@@ -207,7 +200,6 @@ class _Inbound:
         """The first unit of a group; the group takes at most half of the units
         waiting now (at least L{SPLIT_BELOW}), so that the node handles the
         answers of one group while the writer runs the next."""
-        from core.units import STOP
         while not any(self.lanes.depth()):
             if self.ended:
                 return STOP
@@ -218,7 +210,6 @@ class _Inbound:
         return self.lanes.get()
 
     def get_nowait(self):
-        import queue
         if self.taken >= self.limit:
             raise queue.Empty
         if not self.lanes.depth()[0]:
@@ -251,13 +242,8 @@ def main() -> int:
     out = _Out(os.dup(1))
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    from twisted.logger import globalLogBeginner
     globalLogBeginner.beginLoggingTo([_log_forwarder(out)], redirectStandardIO=False,
                                      discardBuffer=True)
-    from core.db import Store
-    from core.metrics import RecordedMetrics, set_process_metrics
-    from core.units import UnitRunner
-    from core.unit_lanes import Lanes
     metrics = RecordedMetrics()
     set_process_metrics(metrics)
     relay = _Relay(out, metrics)
@@ -269,12 +255,11 @@ def main() -> int:
     store = Store(url, pool_size=1)
     _warm(store)
     runner = UnitRunner(store, relay, workers=1, max_batch=max_batch,
-                        conflict_retries=retries, name="ivoms-writer")
+                        conflict_retries=retries, name="ivoms-writer", lanes=inbound)
     runner.metrics = metrics
-    runner._queue = inbound
     relay.runner = runner
     try:
-        runner._work()                  # until told to stop or the node is gone
+        runner.work()                   # until told to stop or the node is gone
     except Exception:
         traceback.print_exc()
         return 1

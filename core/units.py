@@ -37,7 +37,8 @@ class UnitRunner:
     log = Logger()
 
     def __init__(self, store, reactor, *, workers: int = 1, max_batch: int = 512,
-                 read_only: bool = False, name: str = "ivoms-db", conflict_retries: int = 3):
+                 read_only: bool = False, name: str = "ivoms-db", conflict_retries: int = 3,
+                 lanes=None):
         """
         @param store: the L{core.db.Store}.
         @param reactor: provides C{callFromThread}.
@@ -48,6 +49,10 @@ class UnitRunner:
         @param conflict_retries: how many more times a unit that failed on a
             conflict with a concurrent transaction (a deadlock) runs, each time
             in a new transaction after its group committed.
+        @param lanes: where the workers take units from (C{get}, C{get_nowait}
+            raising C{queue.Empty}, C{put}, C{depth}, C{background},
+            C{promote_background}); by default a L{Lanes} fed by L{submit}.
+            A writer process gives its own, fed from the node's frames.
         """
         self.store = store
         self.reactor = reactor
@@ -55,7 +60,7 @@ class UnitRunner:
         self.max_batch = max_batch
         self.read_only = read_only
         self.name = name
-        self._queue = Lanes()
+        self._queue = lanes if lanes is not None else Lanes()
         self._threads: list[threading.Thread] = []
         self._stopped: list = []
         self.batches = 0
@@ -77,7 +82,7 @@ class UnitRunner:
         if self._threads:
             return
         for i in range(self.workers):
-            t = threading.Thread(target=self._work, name="%s-%d" % (self.name, i), daemon=True)
+            t = threading.Thread(target=self.work, name="%s-%d" % (self.name, i), daemon=True)
             t.start()
             self._threads.append(t)
 
@@ -127,7 +132,9 @@ class UnitRunner:
             return self.submit(fn, *args, **kwargs)
 
     # -- worker side --------------------------------------------------------
-    def _work(self) -> None:
+    def work(self) -> None:
+        """Run units from the queue on the calling thread until it answers L{STOP}
+        (the body of each worker thread; a writer process runs it on its one thread)."""
         q = self._queue
         tx = None
         while True:

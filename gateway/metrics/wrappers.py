@@ -66,7 +66,7 @@ class MeteredBilling:
 
     def __getattr__(self, name):
         # anything else the connector offers (settings, service) reads through
-        if name in ("billing", "__setstate__", "__getstate__"):
+        if name == "billing":
             raise AttributeError(name)
         return getattr(self.billing, name)
 
